@@ -1,0 +1,183 @@
+/*
+ * NginxOAuth: the C ABI between the nginx shim (shim/) and the NativeAOT
+ * managed core (managed/NginxOAuth.Native).  This header is the single
+ * source of truth; managed/NginxOAuth.Native/Abi.cs mirrors it and
+ * native/exports.txt lists every exported symbol.
+ *
+ * Rules (see STYLE.md section 3):
+ *   - fixed-width types only; byte buffers are (const uint8_t *, int32_t);
+ *     no NUL termination is assumed anywhere;
+ *   - every export returns a status: 0 ok, > 0 a decision, < 0 a fault;
+ *   - outputs go into caller-owned buffers or opaque int64_t handles with a
+ *     create/free pair;
+ *   - no text crosses the boundary: the shim maps codes to log lines.
+ */
+
+#ifndef NGX_OAUTH_ABI_H
+#define NGX_OAUTH_ABI_H
+
+#include <stdint.h>
+
+#define NOX_ABI_VERSION              1
+
+/* ---- status codes ------------------------------------------------------ */
+
+#define NOX_OK                       0
+
+/* decisions about a token (positive) */
+#define NOX_TOKEN_MALFORMED          1   /* not three base64url JSON parts */
+#define NOX_TOKEN_TOO_LARGE          2   /* over the size limits */
+#define NOX_ALG_NONE                 3   /* alg "none": never accepted */
+#define NOX_ALG_UNSUPPORTED          4   /* alg missing or not supported */
+#define NOX_KEY_NOT_FOUND            5   /* no key for this kid/alg family */
+#define NOX_BAD_SIGNATURE            6
+#define NOX_EXPIRED                  7   /* now >= exp + leeway */
+#define NOX_NOT_YET_VALID            8   /* now < nbf - leeway */
+#define NOX_EXP_MISSING              9   /* validate_exp on, no numeric exp */
+#define NOX_SUB_REVOKED             10
+#define NOX_KID_REVOKED             11   /* also: kid missing while a kid
+                                            revocation list is set */
+#define NOX_CLAIM_FAILED            12   /* detail = rule index */
+#define NOX_HEADER_FAILED           13   /* detail = rule index */
+#define NOX_RULE_VALUE_INVALID      14   /* a $variable expected value is not
+                                            JSON; detail = rule index */
+#define NOX_NO_KEYS                 15   /* validate_sig on, no keys at all */
+#define NOX_CRIT_UNSUPPORTED        16   /* "crit" names an unknown header */
+
+/* results of lookups */
+#define NOX_NOT_FOUND               20
+
+/* decisions about configuration input (positive) */
+#define NOX_JSON_INVALID            30   /* not well-formed JSON */
+#define NOX_JSON_NOT_OBJECT         31
+#define NOX_JSON_EMPTY              32   /* empty object / no keys */
+#define NOX_KEY_UNKNOWN_KTY         33   /* detail = key index */
+#define NOX_KEY_UNKNOWN_ALG         34   /* detail = key index */
+#define NOX_KEY_UNKNOWN_CURVE       35   /* detail = key index */
+#define NOX_KEY_BAD_PARAMETER       36   /* n/e/x/y/k missing or invalid */
+#define NOX_KEY_RSA_TOO_SMALL       37   /* < 2048 bits */
+#define NOX_KEY_RSA_TOO_LARGE       38   /* > 16384 bits */
+#define NOX_KEY_HMAC_TOO_SHORT      39   /* shorter than its alg's hash */
+#define NOX_KEY_BAD_PEM             40   /* keyval value not a PEM public key */
+#define NOX_KEY_ALG_MISMATCH        41   /* JWK alg does not fit its kty/crv */
+#define NOX_KEYS_TOO_MANY           42   /* more than NOX_MAX_KEYS keys */
+#define NOX_KEYS_TOO_LARGE          43   /* document over NOX_MAX_KEYSET */
+#define NOX_KEY_EMPTY_KID           44   /* "kid": "" */
+#define NOX_PATH_INVALID            45   /* claim path does not parse */
+#define NOX_OPERATOR_INVALID        46   /* operator code out of range */
+#define NOX_VALUE_TYPE_INVALID      47   /* expected value of the wrong JSON
+                                            type for the operator, e.g.
+                                            intersect with a non-array */
+
+/* faults (negative) */
+#define NOX_E_ARGUMENT             -1
+#define NOX_E_BUFFER_TOO_SMALL     -2   /* *out_len holds the size needed */
+#define NOX_E_HANDLE               -3
+#define NOX_E_INTERNAL             -4
+
+/* ---- limits ------------------------------------------------------------ */
+
+#define NOX_MAX_TOKEN           (256 * 1024)   /* compact JWS, bytes */
+#define NOX_MAX_HEADER          (16 * 1024)    /* decoded JOSE header */
+#define NOX_MAX_KEYSET          (1024 * 1024)  /* JWKS / keyval document */
+#define NOX_MAX_KEYS            256
+
+/* ---- enumerations ------------------------------------------------------ */
+
+#define NOX_KEYS_JWKS                0
+#define NOX_KEYS_KEYVAL              1
+
+#define NOX_POLICY_VALIDATE_EXP      0x1
+#define NOX_POLICY_VALIDATE_SIG      0x2
+
+#define NOX_REVOKE_SUB               0
+#define NOX_REVOKE_KID               1
+
+#define NOX_TARGET_CLAIM             0
+#define NOX_TARGET_HEADER            1
+
+#define NOX_OP_EQ                    0
+#define NOX_OP_NE                    1
+#define NOX_OP_GT                    2
+#define NOX_OP_GE                    3
+#define NOX_OP_LT                    4
+#define NOX_OP_LE                    5
+#define NOX_OP_INTERSECT             6
+#define NOX_OP_NINTERSECT            7
+#define NOX_OP_IN                    8
+#define NOX_OP_NIN                   9
+
+#define NOX_VALUE_STRING             0   /* compared as a JSON string */
+#define NOX_VALUE_JSON               1   /* json=...: parsed when added */
+#define NOX_VALUE_VARIABLE           2   /* parsed as JSON per request */
+
+/* claim path syntax */
+#define NOX_PATH_NAME                0   /* one literal member name */
+#define NOX_PATH_NESTED              1   /* delimiter/quote path, or a
+                                            JQ-like path starting . or [ */
+#define NOX_PATH_NAMES               2   /* literal names separated by 0x00 */
+
+typedef struct {
+    const uint8_t  *data;
+    int32_t         len;
+    int32_t         reserved;
+} nox_buf_t;
+
+/* ---- exports ----------------------------------------------------------- */
+
+int32_t nox_abi_version(void);
+
+/* Parses a JWKS or keyval document and builds the key objects once.
+ * On a key error, *detail is the index of the offending key. */
+int32_t nox_keyset_load(const uint8_t *data, int32_t len, int32_t format,
+    int64_t *handle, int32_t *detail);
+int32_t nox_keyset_free(int64_t handle);
+
+/* Checks that data is well-formed JSON (for json= values). */
+int32_t nox_json_check(const uint8_t *data, int32_t len);
+
+/* A verification policy: built once per location per worker. */
+int32_t nox_policy_create(int32_t flags, int64_t leeway_sec,
+    int64_t *handle);
+int32_t nox_policy_add_keyset(int64_t policy, int64_t keyset);
+int32_t nox_policy_add_revocation(int64_t policy, int32_t kind,
+    const uint8_t *json, int32_t len);
+int32_t nox_policy_set_nested(int64_t policy, const uint8_t *delim,
+    int32_t delim_len, const uint8_t *quote, int32_t quote_len);
+/* Rules are numbered in the order they are added, from 0. */
+int32_t nox_policy_add_rule(int64_t policy, int32_t target,
+    const uint8_t *path, int32_t path_len, int32_t op, int32_t value_kind,
+    const uint8_t *value, int32_t value_len);
+int32_t nox_policy_free(int64_t policy);
+
+/*
+ * Verifies a compact JWS against a policy at time `now` (Unix seconds).
+ * extra_keysets: keysets fetched for this request (auth_jwt_key_request).
+ * rule_values: one entry per rule, read only for NOX_VALUE_VARIABLE rules.
+ * out receives the decoded JOSE header JSON followed by the decoded payload
+ * JSON; out_cap must be at least token_len.  *header_len and *payload_len
+ * are set as soon as the token decodes (also when a later check fails),
+ * else -1.  *detail carries the rule index for rule decisions.
+ */
+int32_t nox_jwt_verify(int64_t policy, const uint8_t *token,
+    int32_t token_len, int64_t now, const int64_t *extra_keysets,
+    int32_t n_extra, const nox_buf_t *rule_values, int32_t n_values,
+    uint8_t *out, int32_t out_cap, int32_t *header_len,
+    int32_t *payload_len, int32_t *detail);
+
+/*
+ * Reads a member of a JSON object (a decoded header or payload) and renders
+ * it for an nginx variable: strings unescaped, numbers/true/false/null as
+ * JSON text, arrays as their elements rendered the same way and joined by
+ * ",", objects as compact JSON.  delim/quote are used with NOX_PATH_NESTED.
+ */
+int32_t nox_json_get(const uint8_t *json, int32_t json_len,
+    const uint8_t *path, int32_t path_len, int32_t path_kind,
+    const uint8_t *delim, int32_t delim_len, const uint8_t *quote,
+    int32_t quote_len, uint8_t *out, int32_t out_cap, int32_t *out_len);
+
+/* Re-serializes a JSON document as compact JSON. */
+int32_t nox_json_compact(const uint8_t *json, int32_t json_len,
+    uint8_t *out, int32_t out_cap, int32_t *out_len);
+
+#endif /* NGX_OAUTH_ABI_H */
