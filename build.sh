@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# NginxOAuth: the single entry point.
+#
+#   ./build.sh            build the managed core and the nginx module
+#   ./build.sh demo       build, start nginx on 127.0.0.1:8080 with
+#                         nginx-conf/demo.conf and print curl lines
+#   ./build.sh test       build and run every test
+#   ./build.sh clean      remove build/
+#
+# Environment:
+#   NGINX_SRC=/path/to/nginx-x.y.z   build against this nginx source tree
+#                                    (default: Debian's nginx-dev tree)
+#   NGINX_BIN=/path/to/nginx         the nginx the tests and the demo run
+#   DEMO_PORT=8080                   port of the demo gateway
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BUILD="$ROOT/build"
+MODULES="$BUILD/modules"
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
+
+# Installs what a fresh Debian 12 machine lacks (root only; otherwise says
+# what is missing).
+ensure_packages() {
+    local want=(nginx nginx-dev clang zlib1g-dev libssl-dev libpcre2-dev
+                make openssl curl "$@")
+    local missing=()
+    for p in "${want[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" \
+            || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        die "missing packages: ${missing[*]} (run as root or install them)"
+    fi
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # the packaged nginx service is not ours: never leave it running
+    if command -v systemctl >/dev/null 2>&1; then
+        systemctl stop nginx >/dev/null 2>&1 || true
+        systemctl disable nginx >/dev/null 2>&1 || true
+    fi
+    pkill -x nginx >/dev/null 2>&1 || true
+}
+
+build_managed() {
+    log "managed core (NativeAOT, net9.0)"
+    dotnet publish "$ROOT/managed/NginxOAuth.Native" -c Release \
+        -o "$BUILD/managed" --nologo -v quiet -clp:ErrorsOnly
+    mkdir -p "$MODULES"
+    cp "$BUILD/managed/ngx_http_oauth_managed.so" "$MODULES/"
+}
+
+build_module() {
+    local src=${NGINX_SRC:-/usr/share/nginx/src}
+    [ -x "$src/configure" ] || die "no nginx source tree at $src (set NGINX_SRC)"
+    local tree="$BUILD/nginx-src"
+    local stamp="$BUILD/nginx-src.configured"
+    local want
+    want="$(cd "$src" && pwd) $(md5sum "$ROOT/config" | cut -d' ' -f1)"
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        log "configuring nginx from $src"
+        rm -rf "$tree"
+        mkdir -p "$tree"
+        cp -a "$src/." "$tree/"
+        (
+            cd "$tree"
+            flags=()
+            if [ -f conf_flags ]; then
+                # Debian's nginx-dev: the flags the packaged nginx was built with
+                # shellcheck disable=SC1091
+                source ./conf_flags
+                flags=("${NGX_CONF_FLAGS[@]}")
+            else
+                flags=(--with-compat)
+            fi
+            ./configure "${flags[@]}" --add-dynamic-module="$ROOT" >"$BUILD/configure.log" 2>&1 \
+                || { tail -30 "$BUILD/configure.log"; exit 1; }
+        )
+        echo "$want" > "$stamp"
+    fi
+    log "nginx module"
+    make -s -C "$tree" -f objs/Makefile modules >"$BUILD/make.log" 2>&1 \
+        || { cat "$BUILD/make.log"; die "module build failed"; }
+    mkdir -p "$MODULES"
+    cp "$tree/objs/ngx_http_oauth_module.so" "$MODULES/"
+}
+
+build_all() {
+    ensure_packages
+    mkdir -p "$BUILD"
+    build_managed
+    build_module
+    log "built: $MODULES/ngx_http_oauth_module.so (+ ngx_http_oauth_managed.so beside it)"
+}
+
+cmd_demo() {
+    build_all
+    "$ROOT/nginx-conf/demo/run-demo.sh" "$NGINX_BIN" "$MODULES" "${DEMO_PORT:-8080}"
+}
+
+cmd_test() {
+    build_all
+    log "tests"
+    export NGINX_OAUTH_MODULES="$MODULES" NGINX_BIN
+    dotnet test "$ROOT/NginxOAuth.sln" -c Release --nologo \
+        --logger "console;verbosity=normal" "$@"
+}
+
+case "${1:-build}" in
+    build) build_all ;;
+    demo) cmd_demo ;;
+    test) shift; cmd_test "$@" ;;
+    clean) rm -rf "$BUILD" ;;
+    *) die "unknown command '$1' (build | demo | test | clean)" ;;
+esac

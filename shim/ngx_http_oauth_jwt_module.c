@@ -1,0 +1,2253 @@
+/*
+ * NginxOAuth shim: JWT/JWS validation, the auth_jwt* directives and the
+ * $jwt_* variables (drop-in for nginx-auth-jwt).
+ *
+ * The request flow (ARCHITECTURE.md):
+ *   handler -> token from Authorization or token=$var
+ *           -> one in-memory subrequest per auth_jwt_key_request, in turn
+ *           -> nox_jwt_verify (managed: decode, signature, exp/nbf,
+ *              revocation, require_claim/require_header rules)
+ *           -> auth_jwt_require values (here, after verification)
+ *           -> NGX_OK / 401 / 403 / 500
+ * Decoded header and payload stay in the request ctx for the variables.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_oauth_core.h"
+
+
+#define NGX_HTTP_AUTH_JWT_PHASE_ACCESS     0
+#define NGX_HTTP_AUTH_JWT_PHASE_PREACCESS  1
+
+#define NGX_HTTP_AUTH_JWT_MAX_REVOCATION   (1024 * 1024)
+
+
+typedef struct {
+    ngx_str_t                  path;
+    ngx_str_t                  content;
+    ngx_int_t                  format;
+    int64_t                    handle;      /* per worker, built lazily */
+    int32_t                    status;      /* of the worker's load */
+} ngx_http_auth_jwt_key_file_t;
+
+
+typedef struct {
+    ngx_http_complex_value_t   uri;
+    ngx_int_t                  format;
+} ngx_http_auth_jwt_key_request_t;
+
+
+typedef struct {
+    ngx_str_t                  path;
+    ngx_str_t                  content;
+    ngx_int_t                  kind;        /* NOX_REVOKE_* */
+} ngx_http_auth_jwt_revocation_t;
+
+
+typedef struct {
+    ngx_int_t                  target;      /* NOX_TARGET_* */
+    ngx_str_t                  name;
+    ngx_int_t                  op;          /* NOX_OP_* */
+    ngx_int_t                  kind;        /* NOX_VALUE_* */
+    ngx_str_t                  value;
+    ngx_http_complex_value_t  *cv;          /* NOX_VALUE_VARIABLE */
+} ngx_http_auth_jwt_rule_t;
+
+
+typedef struct {
+    ngx_array_t               *values;      /* of ngx_http_complex_value_t */
+    ngx_uint_t                 status;
+} ngx_http_auth_jwt_require_t;
+
+
+typedef struct {
+    int64_t                    handle;      /* per worker, built lazily */
+    int32_t                    status;
+} ngx_http_auth_jwt_policy_t;
+
+
+typedef struct {
+    ngx_int_t                  target;
+    ngx_str_t                  path;        /* names separated by 0x00 */
+    ngx_uint_t                 multi;
+} ngx_http_auth_jwt_variable_t;
+
+
+typedef struct {
+    ngx_http_complex_value_t  *realm;       /* NULL: unset */
+    ngx_flag_t                 enable;
+    ngx_http_complex_value_t  *token;
+    ngx_array_t               *key_files;   /* of key_file_t * */
+    ngx_array_t               *key_requests;/* of key_request_t */
+    ngx_flag_t                 validate_exp;
+    ngx_flag_t                 validate_sig;
+    time_t                     leeway;
+    ngx_uint_t                 phase;
+    ngx_array_t               *revocations; /* of revocation_t * */
+    ngx_array_t               *requires;    /* of require_t */
+    ngx_array_t               *rules;       /* of rule_t */
+    ngx_flag_t                 nested;
+    ngx_str_t                  delimiter;
+    ngx_str_t                  quote;
+    ngx_http_auth_jwt_policy_t *policy;
+} ngx_http_auth_jwt_loc_conf_t;
+
+
+typedef struct {
+    ngx_str_t                  token;
+    ngx_uint_t                 key_index;   /* next key request */
+    ngx_array_t                keysets;     /* of int64_t, this request's */
+    ngx_uint_t                 waiting;     /* a subrequest is running */
+    ngx_uint_t                 done;        /* it finished */
+    ngx_int_t                  sr_rc;
+    ngx_uint_t                 sr_status;
+    ngx_uint_t                 sr_encoded;
+    ngx_str_t                  sr_body;
+    ngx_uint_t                 decoded;
+    ngx_uint_t                 verified;
+    ngx_str_t                  header;
+    ngx_str_t                  payload;
+} ngx_http_auth_jwt_ctx_t;
+
+
+static ngx_int_t ngx_http_auth_jwt_access_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_auth_jwt_preaccess_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_auth_jwt_handler(ngx_http_request_t *r,
+    ngx_uint_t phase);
+static ngx_int_t ngx_http_auth_jwt_token(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_str_t *token);
+static ngx_int_t ngx_http_auth_jwt_key_request(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
+static ngx_int_t ngx_http_auth_jwt_key_request_done(ngx_http_request_t *r,
+    void *data, ngx_int_t rc);
+static ngx_int_t ngx_http_auth_jwt_key_response(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
+static void ngx_http_auth_jwt_keyset_cleanup(void *data);
+static ngx_int_t ngx_http_auth_jwt_verify(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
+static ngx_int_t ngx_http_auth_jwt_require(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf);
+static int64_t ngx_http_auth_jwt_policy(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf);
+static int32_t ngx_http_auth_jwt_policy_build(
+    ngx_http_auth_jwt_loc_conf_t *jlcf, int64_t *handle, ngx_log_t *log);
+static ngx_int_t ngx_http_auth_jwt_reject(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_uint_t status,
+    ngx_uint_t invalid);
+static void ngx_http_auth_jwt_log_reject(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
+    int32_t rc, int32_t detail);
+static ngx_int_t ngx_http_auth_jwt_render(ngx_http_request_t *r,
+    ngx_str_t *json, ngx_str_t *path, ngx_int_t kind,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_str_t *value);
+
+static ngx_int_t ngx_http_auth_jwt_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_auth_jwt_variable_prefix(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_auth_jwt_variable_claims(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_auth_jwt_variable_nowtime(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_auth_jwt_variable_set(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_auth_jwt_variable_lookup(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, ngx_int_t target, ngx_str_t *path,
+    ngx_int_t kind);
+
+static void *ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_http_auth_jwt_merge_array(ngx_conf_t *cf,
+    ngx_array_t **conf, ngx_array_t *prev, size_t size);
+static ngx_int_t ngx_http_auth_jwt_init(ngx_conf_t *cf);
+
+static char *ngx_http_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_auth_jwt_set_variable(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_auth_jwt_key_request_conf(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_auth_jwt_phase(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_auth_jwt_revocation(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_auth_jwt_require_conf(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_auth_jwt_rule(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_auth_jwt_allow_nested(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_auth_jwt_key_format(ngx_conf_t *cf,
+    ngx_str_t *value, ngx_int_t *format);
+
+static u_char *ngx_http_auth_jwt_check_key_file(void *data, u_char *buf,
+    u_char *last);
+static u_char *ngx_http_auth_jwt_check_revocation(void *data, u_char *buf,
+    u_char *last);
+static u_char *ngx_http_auth_jwt_check_rule(void *data, u_char *buf,
+    u_char *last);
+
+
+static ngx_str_t  ngx_http_auth_jwt_ops[] = {
+    ngx_string("eq"),                      /* NOX_OP_EQ */
+    ngx_string("ne"),                      /* NOX_OP_NE */
+    ngx_string("gt"),                      /* NOX_OP_GT */
+    ngx_string("ge"),                      /* NOX_OP_GE */
+    ngx_string("lt"),                      /* NOX_OP_LT */
+    ngx_string("le"),                      /* NOX_OP_LE */
+    ngx_string("intersect"),               /* NOX_OP_INTERSECT */
+    ngx_string("nintersect"),              /* NOX_OP_NINTERSECT */
+    ngx_string("in"),                      /* NOX_OP_IN */
+    ngx_string("nin"),                     /* NOX_OP_NIN */
+    ngx_null_string
+};
+
+
+static ngx_command_t  ngx_http_auth_jwt_commands[] = {
+
+    { ngx_string("auth_jwt"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_TAKE12,
+      ngx_http_auth_jwt,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_jwt_claim_set"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_auth_jwt_set_variable,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NOX_TARGET_CLAIM,
+      NULL },
+
+    { ngx_string("auth_jwt_header_set"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_auth_jwt_set_variable,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NOX_TARGET_HEADER,
+      NULL },
+
+    { ngx_string("auth_jwt_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_TAKE12,
+      ngx_http_auth_jwt_key_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_jwt_key_request"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_TAKE12,
+      ngx_http_auth_jwt_key_request_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_jwt_validate_exp"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_auth_jwt_loc_conf_t, validate_exp),
+      NULL },
+
+    { ngx_string("auth_jwt_validate_sig"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_auth_jwt_loc_conf_t, validate_sig),
+      NULL },
+
+    { ngx_string("auth_jwt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_auth_jwt_loc_conf_t, leeway),
+      NULL },
+
+    { ngx_string("auth_jwt_phase"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_auth_jwt_phase,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_jwt_revocation_list_sub"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_TAKE1,
+      ngx_http_auth_jwt_revocation,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NOX_REVOKE_SUB,
+      NULL },
+
+    { ngx_string("auth_jwt_revocation_list_kid"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_TAKE1,
+      ngx_http_auth_jwt_revocation,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NOX_REVOKE_KID,
+      NULL },
+
+    { ngx_string("auth_jwt_require"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_1MORE,
+      ngx_http_auth_jwt_require_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_jwt_require_claim"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_TAKE3,
+      ngx_http_auth_jwt_rule,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NOX_TARGET_CLAIM,
+      NULL },
+
+    { ngx_string("auth_jwt_require_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_TAKE3,
+      ngx_http_auth_jwt_rule,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NOX_TARGET_HEADER,
+      NULL },
+
+    { ngx_string("auth_jwt_allow_nested"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF
+                        |NGX_CONF_NOARGS|NGX_CONF_TAKE12,
+      ngx_http_auth_jwt_allow_nested,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_oauth_jwt_module_ctx = {
+    ngx_http_auth_jwt_add_variables,       /* preconfiguration */
+    ngx_http_auth_jwt_init,                /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_auth_jwt_create_loc_conf,     /* create location configuration */
+    ngx_http_auth_jwt_merge_loc_conf       /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_oauth_jwt_module = {
+    NGX_MODULE_V1,
+    &ngx_http_oauth_jwt_module_ctx,        /* module context */
+    ngx_http_auth_jwt_commands,            /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_variable_t  ngx_http_auth_jwt_vars[] = {
+
+    { ngx_string("jwt_header_"), NULL, ngx_http_auth_jwt_variable_prefix,
+      NOX_TARGET_HEADER, NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
+
+    { ngx_string("jwt_claim_"), NULL, ngx_http_auth_jwt_variable_prefix,
+      NOX_TARGET_CLAIM, NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
+
+    { ngx_string("jwt_claims"), NULL, ngx_http_auth_jwt_variable_claims,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("jwt_nowtime"), NULL, ngx_http_auth_jwt_variable_nowtime,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_str_t  ngx_http_auth_jwt_bearer = ngx_string("Bearer");
+
+
+/* ---- request handling -------------------------------------------------- */
+
+static ngx_int_t
+ngx_http_auth_jwt_access_handler(ngx_http_request_t *r)
+{
+    return ngx_http_auth_jwt_handler(r, NGX_HTTP_AUTH_JWT_PHASE_ACCESS);
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_preaccess_handler(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_auth_jwt_handler(r, NGX_HTTP_AUTH_JWT_PHASE_PREACCESS);
+
+    /* NGX_OK would skip the other preaccess handlers (limit_req ...) */
+
+    return (rc == NGX_OK) ? NGX_DECLINED : rc;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
+{
+    ngx_int_t                      rc;
+    ngx_http_auth_jwt_ctx_t       *ctx;
+    ngx_http_auth_jwt_loc_conf_t  *jlcf;
+
+    jlcf = ngx_http_get_module_loc_conf(r, ngx_http_oauth_jwt_module);
+
+    if (!jlcf->enable || jlcf->phase != phase) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_oauth_jwt_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_auth_jwt_ctx_t));
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /*
+         * set by ngx_pcalloc():
+         *
+         *     ctx->key_index = 0;
+         *     ctx->waiting = 0;
+         *     ctx->decoded = 0;
+         *     ctx->verified = 0;
+         */
+
+        if (ngx_array_init(&ctx->keysets, r->pool, 2, sizeof(int64_t))
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_oauth_jwt_module);
+
+        if (!ngx_oauth_managed_ready) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "auth_jwt: the managed library is not loaded in "
+                          "this worker");
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = ngx_http_auth_jwt_token(r, jlcf, &ctx->token);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "auth_jwt: no token in the request");
+            return ngx_http_auth_jwt_reject(r, jlcf, NGX_HTTP_UNAUTHORIZED, 0);
+        }
+    }
+
+    if (ctx->waiting) {
+        if (!ctx->done) {
+            return NGX_AGAIN;
+        }
+
+        ctx->waiting = 0;
+
+        rc = ngx_http_auth_jwt_key_response(r, jlcf, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (jlcf->validate_sig && jlcf->key_requests
+        && ctx->key_index < jlcf->key_requests->nelts)
+    {
+        return ngx_http_auth_jwt_key_request(r, jlcf, ctx);
+    }
+
+    return ngx_http_auth_jwt_verify(r, jlcf, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_token(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_str_t *token)
+{
+    u_char           *p, *last;
+    ngx_table_elt_t  *h;
+
+    if (jlcf->token) {
+        if (ngx_http_complex_value(r, jlcf->token, token) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return token->len ? NGX_OK : NGX_DECLINED;
+    }
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = h->value.data;
+    last = p + h->value.len;
+
+    /* RFC 7235: the scheme is case-insensitive */
+
+    if (h->value.len <= ngx_http_auth_jwt_bearer.len
+        || ngx_strncasecmp(p, ngx_http_auth_jwt_bearer.data,
+                           ngx_http_auth_jwt_bearer.len) != 0
+        || p[ngx_http_auth_jwt_bearer.len] != ' ')
+    {
+        return NGX_DECLINED;
+    }
+
+    p += ngx_http_auth_jwt_bearer.len;
+
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+        last--;
+    }
+
+    if (p == last) {
+        return NGX_DECLINED;
+    }
+
+    token->data = p;
+    token->len = last - p;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_key_request(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
+{
+    ngx_str_t                         uri;
+    ngx_http_request_t               *sr;
+    ngx_http_post_subrequest_t       *ps;
+    ngx_http_auth_jwt_key_request_t  *kr;
+
+    kr = jlcf->key_requests->elts;
+    kr = &kr[ctx->key_index];
+
+    if (ngx_http_complex_value(r, &kr->uri, &uri) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ps->handler = ngx_http_auth_jwt_key_request_done;
+    ps->data = ctx;
+
+    ctx->waiting = 1;
+    ctx->done = 0;
+
+    if (ngx_oauth_subrequest(r, &uri, ps, &sr) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_jwt: cannot start the key request \"%V\"", &uri);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "auth_jwt: key request \"%V\"", &uri);
+
+    return NGX_AGAIN;
+}
+
+
+/* only records facts: the decision is made back in the handler */
+
+static ngx_int_t
+ngx_http_auth_jwt_key_request_done(ngx_http_request_t *r, void *data,
+    ngx_int_t rc)
+{
+    ngx_http_auth_jwt_ctx_t  *ctx = data;
+
+    ctx->done = 1;
+    ctx->sr_rc = rc;
+    ctx->sr_status = r->headers_out.status;
+    ctx->sr_encoded = (r->headers_out.content_encoding != NULL
+                       && r->headers_out.content_encoding->hash != 0);
+
+    if (ngx_oauth_subrequest_body(r, &ctx->sr_body) != NGX_OK) {
+        ctx->sr_rc = NGX_ERROR;
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_key_response(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
+{
+    int64_t                           handle, *slot;
+    int32_t                           rc, detail;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_auth_jwt_key_request_t  *kr;
+
+    kr = jlcf->key_requests->elts;
+    kr = &kr[ctx->key_index];
+    ctx->key_index++;
+
+    if (ctx->sr_rc != NGX_OK || ctx->sr_status != NGX_HTTP_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_jwt: key request \"%V\" failed: rc %i, "
+                      "status %ui", &kr->uri.value, ctx->sr_rc,
+                      ctx->sr_status);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->sr_encoded) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_jwt: key request \"%V\" returned an encoded "
+                      "(Content-Encoding) response", &kr->uri.value);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->sr_body.len > NOX_MAX_KEYSET) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_jwt: key request \"%V\" returned %uz bytes, "
+                      "more than %d", &kr->uri.value, ctx->sr_body.len,
+                      NOX_MAX_KEYSET);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    handle = 0;
+    detail = 0;
+
+    rc = ngx_oauth_managed.keyset_load(ctx->sr_body.data,
+                                       (int32_t) ctx->sr_body.len,
+                                       (int32_t) kr->format, &handle, &detail);
+
+    if (rc != NOX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_jwt: key request \"%V\" returned unusable keys: "
+                      "%s (key #%D)", &kr->uri.value,
+                      ngx_oauth_status_text(rc), detail);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        (void) ngx_oauth_managed.keyset_free(handle);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    slot = ngx_array_push(&ctx->keysets);
+    if (slot == NULL) {
+        (void) ngx_oauth_managed.keyset_free(handle);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *slot = handle;
+
+    cln->handler = ngx_http_auth_jwt_keyset_cleanup;
+    cln->data = slot;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_auth_jwt_keyset_cleanup(void *data)
+{
+    int64_t  *handle = data;
+
+    (void) ngx_oauth_managed.keyset_free(*handle);
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_verify(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
+{
+    u_char                    *out;
+    int64_t                    policy;
+    int32_t                    rc, header_len, payload_len, detail, n;
+    ngx_str_t                  value;
+    ngx_uint_t                 i;
+    nox_buf_t                 *values;
+    ngx_http_auth_jwt_rule_t  *rule;
+
+    policy = ngx_http_auth_jwt_policy(r, jlcf);
+    if (policy == 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->token.len > NOX_MAX_TOKEN) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "auth_jwt: rejected: token too large (%uz bytes)",
+                      ctx->token.len);
+        return ngx_http_auth_jwt_reject(r, jlcf, NGX_HTTP_UNAUTHORIZED, 1);
+    }
+
+    values = NULL;
+    n = 0;
+
+    if (jlcf->rules) {
+        n = (int32_t) jlcf->rules->nelts;
+
+        values = ngx_pcalloc(r->pool, n * sizeof(nox_buf_t));
+        if (values == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rule = jlcf->rules->elts;
+
+        for (i = 0; i < jlcf->rules->nelts; i++) {
+            if (rule[i].cv == NULL) {
+                continue;
+            }
+
+            if (ngx_http_complex_value(r, rule[i].cv, &value) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            values[i].data = value.data;
+            values[i].len = (int32_t) value.len;
+        }
+    }
+
+    out = ngx_pnalloc(r->pool, ctx->token.len);
+    if (out == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    header_len = -1;
+    payload_len = -1;
+    detail = 0;
+
+    rc = ngx_oauth_managed.jwt_verify(policy, ctx->token.data,
+                                      (int32_t) ctx->token.len, ngx_time(),
+                                      ctx->keysets.elts,
+                                      (int32_t) ctx->keysets.nelts,
+                                      values, n, out,
+                                      (int32_t) ctx->token.len,
+                                      &header_len, &payload_len, &detail);
+
+    if (header_len >= 0 && payload_len >= 0
+        && header_len + payload_len <= (int32_t) ctx->token.len)
+    {
+        ctx->decoded = 1;
+        ctx->header.data = out;
+        ctx->header.len = header_len;
+        ctx->payload.data = out + header_len;
+        ctx->payload.len = payload_len;
+    }
+
+    if (rc == NOX_OK) {
+        ctx->verified = 1;
+        return ngx_http_auth_jwt_require(r, jlcf);
+    }
+
+    ngx_http_auth_jwt_log_reject(r, jlcf, ctx, rc, detail);
+
+    switch (rc) {
+
+    case NOX_NO_KEYS:
+    case NOX_RULE_VALUE_INVALID:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    default:
+        if (rc < 0) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_auth_jwt_reject(r, jlcf, NGX_HTTP_UNAUTHORIZED, 1);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_require(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf)
+{
+    ngx_str_t                     value;
+    ngx_uint_t                    i, j;
+    ngx_http_complex_value_t     *cv;
+    ngx_http_auth_jwt_require_t  *req;
+
+    if (jlcf->requires == NULL) {
+        return NGX_OK;
+    }
+
+    req = jlcf->requires->elts;
+
+    for (i = 0; i < jlcf->requires->nelts; i++) {
+        cv = req[i].values->elts;
+
+        for (j = 0; j < req[i].values->nelts; j++) {
+            if (ngx_http_complex_value(r, &cv[j], &value) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (value.len == 0 || (value.len == 1 && value.data[0] == '0')) {
+                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                              "auth_jwt: rejected: auth_jwt_require \"%V\" "
+                              "is empty or \"0\"", &cv[j].value);
+
+                return ngx_http_auth_jwt_reject(r, jlcf, req[i].status,
+                                                1);
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static int64_t
+ngx_http_auth_jwt_policy(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf)
+{
+    int64_t                      handle;
+    ngx_http_auth_jwt_policy_t  *policy;
+
+    policy = jlcf->policy;
+
+    if (policy->handle) {
+        return policy->handle;
+    }
+
+    if (policy->status != NOX_OK) {
+        return 0;
+    }
+
+    /* first request on this location in this worker */
+
+    handle = 0;
+    policy->status = ngx_http_auth_jwt_policy_build(jlcf, &handle,
+                                                    r->connection->log);
+
+    if (policy->status != NOX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "auth_jwt: cannot build the verification policy: %s",
+                      ngx_oauth_status_text(policy->status));
+        return 0;
+    }
+
+    policy->handle = handle;
+
+    return handle;
+}
+
+
+/*
+ * Builds a policy from a location's configuration.  The validator child
+ * has already checked every part, so a failure here is a broken invariant.
+ */
+
+static int32_t
+ngx_http_auth_jwt_policy_build(ngx_http_auth_jwt_loc_conf_t *jlcf,
+    int64_t *handle, ngx_log_t *log)
+{
+    int32_t                          rc, flags, detail;
+    int64_t                          h;
+    ngx_uint_t                       i;
+    ngx_http_auth_jwt_rule_t        *rule;
+    ngx_http_auth_jwt_key_file_t   **kf;
+    ngx_http_auth_jwt_revocation_t **rv;
+
+    flags = 0;
+
+    if (jlcf->validate_exp) {
+        flags |= NOX_POLICY_VALIDATE_EXP;
+    }
+
+    if (jlcf->validate_sig) {
+        flags |= NOX_POLICY_VALIDATE_SIG;
+    }
+
+    rc = ngx_oauth_managed.policy_create(flags, (int64_t) jlcf->leeway, &h);
+    if (rc != NOX_OK) {
+        return rc;
+    }
+
+    if (jlcf->key_files) {
+        kf = jlcf->key_files->elts;
+
+        for (i = 0; i < jlcf->key_files->nelts; i++) {
+
+            if (kf[i]->handle == 0 && kf[i]->status == NOX_OK) {
+                detail = 0;
+                kf[i]->status = ngx_oauth_managed.keyset_load(
+                                    kf[i]->content.data,
+                                    (int32_t) kf[i]->content.len,
+                                    (int32_t) kf[i]->format,
+                                    &kf[i]->handle, &detail);
+            }
+
+            if (kf[i]->status != NOX_OK) {
+                rc = kf[i]->status;
+                goto failed;
+            }
+
+            rc = ngx_oauth_managed.policy_add_keyset(h, kf[i]->handle);
+            if (rc != NOX_OK) {
+                goto failed;
+            }
+        }
+    }
+
+    if (jlcf->revocations) {
+        rv = jlcf->revocations->elts;
+
+        for (i = 0; i < jlcf->revocations->nelts; i++) {
+            rc = ngx_oauth_managed.policy_add_revocation(h,
+                                          (int32_t) rv[i]->kind,
+                                          rv[i]->content.data,
+                                          (int32_t) rv[i]->content.len);
+            if (rc != NOX_OK) {
+                goto failed;
+            }
+        }
+    }
+
+    if (jlcf->nested) {
+        rc = ngx_oauth_managed.policy_set_nested(h, jlcf->delimiter.data,
+                                        (int32_t) jlcf->delimiter.len,
+                                        jlcf->quote.data,
+                                        (int32_t) jlcf->quote.len);
+        if (rc != NOX_OK) {
+            goto failed;
+        }
+    }
+
+    if (jlcf->rules) {
+        rule = jlcf->rules->elts;
+
+        for (i = 0; i < jlcf->rules->nelts; i++) {
+            rc = ngx_oauth_managed.policy_add_rule(h,
+                                          (int32_t) rule[i].target,
+                                          rule[i].name.data,
+                                          (int32_t) rule[i].name.len,
+                                          (int32_t) rule[i].op,
+                                          (int32_t) rule[i].kind,
+                                          rule[i].value.data,
+                                          (int32_t) rule[i].value.len);
+            if (rc != NOX_OK) {
+                goto failed;
+            }
+        }
+    }
+
+    *handle = h;
+
+    return NOX_OK;
+
+failed:
+
+    (void) ngx_oauth_managed.policy_free(h);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_reject(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_uint_t status, ngx_uint_t invalid)
+{
+    u_char           *p;
+    size_t            len;
+    ngx_str_t         realm;
+    ngx_uint_t        i;
+    ngx_table_elt_t  *h;
+
+    if (status != NGX_HTTP_UNAUTHORIZED && status != NGX_HTTP_FORBIDDEN) {
+        return status;
+    }
+
+    if (ngx_http_complex_value(r, jlcf->realm, &realm) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* Bearer realm="<realm, quotes and backslashes escaped>"[, error=...] */
+
+    len = sizeof("Bearer realm=\"\"") - 1 + realm.len * 2
+          + sizeof(", error=\"insufficient_scope\"") - 1;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    h->value.data = p;
+
+    p = ngx_cpymem(p, "Bearer realm=\"", sizeof("Bearer realm=\"") - 1);
+
+    for (i = 0; i < realm.len; i++) {
+        if (realm.data[i] == '"' || realm.data[i] == '\\') {
+            *p++ = '\\';
+        }
+
+        *p++ = realm.data[i];
+    }
+
+    *p++ = '"';
+
+    if (status == NGX_HTTP_FORBIDDEN) {
+        p = ngx_cpymem(p, ", error=\"insufficient_scope\"",
+                       sizeof(", error=\"insufficient_scope\"") - 1);
+
+    } else if (invalid) {
+        p = ngx_cpymem(p, ", error=\"invalid_token\"",
+                       sizeof(", error=\"invalid_token\"") - 1);
+    }
+
+    h->value.len = p - h->value.data;
+
+    r->headers_out.www_authenticate = h;
+
+    return status;
+}
+
+
+/* never logs the token or a claim value: the reason, kid, iss, lengths */
+
+static void
+ngx_http_auth_jwt_log_reject(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
+    int32_t rc, int32_t detail)
+{
+    ngx_str_t                  kid, iss, path;
+    ngx_uint_t                 level;
+    ngx_http_auth_jwt_rule_t  *rule;
+
+    ngx_str_null(&kid);
+    ngx_str_null(&iss);
+
+    if (ctx->decoded) {
+        ngx_str_set(&path, "kid");
+        (void) ngx_http_auth_jwt_render(r, &ctx->header, &path,
+                                        NOX_PATH_NAME, jlcf, &kid);
+
+        ngx_str_set(&path, "iss");
+        (void) ngx_http_auth_jwt_render(r, &ctx->payload, &path,
+                                        NOX_PATH_NAME, jlcf, &iss);
+
+        if (kid.len > 128) {
+            kid.len = 128;
+        }
+
+        if (iss.len > 256) {
+            iss.len = 256;
+        }
+    }
+
+    switch (rc) {
+
+    case NOX_NO_KEYS:
+    case NOX_RULE_VALUE_INVALID:
+        level = NGX_LOG_ERR;
+        break;
+
+    default:
+        level = (rc < 0) ? NGX_LOG_ALERT : NGX_LOG_INFO;
+    }
+
+    if ((rc == NOX_CLAIM_FAILED || rc == NOX_HEADER_FAILED
+         || rc == NOX_RULE_VALUE_INVALID)
+        && jlcf->rules && detail >= 0
+        && (ngx_uint_t) detail < jlcf->rules->nelts)
+    {
+        rule = jlcf->rules->elts;
+        rule = &rule[detail];
+
+        ngx_log_error(level, r->connection->log, 0,
+                      "auth_jwt: rejected: %s \"%V\" failed operator "
+                      "\"%V\"%s (kid \"%V\", iss \"%V\")",
+                      rule->target == NOX_TARGET_CLAIM ? "claim" : "header",
+                      &rule->name, &ngx_http_auth_jwt_ops[rule->op],
+                      rc == NOX_RULE_VALUE_INVALID
+                      ? ": the expected value is not JSON" : "",
+                      &kid, &iss);
+        return;
+    }
+
+    ngx_log_error(level, r->connection->log, 0,
+                  "auth_jwt: rejected: %s (kid \"%V\", iss \"%V\", "
+                  "token %uz bytes)", ngx_oauth_status_text(rc), &kid, &iss,
+                  ctx->token.len);
+}
+
+
+/* renders a member of a decoded JSON object for a variable */
+
+static ngx_int_t
+ngx_http_auth_jwt_render(ngx_http_request_t *r, ngx_str_t *json,
+    ngx_str_t *path, ngx_int_t kind, ngx_http_auth_jwt_loc_conf_t *jlcf,
+    ngx_str_t *value)
+{
+    u_char   *out;
+    int32_t   rc, len, cap;
+
+    cap = (int32_t) json->len + 64;
+
+    for ( ;; ) {
+        out = ngx_pnalloc(r->pool, cap);
+        if (out == NULL) {
+            return NGX_ERROR;
+        }
+
+        len = 0;
+
+        rc = ngx_oauth_managed.json_get(json->data, (int32_t) json->len,
+                                        path->data, (int32_t) path->len,
+                                        (int32_t) kind,
+                                        jlcf->delimiter.data,
+                                        (int32_t) jlcf->delimiter.len,
+                                        jlcf->quote.data,
+                                        (int32_t) jlcf->quote.len,
+                                        out, cap, &len);
+
+        if (rc == NOX_E_BUFFER_TOO_SMALL && len > cap) {
+            cap = len;
+            continue;
+        }
+
+        break;
+    }
+
+    if (rc == NOX_NOT_FOUND) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != NOX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "auth_jwt: cannot read \"%V\": %s", path,
+                      ngx_oauth_status_text(rc));
+        return NGX_ERROR;
+    }
+
+    value->data = out;
+    value->len = len;
+
+    return NGX_OK;
+}
+
+
+/* ---- variables --------------------------------------------------------- */
+
+static ngx_int_t
+ngx_http_auth_jwt_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_auth_jwt_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_variable_prefix(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                     *name = (ngx_str_t *) data;
+    ngx_str_t                      path;
+    ngx_http_auth_jwt_loc_conf_t  *jlcf;
+
+    /*
+     * prefix variables get the whole name as data: "jwt_claim_sub";
+     * the module's own entry has data NOX_TARGET_*, so tell them apart
+     * by the prefix itself
+     */
+
+    path = *name;
+
+    if (path.len > sizeof("jwt_claim_") - 1
+        && ngx_strncmp(path.data, "jwt_claim_", sizeof("jwt_claim_") - 1)
+           == 0)
+    {
+        path.data += sizeof("jwt_claim_") - 1;
+        path.len -= sizeof("jwt_claim_") - 1;
+
+        jlcf = ngx_http_get_module_loc_conf(r, ngx_http_oauth_jwt_module);
+
+        return ngx_http_auth_jwt_variable_lookup(r, v, NOX_TARGET_CLAIM,
+                                   &path, jlcf->nested ? NOX_PATH_NESTED
+                                                       : NOX_PATH_NAME);
+    }
+
+    if (path.len > sizeof("jwt_header_") - 1
+        && ngx_strncmp(path.data, "jwt_header_", sizeof("jwt_header_") - 1)
+           == 0)
+    {
+        path.data += sizeof("jwt_header_") - 1;
+        path.len -= sizeof("jwt_header_") - 1;
+
+        jlcf = ngx_http_get_module_loc_conf(r, ngx_http_oauth_jwt_module);
+
+        return ngx_http_auth_jwt_variable_lookup(r, v, NOX_TARGET_HEADER,
+                                   &path, jlcf->nested ? NOX_PATH_NESTED
+                                                       : NOX_PATH_NAME);
+    }
+
+    v->not_found = 1;
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_variable_lookup(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, ngx_int_t target, ngx_str_t *path,
+    ngx_int_t kind)
+{
+    ngx_int_t                      rc;
+    ngx_str_t                      value, *json;
+    ngx_http_auth_jwt_ctx_t       *ctx;
+    ngx_http_auth_jwt_loc_conf_t  *jlcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_oauth_jwt_module);
+
+    /* headers once decoded; claims only once the token is verified */
+
+    if (ctx == NULL || !ctx->decoded
+        || (target == NOX_TARGET_CLAIM && !ctx->verified))
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    jlcf = ngx_http_get_module_loc_conf(r, ngx_http_oauth_jwt_module);
+
+    json = (target == NOX_TARGET_CLAIM) ? &ctx->payload : &ctx->header;
+
+    rc = ngx_http_auth_jwt_render(r, json, path, kind, jlcf, &value);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = value.data;
+    v->len = value.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_variable_claims(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                   *out;
+    int32_t                   rc, len, cap;
+    ngx_http_auth_jwt_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_oauth_jwt_module);
+
+    if (ctx == NULL || !ctx->verified) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    cap = (int32_t) ctx->payload.len + 64;
+
+    for ( ;; ) {
+        out = ngx_pnalloc(r->pool, cap);
+        if (out == NULL) {
+            return NGX_ERROR;
+        }
+
+        len = 0;
+
+        rc = ngx_oauth_managed.json_compact(ctx->payload.data,
+                                            (int32_t) ctx->payload.len,
+                                            out, cap, &len);
+
+        if (rc == NOX_E_BUFFER_TOO_SMALL && len > cap) {
+            cap = len;
+            continue;
+        }
+
+        break;
+    }
+
+    if (rc != NOX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "auth_jwt: cannot render $jwt_claims: %s",
+                      ngx_oauth_status_text(rc));
+        return NGX_ERROR;
+    }
+
+    v->data = out;
+    v->len = len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_variable_nowtime(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%T", ngx_time()) - p;
+    v->data = p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_variable_set(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_auth_jwt_variable_t  *var = (ngx_http_auth_jwt_variable_t *) data;
+
+    ngx_int_t                      kind;
+    ngx_http_auth_jwt_loc_conf_t  *jlcf;
+
+    if (var->multi) {
+        kind = NOX_PATH_NAMES;
+
+    } else {
+        jlcf = ngx_http_get_module_loc_conf(r, ngx_http_oauth_jwt_module);
+        kind = jlcf->nested ? NOX_PATH_NESTED : NOX_PATH_NAME;
+    }
+
+    return ngx_http_auth_jwt_variable_lookup(r, v, var->target, &var->path,
+                                             kind);
+}
+
+
+/* ---- configuration ----------------------------------------------------- */
+
+static void *
+ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_auth_jwt_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_auth_jwt_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->realm = NULL;
+     *     conf->token = NULL;
+     *     conf->key_files = NULL;
+     *     conf->key_requests = NULL;
+     *     conf->revocations = NULL;
+     *     conf->requires = NULL;
+     *     conf->rules = NULL;
+     *     conf->delimiter = { 0, NULL };
+     *     conf->quote = { 0, NULL };
+     *     conf->policy = NULL;
+     */
+
+    conf->enable = NGX_CONF_UNSET;
+    conf->validate_exp = NGX_CONF_UNSET;
+    conf->validate_sig = NGX_CONF_UNSET;
+    conf->leeway = NGX_CONF_UNSET;
+    conf->phase = NGX_CONF_UNSET_UINT;
+    conf->nested = NGX_CONF_UNSET;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_auth_jwt_loc_conf_t  *prev = parent;
+    ngx_http_auth_jwt_loc_conf_t  *conf = child;
+
+    if (conf->enable == NGX_CONF_UNSET) {
+        conf->enable = prev->enable;
+        conf->realm = prev->realm;
+        conf->token = prev->token;
+    }
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_value(conf->validate_exp, prev->validate_exp, 1);
+    ngx_conf_merge_value(conf->validate_sig, prev->validate_sig, 1);
+    ngx_conf_merge_sec_value(conf->leeway, prev->leeway, 0);
+    ngx_conf_merge_uint_value(conf->phase, prev->phase,
+                              NGX_HTTP_AUTH_JWT_PHASE_ACCESS);
+
+    if (conf->nested == NGX_CONF_UNSET) {
+        conf->nested = prev->nested;
+        conf->delimiter = prev->delimiter;
+        conf->quote = prev->quote;
+    }
+
+    ngx_conf_merge_value(conf->nested, prev->nested, 0);
+
+    if (conf->delimiter.data == NULL) {
+        ngx_str_set(&conf->delimiter, ".");
+    }
+
+    if (conf->quote.data == NULL) {
+        ngx_str_set(&conf->quote, "\"");
+    }
+
+    /* lists accumulate: the parent's entries come first */
+
+    if (ngx_http_auth_jwt_merge_array(cf, &conf->key_files, prev->key_files,
+                                      sizeof(void *))
+        != NGX_OK
+        || ngx_http_auth_jwt_merge_array(cf, &conf->key_requests,
+                                         prev->key_requests,
+                                 sizeof(ngx_http_auth_jwt_key_request_t))
+           != NGX_OK
+        || ngx_http_auth_jwt_merge_array(cf, &conf->revocations,
+                                         prev->revocations, sizeof(void *))
+           != NGX_OK
+        || ngx_http_auth_jwt_merge_array(cf, &conf->requires, prev->requires,
+                                     sizeof(ngx_http_auth_jwt_require_t))
+           != NGX_OK
+        || ngx_http_auth_jwt_merge_array(cf, &conf->rules, prev->rules,
+                                         sizeof(ngx_http_auth_jwt_rule_t))
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->enable) {
+        conf->policy = ngx_pcalloc(cf->pool,
+                                   sizeof(ngx_http_auth_jwt_policy_t));
+        if (conf->policy == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_oauth_use(cf);
+
+        if (conf->validate_sig && conf->key_files == NULL
+            && conf->key_requests == NULL)
+        {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "auth_jwt is on without auth_jwt_key_file or "
+                               "auth_jwt_key_request: every token will be "
+                               "refused with 500");
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_merge_array(ngx_conf_t *cf, ngx_array_t **conf,
+    ngx_array_t *prev, size_t size)
+{
+    void         *p;
+    ngx_array_t  *a;
+
+    if (prev == NULL || prev->nelts == 0) {
+        return NGX_OK;
+    }
+
+    if (*conf == NULL) {
+        *conf = prev;
+        return NGX_OK;
+    }
+
+    if (*conf == prev) {
+        return NGX_OK;
+    }
+
+    a = ngx_array_create(cf->pool, prev->nelts + (*conf)->nelts, size);
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_array_push_n(a, prev->nelts);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, prev->elts, prev->nelts * size);
+
+    p = ngx_array_push_n(a, (*conf)->nelts);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, (*conf)->elts, (*conf)->nelts * size);
+
+    *conf = a;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_auth_jwt_access_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_auth_jwt_preaccess_handler;
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
+
+    ngx_str_t                         *value, token;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (jlcf->enable != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (cf->args->nelts != 2) {
+            return "has parameters after \"off\"";
+        }
+
+        jlcf->enable = 0;
+        return NGX_CONF_OK;
+    }
+
+    jlcf->enable = 1;
+
+    jlcf->realm = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (jlcf->realm == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = jlcf->realm;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "token=", 6) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        token.data = value[2].data + 6;
+        token.len = value[2].len - 6;
+
+        if (token.len < 2 || token.data[0] != '$') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"token=\" must name a variable, as in "
+                               "token=$cookie_auth_token");
+            return NGX_CONF_ERROR;
+        }
+
+        jlcf->token = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (jlcf->token == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &token;
+        ccv.complex_value = jlcf->token;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_auth_jwt_set_variable(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    u_char                        *p;
+    ngx_str_t                     *value;
+    ngx_uint_t                     i;
+    ngx_http_variable_t           *v;
+    ngx_http_auth_jwt_variable_t  *var;
+
+    value = cf->args->elts;
+
+    if (value[1].len < 2 || value[1].data[0] != '$') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid variable name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    value[1].len--;
+    value[1].data++;
+
+    v = ngx_http_add_variable(cf, &value[1], NGX_HTTP_VAR_CHANGEABLE
+                                             |NGX_HTTP_VAR_NOCACHEABLE);
+    if (v == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    var = ngx_pcalloc(cf->pool, sizeof(ngx_http_auth_jwt_variable_t));
+    if (var == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    var->target = (ngx_int_t) cmd->offset;
+    var->multi = cf->args->nelts > 3;
+
+    /* several names form a path: join them with 0x00 */
+
+    var->path.len = 0;
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (value[i].len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "empty name");
+            return NGX_CONF_ERROR;
+        }
+
+        var->path.len += value[i].len + 1;
+    }
+
+    var->path.len--;
+
+    p = ngx_pnalloc(cf->pool, var->path.len + 1);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    var->path.data = p;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        p = ngx_cpymem(p, value[i].data, value[i].len);
+        *p++ = '\0';
+    }
+
+    v->get_handler = ngx_http_auth_jwt_variable_set;
+    v->data = (uintptr_t) var;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_key_format(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_int_t *format)
+{
+    if (ngx_strcmp(value->data, "jwks") == 0) {
+        *format = NOX_KEYS_JWKS;
+        return NGX_OK;
+    }
+
+    if (ngx_strcmp(value->data, "keyval") == 0) {
+        *format = NOX_KEYS_KEYVAL;
+        return NGX_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid key format \"%V\", it must be \"jwks\" or "
+                       "\"keyval\"", value);
+    return NGX_ERROR;
+}
+
+
+static char *
+ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
+
+    ngx_str_t                      *value;
+    ngx_http_auth_jwt_key_file_t   *kf, **slot;
+
+    value = cf->args->elts;
+
+    kf = ngx_pcalloc(cf->pool, sizeof(ngx_http_auth_jwt_key_file_t));
+    if (kf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    kf->format = NOX_KEYS_JWKS;
+
+    if (cf->args->nelts == 3
+        && ngx_http_auth_jwt_key_format(cf, &value[2], &kf->format)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_script_variables_count(&value[1]) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "variables in the key file path are not "
+                           "supported: keys are loaded once per worker; use "
+                           "auth_jwt_key_request for per-request keys");
+        return NGX_CONF_ERROR;
+    }
+
+    kf->path = value[1];
+
+    if (ngx_oauth_read_file(cf, &kf->path, NOX_MAX_KEYSET, &kf->content)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (jlcf->key_files == NULL) {
+        jlcf->key_files = ngx_array_create(cf->pool, 2, sizeof(void *));
+        if (jlcf->key_files == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    slot = ngx_array_push(jlcf->key_files);
+    if (slot == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *slot = kf;
+
+    if (ngx_oauth_check_add(cf, ngx_http_auth_jwt_check_key_file, kf)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static u_char *
+ngx_http_auth_jwt_check_key_file(void *data, u_char *buf, u_char *last)
+{
+    ngx_http_auth_jwt_key_file_t  *kf = data;
+
+    int64_t  handle;
+    int32_t  rc, detail;
+
+    handle = 0;
+    detail = 0;
+
+    rc = ngx_oauth_managed.keyset_load(kf->content.data,
+                                       (int32_t) kf->content.len,
+                                       (int32_t) kf->format, &handle, &detail);
+
+    if (rc == NOX_OK) {
+        (void) ngx_oauth_managed.keyset_free(handle);
+        return NULL;
+    }
+
+    if (rc >= NOX_KEY_UNKNOWN_KTY && rc != NOX_KEYS_TOO_MANY
+        && rc != NOX_KEYS_TOO_LARGE)
+    {
+        return ngx_slprintf(buf, last, "\"auth_jwt_key_file\" \"%V\": "
+                            "key #%D: %s", &kf->path, detail,
+                            ngx_oauth_status_text(rc));
+    }
+
+    return ngx_slprintf(buf, last, "\"auth_jwt_key_file\" \"%V\": %s",
+                        &kf->path, ngx_oauth_status_text(rc));
+}
+
+
+static char *
+ngx_http_auth_jwt_key_request_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_compile_complex_value_t   ccv;
+    ngx_http_auth_jwt_key_request_t   *kr;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "has an empty uri";
+    }
+
+    if (jlcf->key_requests == NULL) {
+        jlcf->key_requests = ngx_array_create(cf->pool, 2,
+                                     sizeof(ngx_http_auth_jwt_key_request_t));
+        if (jlcf->key_requests == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    kr = ngx_array_push(jlcf->key_requests);
+    if (kr == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(kr, sizeof(ngx_http_auth_jwt_key_request_t));
+
+    kr->format = NOX_KEYS_JWKS;
+
+    if (cf->args->nelts == 3
+        && ngx_http_auth_jwt_key_format(cf, &value[2], &kr->format)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = &kr->uri;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_oauth_use(cf);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_auth_jwt_phase(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (jlcf->phase != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "access") == 0) {
+        jlcf->phase = NGX_HTTP_AUTH_JWT_PHASE_ACCESS;
+
+    } else if (ngx_strcmp(value[1].data, "preaccess") == 0) {
+        jlcf->phase = NGX_HTTP_AUTH_JWT_PHASE_PREACCESS;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid phase \"%V\", it must be \"access\" or "
+                           "\"preaccess\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_auth_jwt_revocation(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
+
+    ngx_str_t                        *value;
+    ngx_http_auth_jwt_revocation_t   *rv, **slot;
+
+    value = cf->args->elts;
+
+    rv = ngx_pcalloc(cf->pool, sizeof(ngx_http_auth_jwt_revocation_t));
+    if (rv == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rv->kind = (ngx_int_t) cmd->offset;
+    rv->path = value[1];
+
+    if (ngx_oauth_read_file(cf, &rv->path, NGX_HTTP_AUTH_JWT_MAX_REVOCATION,
+                            &rv->content)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (jlcf->revocations == NULL) {
+        jlcf->revocations = ngx_array_create(cf->pool, 2, sizeof(void *));
+        if (jlcf->revocations == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    slot = ngx_array_push(jlcf->revocations);
+    if (slot == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *slot = rv;
+
+    if (ngx_oauth_check_add(cf, ngx_http_auth_jwt_check_revocation, rv)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static u_char *
+ngx_http_auth_jwt_check_revocation(void *data, u_char *buf, u_char *last)
+{
+    ngx_http_auth_jwt_revocation_t  *rv = data;
+
+    int64_t  policy;
+    int32_t  rc;
+
+    rc = ngx_oauth_managed.policy_create(0, 0, &policy);
+
+    if (rc == NOX_OK) {
+        rc = ngx_oauth_managed.policy_add_revocation(policy,
+                                                     (int32_t) rv->kind,
+                                                     rv->content.data,
+                                                     (int32_t) rv->content.len);
+        (void) ngx_oauth_managed.policy_free(policy);
+    }
+
+    if (rc == NOX_OK) {
+        return NULL;
+    }
+
+    return ngx_slprintf(buf, last, "\"auth_jwt_revocation_list_%s\" \"%V\": "
+                        "%s", rv->kind == NOX_REVOKE_SUB ? "sub" : "kid",
+                        &rv->path, ngx_oauth_status_text(rc));
+}
+
+
+static char *
+ngx_http_auth_jwt_require_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
+
+    ngx_int_t                          status;
+    ngx_str_t                         *value;
+    ngx_uint_t                         i, n;
+    ngx_http_complex_value_t          *cv;
+    ngx_http_auth_jwt_require_t       *req;
+    ngx_http_compile_complex_value_t   ccv;
+
+    value = cf->args->elts;
+    n = cf->args->nelts;
+    status = NGX_HTTP_UNAUTHORIZED;
+
+    if (n > 2 && ngx_strncmp(value[n - 1].data, "error=", 6) == 0) {
+        status = ngx_atoi(value[n - 1].data + 6, value[n - 1].len - 6);
+
+        if (status == NGX_ERROR || status < 400 || status > 599
+            || status == 444 || status == 499)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"error=\" code \"%V\": it must be "
+                               "400 to 599 except 444 and 499",
+                               &value[n - 1]);
+            return NGX_CONF_ERROR;
+        }
+
+        n--;
+    }
+
+    if (jlcf->requires == NULL) {
+        jlcf->requires = ngx_array_create(cf->pool, 2,
+                                       sizeof(ngx_http_auth_jwt_require_t));
+        if (jlcf->requires == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    req = ngx_array_push(jlcf->requires);
+    if (req == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    req->status = status;
+    req->values = ngx_array_create(cf->pool, n - 1,
+                                   sizeof(ngx_http_complex_value_t));
+    if (req->values == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < n; i++) {
+        if (value[i].len == 0 || value[i].data[0] != '$') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "value \"%V\" must start with a variable",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        cv = ngx_array_push(req->values);
+        if (cv == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &value[i];
+        ccv.complex_value = cv;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_auth_jwt_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_uint_t                         i;
+    ngx_http_auth_jwt_rule_t          *rule;
+    ngx_http_compile_complex_value_t   ccv;
+
+    value = cf->args->elts;
+
+    if (jlcf->rules == NULL) {
+        jlcf->rules = ngx_array_create(cf->pool, 4,
+                                       sizeof(ngx_http_auth_jwt_rule_t));
+        if (jlcf->rules == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    rule = ngx_array_push(jlcf->rules);
+    if (rule == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(rule, sizeof(ngx_http_auth_jwt_rule_t));
+
+    rule->target = (ngx_int_t) cmd->offset;
+    rule->name = value[1];
+
+    if (rule->name.len == 0) {
+        return "has an empty name";
+    }
+
+    for (i = 0; ngx_http_auth_jwt_ops[i].len; i++) {
+        if (ngx_http_auth_jwt_ops[i].len == value[2].len
+            && ngx_strncmp(ngx_http_auth_jwt_ops[i].data, value[2].data,
+                           value[2].len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (ngx_http_auth_jwt_ops[i].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown operator \"%V\": it must be one of eq, "
+                           "ne, gt, ge, lt, le, intersect, nintersect, in, "
+                           "nin", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    rule->op = (ngx_int_t) i;
+
+    if (value[3].len > 5 && ngx_strncmp(value[3].data, "json=", 5) == 0) {
+        rule->kind = NOX_VALUE_JSON;
+        rule->value.data = value[3].data + 5;
+        rule->value.len = value[3].len - 5;
+
+    } else if (value[3].len > 1 && value[3].data[0] == '$') {
+        rule->kind = NOX_VALUE_VARIABLE;
+        rule->value = value[3];
+
+        rule->cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (rule->cv == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &value[3];
+        ccv.complex_value = rule->cv;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+    } else {
+        rule->kind = NOX_VALUE_STRING;
+        rule->value = value[3];
+    }
+
+    /*
+     * auth_jwt_allow_nested may come later in the block, so the check
+     * reads the name as a policy without nesting does: JQ-like paths
+     * (starting with "." or "[") are parsed, other names are literal
+     */
+
+    if (ngx_oauth_check_add(cf, ngx_http_auth_jwt_check_rule, rule)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static u_char *
+ngx_http_auth_jwt_check_rule(void *data, u_char *buf, u_char *last)
+{
+    ngx_http_auth_jwt_rule_t  *rule = data;
+
+    int64_t  policy;
+    int32_t  rc;
+
+    rc = ngx_oauth_managed.policy_create(0, 0, &policy);
+
+    if (rc == NOX_OK) {
+        rc = ngx_oauth_managed.policy_add_rule(policy,
+                                               (int32_t) rule->target,
+                                               rule->name.data,
+                                               (int32_t) rule->name.len,
+                                               (int32_t) rule->op,
+                                               (int32_t) rule->kind,
+                                               rule->value.data,
+                                               (int32_t) rule->value.len);
+        (void) ngx_oauth_managed.policy_free(policy);
+    }
+
+    if (rc == NOX_OK) {
+        return NULL;
+    }
+
+    return ngx_slprintf(buf, last, "\"auth_jwt_require_%s\" \"%V\" %V: "
+                        "%s%s",
+                        rule->target == NOX_TARGET_CLAIM ? "claim" : "header",
+                        &rule->name, &ngx_http_auth_jwt_ops[rule->op],
+                        rule->kind == NOX_VALUE_JSON ? "json= value: " : "",
+                        ngx_oauth_status_text(rc));
+}
+
+
+static char *
+ngx_http_auth_jwt_allow_nested(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (jlcf->nested != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    jlcf->nested = 1;
+    ngx_str_set(&jlcf->delimiter, ".");
+    ngx_str_set(&jlcf->quote, "\"");
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "delimiter=", 10) == 0) {
+            jlcf->delimiter.data = value[i].data + 10;
+            jlcf->delimiter.len = value[i].len - 10;
+
+            if (jlcf->delimiter.len == 0) {
+                return "has an empty delimiter";
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "quote=", 6) == 0) {
+            jlcf->quote.data = value[i].data + 6;
+            jlcf->quote.len = value[i].len - 6;
+
+            if (jlcf->quote.len == 0) {
+                return "has an empty quote";
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,711 @@
+/*
+ * NginxOAuth shim: the core module of ngx_http_oauth_module.so.
+ *
+ * It has no directives of its own.  It owns
+ *   - loading the managed library beside this .so in worker processes
+ *     (never in the master: ARCHITECTURE.md, invariant 1),
+ *   - the configuration validator: checks recorded by the feature modules
+ *     while parsing run in a forked child that reports over a pipe,
+ *   - small helpers shared by the feature modules.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <dlfcn.h>
+#include <poll.h>
+
+#include "ngx_oauth_core.h"
+
+
+#define NGX_OAUTH_CHECK_TIMEOUT  60000   /* ms, validator child */
+#define NGX_OAUTH_ERRSTR_LEN     1024
+
+
+typedef struct {
+    ngx_array_t          checks;        /* of ngx_oauth_check_t */
+    ngx_uint_t           used;          /* a feature directive was seen */
+} ngx_http_oauth_main_conf_t;
+
+
+typedef struct {
+    ngx_oauth_check_pt   handler;
+    void                *data;
+    ngx_str_t            file;
+    ngx_uint_t           line;
+} ngx_oauth_check_t;
+
+
+static void *ngx_http_oauth_create_main_conf(ngx_conf_t *cf);
+static ngx_int_t ngx_http_oauth_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_oauth_init_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_oauth_checks_run(ngx_conf_t *cf,
+    ngx_http_oauth_main_conf_t *omcf);
+static void ngx_oauth_checks_child(ngx_http_oauth_main_conf_t *omcf,
+    ngx_log_t *log, int fd);
+static void ngx_oauth_write_all(int fd, u_char *p, size_t n);
+static ngx_int_t ngx_oauth_managed_path(u_char *buf, size_t size);
+
+
+static ngx_http_module_t  ngx_http_oauth_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_oauth_postconfiguration,      /* postconfiguration */
+
+    ngx_http_oauth_create_main_conf,       /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_oauth_module = {
+    NGX_MODULE_V1,
+    &ngx_http_oauth_module_ctx,            /* module context */
+    NULL,                                  /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_oauth_init_process,           /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+ngx_oauth_managed_t  ngx_oauth_managed;
+ngx_uint_t           ngx_oauth_managed_ready;
+
+
+static struct {
+    const char  *name;
+    size_t       offset;
+} ngx_oauth_symbols[] = {
+
+#define ngx_oauth_sym(n)  { "nox_" #n, offsetof(ngx_oauth_managed_t, n) }
+
+    ngx_oauth_sym(abi_version),
+    ngx_oauth_sym(keyset_load),
+    ngx_oauth_sym(keyset_free),
+    ngx_oauth_sym(json_check),
+    ngx_oauth_sym(policy_create),
+    ngx_oauth_sym(policy_add_keyset),
+    ngx_oauth_sym(policy_add_revocation),
+    ngx_oauth_sym(policy_set_nested),
+    ngx_oauth_sym(policy_add_rule),
+    ngx_oauth_sym(policy_free),
+    ngx_oauth_sym(jwt_verify),
+    ngx_oauth_sym(json_get),
+    ngx_oauth_sym(json_compact),
+
+#undef ngx_oauth_sym
+};
+
+
+static void *
+ngx_http_oauth_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_oauth_main_conf_t  *omcf;
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     omcf->used = 0;
+     */
+
+    omcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_oauth_main_conf_t));
+    if (omcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&omcf->checks, cf->pool, 8, sizeof(ngx_oauth_check_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return omcf;
+}
+
+
+void
+ngx_oauth_use(ngx_conf_t *cf)
+{
+    ngx_http_oauth_main_conf_t  *omcf;
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_oauth_module);
+    omcf->used = 1;
+}
+
+
+ngx_int_t
+ngx_oauth_check_add(ngx_conf_t *cf, ngx_oauth_check_pt handler, void *data)
+{
+    ngx_oauth_check_t           *check;
+    ngx_http_oauth_main_conf_t  *omcf;
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_oauth_module);
+    omcf->used = 1;
+
+    check = ngx_array_push(&omcf->checks);
+    if (check == NULL) {
+        return NGX_ERROR;
+    }
+
+    check->handler = handler;
+    check->data = data;
+    check->file = cf->conf_file->file.name;
+    check->line = cf->conf_file->line;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_oauth_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_oauth_main_conf_t  *omcf;
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_oauth_module);
+
+    if (!omcf->used) {
+        return NGX_OK;
+    }
+
+    return ngx_oauth_checks_run(cf, omcf);
+}
+
+
+/*
+ * The managed runtime must never start in the master: workers forked from
+ * a master with a started runtime hang on their first managed call.  So the
+ * checks run in a child that exits right after, and report over a pipe:
+ * an int32 index (-1: the library itself failed) and a message.
+ */
+
+static ngx_int_t
+ngx_oauth_checks_run(ngx_conf_t *cf, ngx_http_oauth_main_conf_t *omcf)
+{
+    int                 fds[2], status;
+    u_char             *p, buf[NGX_OAUTH_ERRSTR_LEN + sizeof(int32_t)];
+    pid_t               pid;
+    int32_t             index;
+    ssize_t             n;
+    size_t              len;
+    struct pollfd       pfd;
+    ngx_oauth_check_t  *check;
+
+    if (pipe(fds) == -1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "oauth: pipe() for the configuration check failed");
+        return NGX_ERROR;
+    }
+
+    pid = fork();
+
+    if (pid == -1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "oauth: fork() for the configuration check failed");
+        close(fds[0]);
+        close(fds[1]);
+        return NGX_ERROR;
+    }
+
+    if (pid == 0) {
+        close(fds[0]);
+        ngx_oauth_checks_child(omcf, cf->log, fds[1]);
+        _exit(0);
+    }
+
+    close(fds[1]);
+
+    len = 0;
+
+    for ( ;; ) {
+        pfd.fd = fds[0];
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+
+        n = poll(&pfd, 1, NGX_OAUTH_CHECK_TIMEOUT);
+
+        if (n == -1 && ngx_errno == NGX_EINTR) {
+            continue;
+        }
+
+        if (n <= 0) {
+            kill(pid, SIGKILL);
+            (void) waitpid(pid, &status, 0);
+            close(fds[0]);
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "oauth: the configuration check did not finish "
+                          "within %d s", NGX_OAUTH_CHECK_TIMEOUT / 1000);
+            return NGX_ERROR;
+        }
+
+        n = read(fds[0], buf + len, sizeof(buf) - 1 - len);
+
+        if (n == -1 && ngx_errno == NGX_EINTR) {
+            continue;
+        }
+
+        if (n <= 0) {
+            break;
+        }
+
+        len += n;
+
+        if (len == sizeof(buf) - 1) {
+            break;
+        }
+    }
+
+    close(fds[0]);
+
+    /* the master's SIGCHLD handler may reap it first: ECHILD is fine */
+    while (waitpid(pid, &status, 0) == -1 && ngx_errno == NGX_EINTR) {
+        /* void */
+    }
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    if (len < sizeof(int32_t)) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "oauth: the configuration check failed unexpectedly");
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(&index, buf, sizeof(int32_t));
+    p = buf + sizeof(int32_t);
+    len -= sizeof(int32_t);
+
+    if (index < 0 || (ngx_uint_t) index >= omcf->checks.nelts) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "%*s", len, p);
+        return NGX_ERROR;
+    }
+
+    check = omcf->checks.elts;
+    check = &check[index];
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "%*s in %V:%ui",
+                  len, p, &check->file, check->line);
+
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_oauth_checks_child(ngx_http_oauth_main_conf_t *omcf, ngx_log_t *log,
+    int fd)
+{
+    u_char             *last, buf[NGX_OAUTH_ERRSTR_LEN + sizeof(int32_t)];
+    int32_t             index;
+    ngx_uint_t          i;
+    ngx_oauth_check_t  *check;
+
+    index = -1;
+
+    last = buf + sizeof(int32_t);
+
+    if (ngx_oauth_managed_load(log, last, NGX_OAUTH_ERRSTR_LEN) != NGX_OK) {
+        last += ngx_strlen(last);
+        goto failed;
+    }
+
+    check = omcf->checks.elts;
+
+    for (i = 0; i < omcf->checks.nelts; i++) {
+        last = check[i].handler(check[i].data, buf + sizeof(int32_t),
+                                buf + sizeof(buf));
+        if (last != NULL) {
+            index = (int32_t) i;
+            goto failed;
+        }
+    }
+
+    return;
+
+failed:
+
+    ngx_memcpy(buf, &index, sizeof(int32_t));
+    ngx_oauth_write_all(fd, buf, last - buf);
+}
+
+
+static void
+ngx_oauth_write_all(int fd, u_char *p, size_t n)
+{
+    ssize_t  w;
+
+    while (n) {
+        w = write(fd, p, n);
+
+        if (w == -1 && ngx_errno == NGX_EINTR) {
+            continue;
+        }
+
+        if (w <= 0) {
+            return;
+        }
+
+        p += w;
+        n -= w;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_oauth_init_process(ngx_cycle_t *cycle)
+{
+    u_char                       err[NGX_OAUTH_ERRSTR_LEN];
+    ngx_http_oauth_main_conf_t  *omcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_oauth_module);
+
+    if (omcf == NULL || !omcf->used) {
+        return NGX_OK;
+    }
+
+    /*
+     * A worker without the library still runs: every protected request
+     * then fails closed with 500 (see ngx_oauth_managed_ready users).
+     */
+
+    if (ngx_oauth_managed_load(cycle->log, err, sizeof(err)) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0, "%s", err);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Loads the managed library from the directory this module was loaded
+ * from, RTLD_NODELETE (it can never be unloaded), resolves every export
+ * and checks the ABI version.  The first managed call starts the runtime,
+ * so this must only run in a process that will not fork afterwards.
+ */
+
+ngx_int_t
+ngx_oauth_managed_load(ngx_log_t *log, u_char *err, size_t size)
+{
+    u_char      path[NGX_MAX_PATH];
+    void       *lib, *sym;
+    int32_t     version;
+    ngx_uint_t  i;
+
+    if (ngx_oauth_managed_ready) {
+        return NGX_OK;
+    }
+
+    if (ngx_oauth_managed_path(path, sizeof(path)) != NGX_OK) {
+        ngx_cpystrn(path, (u_char *) NGX_OAUTH_MANAGED_NAME, sizeof(path));
+    }
+
+    lib = dlopen((char *) path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+
+    if (lib == NULL) {
+        *ngx_snprintf(err, size - 1, "oauth: cannot load the managed library "
+                      "\"%s\": %s", path, dlerror()) = '\0';
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < sizeof(ngx_oauth_symbols) / sizeof(ngx_oauth_symbols[0]);
+         i++)
+    {
+        sym = dlsym(lib, ngx_oauth_symbols[i].name);
+
+        if (sym == NULL) {
+            *ngx_snprintf(err, size - 1, "oauth: the managed library \"%s\" "
+                          "has no symbol \"%s\"", path,
+                          ngx_oauth_symbols[i].name) = '\0';
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy((u_char *) &ngx_oauth_managed + ngx_oauth_symbols[i].offset,
+                   &sym, sizeof(void *));
+    }
+
+    version = ngx_oauth_managed.abi_version();
+
+    if (version != NOX_ABI_VERSION) {
+        *ngx_snprintf(err, size - 1, "oauth: the managed library \"%s\" has "
+                      "ABI version %D, this module needs %d", path, version,
+                      NOX_ABI_VERSION) = '\0';
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_CORE, log, 0,
+                   "oauth: managed library \"%s\" loaded", path);
+
+    ngx_oauth_managed_ready = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_oauth_managed_path(u_char *buf, size_t size)
+{
+    u_char   *slash;
+    size_t    dir;
+    Dl_info   info;
+
+    if (dladdr((void *) &ngx_http_oauth_module, &info) == 0
+        || info.dli_fname == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    slash = (u_char *) strrchr(info.dli_fname, '/');
+    if (slash == NULL) {
+        return NGX_ERROR;
+    }
+
+    dir = slash + 1 - (u_char *) info.dli_fname;
+
+    if (dir + sizeof(NGX_OAUTH_MANAGED_NAME) > size) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(buf, info.dli_fname, dir);
+    ngx_memcpy(buf + dir, NGX_OAUTH_MANAGED_NAME,
+               sizeof(NGX_OAUTH_MANAGED_NAME));
+
+    return NGX_OK;
+}
+
+
+const char *
+ngx_oauth_status_text(int32_t status)
+{
+    switch (status) {
+    case NOX_OK:                  return "ok";
+    case NOX_TOKEN_MALFORMED:     return "malformed token";
+    case NOX_TOKEN_TOO_LARGE:     return "token too large";
+    case NOX_ALG_NONE:            return "alg \"none\" is never accepted";
+    case NOX_ALG_UNSUPPORTED:     return "unsupported or missing alg";
+    case NOX_KEY_NOT_FOUND:       return "no key for the token's kid and alg";
+    case NOX_BAD_SIGNATURE:       return "bad signature";
+    case NOX_EXPIRED:             return "token expired";
+    case NOX_NOT_YET_VALID:       return "token not yet valid (nbf)";
+    case NOX_EXP_MISSING:         return "token has no numeric exp";
+    case NOX_SUB_REVOKED:         return "sub is revoked";
+    case NOX_KID_REVOKED:         return "kid is revoked or missing";
+    case NOX_CLAIM_FAILED:        return "claim requirement failed";
+    case NOX_HEADER_FAILED:       return "header requirement failed";
+    case NOX_RULE_VALUE_INVALID:  return "expected value is not JSON";
+    case NOX_NO_KEYS:             return "no keys to verify the signature";
+    case NOX_CRIT_UNSUPPORTED:    return "unsupported crit header";
+    case NOX_NOT_FOUND:           return "not found";
+    case NOX_JSON_INVALID:        return "invalid JSON";
+    case NOX_JSON_NOT_OBJECT:     return "not a JSON object";
+    case NOX_JSON_EMPTY:          return "empty JSON object";
+    case NOX_KEY_UNKNOWN_KTY:     return "unknown key type (kty)";
+    case NOX_KEY_UNKNOWN_ALG:     return "unknown algorithm (alg)";
+    case NOX_KEY_UNKNOWN_CURVE:   return "unknown curve (crv)";
+    case NOX_KEY_BAD_PARAMETER:   return "missing or invalid key parameter";
+    case NOX_KEY_RSA_TOO_SMALL:   return "RSA key shorter than 2048 bits";
+    case NOX_KEY_RSA_TOO_LARGE:   return "RSA key longer than 16384 bits";
+    case NOX_KEY_HMAC_TOO_SHORT:  return "HMAC key shorter than its hash";
+    case NOX_KEY_BAD_PEM:         return "not a PEM public key";
+    case NOX_KEY_ALG_MISMATCH:    return "alg does not match the key type";
+    case NOX_KEYS_TOO_MANY:       return "too many keys";
+    case NOX_KEYS_TOO_LARGE:      return "key set too large";
+    case NOX_KEY_EMPTY_KID:       return "empty kid";
+    case NOX_PATH_INVALID:        return "invalid claim path";
+    case NOX_OPERATOR_INVALID:    return "invalid operator";
+    case NOX_VALUE_TYPE_INVALID:  return "expected value has the wrong type "
+                                         "for the operator";
+    case NOX_E_ARGUMENT:          return "bad argument (internal)";
+    case NOX_E_BUFFER_TOO_SMALL:  return "buffer too small (internal)";
+    case NOX_E_HANDLE:            return "bad handle (internal)";
+    case NOX_E_INTERNAL:          return "internal error in the managed core";
+    default:                      return "unknown status";
+    }
+}
+
+
+/* reads a whole configuration file into the cycle pool */
+
+ngx_int_t
+ngx_oauth_read_file(ngx_conf_t *cf, ngx_str_t *name, size_t max,
+    ngx_str_t *content)
+{
+    u_char           *p;
+    size_t            size;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_str_t        *value;
+    ngx_file_info_t   fi;
+
+    value = cf->args->elts;
+
+    if (ngx_conf_full_name(cf->cycle, name, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "\"%V\": " ngx_open_file_n " \"%s\" failed",
+                           &value[0],
+                           name->data);
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%s\" failed", name->data);
+        goto failed;
+    }
+
+    size = (size_t) ngx_file_size(&fi);
+
+    if (size > max) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": file \"%s\" is larger than %uz bytes",
+                           &value[0], name->data, max);
+        goto failed;
+    }
+
+    p = ngx_pnalloc(cf->pool, size + 1);
+    if (p == NULL) {
+        goto failed;
+    }
+
+    n = ngx_read_fd(fd, p, size);
+
+    if (n == -1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_read_fd_n " \"%s\" failed", name->data);
+        goto failed;
+    }
+
+    if ((size_t) n != size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           ngx_read_fd_n " \"%s\" returned only %z bytes "
+                           "instead of %uz", name->data, n, size);
+        goto failed;
+    }
+
+    p[size] = '\0';
+    content->data = p;
+    content->len = size;
+
+    ngx_close_file(fd);
+    return NGX_OK;
+
+failed:
+
+    ngx_close_file(fd);
+    return NGX_ERROR;
+}
+
+
+/*
+ * Starts an in-memory, waited subrequest to an (internal) location with a
+ * clean slate: no client headers and no client body reach the IdP or key
+ * server.  The caller sets the method and body afterwards if it needs to.
+ */
+
+ngx_int_t
+ngx_oauth_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
+    ngx_http_post_subrequest_t *ps, ngx_http_request_t **psr)
+{
+    ngx_str_t            path, args;
+    ngx_uint_t           flags;
+    ngx_http_request_t  *sr;
+
+    path = *uri;
+    ngx_str_null(&args);
+    flags = NGX_HTTP_LOG_UNSAFE;
+
+    if (ngx_http_parse_unsafe_uri(r, &path, &args, &flags) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "oauth: unsafe subrequest uri \"%V\"", uri);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_subrequest(r, &path, &args, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_WAITED
+                            |NGX_HTTP_SUBREQUEST_IN_MEMORY)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
+
+    if (ngx_list_init(&sr->headers_in.headers, r->pool, 8,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    sr->headers_in.content_length_n = -1;
+    sr->headers_in.keep_alive_n = -1;
+    sr->headers_in.server = r->headers_in.server;
+    sr->request_body = NULL;
+    sr->header_only = 0;
+
+    *psr = sr;
+
+    return NGX_OK;
+}
+
+
+/* the body of a finished in-memory subrequest */
+
+ngx_int_t
+ngx_oauth_subrequest_body(ngx_http_request_t *sr, ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len;
+    ngx_chain_t  *cl;
+
+    ngx_str_null(body);
+
+    if (sr->out == NULL) {
+        return NGX_OK;
+    }
+
+    if (sr->out->next == NULL) {
+        body->data = sr->out->buf->pos;
+        body->len = sr->out->buf->last - sr->out->buf->pos;
+        return NGX_OK;
+    }
+
+    len = 0;
+    for (cl = sr->out; cl; cl = cl->next) {
+        len += cl->buf->last - cl->buf->pos;
+    }
+
+    p = ngx_pnalloc(sr->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+    body->len = len;
+
+    for (cl = sr->out; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,81 @@
+/*
+ * NginxOAuth shim: what every feature module of the .so shares.
+ *
+ *   - the table of managed (NativeAOT) entry points, filled in worker
+ *     processes only (ngx_oauth_managed_load);
+ *   - configuration checks that need managed code: recorded while parsing,
+ *     run in a short-lived forked child at the end of the http block, so
+ *     the nginx master never starts the .NET runtime;
+ *   - helpers for subrequests and status texts.
+ */
+
+#ifndef NGX_OAUTH_CORE_H
+#define NGX_OAUTH_CORE_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_oauth_abi.h"
+
+
+#define NGX_OAUTH_MANAGED_NAME  "ngx_http_oauth_managed.so"
+
+
+typedef struct {
+    int32_t  (*abi_version)(void);
+    int32_t  (*keyset_load)(const uint8_t *data, int32_t len, int32_t format,
+                 int64_t *handle, int32_t *detail);
+    int32_t  (*keyset_free)(int64_t handle);
+    int32_t  (*json_check)(const uint8_t *data, int32_t len);
+    int32_t  (*policy_create)(int32_t flags, int64_t leeway, int64_t *handle);
+    int32_t  (*policy_add_keyset)(int64_t policy, int64_t keyset);
+    int32_t  (*policy_add_revocation)(int64_t policy, int32_t kind,
+                 const uint8_t *json, int32_t len);
+    int32_t  (*policy_set_nested)(int64_t policy, const uint8_t *delim,
+                 int32_t delim_len, const uint8_t *quote, int32_t quote_len);
+    int32_t  (*policy_add_rule)(int64_t policy, int32_t target,
+                 const uint8_t *path, int32_t path_len, int32_t op,
+                 int32_t value_kind, const uint8_t *value, int32_t value_len);
+    int32_t  (*policy_free)(int64_t policy);
+    int32_t  (*jwt_verify)(int64_t policy, const uint8_t *token,
+                 int32_t token_len, int64_t now, const int64_t *extra_keysets,
+                 int32_t n_extra, const nox_buf_t *rule_values,
+                 int32_t n_values, uint8_t *out, int32_t out_cap,
+                 int32_t *header_len, int32_t *payload_len, int32_t *detail);
+    int32_t  (*json_get)(const uint8_t *json, int32_t json_len,
+                 const uint8_t *path, int32_t path_len, int32_t path_kind,
+                 const uint8_t *delim, int32_t delim_len,
+                 const uint8_t *quote, int32_t quote_len, uint8_t *out,
+                 int32_t out_cap, int32_t *out_len);
+    int32_t  (*json_compact)(const uint8_t *json, int32_t json_len,
+                 uint8_t *out, int32_t out_cap, int32_t *out_len);
+} ngx_oauth_managed_t;
+
+
+/*
+ * A configuration check that needs managed code.  It runs in the validator
+ * child; on failure it writes a message (without " in file:line", which is
+ * added from the recorded position) into [buf, last) and returns its end.
+ */
+typedef u_char *(*ngx_oauth_check_pt)(void *data, u_char *buf, u_char *last);
+
+
+extern ngx_oauth_managed_t  ngx_oauth_managed;
+extern ngx_uint_t           ngx_oauth_managed_ready;
+extern ngx_module_t         ngx_http_oauth_module;
+
+
+ngx_int_t ngx_oauth_check_add(ngx_conf_t *cf, ngx_oauth_check_pt handler,
+    void *data);
+void ngx_oauth_use(ngx_conf_t *cf);
+ngx_int_t ngx_oauth_managed_load(ngx_log_t *log, u_char *err, size_t size);
+const char *ngx_oauth_status_text(int32_t status);
+ngx_int_t ngx_oauth_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    size_t max, ngx_str_t *content);
+ngx_int_t ngx_oauth_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
+    ngx_http_post_subrequest_t *ps, ngx_http_request_t **psr);
+ngx_int_t ngx_oauth_subrequest_body(ngx_http_request_t *sr, ngx_str_t *body);
+
+
+#endif /* NGX_OAUTH_CORE_H */
