@@ -1,0 +1,71 @@
+namespace NginxOAuth.Core;
+
+// Closed outcome enums. Every value equals the NOX_* code of the same name in
+// native/include/ngx_oauth_abi.h, so the export layer maps them with a cast.
+
+/// <summary>Decisions about a token (NOX_TOKEN_MALFORMED .. NOX_CRIT_UNSUPPORTED).</summary>
+public enum TokenError
+{
+    None = 0,
+    TokenMalformed = 1,
+    TokenTooLarge = 2,
+    AlgNone = 3,
+    AlgUnsupported = 4,
+    KeyNotFound = 5,
+    BadSignature = 6,
+    Expired = 7,
+    NotYetValid = 8,
+    ExpMissing = 9,
+    SubRevoked = 10,
+    KidRevoked = 11,
+    ClaimFailed = 12,
+    HeaderFailed = 13,
+    RuleValueInvalid = 14,
+    NoKeys = 15,
+    CritUnsupported = 16,
+}
+
+/// <summary>Decisions about configuration input (NOX_JSON_INVALID .. NOX_VALUE_TYPE_INVALID).</summary>
+public enum ConfigError
+{
+    None = 0,
+    JsonInvalid = 30,
+    JsonNotObject = 31,
+    JsonEmpty = 32,
+    KeyUnknownKty = 33,
+    KeyUnknownAlg = 34,
+    KeyUnknownCurve = 35,
+    KeyBadParameter = 36,
+    KeyRsaTooSmall = 37,
+    KeyRsaTooLarge = 38,
+    KeyHmacTooShort = 39,
+    KeyBadPem = 40,
+    KeyAlgMismatch = 41,
+    KeysTooMany = 42,
+    KeysTooLarge = 43,
+    KeyEmptyKid = 44,
+    PathInvalid = 45,
+    OperatorInvalid = 46,
+    ValueTypeInvalid = 47,
+}
+
+/// <summary>Outcomes of reading or re-serializing JSON for nginx variables.</summary>
+public enum JsonReadError
+{
+    None = 0,
+    NotFound = 20,
+    JsonInvalid = 30,
+    PathInvalid = 45,
+    /// <summary>NOX_E_BUFFER_TOO_SMALL: the result's length is the size needed.</summary>
+    BufferTooSmall = -2,
+}
+
+/// <summary>The limits of ngx_oauth_abi.h plus the JSON nesting depth.</summary>
+public static class Limits
+{
+    public const int MaxToken = 256 * 1024;
+    public const int MaxHeader = 16 * 1024;
+    public const int MaxKeySet = 1024 * 1024;
+    public const int MaxKeys = 256;
+    public const int MaxJsonDepth = 64;
+}

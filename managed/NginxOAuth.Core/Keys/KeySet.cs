@@ -1,0 +1,62 @@
+using System;
+using System.Threading;
+
+namespace NginxOAuth.Core.Keys;
+
+/// <summary>Key document formats (NOX_KEYS_*).</summary>
+public enum KeySetFormat
+{
+    /// <summary>RFC 7517 JWK Set: {"keys":[...]}.</summary>
+    Jwks = 0,
+    /// <summary>{"kid":"-----BEGIN PUBLIC KEY-----\n..."}: PEM public keys by kid.</summary>
+    KeyVal = 1,
+}
+
+/// <summary>Loaded keys. Shared by policies and requests; never owned by a policy.</summary>
+public sealed class KeySet : IDisposable
+{
+    private readonly JwsKey[] _keys;
+    private int _disposed;
+
+    internal KeySet(JwsKey[] keys)
+    {
+        _keys = keys;
+    }
+
+    /// <summary>The keys; empty once the set is disposed (a freed set verifies nothing).</summary>
+    public ReadOnlySpan<JwsKey> Keys => Volatile.Read(ref _disposed) == 0 ? _keys : ReadOnlySpan<JwsKey>.Empty;
+
+    public int Count => Keys.Length;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            foreach (JwsKey key in _keys)
+            {
+                key.Dispose();
+            }
+        }
+    }
+}
+
+/// <summary>The outcome of loading a key set; <see cref="Detail"/> is the offending key's index or -1.</summary>
+public readonly struct KeySetResult
+{
+    private KeySetResult(KeySet? keySet, ConfigError error, int detail)
+    {
+        KeySet = keySet;
+        Error = error;
+        Detail = detail;
+    }
+
+    public KeySet? KeySet { get; }
+
+    public ConfigError Error { get; }
+
+    public int Detail { get; }
+
+    public static KeySetResult Ok(KeySet keySet) => new(keySet, ConfigError.None, -1);
+
+    public static KeySetResult Fail(ConfigError error, int detail = -1) => new(null, error, detail);
+}
