@@ -1604,7 +1604,7 @@ ngx_http_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (cf->args->nelts == 3) {
         if (ngx_strncmp(value[2].data, "token=", 6) != 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[2]);
+                               "\"auth_jwt\": invalid parameter \"%V\"", &value[2]);
             return NGX_CONF_ERROR;
         }
 
@@ -1613,8 +1613,8 @@ ngx_http_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (token.len < 2 || token.data[0] != '$') {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"token=\" must name a variable, as in "
-                               "token=$cookie_auth_token");
+                               "\"auth_jwt\": \"token=\" must name a variable, "
+                               "as in token=$cookie_auth_token");
             return NGX_CONF_ERROR;
         }
 
@@ -1721,8 +1721,9 @@ ngx_http_auth_jwt_key_format(ngx_conf_t *cf, ngx_str_t *value,
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid key format \"%V\", it must be \"jwks\" or "
-                       "\"keyval\"", value);
+                       "\"%V\": invalid key format \"%V\", it must be "
+                       "\"jwks\" or \"keyval\"",
+                       &((ngx_str_t *) cf->args->elts)[0], value);
     return NGX_ERROR;
 }
 
@@ -1753,9 +1754,10 @@ ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ngx_http_script_variables_count(&value[1]) != 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "variables in the key file path are not "
-                           "supported: keys are loaded once per worker; use "
-                           "auth_jwt_key_request for per-request keys");
+                           "\"auth_jwt_key_file\": variables in the key file "
+                           "path are not supported: keys are loaded once "
+                           "per worker; use auth_jwt_key_request for "
+                           "per-request keys");
         return NGX_CONF_ERROR;
     }
 
@@ -1901,8 +1903,8 @@ ngx_http_auth_jwt_phase(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     } else {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid phase \"%V\", it must be \"access\" or "
-                           "\"preaccess\"", &value[1]);
+                           "\"auth_jwt_phase\": invalid phase \"%V\", it must "
+                           "be \"access\" or \"preaccess\"", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -2011,9 +2013,9 @@ ngx_http_auth_jwt_require_conf(ngx_conf_t *cf, ngx_command_t *cmd,
             || status == 444 || status == 499)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid \"error=\" code \"%V\": it must be "
-                               "400 to 599 except 444 and 499",
-                               &value[n - 1]);
+                               "\"%V\": invalid \"error=\" code \"%V\": it "
+                               "must be 400 to 599 except 444 and 499",
+                               &value[0], &value[n - 1]);
             return NGX_CONF_ERROR;
         }
 
@@ -2043,8 +2045,8 @@ ngx_http_auth_jwt_require_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     for (i = 1; i < n; i++) {
         if (value[i].len == 0 || value[i].data[0] != '$') {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "value \"%V\" must start with a variable",
-                               &value[i]);
+                               "\"%V\": value \"%V\" must start with a "
+                               "variable", &value[0], &value[i]);
             return NGX_CONF_ERROR;
         }
 
@@ -2113,9 +2115,9 @@ ngx_http_auth_jwt_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ngx_http_auth_jwt_ops[i].len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown operator \"%V\": it must be one of eq, "
-                           "ne, gt, ge, lt, le, intersect, nintersect, in, "
-                           "nin", &value[2]);
+                           "\"%V\": unknown operator \"%V\": it must be one "
+                           "of eq, ne, gt, ge, lt, le, intersect, "
+                           "nintersect, in, nin", &value[0], &value[2]);
         return NGX_CONF_ERROR;
     }
 
@@ -2245,7 +2247,8 @@ ngx_http_auth_jwt_allow_nested(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
+                           "\"auth_jwt_allow_nested\": invalid parameter \"%V\"",
+                           &value[i]);
         return NGX_CONF_ERROR;
     }
 
