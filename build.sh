@@ -5,6 +5,8 @@
 #   ./build.sh demo       build, start nginx on 127.0.0.1:8080 with
 #                         nginx-conf/demo.conf and print curl lines
 #   ./build.sh test       build and run every test
+#   ./build.sh image      build the Docker image (docker/Dockerfile) with the
+#                         module installed; tag: nginx-oauth:latest
 #   ./build.sh clean      remove build/
 #
 # Environment:
@@ -12,6 +14,9 @@
 #                                    (default: Debian's nginx-dev tree)
 #   NGINX_BIN=/path/to/nginx         the nginx the tests and the demo run
 #   DEMO_PORT=8080                   port of the demo gateway
+#   BASE_IMAGE=debian:bookworm-slim  base of the Docker image (its nginx must
+#                                    match the nginx the module is built for)
+#   IMAGE=nginx-oauth:latest         tag of the Docker image
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -100,6 +105,87 @@ build_all() {
     log "built: $MODULES/ngx_http_oauth_module.so (+ ngx_http_oauth_managed.so beside it)"
 }
 
+# --- Docker -------------------------------------------------------------
+BASE_IMAGE=${BASE_IMAGE:-debian:bookworm-slim}
+IMAGE=${IMAGE:-nginx-oauth:latest}
+
+# Makes sure a Docker engine answers. As root, installs docker.io and starts
+# dockerd with no bridge and no iptables: containers use host networking
+# only, so nothing leaves loopback. Returns 1 (with a reason on stderr) when
+# that is impossible.
+ensure_docker() {
+    if docker info >/dev/null 2>&1; then
+        return 0
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "no Docker engine is running and we are not root" >&2
+        return 1
+    fi
+    command -v dockerd >/dev/null 2>&1 || ensure_packages docker.io
+    log "starting dockerd (--bridge=none --iptables=false)"
+    mkdir -p "$BUILD"
+    nohup dockerd --bridge=none --iptables=false --ip6tables=false \
+        >"$BUILD/dockerd.log" 2>&1 &
+    for _ in $(seq 1 60); do
+        docker info >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    # overlay2 is not available everywhere (nested overlayfs): try vfs
+    pkill -x dockerd >/dev/null 2>&1 || true
+    sleep 1
+    log "dockerd did not come up with the default storage driver; trying vfs"
+    nohup dockerd --bridge=none --iptables=false --ip6tables=false \
+        --storage-driver=vfs >"$BUILD/dockerd.log" 2>&1 &
+    for _ in $(seq 1 60); do
+        docker info >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    echo "dockerd did not start (see $BUILD/dockerd.log)" >&2
+    return 1
+}
+
+# No registry is reachable here: create the Debian base image locally with
+# debootstrap when it is missing (cached by the engine afterwards).
+ensure_base_image() {
+    if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+        return 0
+    fi
+    if docker pull "$BASE_IMAGE" >/dev/null 2>&1; then
+        return 0
+    fi
+    case "$BASE_IMAGE" in
+        debian:bookworm*) ;;
+        *) die "base image $BASE_IMAGE is not present and cannot be pulled" ;;
+    esac
+    command -v debootstrap >/dev/null 2>&1 || ensure_packages debootstrap
+    log "creating $BASE_IMAGE with debootstrap (about a minute)"
+    local rootfs="$BUILD/rootfs"
+    rm -rf "$rootfs"
+    debootstrap --variant=minbase bookworm "$rootfs" http://deb.debian.org/debian \
+        >"$BUILD/debootstrap.log" 2>&1 || { tail -20 "$BUILD/debootstrap.log"; die "debootstrap failed"; }
+    tar -C "$rootfs" -c . | docker import - "$BASE_IMAGE" >/dev/null
+    rm -rf "$rootfs"
+}
+
+cmd_image() {
+    build_all
+    ensure_docker || die "cannot build the image without a Docker engine"
+    ensure_base_image
+    local ctx="$BUILD/docker-context"
+    rm -rf "$ctx"
+    mkdir -p "$ctx/modules"
+    cp "$MODULES/ngx_http_oauth_module.so" "$MODULES/ngx_http_oauth_managed.so" "$ctx/modules/"
+    cp -r "$ROOT/docker/nginx.conf" "$ROOT/docker/conf.d" "$ctx/"
+    log "image $IMAGE (base $BASE_IMAGE)"
+    docker build --network host --build-arg BASE_IMAGE="$BASE_IMAGE" \
+        -t "$IMAGE" -f "$ROOT/docker/Dockerfile" "$ctx" >"$BUILD/docker-build.log" 2>&1 \
+        || { tail -30 "$BUILD/docker-build.log"; die "docker build failed"; }
+    # the image's nginx must accept the module
+    docker run --rm --network host "$IMAGE" nginx -t >"$BUILD/docker-check.log" 2>&1 \
+        || { cat "$BUILD/docker-check.log"; die "the image's nginx rejects the module"; }
+    log "built $IMAGE"
+}
+
 cmd_demo() {
     build_all
     "$ROOT/nginx-conf/demo/run-demo.sh" "$NGINX_BIN" "$MODULES" "${DEMO_PORT:-8080}"
@@ -117,6 +203,7 @@ case "${1:-build}" in
     build) build_all ;;
     demo) cmd_demo ;;
     test) shift; cmd_test "$@" ;;
+    image) cmd_image ;;
     clean) rm -rf "$BUILD" ;;
-    *) die "unknown command '$1' (build | demo | test | clean)" ;;
+    *) die "unknown command '$1' (build | demo | test | image | clean)" ;;
 esac
