@@ -1,0 +1,377 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using NginxOAuth.Core;
+using NginxOAuth.Core.Json;
+using NginxOAuth.Core.Jwt;
+using NginxOAuth.Core.Keys;
+using NginxOAuth.Core.Policy;
+
+namespace NginxOAuth.Native;
+
+/// <summary>
+/// The C ABI of ngx_oauth_abi.h. Each export is a short adapter: check the
+/// arguments, wrap pointers as spans, call the core, map the result. Nothing
+/// escapes: any exception is NOX_E_INTERNAL. Output pointers other than
+/// handles may be NULL when the caller does not want them.
+/// </summary>
+internal static unsafe class Exports
+{
+    [UnmanagedCallersOnly(EntryPoint = "nox_abi_version")]
+    public static int AbiVersion() => Abi.NOX_ABI_VERSION;
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_keyset_load")]
+    public static int KeySetLoad(byte* data, int len, int format, long* handle, int* detail)
+    {
+        try
+        {
+            Set(detail, -1);
+            if (!IsBuffer(data, len) || handle == null || format is not (Abi.NOX_KEYS_JWKS or Abi.NOX_KEYS_KEYVAL))
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            *handle = 0;
+            KeySetResult result = KeySetLoader.Load(new ReadOnlySpan<byte>(data, len), (KeySetFormat)format);
+            if (result.KeySet is null)
+            {
+                Set(detail, result.Detail);
+                return (int)result.Error;
+            }
+            *handle = Handles.Add(result.KeySet);
+            return Abi.NOX_OK;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_keyset_free")]
+    public static int KeySetFree(long handle)
+    {
+        try
+        {
+            KeySet? keySet = Handles.Remove<KeySet>(handle);
+            if (keySet is null)
+            {
+                return Abi.NOX_E_HANDLE;
+            }
+            keySet.Dispose();
+            return Abi.NOX_OK;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_json_check")]
+    public static int JsonCheck(byte* data, int len)
+    {
+        try
+        {
+            if (!IsBuffer(data, len))
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            return JsonGuard.Check(new ReadOnlySpan<byte>(data, len)) == JsonShape.Invalid
+                ? Abi.NOX_JSON_INVALID
+                : Abi.NOX_OK;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_policy_create")]
+    public static int PolicyCreate(int flags, long leewaySec, long* handle)
+    {
+        try
+        {
+            const int known = Abi.NOX_POLICY_VALIDATE_EXP | Abi.NOX_POLICY_VALIDATE_SIG;
+            if (handle == null || (flags & ~known) != 0 || leewaySec < 0)
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            var policy = new VerificationPolicy((flags & Abi.NOX_POLICY_VALIDATE_EXP) != 0,
+                (flags & Abi.NOX_POLICY_VALIDATE_SIG) != 0, leewaySec);
+            *handle = Handles.Add(policy);
+            return Abi.NOX_OK;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_policy_add_keyset")]
+    public static int PolicyAddKeySet(long policy, long keyset)
+    {
+        try
+        {
+            VerificationPolicy? p = Handles.Get<VerificationPolicy>(policy);
+            KeySet? k = Handles.Get<KeySet>(keyset);
+            if (p is null || k is null)
+            {
+                return Abi.NOX_E_HANDLE;
+            }
+            p.AddKeySet(k);
+            return Abi.NOX_OK;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_policy_add_revocation")]
+    public static int PolicyAddRevocation(long policy, int kind, byte* json, int len)
+    {
+        try
+        {
+            if (!IsBuffer(json, len) || kind is not (Abi.NOX_REVOKE_SUB or Abi.NOX_REVOKE_KID))
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            VerificationPolicy? p = Handles.Get<VerificationPolicy>(policy);
+            if (p is null)
+            {
+                return Abi.NOX_E_HANDLE;
+            }
+            return (int)p.AddRevocation((RevocationKind)kind, new ReadOnlySpan<byte>(json, len));
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_policy_set_nested")]
+    public static int PolicySetNested(long policy, byte* delim, int delimLen, byte* quote, int quoteLen)
+    {
+        try
+        {
+            if (!IsBuffer(delim, delimLen) || !IsBuffer(quote, quoteLen))
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            VerificationPolicy? p = Handles.Get<VerificationPolicy>(policy);
+            if (p is null)
+            {
+                return Abi.NOX_E_HANDLE;
+            }
+            p.SetNested(new ReadOnlySpan<byte>(delim, delimLen), new ReadOnlySpan<byte>(quote, quoteLen));
+            return Abi.NOX_OK;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_policy_add_rule")]
+    public static int PolicyAddRule(long policy, int target, byte* path, int pathLen, int op, int valueKind,
+        byte* value, int valueLen)
+    {
+        try
+        {
+            if (!IsBuffer(path, pathLen) || !IsBuffer(value, valueLen)
+                || target is not (Abi.NOX_TARGET_CLAIM or Abi.NOX_TARGET_HEADER)
+                || valueKind is not (Abi.NOX_VALUE_STRING or Abi.NOX_VALUE_JSON or Abi.NOX_VALUE_VARIABLE))
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            VerificationPolicy? p = Handles.Get<VerificationPolicy>(policy);
+            if (p is null)
+            {
+                return Abi.NOX_E_HANDLE;
+            }
+            return (int)p.AddRule((RuleTarget)target, new ReadOnlySpan<byte>(path, pathLen), (RuleOperator)op,
+                (RuleValueKind)valueKind, new ReadOnlySpan<byte>(value, valueLen));
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_policy_free")]
+    public static int PolicyFree(long policy)
+    {
+        try
+        {
+            VerificationPolicy? p = Handles.Remove<VerificationPolicy>(policy);
+            if (p is null)
+            {
+                return Abi.NOX_E_HANDLE;
+            }
+            p.Dispose(); // the key sets stay: they are shared, not owned
+            return Abi.NOX_OK;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_jwt_verify")]
+    public static int JwtVerify(long policy, byte* token, int tokenLen, long now, long* extraKeysets, int nExtra,
+        NoxBuf* ruleValues, int nValues, byte* output, int outCap, int* headerLen, int* payloadLen, int* detail)
+    {
+        try
+        {
+            Set(headerLen, -1);
+            Set(payloadLen, -1);
+            Set(detail, -1);
+            if (!IsBuffer(token, tokenLen) || !IsBuffer(output, outCap)
+                || !IsArray(extraKeysets, nExtra) || !IsArray(ruleValues, nValues)
+                || !NativeRuleValues.AreValid(ruleValues, nValues))
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            VerificationPolicy? p = Handles.Get<VerificationPolicy>(policy);
+            KeySet[]? extra = ResolveKeySets(extraKeysets, nExtra);
+            if (p is null || extra is null)
+            {
+                return Abi.NOX_E_HANDLE;
+            }
+            if (tokenLen > Abi.NOX_MAX_TOKEN)
+            {
+                return Abi.NOX_TOKEN_TOO_LARGE; // before the buffer check: the caller may cap its buffer
+            }
+            if (outCap < tokenLen)
+            {
+                return Abi.NOX_E_BUFFER_TOO_SMALL;
+            }
+
+            VerifyResult result = JwtVerifier.Verify(p, new ReadOnlySpan<byte>(token, tokenLen), now, extra,
+                new NativeRuleValues(ruleValues, nValues), new Span<byte>(output, outCap));
+            Set(headerLen, result.HeaderLength);
+            Set(payloadLen, result.PayloadLength);
+            Set(detail, result.Detail);
+            return (int)result.Error;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_json_get")]
+    public static int JsonGet(byte* json, int jsonLen, byte* path, int pathLen, int pathKind, byte* delim,
+        int delimLen, byte* quote, int quoteLen, byte* output, int outCap, int* outLen)
+    {
+        try
+        {
+            if (!IsBuffer(json, jsonLen) || !IsBuffer(path, pathLen) || !IsBuffer(delim, delimLen)
+                || !IsBuffer(quote, quoteLen) || !IsBuffer(output, outCap) || outLen == null
+                || pathKind is not (Abi.NOX_PATH_NAME or Abi.NOX_PATH_NESTED or Abi.NOX_PATH_NAMES))
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            *outLen = 0;
+            ClaimPathResult parsed = ClaimPath.Parse(new ReadOnlySpan<byte>(path, pathLen), (PathKind)pathKind,
+                new ReadOnlySpan<byte>(delim, delimLen), new ReadOnlySpan<byte>(quote, quoteLen));
+            JsonReadResult result = JsonRender.Get(new ReadOnlySpan<byte>(json, jsonLen), parsed,
+                new Span<byte>(output, outCap));
+            *outLen = result.Length;
+            return (int)result.Error;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_json_compact")]
+    public static int JsonCompact(byte* json, int jsonLen, byte* output, int outCap, int* outLen)
+    {
+        try
+        {
+            if (!IsBuffer(json, jsonLen) || !IsBuffer(output, outCap) || outLen == null)
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            JsonReadResult result = JsonRender.Compact(new ReadOnlySpan<byte>(json, jsonLen),
+                new Span<byte>(output, outCap));
+            *outLen = result.Length;
+            return (int)result.Error;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    /// <summary>A (pointer, length) pair is usable: length not negative, pointer set unless empty.</summary>
+    private static bool IsBuffer(byte* data, int len) => len >= 0 && (data != null || len == 0);
+
+    private static bool IsArray<T>(T* items, int count)
+        where T : unmanaged => count >= 0 && (items != null || count == 0);
+
+    private static void Set(int* target, int value)
+    {
+        if (target != null)
+        {
+            *target = value;
+        }
+    }
+
+    /// <summary>Null when any handle is not a live key set.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static KeySet[]? ResolveKeySets(long* handles, int count)
+    {
+        if (count == 0)
+        {
+            return Array.Empty<KeySet>();
+        }
+        var sets = new KeySet[count];
+        for (int i = 0; i < count; i++)
+        {
+            KeySet? set = Handles.Get<KeySet>(handles[i]);
+            if (set is null)
+            {
+                return null;
+            }
+            sets[i] = set;
+        }
+        return sets;
+    }
+}
+
+/// <summary>nox_buf_t rule values, read in place.</summary>
+internal readonly unsafe struct NativeRuleValues : IRuleValues
+{
+    private readonly NoxBuf* _values;
+    private readonly int _count;
+
+    public NativeRuleValues(NoxBuf* values, int count)
+    {
+        _values = values;
+        _count = count;
+    }
+
+    public static bool AreValid(NoxBuf* values, int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            if (values[i].Len < 0 || (values[i].Data == null && values[i].Len != 0))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    public bool TryGet(int index, out ReadOnlySpan<byte> value)
+    {
+        if ((uint)index < (uint)_count && _values[index].Len > 0)
+        {
+            value = new ReadOnlySpan<byte>(_values[index].Data, _values[index].Len);
+            return true;
+        }
+        value = default;
+        return false;
+    }
+}
