@@ -1,0 +1,345 @@
+/*
+ * Smoke host for the managed core: dlopens the NativeAOT library the way the
+ * shim does (RTLD_NOW | RTLD_NODELETE), checks that every symbol listed in
+ * native/exports.txt resolves and that the ABI version matches, then walks
+ * each status path once (ok, decisions, NOX_E_ARGUMENT,
+ * NOX_E_BUFFER_TOO_SMALL, NOX_E_HANDLE).
+ *
+ * build: clang -I native/include native/smoke/smoke.c -ldl -o build/smoke
+ * run:   build/smoke build/managed/ngx_http_oauth_managed.so [exports.txt]
+ *
+ * Prints "ok <name>" or "FAIL <name>" per check; exits 1 on any failure.
+ */
+
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ngx_oauth_abi.h"
+
+
+typedef int32_t (*abi_version_pt)(void);
+typedef int32_t (*keyset_load_pt)(const uint8_t *, int32_t, int32_t,
+    int64_t *, int32_t *);
+typedef int32_t (*free_pt)(int64_t);
+typedef int32_t (*json_check_pt)(const uint8_t *, int32_t);
+typedef int32_t (*policy_create_pt)(int32_t, int64_t, int64_t *);
+typedef int32_t (*policy_add_keyset_pt)(int64_t, int64_t);
+typedef int32_t (*policy_add_revocation_pt)(int64_t, int32_t,
+    const uint8_t *, int32_t);
+typedef int32_t (*policy_set_nested_pt)(int64_t, const uint8_t *, int32_t,
+    const uint8_t *, int32_t);
+typedef int32_t (*policy_add_rule_pt)(int64_t, int32_t, const uint8_t *,
+    int32_t, int32_t, int32_t, const uint8_t *, int32_t);
+typedef int32_t (*jwt_verify_pt)(int64_t, const uint8_t *, int32_t, int64_t,
+    const int64_t *, int32_t, const nox_buf_t *, int32_t, uint8_t *, int32_t,
+    int32_t *, int32_t *, int32_t *);
+typedef int32_t (*json_get_pt)(const uint8_t *, int32_t, const uint8_t *,
+    int32_t, int32_t, const uint8_t *, int32_t, const uint8_t *, int32_t,
+    uint8_t *, int32_t, int32_t *);
+typedef int32_t (*json_compact_pt)(const uint8_t *, int32_t, uint8_t *,
+    int32_t, int32_t *);
+
+
+#define S(lit)  (const uint8_t *) (lit), (int32_t) (sizeof(lit) - 1)
+
+/* HS256 key (36 bytes) and a token: {"alg":"HS256","kid":"smoke","typ":"JWT"}
+ * {"sub":"alice","exp":2000000000,"roles":["admin","dev"]} */
+static const char  jwks[] =
+    "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"smoke\",\"alg\":\"HS256\","
+    "\"k\":\"c21va2UtdGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZiEh\"}]}";
+
+static const char  token[] =
+    "eyJhbGciOiJIUzI1NiIsImtpZCI6InNtb2tlIiwidHlwIjoiSldUIn0."
+    "eyJzdWIiOiJhbGljZSIsImV4cCI6MjAwMDAwMDAwMCwicm9sZXMiOlsiYWRtaW4iLCJk"
+    "ZXYiXX0.Y7HGWRA0VmOoWQhTuW0fDor877zW5i0PuB7HWuxBcsk";
+
+#define NOW  1700000000
+
+static int  failures;
+
+
+static void
+check(int ok, const char *name)
+{
+    printf("%s %s\n", ok ? "ok" : "FAIL", name);
+    if (!ok) {
+        failures++;
+    }
+}
+
+
+static void *
+sym(void *lib, const char *name)
+{
+    void  *p;
+
+    p = dlsym(lib, name);
+    if (p == NULL) {
+        printf("FAIL dlsym %s\n", name);
+        failures++;
+    }
+    return p;
+}
+
+
+static void
+check_exports(void *lib, const char *path)
+{
+    char   line[256];
+    FILE  *f;
+    int    n;
+    size_t len;
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        check(0, "exports.txt readable");
+        return;
+    }
+
+    n = 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        len = strcspn(line, "\r\n \t");
+        line[len] = '\0';
+        if (len == 0 || line[0] == '#') {
+            continue;
+        }
+        if (dlsym(lib, line) == NULL) {
+            printf("FAIL dlsym %s\n", line);
+            failures++;
+        }
+        n++;
+    }
+    fclose(f);
+
+    check(n > 0, "every symbol in exports.txt resolves");
+}
+
+
+int
+main(int argc, char **argv)
+{
+    void       *lib;
+    int64_t     ks, policy, bogus;
+    int32_t     rc, detail, hlen, plen, olen;
+    uint8_t     out[1024];
+    char        tampered[sizeof(token)];
+    nox_buf_t   values[2];
+
+    abi_version_pt            abi_version;
+    keyset_load_pt            keyset_load;
+    free_pt                   keyset_free, policy_free;
+    json_check_pt             json_check;
+    policy_create_pt          policy_create;
+    policy_add_keyset_pt      policy_add_keyset;
+    policy_add_revocation_pt  policy_add_revocation;
+    policy_set_nested_pt      policy_set_nested;
+    policy_add_rule_pt        policy_add_rule;
+    jwt_verify_pt             jwt_verify;
+    json_get_pt               json_get;
+    json_compact_pt           json_compact;
+
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s LIBRARY.so [exports.txt]\n", argv[0]);
+        return 2;
+    }
+
+    lib = dlopen(argv[1], RTLD_NOW | RTLD_NODELETE);
+    if (lib == NULL) {
+        printf("FAIL dlopen %s\n", dlerror());
+        return 1;
+    }
+    check(1, "dlopen");
+
+    check_exports(lib, argc > 2 ? argv[2] : "native/exports.txt");
+
+    abi_version = (abi_version_pt) sym(lib, "nox_abi_version");
+    keyset_load = (keyset_load_pt) sym(lib, "nox_keyset_load");
+    keyset_free = (free_pt) sym(lib, "nox_keyset_free");
+    json_check = (json_check_pt) sym(lib, "nox_json_check");
+    policy_create = (policy_create_pt) sym(lib, "nox_policy_create");
+    policy_add_keyset = (policy_add_keyset_pt)
+        sym(lib, "nox_policy_add_keyset");
+    policy_add_revocation = (policy_add_revocation_pt)
+        sym(lib, "nox_policy_add_revocation");
+    policy_set_nested = (policy_set_nested_pt)
+        sym(lib, "nox_policy_set_nested");
+    policy_add_rule = (policy_add_rule_pt) sym(lib, "nox_policy_add_rule");
+    policy_free = (free_pt) sym(lib, "nox_policy_free");
+    jwt_verify = (jwt_verify_pt) sym(lib, "nox_jwt_verify");
+    json_get = (json_get_pt) sym(lib, "nox_json_get");
+    json_compact = (json_compact_pt) sym(lib, "nox_json_compact");
+
+    if (failures) {
+        return 1;
+    }
+
+    check(abi_version() == NOX_ABI_VERSION, "abi_version");
+
+    /* key sets */
+
+    ks = 0;
+    detail = 0;
+    rc = keyset_load(S(jwks), NOX_KEYS_JWKS, &ks, &detail);
+    check(rc == NOX_OK && ks != 0, "keyset_load ok");
+
+    rc = keyset_load(NULL, 5, NOX_KEYS_JWKS, &bogus, &detail);
+    check(rc == NOX_E_ARGUMENT, "keyset_load NULL data is E_ARGUMENT");
+
+    rc = keyset_load(S("{\"keys\":[{\"kty\":\"XYZ\"}]}"), NOX_KEYS_JWKS,
+                     &bogus, &detail);
+    check(rc == NOX_KEY_UNKNOWN_KTY && detail == 0,
+          "keyset_load unknown kty is KEY_UNKNOWN_KTY, detail 0");
+
+    rc = keyset_load(S("[1,2]"), NOX_KEYS_KEYVAL, &bogus, &detail);
+    check(rc == NOX_JSON_NOT_OBJECT, "keyset_load array is JSON_NOT_OBJECT");
+
+    /* json helpers */
+
+    check(json_check(S("{\"a\":[1,2,{\"b\":null}]}")) == NOX_OK,
+          "json_check ok");
+    check(json_check(S("{\"a\":")) == NOX_JSON_INVALID,
+          "json_check truncated is JSON_INVALID");
+    check(json_check(NULL, -1) == NOX_E_ARGUMENT,
+          "json_check negative length is E_ARGUMENT");
+
+    rc = json_compact(S("{ \"a\" : [ 1, \"\xc3\xa9\" ] }"), out, sizeof(out),
+                      &olen);
+    check(rc == NOX_OK && olen == 14
+          && memcmp(out, "{\"a\":[1,\"\xc3\xa9\"]}", 14) == 0,
+          "json_compact ok, non-ASCII kept");
+
+    rc = json_compact(S("{ \"a\" : [ 1, 2 ] }"), out, 3, &olen);
+    check(rc == NOX_E_BUFFER_TOO_SMALL && olen == 11,
+          "json_compact small buffer is E_BUFFER_TOO_SMALL with size");
+
+    /* policy */
+
+    policy = 0;
+    rc = policy_create(NOX_POLICY_VALIDATE_EXP | NOX_POLICY_VALIDATE_SIG, 0,
+                       &policy);
+    check(rc == NOX_OK && policy != 0, "policy_create ok");
+    check(policy_create(0x100, 0, &bogus) == NOX_E_ARGUMENT,
+          "policy_create unknown flag is E_ARGUMENT");
+    check(policy_add_keyset(policy, ks) == NOX_OK, "policy_add_keyset ok");
+    check(policy_add_keyset(policy, 12345) == NOX_E_HANDLE,
+          "policy_add_keyset bogus keyset is E_HANDLE");
+    check(policy_add_keyset(ks, ks) == NOX_E_HANDLE,
+          "policy_add_keyset keyset as policy is E_HANDLE");
+    check(policy_set_nested(policy, NULL, 0, NULL, 0) == NOX_OK,
+          "policy_set_nested defaults ok");
+
+    rc = policy_add_rule(policy, NOX_TARGET_CLAIM, S("roles"),
+                         NOX_OP_INTERSECT, NOX_VALUE_JSON, S("[\"admin\"]"));
+    check(rc == NOX_OK, "policy_add_rule json ok");
+    rc = policy_add_rule(policy, NOX_TARGET_CLAIM, S("sub"), NOX_OP_EQ,
+                         NOX_VALUE_VARIABLE, NULL, 0);
+    check(rc == NOX_OK, "policy_add_rule variable ok");
+    rc = policy_add_rule(policy, NOX_TARGET_CLAIM, S("roles"), 99,
+                         NOX_VALUE_STRING, S("x"));
+    check(rc == NOX_OPERATOR_INVALID, "policy_add_rule bad op");
+    rc = policy_add_rule(policy, NOX_TARGET_CLAIM, S("roles"),
+                         NOX_OP_INTERSECT, NOX_VALUE_JSON, S("\"admin\""));
+    check(rc == NOX_VALUE_TYPE_INVALID,
+          "policy_add_rule intersect non-array is VALUE_TYPE_INVALID");
+    rc = policy_add_rule(policy, NOX_TARGET_CLAIM, S("a..b"), NOX_OP_EQ,
+                         NOX_VALUE_STRING, S("x"));
+    check(rc == NOX_PATH_INVALID, "policy_add_rule bad path");
+
+    /* verification */
+
+    values[0].data = NULL;
+    values[0].len = 0;
+    values[0].reserved = 0;
+    values[1].data = (const uint8_t *) "\"alice\"";
+    values[1].len = 7;
+    values[1].reserved = 0;
+
+    hlen = plen = detail = 0;
+    rc = jwt_verify(policy, S(token), NOW, NULL, 0, values, 2, out,
+                    sizeof(out), &hlen, &plen, &detail);
+    check(rc == NOX_OK && hlen == 41 && plen == 56
+          && memcmp(out, "{\"alg\":\"HS256\"", 14) == 0
+          && memcmp(out + hlen, "{\"sub\":\"alice\"", 14) == 0,
+          "jwt_verify ok, header and payload written");
+
+    rc = json_get(out + hlen, plen, S("roles"), NOX_PATH_NAME, NULL, 0,
+                  NULL, 0, out + 512, 256, &olen);
+    check(rc == NOX_OK && olen == 9 && memcmp(out + 512, "admin,dev", 9) == 0,
+          "json_get array joined by comma");
+    rc = json_get(out + hlen, plen, S("sub"), NOX_PATH_NAME, NULL, 0,
+                  NULL, 0, out + 512, 2, &olen);
+    check(rc == NOX_E_BUFFER_TOO_SMALL && olen == 5,
+          "json_get small buffer is E_BUFFER_TOO_SMALL with size");
+    rc = json_get(out + hlen, plen, S("nope"), NOX_PATH_NAME, NULL, 0,
+                  NULL, 0, out + 512, 256, &olen);
+    check(rc == NOX_NOT_FOUND, "json_get missing is NOT_FOUND");
+
+    rc = jwt_verify(policy, S(token), 2000000000, NULL, 0, values, 2, out,
+                    sizeof(out), &hlen, &plen, &detail);
+    check(rc == NOX_EXPIRED && hlen == 41, "jwt_verify expired is EXPIRED");
+
+    memcpy(tampered, token, sizeof(token));
+    tampered[sizeof(token) - 3] ^= 0x01;
+    rc = jwt_verify(policy, S(tampered), NOW, NULL, 0, values, 2, out,
+                    sizeof(out), &hlen, &plen, &detail);
+    check(rc == NOX_BAD_SIGNATURE, "jwt_verify tampered is BAD_SIGNATURE");
+
+    values[1].data = (const uint8_t *) "\"bob\"";
+    values[1].len = 5;
+    rc = jwt_verify(policy, S(token), NOW, NULL, 0, values, 2, out,
+                    sizeof(out), &hlen, &plen, &detail);
+    check(rc == NOX_CLAIM_FAILED && detail == 1,
+          "jwt_verify failing rule is CLAIM_FAILED, detail 1");
+
+    values[1].data = (const uint8_t *) "bob";
+    values[1].len = 3;
+    rc = jwt_verify(policy, S(token), NOW, NULL, 0, values, 2, out,
+                    sizeof(out), &hlen, &plen, &detail);
+    check(rc == NOX_RULE_VALUE_INVALID && detail == 1,
+          "jwt_verify non-JSON variable is RULE_VALUE_INVALID");
+    values[1].data = (const uint8_t *) "\"alice\"";
+    values[1].len = 7;
+
+    rc = jwt_verify(policy, S(token), NOW, NULL, 0, values, 2, out, 16,
+                    &hlen, &plen, &detail);
+    check(rc == NOX_E_BUFFER_TOO_SMALL,
+          "jwt_verify out_cap < token_len is E_BUFFER_TOO_SMALL");
+
+    rc = jwt_verify(policy, NULL, 10, NOW, NULL, 0, NULL, 0, out,
+                    sizeof(out), &hlen, &plen, &detail);
+    check(rc == NOX_E_ARGUMENT, "jwt_verify NULL token is E_ARGUMENT");
+
+    bogus = 7;
+    rc = jwt_verify(policy, S(token), NOW, &bogus, 1, values, 2, out,
+                    sizeof(out), &hlen, &plen, &detail);
+    check(rc == NOX_E_HANDLE, "jwt_verify bogus extra keyset is E_HANDLE");
+
+    rc = jwt_verify(policy, S("a.b"), NOW, NULL, 0, NULL, 0, out,
+                    sizeof(out), &hlen, &plen, &detail);
+    check(rc == NOX_TOKEN_MALFORMED && hlen == -1 && plen == -1,
+          "jwt_verify two segments is TOKEN_MALFORMED");
+
+    rc = policy_add_revocation(policy, NOX_REVOKE_SUB,
+                               S("{\"alice\":{\"at\":\"2024\"}}"));
+    check(rc == NOX_OK, "policy_add_revocation ok");
+    check(policy_add_revocation(policy, NOX_REVOKE_KID, S("{}"))
+          == NOX_JSON_EMPTY, "policy_add_revocation empty is JSON_EMPTY");
+    rc = jwt_verify(policy, S(token), NOW, NULL, 0, values, 2, out,
+                    sizeof(out), &hlen, &plen, &detail);
+    check(rc == NOX_SUB_REVOKED, "jwt_verify revoked sub is SUB_REVOKED");
+
+    /* handles */
+
+    check(policy_free(policy) == NOX_OK, "policy_free ok");
+    check(policy_free(policy) == NOX_E_HANDLE, "policy_free twice is E_HANDLE");
+    check(keyset_free(policy) == NOX_E_HANDLE,
+          "keyset_free stale handle is E_HANDLE");
+    check(keyset_free(ks) == NOX_OK, "keyset_free ok");
+    check(keyset_free(0) == NOX_E_HANDLE, "keyset_free 0 is E_HANDLE");
+
+    printf("%s: %d failure(s)\n", failures ? "FAIL" : "ok", failures);
+    return failures ? 1 : 0;
+}
