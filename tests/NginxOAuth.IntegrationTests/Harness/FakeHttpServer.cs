@@ -1,0 +1,163 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.IO.Compression;
+using System.Linq;
+using System.Net;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace NginxOAuth.IntegrationTests.Harness;
+
+/// <summary>What a <see cref="FakeHttpServer"/> path answers.</summary>
+public sealed record FakeResponse(int Status, string Body, string ContentType = "application/json",
+    TimeSpan Delay = default, bool Gzip = false, IReadOnlyDictionary<string, string>? Headers = null)
+{
+    public static FakeResponse Json(string body) => new(200, body);
+
+    public static FakeResponse Error(int status, string body = "{\"error\":\"server_error\"}") => new(status, body);
+
+    public static FakeResponse Garbage() => new(200, "<html>this is not JSON {{{", "text/html");
+
+    public static FakeResponse Delayed(TimeSpan delay, string body) => new(200, body, Delay: delay);
+
+    /// <summary>The body gzip-compressed with Content-Encoding: gzip.</summary>
+    public static FakeResponse Compressed(string body) => new(200, body, Gzip: true);
+}
+
+/// <summary>A request the fake server received.</summary>
+public sealed record FakeRequest(string Method, string Path, IReadOnlyDictionary<string, string> Headers);
+
+/// <summary>
+/// A small in-process HTTP server (Kestrel on 127.0.0.1, port chosen by
+/// the kernel) standing in for a key server or identity provider: tests set
+/// what each path answers and read what it received.
+/// </summary>
+public sealed class FakeHttpServer : IAsyncDisposable, IDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ConcurrentDictionary<string, FakeResponse> _routes = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _counts = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<FakeRequest> _requests = new();
+
+    private FakeHttpServer(WebApplication app)
+    {
+        _app = app;
+    }
+
+    public int Port { get; private set; }
+
+    /// <summary>http://127.0.0.1:port</summary>
+    public string BaseUrl => $"http://127.0.0.1:{Port}";
+
+    public static async Task<FakeHttpServer> StartAsync()
+    {
+        WebApplicationBuilder builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore();
+        builder.WebHost.ConfigureKestrel(o =>
+        {
+            o.Listen(IPAddress.Loopback, 0);
+            o.AddServerHeader = false;
+        });
+        builder.Services.AddLogging(l => l.ClearProviders());
+
+        WebApplication app = builder.Build();
+        var server = new FakeHttpServer(app);
+        app.Run(server.HandleAsync);
+        await app.StartAsync().ConfigureAwait(false);
+
+        string address = app.Services.GetRequiredService<IServer>().Features
+            .Get<IServerAddressesFeature>()!.Addresses.First();
+        server.Port = new Uri(address).Port;
+        return server;
+    }
+
+    /// <summary>Sets what <paramref name="path"/> answers from now on.</summary>
+    public void Set(string path, FakeResponse response) => _routes[path] = response;
+
+    /// <summary>How many requests <paramref name="path"/> received.</summary>
+    public int Count(string path) => _counts.TryGetValue(path, out int n) ? n : 0;
+
+    public IReadOnlyList<FakeRequest> Requests(string path) => _requests.Where(r => r.Path == path).ToList();
+
+    public void ResetCounts()
+    {
+        _counts.Clear();
+        _requests.Clear();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync().ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false);
+    }
+
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    private async Task HandleAsync(HttpContext context)
+    {
+        string path = context.Request.Path.Value ?? "/";
+        _counts.AddOrUpdate(path, 1, (_, n) => n + 1);
+        _requests.Enqueue(new FakeRequest(context.Request.Method, path,
+            context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase)));
+
+        if (!_routes.TryGetValue(path, out FakeResponse? response))
+        {
+            context.Response.StatusCode = 404;
+            return;
+        }
+
+        if (response.Delay > TimeSpan.Zero)
+        {
+            try
+            {
+                await Task.Delay(response.Delay, context.RequestAborted).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+
+        byte[] body = Encoding.UTF8.GetBytes(response.Body);
+        if (response.Gzip)
+        {
+            using var compressed = new System.IO.MemoryStream();
+            using (var gz = new GZipStream(compressed, CompressionLevel.Fastest, leaveOpen: true))
+            {
+                gz.Write(body);
+            }
+
+            body = compressed.ToArray();
+            context.Response.Headers.ContentEncoding = "gzip";
+        }
+
+        context.Response.StatusCode = response.Status;
+        context.Response.ContentType = response.ContentType;
+        context.Response.ContentLength = body.Length;
+        if (response.Headers is not null)
+        {
+            foreach (KeyValuePair<string, string> h in response.Headers)
+            {
+                context.Response.Headers[h.Key] = h.Value;
+            }
+        }
+
+        try
+        {
+            await context.Response.Body.WriteAsync(body, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is System.IO.IOException or OperationCanceledException)
+        {
+            // nginx gave up (proxy_read_timeout): nothing to do
+        }
+    }
+}
