@@ -24,7 +24,7 @@ public abstract class NginxFixture
         }
         catch
         {
-            Nginx.Dispose();
+            Nginx.Abandon();
             throw;
         }
     }
