@@ -56,6 +56,29 @@ static const char  token[] =
     "eyJzdWIiOiJhbGljZSIsImV4cCI6MjAwMDAwMDAwMCwicm9sZXMiOlsiYWRtaW4iLCJk"
     "ZXYiXX0.Y7HGWRA0VmOoWQhTuW0fDor877zW5i0PuB7HWuxBcsk";
 
+/* keyval PEM public keys: "ed" (Ed25519) and "ec" (P-256), and a token
+ * signed by each: {"alg":...,"kid":...} {"sub":"alice","exp":2000000000} */
+static const char  keyval[] =
+    "{\"ed\":\"-----BEGIN PUBLIC KEY-----\\n"
+    "MCowBQYDK2VwAyEAwKIOsmf9T4lETMaUphR28YJYxpHTcd4/fA3FfXT9gRc=\\n"
+    "-----END PUBLIC KEY-----\\n\","
+    "\"ec\":\"-----BEGIN PUBLIC KEY-----\\n"
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE81mPSfkXuCpVbnAH+DWP62K7980I\\n"
+    "XCOahSMgQhYGKP/msNz5gSAbqTkyf8addug7y11asdU180HvMIoT6tZdKA==\\n"
+    "-----END PUBLIC KEY-----\\n\"}";
+
+static const char  ed_token[] =
+    "eyJhbGciOiJFZERTQSIsImtpZCI6ImVkIn0."
+    "eyJzdWIiOiJhbGljZSIsImV4cCI6MjAwMDAwMDAwMH0."
+    "e6BGl9n2lJnK8APYDPn1oCR-JnYy0-0nZzO2kLElr0obgmKDu3P0cO5GgH6RIeV59acNS_Ea"
+    "O4sHjQkGs88rCg";
+
+static const char  ec_token[] =
+    "eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjIn0."
+    "eyJzdWIiOiJhbGljZSIsImV4cCI6MjAwMDAwMDAwMH0."
+    "i6XhVErZaD6NfYPuEOo-50M6M--ogNpICmrxvjPovi9CbJ4X9eraVdhAF3MbX1pr9nDUGEDR"
+    "d3JFH-uhxrbFOg";
+
 #define NOW  1700000000
 
 static int  failures;
@@ -122,10 +145,10 @@ int
 main(int argc, char **argv)
 {
     void       *lib;
-    int64_t     ks, policy, bogus;
+    int64_t     ks, policy, bogus, pem_ks, pem_policy;
     int32_t     rc, detail, hlen, plen, olen;
     uint8_t     out[1024];
-    char        tampered[sizeof(token)];
+    char        tampered[512];
     nox_buf_t   values[2];
 
     abi_version_pt            abi_version;
@@ -283,8 +306,9 @@ main(int argc, char **argv)
 
     memcpy(tampered, token, sizeof(token));
     tampered[sizeof(token) - 3] ^= 0x01;
-    rc = jwt_verify(policy, S(tampered), NOW, NULL, 0, values, 2, out,
-                    sizeof(out), &hlen, &plen, &detail);
+    rc = jwt_verify(policy, (const uint8_t *) tampered,
+                    (int32_t) sizeof(token) - 1, NOW, NULL, 0, values, 2,
+                    out, sizeof(out), &hlen, &plen, &detail);
     check(rc == NOX_BAD_SIGNATURE, "jwt_verify tampered is BAD_SIGNATURE");
 
     values[1].data = (const uint8_t *) "\"bob\"";
@@ -330,6 +354,34 @@ main(int argc, char **argv)
     rc = jwt_verify(policy, S(token), NOW, NULL, 0, values, 2, out,
                     sizeof(out), &hlen, &plen, &detail);
     check(rc == NOX_SUB_REVOKED, "jwt_verify revoked sub is SUB_REVOKED");
+
+    /* EdDSA (OpenSSL interop) and ECDSA (.NET crypto) under NativeAOT */
+
+    rc = keyset_load(S(keyval), NOX_KEYS_KEYVAL, &pem_ks, &detail);
+    check(rc == NOX_OK, "keyset_load keyval PEM ok");
+    rc = policy_create(NOX_POLICY_VALIDATE_EXP | NOX_POLICY_VALIDATE_SIG, 0,
+                       &pem_policy);
+    check(rc == NOX_OK && policy_add_keyset(pem_policy, pem_ks) == NOX_OK,
+          "policy for PEM keys ok");
+    rc = jwt_verify(pem_policy, S(ed_token), NOW, NULL, 0, NULL, 0, out,
+                    sizeof(out), &hlen, &plen, &detail);
+    check(rc == NOX_OK, "jwt_verify EdDSA ok");
+    rc = jwt_verify(pem_policy, S(ec_token), NOW, NULL, 0, NULL, 0, out,
+                    sizeof(out), &hlen, &plen, &detail);
+    check(rc == NOX_OK, "jwt_verify ES256 ok");
+    memcpy(tampered, ed_token, sizeof(ed_token));
+    tampered[sizeof(ed_token) - 5] ^= 0x01;
+    rc = jwt_verify(pem_policy, (const uint8_t *) ed_token,
+                    (int32_t) sizeof(ed_token) - 5, NOW, NULL, 0, NULL, 0,
+                    out, sizeof(out), &hlen, &plen, &detail);
+    check(rc == NOX_BAD_SIGNATURE || rc == NOX_TOKEN_MALFORMED,
+          "jwt_verify truncated EdDSA signature is rejected");
+    rc = jwt_verify(pem_policy, (const uint8_t *) tampered,
+                    (int32_t) sizeof(ed_token) - 1, NOW, NULL, 0, NULL, 0,
+                    out, sizeof(out), &hlen, &plen, &detail);
+    check(rc == NOX_BAD_SIGNATURE, "jwt_verify tampered EdDSA is BAD_SIGNATURE");
+    check(policy_free(pem_policy) == NOX_OK && keyset_free(pem_ks) == NOX_OK,
+          "PEM policy and keyset freed");
 
     /* handles */
 
