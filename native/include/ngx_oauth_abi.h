@@ -167,9 +167,10 @@ int32_t nox_jwt_verify(int64_t policy, const uint8_t *token,
 
 /*
  * Reads a member of a JSON object (a decoded header or payload) and renders
- * it for an nginx variable: strings unescaped, numbers/true/false/null as
- * JSON text, arrays as their elements rendered the same way and joined by
- * ",", objects as compact JSON.  delim/quote are used with NOX_PATH_NESTED.
+ * it for an nginx variable: strings unescaped, numbers/true/false as JSON
+ * text, null as an empty string, arrays as their elements rendered the same
+ * way and joined by ",", objects as compact JSON.  delim/quote are used
+ * with NOX_PATH_NESTED.
  */
 int32_t nox_json_get(const uint8_t *json, int32_t json_len,
     const uint8_t *path, int32_t path_len, int32_t path_kind,

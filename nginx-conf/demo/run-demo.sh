@@ -16,7 +16,9 @@ mkdir -p "$PREFIX/logs" "$PREFIX/tmp" "$PREFIX/conf"
 ln -sfn "$MODULES" "$PREFIX/modules"
 # the demo key files sit beside the (generated) configuration
 ln -sfn "$HERE" "$PREFIX/conf/demo"
-sed -e "s/127.0.0.1:8080/127.0.0.1:$PORT/" "$CONF_DIR/demo.conf" \
+BACKEND_PORT=${DEMO_BACKEND_PORT:-$((PORT + 1))}
+sed -e "s/127.0.0.1:8080/127.0.0.1:$PORT/" \
+    -e "s/127.0.0.1:8081/127.0.0.1:$BACKEND_PORT/" "$CONF_DIR/demo.conf" \
     > "$PREFIX/conf/demo.conf"
 
 b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
