@@ -54,7 +54,16 @@ typedef struct {
     ngx_int_t                  kind;        /* NOX_VALUE_* */
     ngx_str_t                  value;
     ngx_http_complex_value_t  *cv;          /* NOX_VALUE_VARIABLE */
+    ngx_str_t                  file;        /* where it was defined */
+    ngx_uint_t                 line;
 } ngx_http_auth_jwt_rule_t;
+
+
+typedef struct {
+    ngx_http_auth_jwt_rule_t  *rule;
+    ngx_str_t                  delimiter;   /* empty: no nesting */
+    ngx_str_t                  quote;
+} ngx_http_auth_jwt_rule_check_t;
 
 
 typedef struct {
@@ -189,8 +198,11 @@ static u_char *ngx_http_auth_jwt_check_key_file(void *data, u_char *buf,
     u_char *last);
 static u_char *ngx_http_auth_jwt_check_revocation(void *data, u_char *buf,
     u_char *last);
+static ngx_int_t ngx_http_auth_jwt_add_rule_check(ngx_conf_t *cf,
+    ngx_http_auth_jwt_rule_t *rule, ngx_str_t *delimiter, ngx_str_t *quote);
 static u_char *ngx_http_auth_jwt_check_rule(void *data, u_char *buf,
     u_char *last);
+static ngx_int_t ngx_http_auth_jwt_token_shape(ngx_str_t *token);
 
 
 static ngx_str_t  ngx_http_auth_jwt_ops[] = {
@@ -478,6 +490,21 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
     if (jlcf->validate_sig && jlcf->key_requests
         && ctx->key_index < jlcf->key_requests->nelts)
     {
+        /* no key server traffic for tokens that cannot be a JWS */
+
+        if (ctx->key_index == 0
+            && ngx_http_auth_jwt_token_shape(&ctx->token) != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "auth_jwt: rejected: %s (token %uz bytes)",
+                          ngx_oauth_status_text(
+                              ctx->token.len > NOX_MAX_TOKEN
+                              ? NOX_TOKEN_TOO_LARGE : NOX_TOKEN_MALFORMED),
+                          ctx->token.len);
+            return ngx_http_auth_jwt_reject(r, jlcf, NGX_HTTP_UNAUTHORIZED,
+                                            1);
+        }
+
         return ngx_http_auth_jwt_key_request(r, jlcf, ctx);
     }
 
@@ -537,6 +564,42 @@ ngx_http_auth_jwt_token(ngx_http_request_t *r,
     token->len = last - p;
 
     return NGX_OK;
+}
+
+
+/* compact JWS shape: three base64url segments, within the size limit */
+
+static ngx_int_t
+ngx_http_auth_jwt_token_shape(ngx_str_t *token)
+{
+    u_char      c;
+    size_t      i;
+    ngx_uint_t  dots;
+
+    if (token->len > NOX_MAX_TOKEN) {
+        return NGX_DECLINED;
+    }
+
+    dots = 0;
+
+    for (i = 0; i < token->len; i++) {
+        c = token->data[i];
+
+        if (c == '.') {
+            dots++;
+            continue;
+        }
+
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+            || (c >= '0' && c <= '9') || c == '-' || c == '_')
+        {
+            continue;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    return (dots == 2) ? NGX_OK : NGX_DECLINED;
 }
 
 
@@ -646,10 +709,18 @@ ngx_http_auth_jwt_key_response(ngx_http_request_t *r,
                                        (int32_t) kr->format, &handle, &detail);
 
     if (rc != NOX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_jwt: key request \"%V\" returned unusable keys: "
-                      "%s (key #%D)", &kr->uri.value,
-                      ngx_oauth_status_text(rc), detail);
+        if (detail >= 0) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "auth_jwt: key request \"%V\" returned unusable "
+                          "keys: key #%D: %s", &kr->uri.value, detail,
+                          ngx_oauth_status_text(rc));
+        } else {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "auth_jwt: key request \"%V\" returned unusable "
+                          "keys: %s", &kr->uri.value,
+                          ngx_oauth_status_text(rc));
+        }
+
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1416,6 +1487,9 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_auth_jwt_loc_conf_t  *prev = parent;
     ngx_http_auth_jwt_loc_conf_t  *conf = child;
 
+    ngx_uint_t                 i;
+    ngx_http_auth_jwt_rule_t  *rule;
+
     if (conf->enable == NGX_CONF_UNSET) {
         conf->enable = prev->enable;
         conf->realm = prev->realm;
@@ -1475,6 +1549,23 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
 
         ngx_oauth_use(cf);
+
+        /* rule paths under this location's nesting, as the policy reads
+           them: a path that cannot parse fails nginx -t, not requests */
+
+        if (conf->nested && conf->rules) {
+            rule = conf->rules->elts;
+
+            for (i = 0; i < conf->rules->nelts; i++) {
+                if (ngx_http_auth_jwt_add_rule_check(cf, &rule[i],
+                                                     &conf->delimiter,
+                                                     &conf->quote)
+                    != NGX_OK)
+                {
+                    return NGX_CONF_ERROR;
+                }
+            }
+        }
 
         if (conf->validate_sig && conf->key_files == NULL
             && conf->key_requests == NULL)
@@ -1813,7 +1904,7 @@ ngx_http_auth_jwt_check_key_file(void *data, u_char *buf, u_char *last)
         return NULL;
     }
 
-    if (rc >= NOX_KEY_UNKNOWN_KTY && rc != NOX_KEYS_TOO_MANY
+    if (detail >= 0 && rc >= NOX_KEY_UNKNOWN_KTY && rc != NOX_KEYS_TOO_MANY
         && rc != NOX_KEYS_TOO_LARGE)
     {
         return ngx_slprintf(buf, last, "\"auth_jwt_key_file\" \"%V\": "
@@ -2152,15 +2243,17 @@ ngx_http_auth_jwt_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         rule->value = value[3];
     }
 
+    rule->file = cf->conf_file->file.name;
+    rule->line = cf->conf_file->line;
+
     /*
-     * auth_jwt_allow_nested may come later in the block, so the check
-     * reads the name as a policy without nesting does: JQ-like paths
-     * (starting with "." or "[") are parsed, other names are literal
+     * here the name is read as a policy without nesting reads it: JQ-like
+     * paths (starting with "." or "[") are parsed, other names are
+     * literal; auth_jwt_allow_nested may come later, so locations that
+     * nest check their rules again after merging
      */
 
-    if (ngx_oauth_check_add(cf, ngx_http_auth_jwt_check_rule, rule)
-        != NGX_OK)
-    {
+    if (ngx_http_auth_jwt_add_rule_check(cf, rule, NULL, NULL) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -2168,15 +2261,52 @@ ngx_http_auth_jwt_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static ngx_int_t
+ngx_http_auth_jwt_add_rule_check(ngx_conf_t *cf,
+    ngx_http_auth_jwt_rule_t *rule, ngx_str_t *delimiter, ngx_str_t *quote)
+{
+    ngx_http_auth_jwt_rule_check_t  *rc;
+
+    rc = ngx_pcalloc(cf->pool, sizeof(ngx_http_auth_jwt_rule_check_t));
+    if (rc == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc->rule = rule;
+
+    if (delimiter) {
+        rc->delimiter = *delimiter;
+        rc->quote = *quote;
+    }
+
+    return ngx_oauth_check_add_at(cf, ngx_http_auth_jwt_check_rule, rc,
+                                  &rule->file, rule->line);
+}
+
+
 static u_char *
 ngx_http_auth_jwt_check_rule(void *data, u_char *buf, u_char *last)
 {
-    ngx_http_auth_jwt_rule_t  *rule = data;
+    ngx_http_auth_jwt_rule_check_t  *check = data;
 
-    int64_t  policy;
-    int32_t  rc;
+    int64_t                    policy;
+    int32_t                    rc;
+    ngx_http_auth_jwt_rule_t  *rule;
+
+    rule = check->rule;
 
     rc = ngx_oauth_managed.policy_create(0, 0, &policy);
+
+    if (rc == NOX_OK && check->delimiter.len) {
+        rc = ngx_oauth_managed.policy_set_nested(policy,
+                                        check->delimiter.data,
+                                        (int32_t) check->delimiter.len,
+                                        check->quote.data,
+                                        (int32_t) check->quote.len);
+        if (rc != NOX_OK) {
+            (void) ngx_oauth_managed.policy_free(policy);
+        }
+    }
 
     if (rc == NOX_OK) {
         rc = ngx_oauth_managed.policy_add_rule(policy,
@@ -2195,11 +2325,13 @@ ngx_http_auth_jwt_check_rule(void *data, u_char *buf, u_char *last)
     }
 
     return ngx_slprintf(buf, last, "\"auth_jwt_require_%s\" \"%V\" %V: "
-                        "%s%s",
+                        "%s%s%s",
                         rule->target == NOX_TARGET_CLAIM ? "claim" : "header",
                         &rule->name, &ngx_http_auth_jwt_ops[rule->op],
                         rule->kind == NOX_VALUE_JSON ? "json= value: " : "",
-                        ngx_oauth_status_text(rc));
+                        ngx_oauth_status_text(rc),
+                        check->delimiter.len
+                        ? " (with auth_jwt_allow_nested)" : "");
 }
 
 

@@ -147,6 +147,18 @@ ngx_oauth_use(ngx_conf_t *cf)
 ngx_int_t
 ngx_oauth_check_add(ngx_conf_t *cf, ngx_oauth_check_pt handler, void *data)
 {
+    return ngx_oauth_check_add_at(cf, handler, data,
+                                  &cf->conf_file->file.name,
+                                  cf->conf_file->line);
+}
+
+
+/* a check reported at a recorded position (e.g. one added while merging) */
+
+ngx_int_t
+ngx_oauth_check_add_at(ngx_conf_t *cf, ngx_oauth_check_pt handler,
+    void *data, ngx_str_t *file, ngx_uint_t line)
+{
     ngx_oauth_check_t           *check;
     ngx_http_oauth_main_conf_t  *omcf;
 
@@ -160,8 +172,8 @@ ngx_oauth_check_add(ngx_conf_t *cf, ngx_oauth_check_pt handler, void *data)
 
     check->handler = handler;
     check->data = data;
-    check->file = cf->conf_file->file.name;
-    check->line = cf->conf_file->line;
+    check->file = *file;
+    check->line = line;
 
     return NGX_OK;
 }

@@ -68,6 +68,8 @@ extern ngx_module_t         ngx_http_oauth_module;
 
 ngx_int_t ngx_oauth_check_add(ngx_conf_t *cf, ngx_oauth_check_pt handler,
     void *data);
+ngx_int_t ngx_oauth_check_add_at(ngx_conf_t *cf, ngx_oauth_check_pt handler,
+    void *data, ngx_str_t *file, ngx_uint_t line);
 void ngx_oauth_use(ngx_conf_t *cf);
 ngx_int_t ngx_oauth_managed_load(ngx_log_t *log, u_char *err, size_t size);
 const char *ngx_oauth_status_text(int32_t status);
