@@ -74,7 +74,9 @@ internal static unsafe class Exports
             {
                 return Abi.NOX_E_ARGUMENT;
             }
-            return JsonGuard.Check(new ReadOnlySpan<byte>(data, len)) == JsonShape.Invalid
+            // Same acceptance as nox_policy_add_rule's json= values: a
+            // repeated member name is ambiguous, so it is not accepted.
+            return JsonGuard.Check(new ReadOnlySpan<byte>(data, len)) is JsonShape.Invalid or JsonShape.DuplicateMember
                 ? Abi.NOX_JSON_INVALID
                 : Abi.NOX_OK;
         }

@@ -225,6 +225,8 @@ main(int argc, char **argv)
           "json_check ok");
     check(json_check(S("{\"a\":")) == NOX_JSON_INVALID,
           "json_check truncated is JSON_INVALID");
+    check(json_check(S("{\"a\":1,\"a\":2}")) == NOX_JSON_INVALID,
+          "json_check duplicate member is JSON_INVALID");
     check(json_check(NULL, -1) == NOX_E_ARGUMENT,
           "json_check negative length is E_ARGUMENT");
 
