@@ -381,7 +381,8 @@ main(int argc, char **argv)
     rc = jwt_verify(pem_policy, (const uint8_t *) tampered,
                     (int32_t) sizeof(ed_token) - 1, NOW, NULL, 0, NULL, 0,
                     out, sizeof(out), &hlen, &plen, &detail);
-    check(rc == NOX_BAD_SIGNATURE, "jwt_verify tampered EdDSA is BAD_SIGNATURE");
+    check(rc == NOX_BAD_SIGNATURE,
+          "jwt_verify tampered EdDSA is BAD_SIGNATURE");
     check(policy_free(pem_policy) == NOX_OK && keyset_free(pem_ks) == NOX_OK,
           "PEM policy and keyset freed");
 
