@@ -56,8 +56,9 @@ static const char  token[] =
     "eyJzdWIiOiJhbGljZSIsImV4cCI6MjAwMDAwMDAwMCwicm9sZXMiOlsiYWRtaW4iLCJk"
     "ZXYiXX0.Y7HGWRA0VmOoWQhTuW0fDor877zW5i0PuB7HWuxBcsk";
 
-/* keyval PEM public keys: "ed" (Ed25519) and "ec" (P-256), and a token
- * signed by each: {"alg":...,"kid":...} {"sub":"alice","exp":2000000000} */
+/* keyval PEM public keys: "ed" (Ed25519), "ec" (P-256)
+ * and "rsa" (RSA 2048), and a token signed by each:
+ * {"alg":...,"kid":...} {"sub":"alice","exp":2000000000} */
 static const char  keyval[] =
     "{\"ed\":\"-----BEGIN PUBLIC KEY-----\\n"
     "MCowBQYDK2VwAyEAwKIOsmf9T4lETMaUphR28YJYxpHTcd4/fA3FfXT9gRc=\\n"
@@ -65,6 +66,15 @@ static const char  keyval[] =
     "\"ec\":\"-----BEGIN PUBLIC KEY-----\\n"
     "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE81mPSfkXuCpVbnAH+DWP62K7980I\\n"
     "XCOahSMgQhYGKP/msNz5gSAbqTkyf8addug7y11asdU180HvMIoT6tZdKA==\\n"
+    "-----END PUBLIC KEY-----\\n\","
+    "\"rsa\":\"-----BEGIN PUBLIC KEY-----\\n"
+    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAzfBL/6VBPF3nnMWiEnGX\\n"
+    "302QaO0CLM3LiC42o6H3oiQ9qogkCA6FYEW//pGoEFMh5aDcDJ8Glv06Gfkl5cDo\\n"
+    "C9hohy/QyNuxCrcVeLjviGj/wdpU0PqtA6OHDVWRP1aBv1n5HhAAemUbeKpo1cuy\\n"
+    "CocnR/I3Zw/i72/75KeMLMcDUMrfAcoRKkQZZZ5doava7G5UGjmdZOFvOtfvCyoc\\n"
+    "ClD64TgkOSKvshBxERBZWy+1CERgjmU+JIUvV7+YJ6V4Io/Vq+JABW13rtPOi/AS\\n"
+    "W5nluOK99nBaqwWeGZtT0ReoB+Jld2BEXalJdVOcsCO9owZB35ZddXcHjn3X+6z/\\n"
+    "wwIDAQAB\\n"
     "-----END PUBLIC KEY-----\\n\"}";
 
 static const char  ed_token[] =
@@ -78,6 +88,15 @@ static const char  ec_token[] =
     "eyJzdWIiOiJhbGljZSIsImV4cCI6MjAwMDAwMDAwMH0."
     "i6XhVErZaD6NfYPuEOo-50M6M--ogNpICmrxvjPovi9CbJ4X9eraVdhAF3MbX1pr9nDUGEDR"
     "d3JFH-uhxrbFOg";
+
+static const char  rsa_token[] =
+    "eyJhbGciOiJSUzI1NiIsImtpZCI6InJzYSJ9."
+    "eyJzdWIiOiJhbGljZSIsImV4cCI6MjAwMDAwMDAwMH0."
+    "exo-MNCKRaKCU9CGEVSopS77EKZ-aFjcurjpyyGJ4CqNEU17V9JCYfeBB-2osezztwOa-IQj"
+    "Ign--xrRZkedBVtZXfETDIGWKIQf7TrzAuxrX4cyYn54c80JHngWhVTiOEw7kYrtde-dQy5X"
+    "tDkNY2ubVGn2EGl1v8wg6k364GuFMm9vMxa-DZl2-T_9AsobjR01wxYdERWWA0TB1OWf7SL6"
+    "CqLkoI8zi_Aqbur1nKdOwzcv7pg2B57057SS4Y-jsj_ibTaWc7xpMWjC-Xq2QGza9EIDqcQN"
+    "YA66Em8Vzoi_YSuVSpCOUG7iViq8Gebw3skihDlWmJBnMBZNejLKTw";
 
 #define NOW  1700000000
 
@@ -147,7 +166,7 @@ main(int argc, char **argv)
     void       *lib;
     int64_t     ks, policy, bogus, pem_ks, pem_policy;
     int32_t     rc, detail, hlen, plen, olen;
-    uint8_t     out[1024];
+    uint8_t     out[2048];
     char        tampered[512];
     nox_buf_t   values[2];
 
@@ -371,6 +390,9 @@ main(int argc, char **argv)
     rc = jwt_verify(pem_policy, S(ec_token), NOW, NULL, 0, NULL, 0, out,
                     sizeof(out), &hlen, &plen, &detail);
     check(rc == NOX_OK, "jwt_verify ES256 ok");
+    rc = jwt_verify(pem_policy, S(rsa_token), NOW, NULL, 0, NULL, 0, out,
+                    sizeof(out), &hlen, &plen, &detail);
+    check(rc == NOX_OK, "jwt_verify RS256 ok");
     memcpy(tampered, ed_token, sizeof(ed_token));
     tampered[sizeof(ed_token) - 5] ^= 0x01;
     rc = jwt_verify(pem_policy, (const uint8_t *) ed_token,
