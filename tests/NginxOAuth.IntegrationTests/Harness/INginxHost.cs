@@ -43,6 +43,9 @@ public interface INginxHost : IDisposable
     /// <summary>Asks the master to re-read the configuration (SIGHUP, as nginx -s reload does).</summary>
     void SignalReload();
 
+    /// <summary>Runs <c>nginx -s &lt;signal&gt;</c> (reload, quit ...) with the same -p/-c, as an operator would.</summary>
+    ConfigTestResult SendCommand(string signal);
+
     /// <summary>Kills one worker with SIGKILL; the master respawns it.</summary>
     void KillWorker(int pid);
 

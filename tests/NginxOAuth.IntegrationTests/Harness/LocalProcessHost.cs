@@ -151,10 +151,17 @@ public sealed class LocalProcessHost : INginxHost
         return graceful;
     }
 
-    public ConfigTestResult TestConfig()
+    public ConfigTestResult TestConfig() => RunNginx("-t");
+
+    public ConfigTestResult SendCommand(string signal) => RunNginx("-s", signal);
+
+    private ConfigTestResult RunNginx(params string[] args)
     {
         ProcessStartInfo psi = NginxStartInfo();
-        psi.ArgumentList.Add("-t");
+        foreach (string arg in args)
+        {
+            psi.ArgumentList.Add(arg);
+        }
 
         using var process = new Process { StartInfo = psi };
         var output = new StringBuilder();
@@ -167,7 +174,7 @@ public sealed class LocalProcessHost : INginxHost
         if (!process.WaitForExit(TimeSpan.FromSeconds(90)))
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException("nginx -t did not finish within 90 s");
+            throw new TimeoutException($"nginx {string.Join(' ', args)} did not finish within 90 s");
         }
 
         process.WaitForExit();

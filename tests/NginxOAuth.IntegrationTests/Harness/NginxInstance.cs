@@ -136,7 +136,7 @@ public sealed partial class NginxInstance : IDisposable
     /// Reloads (SIGHUP, as nginx -s reload) with <paramref name="http"/> when
     /// given, and waits until a new generation of workers serves.
     /// </summary>
-    public void Reload(string? http = null)
+    public void Reload(string? http = null, bool viaCommand = false)
     {
         if (http is not null)
         {
@@ -144,7 +144,16 @@ public sealed partial class NginxInstance : IDisposable
         }
 
         IReadOnlyList<int> old = _host.WorkerPids();
-        _host.SignalReload();
+        if (viaCommand)
+        {
+            ConfigTestResult result = _host.SendCommand("reload");
+            Assert.That(result.ExitCode, Is.EqualTo(0), "nginx -s reload: " + result.Output);
+        }
+        else
+        {
+            _host.SignalReload();
+        }
+
         WaitUntil(() =>
         {
             IReadOnlyList<int> now = _host.WorkerPids();
@@ -153,6 +162,10 @@ public sealed partial class NginxInstance : IDisposable
         RenewClient();
         WaitUntil(Probe, "the new workers to answer", ReadyTimeout);
     }
+
+    /// <summary>Waits until the workers of earlier generations have exited.</summary>
+    public void WaitForOldWorkersToExit() =>
+        WaitUntil(() => _host.ShuttingDownWorkerPids().Count == 0, "old workers to exit", ReadyTimeout);
 
     /// <summary>
     /// Reloads with a configuration the master must refuse: waits for the
@@ -403,7 +416,8 @@ public sealed partial class NginxInstance : IDisposable
         old.Dispose();
     }
 
-    private static HttpClient NewClient()
+    /// <summary>A client like the instance's own (for loops that outlive a reload).</summary>
+    public static HttpClient NewClient()
     {
         var handler = new SocketsHttpHandler
         {
