@@ -86,11 +86,11 @@ public sealed class VariableTests : NginxFixture
     }
 
     [Test]
-    public async Task Claim_variable_renders_null_as_JSON_text()
+    public async Task Claim_variable_renders_null_as_an_empty_string()
     {
-        // native/include/ngx_oauth_abi.h, nox_json_get: "numbers/true/false/null as JSON text"
-        Assert.That(await BodyAsync("/types", new JsonObject { ["z"] = null }), Does.Contain(" z=null "));
-        Assert.That(await BodyAsync("/mixed-array", new JsonObject { ["list"] = new JsonArray("a", null) }), Is.EqualTo("a,null"));
+        // native/include/ngx_oauth_abi.h, nox_json_get: "null as an empty string"
+        Assert.That(await BodyAsync("/types", new JsonObject { ["z"] = null }), Does.Contain(" z= "));
+        Assert.That(await BodyAsync("/mixed-array", new JsonObject { ["list"] = new JsonArray("a", null, "b") }), Is.EqualTo("a,,b"));
     }
 
     [Test]
