@@ -250,8 +250,9 @@ public sealed partial class NginxInstance : IDisposable
         Action<HttpRequestMessage>? configure = null) =>
         SendAsync(HttpMethod.Get, path, token, port, configure);
 
+    /// <summary>Sends a request; a <paramref name="timeout"/> shorter than the default makes the client give up early.</summary>
     public async Task<HttpReply> SendAsync(HttpMethod method, string path, string? token = null, int? port = null,
-        Action<HttpRequestMessage>? configure = null)
+        Action<HttpRequestMessage>? configure = null, TimeSpan? timeout = null)
     {
         using var request = new HttpRequestMessage(method, new Uri(_host.Endpoint(port ?? Port), path));
         if (token is not null)
@@ -261,7 +262,7 @@ public sealed partial class NginxInstance : IDisposable
 
         configure?.Invoke(request);
 
-        using var cts = new CancellationTokenSource(RequestTimeout);
+        using var cts = new CancellationTokenSource(timeout ?? RequestTimeout);
         try
         {
             using HttpResponseMessage response = await _client.SendAsync(request, cts.Token).ConfigureAwait(false);
@@ -270,7 +271,7 @@ public sealed partial class NginxInstance : IDisposable
         }
         catch (OperationCanceledException e) when (cts.IsCancellationRequested)
         {
-            throw new TimeoutException($"{method} {path} got no answer within {RequestTimeout.TotalSeconds} s", e);
+            throw new TimeoutException($"{method} {path} got no answer within {(timeout ?? RequestTimeout).TotalSeconds} s", e);
         }
     }
 

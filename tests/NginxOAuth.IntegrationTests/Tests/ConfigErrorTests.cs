@@ -102,6 +102,7 @@ public sealed class ConfigErrorTests
             ["json= value of the wrong type for the operator"] = new("auth_jwt_require_claim roles intersect json=5;", "auth_jwt_require_claim", ["wrong type"]),
             ["json= value of the wrong type for gt"] = new("auth_jwt_require_claim iat gt 'json=\"soon\"';", "auth_jwt_require_claim", ["wrong type"]),
             ["Invalid JQ-like claim path"] = new("auth_jwt_require_claim '.a[' eq x;", "auth_jwt_require_claim", ["invalid claim path"]),
+            ["Nested claim path that cannot parse"] = new("auth_jwt_allow_nested; auth_jwt_require_claim 'a.\"b' eq x;", "auth_jwt_require_claim", ["invalid claim path"]),
             ["Require error=200"] = new("auth_jwt_require $arg_a error=200;", "auth_jwt_require", ["error=200"]),
             ["Require error=302"] = new("auth_jwt_require $arg_a error=302;", "auth_jwt_require", ["error=302"]),
             ["Require error=444"] = new("auth_jwt_require $arg_a error=444;", "auth_jwt_require", ["error=444"]),

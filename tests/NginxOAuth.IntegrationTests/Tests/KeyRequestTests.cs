@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using System.Net.Http;
 using System.Threading.Tasks;
 using NginxOAuth.IntegrationTests.Harness;
 using NginxOAuth.IntegrationTests.Tokens;
@@ -75,6 +76,17 @@ public sealed class KeyRequestTests : NginxFixture
                     auth_jwt_phase preaccess;
                     auth_jwt_key_request /_keys/jwks;
                     {{echo}}
+                }
+                location /gate {
+                    auth_jwt off;
+                    auth_request /_check;
+                    {{nginx.Echo("gate")}}
+                }
+                location = /_check {
+                    internal;
+                    auth_jwt_phase preaccess;
+                    auth_jwt_key_request /_keys/jwks;
+                    {{nginx.Echo("checked")}}
                 }
 
                 location /_keys/ {
@@ -164,6 +176,57 @@ public sealed class KeyRequestTests : NginxFixture
 
         Assert.That(reply.Status, Is.EqualTo(401));
         Assert.That(_keys.Count("/jwks"), Is.EqualTo(before));
+    }
+
+    [TestCase("abc")]
+    [TestCase("a.b")]
+    [TestCase("a.b.c.d")]
+    [TestCase("a.b.c!")]
+    [TestCase("a+b.c/d.e=")]
+    public async Task Token_that_cannot_be_a_JWS_makes_no_key_request(string token)
+    {
+        int before = _keys.Count("/jwks");
+
+        HttpReply reply = await Nginx.GetAsync("/jwks", token);
+
+        Assert.That(reply.Status, Is.EqualTo(401));
+        Assert.That(reply.Challenge, Is.EqualTo("Bearer realm=\"keys\", error=\"invalid_token\""));
+        Assert.That(_keys.Count("/jwks"), Is.EqualTo(before));
+    }
+
+    [Test]
+    public async Task Key_request_is_a_GET_without_the_client_body()
+    {
+        HttpReply reply = await Nginx.SendAsync(HttpMethod.Post, "/keyval", Token(KeyvalKey, "poster"),
+            configure: r => r.Content = new StringContent("client body that must stay with the client"));
+
+        Assert.That(reply.Status, Is.EqualTo(200), reply.ToString());
+        FakeRequest seen = _keys.Requests("/keyval").Last();
+        Assert.That(seen.Method, Is.EqualTo("GET"));
+        Assert.That(seen.Headers.Keys, Has.None.EqualTo("Content-Length").IgnoreCase);
+        Assert.That(seen.Headers.Keys, Has.None.EqualTo("Content-Type").IgnoreCase);
+    }
+
+    [Test]
+    public async Task Client_that_disconnects_during_a_key_request_does_no_harm()
+    {
+        Assert.ThrowsAsync<TimeoutException>(() =>
+            Nginx.SendAsync(HttpMethod.Get, "/slow", Token(JwksKey), timeout: TimeSpan.FromMilliseconds(200)));
+        await Task.Delay(1500); // the key subrequest times out meanwhile
+
+        HttpReply reply = await Nginx.GetAsync("/jwks", Token(JwksKey, "after-abort"));
+
+        Assert.That(reply.Body, Is.EqualTo("sub=after-abort"));
+    }
+
+    [Test]
+    public async Task Key_request_from_an_auth_request_subrequest_in_preaccess_works()
+    {
+        HttpReply ok = await Nginx.GetAsync("/gate", Token(JwksKey));
+        HttpReply bad = await Nginx.GetAsync("/gate", Token(KeyA));
+
+        Assert.That((ok.Status, ok.Body), Is.EqualTo((200, "gate")), ok.ToString());
+        Assert.That(bad.Status, Is.EqualTo(401), bad.ToString());
     }
 
     [Test]

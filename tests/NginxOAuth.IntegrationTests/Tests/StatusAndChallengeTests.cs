@@ -131,11 +131,12 @@ public sealed class StatusAndChallengeTests : NginxFixture
 
     [TestCase("bearer")]
     [TestCase("BEARER")]
-    public async Task Bearer_scheme_is_case_insensitive(string scheme)
+    [TestCase("Bearer  ")]
+    public async Task Bearer_scheme_is_case_insensitive_and_spaces_around_the_token_are_ignored(string scheme)
     {
         string token = Keys.Token("case");
         HttpReply reply = await Nginx.GetAsync("/p",
-            configure: r => r.Headers.TryAddWithoutValidation("Authorization", scheme + " " + token));
+            configure: r => r.Headers.TryAddWithoutValidation("Authorization", scheme + " " + token + "  "));
 
         Assert.That(reply.Status, Is.EqualTo(200), reply.ToString());
     }
