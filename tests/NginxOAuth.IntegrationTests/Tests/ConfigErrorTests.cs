@@ -174,6 +174,29 @@ public sealed class ConfigErrorTests
     }
 
     [Test]
+    public void Auth_jwt_without_any_key_warns_at_the_line_of_its_location()
+    {
+        using var nginx = new NginxInstance("config");
+        nginx.Configure($$"""
+            server {
+                listen 127.0.0.1:{{nginx.Port}};
+                location /keyless {
+                    auth_jwt "keyless";
+                    {{nginx.Echo("x")}}
+                }
+            }
+            """);
+
+        ConfigTestResult result = nginx.TestConfig();
+
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.Output);
+        string warn = result.Output.Split('\n').Single(l => l.Contains("[warn]", System.StringComparison.Ordinal));
+        Assert.That(warn, Does.Contain("auth_jwt"));
+        Assert.That(warn, Does.Contain($"{nginx.ConfigPath}:{nginx.LineOf("auth_jwt \"keyless\"")}"),
+            "the warning points at the auth_jwt directive, not at the end of the http block");
+    }
+
+    [Test]
     public void Valid_configuration_with_every_directive_passes_nginx_t()
     {
         using var nginx = new NginxInstance("config");

@@ -66,6 +66,15 @@ public sealed class StatusAndChallengeTests : NginxFixture
                     {{echo}}
                 }
 
+                location /if-block {
+                    auth_jwt "if";
+                    auth_jwt_key_file keys.jwks;
+                    if ($arg_debug) {
+                        set $debug 1;
+                    }
+                    {{echo}}
+                }
+
                 location /nokeys {
                     auth_jwt "no keys";
                     {{echo}}
@@ -240,6 +249,17 @@ public sealed class StatusAndChallengeTests : NginxFixture
         Assert.That(without.Status, Is.EqualTo(200), without.ToString());
         Assert.That(without.Body, Is.EqualTo("open sub="));
         Assert.That(with.Body, Is.EqualTo("open sub="), "no claims where auth_jwt is off");
+    }
+
+    [Test]
+    public async Task Matching_if_block_inside_a_protected_location_stays_protected()
+    {
+        HttpReply without = await Nginx.GetAsync("/if-block?debug=1");
+        HttpReply with = await Nginx.GetAsync("/if-block?debug=1", Keys.Token("in-if"));
+
+        Assert.That(without.Status, Is.EqualTo(401));
+        Assert.That(without.Challenge, Is.EqualTo("Bearer realm=\"if\""));
+        Assert.That((with.Status, with.Body), Is.EqualTo((200, "sub=in-if")));
     }
 
     [Test]
