@@ -16,6 +16,8 @@ public sealed class VariableTests : NginxFixture
     {
         nginx.WriteFile("keys.jwks", Keys.DefaultJwks);
         nginx.Start($$"""
+            log_format jwt 'status=$status sub=$jwt_claim_sub kid=$jwt_header_kid aud=$jwt_audience';
+
             auth_jwt_claim_set $jwt_audience aud;
             auth_jwt_claim_set $jwt_email info email;
             auth_jwt_claim_set $jwt_missing info nothing;
@@ -46,6 +48,10 @@ public sealed class VariableTests : NginxFixture
                     add_header X-Set-Aud $jwt_audience always;
                     add_header X-Claims $jwt_claims always;
                     {{nginx.Echo("sub=$jwt_claim_sub")}}
+                }
+                location /logged {
+                    access_log {{nginx.Directory}}/jwt-access.log jwt;
+                    {{nginx.Echo("logged")}}
                 }
                 location /public {
                     auth_jwt off;
@@ -158,6 +164,28 @@ public sealed class VariableTests : NginxFixture
         Assert.That(reply.Header("X-Sub"), Is.Empty);
         Assert.That(reply.Header("X-Set-Aud"), Is.Empty);
         Assert.That(reply.Header("X-Claims"), Is.Empty);
+    }
+
+    [Test]
+    public async Task Variables_are_available_in_the_access_log()
+    {
+        string forged = TokenFactory.Sign(AlgVariant.Get("RS256").Stranger(), TokenFactory.Claims("mallory"));
+
+        await BodyAsync("/logged", new JsonObject { ["sub"] = "logged-user", ["aud"] = new JsonArray("a", "b") });
+        await Nginx.GetAsync("/logged", forged);
+
+        string log = "";
+        for (int i = 0; i < 50 && log.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length < 2; i++)
+        {
+            await Task.Delay(20);
+            log = System.IO.File.Exists(Nginx.Directory + "/jwt-access.log") ? System.IO.File.ReadAllText(Nginx.Directory + "/jwt-access.log") : "";
+        }
+
+        Assert.That(log.Split('\n', StringSplitOptions.RemoveEmptyEntries), Is.EqualTo(new[]
+        {
+            $"status=200 sub=logged-user kid={Keys.Rs256.Kid} aud=a,b",
+            $"status=401 sub=- kid={Keys.Rs256.Kid} aud=-", // the access log writes "-" for not found
+        }));
     }
 
     [Test]
