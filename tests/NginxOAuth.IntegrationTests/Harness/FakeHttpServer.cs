@@ -19,7 +19,8 @@ namespace NginxOAuth.IntegrationTests.Harness;
 
 /// <summary>What a <see cref="FakeHttpServer"/> path answers.</summary>
 public sealed record FakeResponse(int Status, string Body, string ContentType = "application/json",
-    TimeSpan Delay = default, bool Gzip = false, IReadOnlyDictionary<string, string>? Headers = null)
+    TimeSpan Delay = default, bool Gzip = false, IReadOnlyDictionary<string, string>? Headers = null,
+    bool Truncated = false)
 {
     public static FakeResponse Json(string body) => new(200, body);
 
@@ -28,6 +29,9 @@ public sealed record FakeResponse(int Status, string Body, string ContentType = 
     public static FakeResponse Garbage() => new(200, "<html>this is not JSON {{{", "text/html");
 
     public static FakeResponse Delayed(TimeSpan delay, string body) => new(200, body, Delay: delay);
+
+    /// <summary>Announces the whole body but closes the connection after half of it.</summary>
+    public static FakeResponse Cut(string body) => new(200, body, Truncated: true);
 
     /// <summary>The body gzip-compressed with Content-Encoding: gzip.</summary>
     public static FakeResponse Compressed(string body) => new(200, body, Gzip: true);
@@ -153,6 +157,15 @@ public sealed class FakeHttpServer : IAsyncDisposable, IDisposable
 
         try
         {
+            if (response.Truncated)
+            {
+                await context.Response.Body.WriteAsync(body.AsMemory(0, body.Length / 2), CancellationToken.None).ConfigureAwait(false);
+                await context.Response.Body.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+                await Task.Delay(200).ConfigureAwait(false); // let the headers and half the body leave
+                context.Abort();
+                return;
+            }
+
             await context.Response.Body.WriteAsync(body, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e) when (e is System.IO.IOException or OperationCanceledException)

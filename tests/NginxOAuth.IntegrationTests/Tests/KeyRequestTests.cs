@@ -358,6 +358,17 @@ public sealed class KeyRequestTests : NginxFixture
     }
 
     [Test]
+    public async Task Key_server_that_closes_the_connection_mid_body_gives_500()
+    {
+        _keys.Set("/body-cut", FakeResponse.Cut(TokenFactory.Jwks(JwksKey)));
+
+        HttpReply reply = await Nginx.GetAsync("/body?case=cut", Token(JwksKey));
+
+        Assert.That(reply.Status, Is.EqualTo(500), reply.ToString());
+        Nginx.WaitForLogLine(TestLogMark, @"\[error\].*auth_jwt: key request .*(failed|unusable)");
+    }
+
+    [Test]
     public async Task Key_server_that_is_down_gives_500_and_an_error_line()
     {
         HttpReply reply = await Nginx.GetAsync("/down", Token(JwksKey));
