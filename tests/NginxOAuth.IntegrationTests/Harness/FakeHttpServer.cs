@@ -38,7 +38,7 @@ public sealed record FakeResponse(int Status, string Body, string ContentType = 
 }
 
 /// <summary>A request the fake server received.</summary>
-public sealed record FakeRequest(string Method, string Path, IReadOnlyDictionary<string, string> Headers);
+public sealed record FakeRequest(string Method, string Path, string Query, IReadOnlyDictionary<string, string> Headers);
 
 /// <summary>
 /// A small in-process HTTP server (Kestrel on 127.0.0.1, port chosen by
@@ -110,7 +110,7 @@ public sealed class FakeHttpServer : IAsyncDisposable, IDisposable
     {
         string path = context.Request.Path.Value ?? "/";
         _counts.AddOrUpdate(path, 1, (_, n) => n + 1);
-        _requests.Enqueue(new FakeRequest(context.Request.Method, path,
+        _requests.Enqueue(new FakeRequest(context.Request.Method, path, context.Request.QueryString.Value ?? "",
             context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase)));
 
         if (!_routes.TryGetValue(path, out FakeResponse? response))

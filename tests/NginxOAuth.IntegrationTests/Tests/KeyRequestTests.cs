@@ -50,6 +50,13 @@ public sealed class KeyRequestTests : NginxFixture
                     auth_jwt_key_request /_keys/second;
                     {{echo}}
                 }
+                location /three {
+                    auth_jwt_key_request /_keys/jwks;
+                    auth_jwt_key_request /_keys/second;
+                    auth_jwt_key_request /_keys/keyval keyval;
+                    {{echo}}
+                }
+                location /with-args { auth_jwt_key_request /_keys/a?tenant=$arg_tenant&v=1; {{echo}} }
                 location /mixed {
                     auth_jwt_key_file file.jwks;
                     auth_jwt_key_request /_keys/jwks;
@@ -255,6 +262,29 @@ public sealed class KeyRequestTests : NginxFixture
 
         Assert.That(first.Status, Is.EqualTo(200), first.ToString());
         Assert.That(second.Status, Is.EqualTo(200), second.ToString());
+    }
+
+    [Test]
+    public async Task Three_key_requests_on_one_level_are_all_made_and_used()
+    {
+        int jwks = _keys.Count("/jwks"), second = _keys.Count("/second"), keyval = _keys.Count("/keyval");
+
+        Assert.That((await Nginx.GetAsync("/three", Token(JwksKey))).Status, Is.EqualTo(200));
+        Assert.That((await Nginx.GetAsync("/three", Token(SecondKey))).Status, Is.EqualTo(200));
+        Assert.That((await Nginx.GetAsync("/three", Token(KeyvalKey))).Status, Is.EqualTo(200));
+        Assert.That((await Nginx.GetAsync("/three", Token(KeyA))).Status, Is.EqualTo(401));
+
+        Assert.That((_keys.Count("/jwks") - jwks, _keys.Count("/second") - second, _keys.Count("/keyval") - keyval),
+            Is.EqualTo((4, 4, 4)));
+    }
+
+    [Test]
+    public async Task Key_request_uri_may_carry_query_arguments()
+    {
+        HttpReply reply = await Nginx.GetAsync("/with-args?tenant=acme", Token(KeyA));
+
+        Assert.That(reply.Status, Is.EqualTo(200), reply.ToString());
+        Assert.That(_keys.Requests("/a").Last().Query, Is.EqualTo("?tenant=acme&v=1"));
     }
 
     [Test]
