@@ -103,6 +103,9 @@ static struct {
     ngx_oauth_sym(jwt_verify),
     ngx_oauth_sym(json_get),
     ngx_oauth_sym(json_compact),
+    ngx_oauth_sym(introspect_parse),
+    ngx_oauth_sym(exchange_parse),
+    ngx_oauth_sym(sha256),
 
 #undef ngx_oauth_sym
 };
@@ -540,6 +543,13 @@ ngx_oauth_status_text(int32_t status)
     case NOX_KEY_EMPTY_KID:       return "empty kid";
     case NOX_PATH_INVALID:        return "invalid claim path";
     case NOX_OPERATOR_INVALID:    return "invalid operator";
+    case NOX_RESPONSE_INACTIVE:   return "token is not active";
+    case NOX_RESPONSE_ACTIVE_INVALID:
+                                  return "\"active\" missing or not a "
+                                         "boolean";
+    case NOX_RESPONSE_TOO_LARGE:  return "response larger than 64 KiB";
+    case NOX_RESPONSE_NO_TOKEN:   return "no \"access_token\" in the "
+                                         "response";
     case NOX_VALUE_TYPE_INVALID:  return "expected value has the wrong type "
                                          "for the operator";
     case NOX_E_ARGUMENT:          return "bad argument (internal)";

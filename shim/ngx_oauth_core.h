@@ -50,6 +50,13 @@ typedef struct {
                  int32_t out_cap, int32_t *out_len);
     int32_t  (*json_compact)(const uint8_t *json, int32_t json_len,
                  uint8_t *out, int32_t out_cap, int32_t *out_len);
+    int32_t  (*introspect_parse)(const uint8_t *json, int32_t json_len,
+                 int64_t *exp);
+    int32_t  (*exchange_parse)(const uint8_t *json, int32_t json_len,
+                 uint8_t *out, int32_t out_cap, int32_t *token_len,
+                 int32_t *type_len, int64_t *expires_in);
+    int32_t  (*sha256)(const uint8_t *data, int32_t len, uint8_t *out,
+                 int32_t out_cap);
 } ngx_oauth_managed_t;
 
 

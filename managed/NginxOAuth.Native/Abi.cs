@@ -45,6 +45,11 @@ internal static class Abi
     public const int NOX_OPERATOR_INVALID = 46;
     public const int NOX_VALUE_TYPE_INVALID = 47;
 
+    public const int NOX_RESPONSE_INACTIVE = 50;
+    public const int NOX_RESPONSE_ACTIVE_INVALID = 51;
+    public const int NOX_RESPONSE_TOO_LARGE = 52;
+    public const int NOX_RESPONSE_NO_TOKEN = 53;
+
     public const int NOX_E_ARGUMENT = -1;
     public const int NOX_E_BUFFER_TOO_SMALL = -2;
     public const int NOX_E_HANDLE = -3;
@@ -54,6 +59,8 @@ internal static class Abi
     public const int NOX_MAX_HEADER = 16 * 1024;
     public const int NOX_MAX_KEYSET = 1024 * 1024;
     public const int NOX_MAX_KEYS = 256;
+    public const int NOX_MAX_IDP_RESPONSE = 64 * 1024;
+    public const int NOX_SHA256_LEN = 32;
 
     public const int NOX_KEYS_JWKS = 0;
     public const int NOX_KEYS_KEYVAL = 1;

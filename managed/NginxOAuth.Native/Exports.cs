@@ -5,6 +5,7 @@ using NginxOAuth.Core;
 using NginxOAuth.Core.Json;
 using NginxOAuth.Core.Jwt;
 using NginxOAuth.Core.Keys;
+using NginxOAuth.Core.OAuth2;
 using NginxOAuth.Core.Policy;
 
 namespace NginxOAuth.Native;
@@ -299,6 +300,68 @@ internal static unsafe class Exports
                 new Span<byte>(output, outCap));
             *outLen = result.Length;
             return (int)result.Error;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_introspect_parse")]
+    public static int IntrospectParse(byte* json, int jsonLen, long* exp)
+    {
+        try
+        {
+            if (!IsBuffer(json, jsonLen) || exp == null)
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            IntrospectionResult result = TokenResponses.ParseIntrospection(new ReadOnlySpan<byte>(json, jsonLen));
+            *exp = result.Exp;
+            return (int)result.Error;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_exchange_parse")]
+    public static int ExchangeParse(byte* json, int jsonLen, byte* output, int outCap, int* tokenLen, int* typeLen,
+        long* expiresIn)
+    {
+        try
+        {
+            if (!IsBuffer(json, jsonLen) || !IsBuffer(output, outCap) || tokenLen == null || typeLen == null
+                || expiresIn == null)
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            ExchangeResult result = TokenResponses.ParseExchange(new ReadOnlySpan<byte>(json, jsonLen),
+                new Span<byte>(output, outCap));
+            *tokenLen = result.TokenLength;
+            *typeLen = result.TypeLength;
+            *expiresIn = result.ExpiresIn;
+            return (int)result.Error;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_sha256")]
+    public static int Sha256(byte* data, int len, byte* output, int outCap)
+    {
+        try
+        {
+            if (!IsBuffer(data, len) || !IsBuffer(output, outCap))
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            return TokenResponses.Sha256(new ReadOnlySpan<byte>(data, len), new Span<byte>(output, outCap))
+                ? Abi.NOX_OK
+                : Abi.NOX_E_BUFFER_TOO_SMALL;
         }
         catch
         {

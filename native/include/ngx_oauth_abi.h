@@ -69,6 +69,14 @@
                                             type for the operator, e.g.
                                             intersect with a non-array */
 
+/* decisions about IdP responses (RFC 7662, RFC 8693; positive) */
+#define NOX_RESPONSE_INACTIVE       50   /* introspection "active": false */
+#define NOX_RESPONSE_ACTIVE_INVALID 51   /* "active" missing or not a boolean */
+#define NOX_RESPONSE_TOO_LARGE      52   /* over NOX_MAX_IDP_RESPONSE */
+#define NOX_RESPONSE_NO_TOKEN       53   /* exchange: no non-empty string
+                                            "access_token" */
+/* (and NOX_JSON_INVALID / NOX_JSON_NOT_OBJECT for the document itself) */
+
 /* faults (negative) */
 #define NOX_E_ARGUMENT             -1
 #define NOX_E_BUFFER_TOO_SMALL     -2   /* *out_len holds the size needed */
@@ -81,6 +89,8 @@
 #define NOX_MAX_HEADER          (16 * 1024)    /* decoded JOSE header */
 #define NOX_MAX_KEYSET          (1024 * 1024)  /* JWKS / keyval document */
 #define NOX_MAX_KEYS            256
+#define NOX_MAX_IDP_RESPONSE    (64 * 1024)    /* introspection / exchange */
+#define NOX_SHA256_LEN          32
 
 /* ---- enumerations ------------------------------------------------------ */
 
@@ -180,5 +190,30 @@ int32_t nox_json_get(const uint8_t *json, int32_t json_len,
 /* Re-serializes a JSON document as compact JSON. */
 int32_t nox_json_compact(const uint8_t *json, int32_t json_len,
     uint8_t *out, int32_t out_cap, int32_t *out_len);
+
+/*
+ * Reads an RFC 7662 introspection response: NOX_OK when "active" is true,
+ * NOX_RESPONSE_INACTIVE when false, else a decision about the document.
+ * *exp is its "exp" when that is a positive integer, else 0 (also set on
+ * NOX_RESPONSE_INACTIVE and NOX_RESPONSE_ACTIVE_INVALID).  Other members
+ * are read with nox_json_get.
+ */
+int32_t nox_introspect_parse(const uint8_t *json, int32_t json_len,
+    int64_t *exp);
+
+/*
+ * Reads an RFC 8693 token exchange response.  On NOX_OK, out holds the
+ * unescaped "access_token" (*token_len bytes) followed by the token type
+ * ("issued_token_type", else "token_type"; *type_len bytes, -1 when the
+ * response has neither).  out_cap >= json_len always suffices.
+ * *expires_in is "expires_in" when a positive integer, else 0.
+ */
+int32_t nox_exchange_parse(const uint8_t *json, int32_t json_len,
+    uint8_t *out, int32_t out_cap, int32_t *token_len, int32_t *type_len,
+    int64_t *expires_in);
+
+/* SHA-256 of data into out (NOX_SHA256_LEN bytes): cache keys. */
+int32_t nox_sha256(const uint8_t *data, int32_t len, uint8_t *out,
+    int32_t out_cap);
 
 #endif /* NGX_OAUTH_ABI_H */

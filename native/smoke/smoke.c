@@ -41,6 +41,10 @@ typedef int32_t (*json_get_pt)(const uint8_t *, int32_t, const uint8_t *,
     uint8_t *, int32_t, int32_t *);
 typedef int32_t (*json_compact_pt)(const uint8_t *, int32_t, uint8_t *,
     int32_t, int32_t *);
+typedef int32_t (*introspect_parse_pt)(const uint8_t *, int32_t, int64_t *);
+typedef int32_t (*exchange_parse_pt)(const uint8_t *, int32_t, uint8_t *,
+    int32_t, int32_t *, int32_t *, int64_t *);
+typedef int32_t (*sha256_pt)(const uint8_t *, int32_t, uint8_t *, int32_t);
 
 
 #define S(lit)  (const uint8_t *) (lit), (int32_t) (sizeof(lit) - 1)
@@ -182,6 +186,11 @@ main(int argc, char **argv)
     jwt_verify_pt             jwt_verify;
     json_get_pt               json_get;
     json_compact_pt           json_compact;
+    introspect_parse_pt       introspect_parse;
+    exchange_parse_pt         exchange_parse;
+    sha256_pt                 sha256;
+    int64_t                   exp;
+    int32_t                   tlen, ylen;
 
     if (argc < 2) {
         fprintf(stderr, "usage: %s LIBRARY.so [exports.txt]\n", argv[0]);
@@ -213,6 +222,10 @@ main(int argc, char **argv)
     jwt_verify = (jwt_verify_pt) sym(lib, "nox_jwt_verify");
     json_get = (json_get_pt) sym(lib, "nox_json_get");
     json_compact = (json_compact_pt) sym(lib, "nox_json_compact");
+    introspect_parse = (introspect_parse_pt)
+        sym(lib, "nox_introspect_parse");
+    exchange_parse = (exchange_parse_pt) sym(lib, "nox_exchange_parse");
+    sha256 = (sha256_pt) sym(lib, "nox_sha256");
 
     if (failures) {
         return 1;
@@ -407,6 +420,42 @@ main(int argc, char **argv)
           "jwt_verify tampered EdDSA is BAD_SIGNATURE");
     check(policy_free(pem_policy) == NOX_OK && keyset_free(pem_ks) == NOX_OK,
           "PEM policy and keyset freed");
+
+    /* IdP responses (RFC 7662, RFC 8693) and cache keys */
+
+    exp = -1;
+    rc = introspect_parse(S("{\"active\":true,\"exp\":2000000000}"), &exp);
+    check(rc == NOX_OK && exp == 2000000000, "introspect_parse active ok");
+    rc = introspect_parse(S("{\"active\":false}"), &exp);
+    check(rc == NOX_RESPONSE_INACTIVE && exp == 0,
+          "introspect_parse inactive is RESPONSE_INACTIVE");
+    rc = introspect_parse(S("{\"active\":\"true\"}"), &exp);
+    check(rc == NOX_RESPONSE_ACTIVE_INVALID,
+          "introspect_parse string active is RESPONSE_ACTIVE_INVALID");
+    rc = introspect_parse(S("{\"active\":"), &exp);
+    check(rc == NOX_JSON_INVALID, "introspect_parse truncated is JSON_INVALID");
+    rc = introspect_parse(NULL, 3, &exp);
+    check(rc == NOX_E_ARGUMENT, "introspect_parse NULL is E_ARGUMENT");
+
+    rc = exchange_parse(S("{\"access_token\":\"n\\u0065w\",\"expires_in\":60,"
+                          "\"issued_token_type\":\"urn:x\"}"), out,
+                        sizeof(out), &tlen, &ylen, &exp);
+    check(rc == NOX_OK && tlen == 3 && ylen == 5 && exp == 60
+          && memcmp(out, "newurn:x", 8) == 0, "exchange_parse ok");
+    rc = exchange_parse(S("{\"token_type\":\"Bearer\"}"), out, sizeof(out),
+                        &tlen, &ylen, &exp);
+    check(rc == NOX_RESPONSE_NO_TOKEN,
+          "exchange_parse without access_token is RESPONSE_NO_TOKEN");
+    rc = exchange_parse(S("{\"access_token\":\"abcdef\"}"), out, 2, &tlen,
+                        &ylen, &exp);
+    check(rc == NOX_E_BUFFER_TOO_SMALL && tlen == 6,
+          "exchange_parse small buffer is E_BUFFER_TOO_SMALL");
+
+    rc = sha256(S("abc"), out, sizeof(out));
+    check(rc == NOX_OK && out[0] == 0xba && out[1] == 0x78
+          && out[31] == 0xad, "sha256 of abc");
+    check(sha256(S("abc"), out, 16) == NOX_E_BUFFER_TOO_SMALL,
+          "sha256 small buffer is E_BUFFER_TOO_SMALL");
 
     /* handles */
 
