@@ -314,14 +314,14 @@ public sealed class StatusAndChallengeTests : NginxFixture
 
     [TestCase("/p", "none")]
     [TestCase("/nosig", "none")]
-    [TestCase("/nosig", "None")]
-    [TestCase("/nosig", "NONE")]
-    [TestCase("/nosig", "")]
-    [TestCase("/nosig", null)]
+    [TestCase("/p", "None")]
+    [TestCase("/p", "NONE")]
+    [TestCase("/p", "")]
+    [TestCase("/p", null)]
     public async Task Unsigned_token_never_passes(string path, string? alg)
     {
-        // alg "None"/"NONE"/""/missing are not "none", but they are not on the
-        // allow-list either: with an empty signature they are unsigned tokens
+        // "none" is refused everywhere; other unsigned forms ("None", "",
+        // no alg) are not on the allow-list, checked while signatures are
         string token = alg is null
             ? TokenFactory.Encode("{\"typ\":\"JWT\"}") + "." + TokenFactory.Encode(TokenFactory.Json(TokenFactory.Claims())) + "."
             : TokenFactory.Unsigned(alg: alg);
@@ -330,6 +330,34 @@ public sealed class StatusAndChallengeTests : NginxFixture
 
         Assert.That(reply.Status, Is.EqualTo(401), reply.ToString());
         Assert.That(reply.Challenge, Does.EndWith("error=\"invalid_token\""));
+    }
+
+    [Test]
+    public async Task Token_with_a_crit_header_is_rejected()
+    {
+        string token = TokenFactory.Sign(Keys.Rs256, TokenFactory.Claims("x"),
+            new JsonObject { ["crit"] = new JsonArray("b64"), ["b64"] = true });
+
+        HttpReply reply = await Nginx.GetAsync("/p", token);
+
+        Assert.That(reply.Status, Is.EqualTo(401), reply.ToString());
+        Nginx.WaitForLogLine(TestLogMark, @"\[info\].*auth_jwt: rejected: unsupported crit header");
+    }
+
+    [Test]
+    public async Task Validate_sig_off_skips_the_alg_allow_list_but_never_accepts_none()
+    {
+        // docs/DIRECTIVES.md, auth_jwt_validate_sig: with off, alg is not
+        // checked against the supported list; "none" and crit still are
+        HttpReply other = await Nginx.GetAsync("/nosig", TokenFactory.Unsigned(TokenFactory.Claims("x"), alg: "XS999"));
+        HttpReply none = await Nginx.GetAsync("/nosig", TokenFactory.Unsigned(TokenFactory.Claims("x"), alg: "none"));
+        string crit = TokenFactory.Sign(Keys.Rs256, TokenFactory.Claims("x"),
+            new JsonObject { ["crit"] = new JsonArray("exp"), ["exp"] = 1 });
+        HttpReply critReply = await Nginx.GetAsync("/nosig", crit);
+
+        Assert.That(other.Status, Is.EqualTo(200), other.ToString());
+        Assert.That(none.Status, Is.EqualTo(401));
+        Assert.That(critReply.Status, Is.EqualTo(401));
     }
 
     [Test]
