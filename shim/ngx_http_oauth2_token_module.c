@@ -1,0 +1,2310 @@
+/*
+ * NginxOAuth shim: OAuth 2.0 token introspection (RFC 7662) and token
+ * exchange (RFC 8693) through nginx subrequests, the auth_oauth2_token_*
+ * directives and the $oauth2_token_* variables (drop-in for
+ * kjdev/nginx-auth-oauth2-token).
+ *
+ * The request flow (ARCHITECTURE.md):
+ *   handler -> bearer token from Authorization
+ *           -> introspection: shared cache, else a POST subrequest to the
+ *              internal introspection location; nox_introspect_parse
+ *           -> auth_oauth2_token_require (also on cache hits)
+ *           -> exchange: shared cache, else a POST subrequest to the
+ *              internal token location; nox_exchange_parse
+ *           -> Authorization: Bearer <new token> for the upstream
+ *           -> NGX_OK / 401 / require's status / 500
+ *
+ * Caches are shared memory zones (rbtree + LRU queue, as in
+ * ngx_http_limit_req_module) keyed by SHA-256: no raw token is ever written
+ * to shared memory.  Introspection entries hold the IdP's response (RFC 7662
+ * responses do not echo the token); exchange entries hold the new token.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_oauth_core.h"
+
+
+#define NGX_HTTP_OAUTH2_SECRET_MAX        4096
+#define NGX_HTTP_OAUTH2_DEFAULT_TTL       300
+
+#define NGX_HTTP_OAUTH2_WWW_OFF           0
+#define NGX_HTTP_OAUTH2_WWW_ON            1
+#define NGX_HTTP_OAUTH2_WWW_CUSTOM        2
+
+#define NGX_HTTP_OAUTH2_STEP_INTROSPECT   1
+#define NGX_HTTP_OAUTH2_STEP_EXCHANGE     2
+
+#define NGX_HTTP_OAUTH2_KIND_INTROSPECT   'i'
+#define NGX_HTTP_OAUTH2_KIND_EXCHANGE     'x'
+
+#define NGX_HTTP_OAUTH2_CACHE_EXPIRE_MAX  8   /* expired entries per store */
+
+
+typedef struct {
+    ngx_rbtree_t                 rbtree;
+    ngx_rbtree_node_t            sentinel;
+    ngx_queue_t                  queue;       /* LRU: head is the newest */
+} ngx_http_oauth2_token_shctx_t;
+
+
+typedef struct {
+    ngx_http_oauth2_token_shctx_t  *sh;
+    ngx_slab_pool_t                *shpool;
+} ngx_http_oauth2_token_cache_t;
+
+
+/* lives at ngx_rbtree_node_t.color, as in ngx_http_limit_req_module */
+
+typedef struct {
+    u_char                       color;
+    u_char                       kind;        /* NGX_HTTP_OAUTH2_KIND_* */
+    u_short                      reserved;
+    uint32_t                     len;         /* of data */
+    ngx_queue_t                  queue;
+    time_t                       expires;
+    int32_t                      aux;         /* exchange: token length */
+    u_char                       hash[NOX_SHA256_LEN];
+    u_char                       data[1];
+} ngx_http_oauth2_token_node_t;
+
+
+typedef struct {
+    ngx_shm_zone_t              *zone;        /* NULL: no cache */
+    time_t                       max_ttl;
+} ngx_http_oauth2_token_cache_conf_t;
+
+
+typedef struct {
+    ngx_str_t                    client_id;
+    ngx_str_t                    client_secret;
+    ngx_uint_t                   secret_from_file;
+    ngx_str_t                    authorization;  /* "Basic ..." or empty */
+    ngx_str_t                    file;           /* of client_id */
+    ngx_uint_t                   line;
+} ngx_http_oauth2_token_main_conf_t;
+
+
+typedef struct {
+    ngx_array_t                 *values;      /* of ngx_http_complex_value_t */
+    ngx_uint_t                   status;
+} ngx_http_oauth2_token_require_t;
+
+
+typedef struct {
+    ngx_flag_t                   introspect;
+    ngx_str_t                    introspect_endpoint;
+    ngx_http_oauth2_token_cache_conf_t  *introspect_cache;
+    ngx_flag_t                   exchange;
+    ngx_str_t                    token_endpoint;
+    ngx_str_t                    audience;
+    ngx_str_t                    scope;
+    ngx_http_oauth2_token_cache_conf_t  *exchange_cache;
+    ngx_array_t                 *requires;    /* of require_t */
+    ngx_uint_t                   www_mode;
+    ngx_http_complex_value_t    *www;         /* NGX_HTTP_OAUTH2_WWW_CUSTOM */
+    ngx_str_t                    introspect_file;  /* where "on" was set */
+    ngx_uint_t                   introspect_line;
+    ngx_str_t                    exchange_file;
+    ngx_uint_t                   exchange_line;
+} ngx_http_oauth2_token_loc_conf_t;
+
+
+typedef struct {
+    ngx_str_t                    token;
+    ngx_uint_t                   step;        /* the running subrequest */
+    ngx_uint_t                   waiting;
+    ngx_uint_t                   done;
+    ngx_int_t                    sr_rc;
+    ngx_uint_t                   sr_status;
+    ngx_str_t                    sr_body;
+    ngx_uint_t                   introspected;
+    ngx_int_t                    active;      /* -1: not known */
+    ngx_str_t                    response;    /* introspection response */
+    ngx_uint_t                   required;
+    ngx_uint_t                   exchanged;
+    ngx_str_t                    new_token;
+    ngx_str_t                    new_token_type;
+} ngx_http_oauth2_token_ctx_t;
+
+
+static ngx_int_t ngx_http_oauth2_token_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_oauth2_token_extract(ngx_http_request_t *r,
+    ngx_str_t *token);
+static ngx_int_t ngx_http_oauth2_token_introspect(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf,
+    ngx_http_oauth2_token_ctx_t *ctx);
+static ngx_int_t ngx_http_oauth2_token_introspect_response(
+    ngx_http_request_t *r, ngx_http_oauth2_token_loc_conf_t *olcf,
+    ngx_http_oauth2_token_ctx_t *ctx, ngx_str_t *body, ngx_uint_t cached);
+static ngx_int_t ngx_http_oauth2_token_require(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf);
+static ngx_int_t ngx_http_oauth2_token_exchange(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf,
+    ngx_http_oauth2_token_ctx_t *ctx);
+static ngx_int_t ngx_http_oauth2_token_exchange_response(
+    ngx_http_request_t *r, ngx_http_oauth2_token_loc_conf_t *olcf,
+    ngx_http_oauth2_token_ctx_t *ctx);
+static ngx_int_t ngx_http_oauth2_token_set_authorization(
+    ngx_http_request_t *r, ngx_http_oauth2_token_ctx_t *ctx);
+static ngx_int_t ngx_http_oauth2_token_post(ngx_http_request_t *r,
+    ngx_http_oauth2_token_ctx_t *ctx, ngx_str_t *uri, ngx_str_t *body,
+    ngx_uint_t step);
+static ngx_int_t ngx_http_oauth2_token_post_done(ngx_http_request_t *r,
+    void *data, ngx_int_t rc);
+static ngx_int_t ngx_http_oauth2_token_idp_status(ngx_http_request_t *r,
+    ngx_http_oauth2_token_ctx_t *ctx, const char *what, ngx_str_t *uri);
+static ngx_int_t ngx_http_oauth2_token_reject(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf, ngx_uint_t status,
+    ngx_uint_t invalid);
+static u_char *ngx_http_oauth2_token_form(u_char *dst, ngx_str_t *src);
+static size_t ngx_http_oauth2_token_form_len(ngx_str_t *src);
+static ngx_int_t ngx_http_oauth2_token_key(ngx_http_request_t *r,
+    u_char kind, ngx_str_t *parts, ngx_uint_t n, u_char *hash);
+
+static ngx_int_t ngx_http_oauth2_token_cache_get(ngx_http_request_t *r,
+    ngx_http_oauth2_token_cache_conf_t *cc, u_char kind, u_char *hash,
+    ngx_str_t *value, int32_t *aux);
+static void ngx_http_oauth2_token_cache_put(ngx_http_request_t *r,
+    ngx_http_oauth2_token_cache_conf_t *cc, u_char kind, u_char *hash,
+    ngx_str_t *value, int32_t aux, time_t ttl);
+static ngx_http_oauth2_token_node_t *ngx_http_oauth2_token_cache_lookup(
+    ngx_http_oauth2_token_cache_t *cache, u_char *hash);
+static void ngx_http_oauth2_token_cache_delete(
+    ngx_http_oauth2_token_cache_t *cache, ngx_http_oauth2_token_node_t *on);
+static void ngx_http_oauth2_token_rbtree_insert_value(
+    ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel);
+static ngx_int_t ngx_http_oauth2_token_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+
+static ngx_int_t ngx_http_oauth2_token_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_oauth2_token_variable_active(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_oauth2_token_variable_claim(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_oauth2_token_variable_new(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+static void *ngx_http_oauth2_token_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_oauth2_token_init_main_conf(ngx_conf_t *cf,
+    void *conf);
+static void *ngx_http_oauth2_token_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_oauth2_token_merge_loc_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static ngx_int_t ngx_http_oauth2_token_init(ngx_conf_t *cf);
+
+static char *ngx_http_oauth2_token_client_id(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_oauth2_token_secret(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_oauth2_token_enable(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_oauth2_token_cache(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_oauth2_token_claim_set(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_oauth2_token_require_conf(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_oauth2_token_www_authenticate(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
+
+static ngx_command_t  ngx_http_oauth2_token_commands[] = {
+
+    { ngx_string("auth_oauth2_token_client_id"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_oauth2_token_client_id,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_oauth2_token_client_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_oauth2_token_secret,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_oauth2_token_client_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_oauth2_token_secret,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      1,
+      NULL },
+
+    { ngx_string("auth_oauth2_token_introspect"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_FLAG,
+      ngx_http_oauth2_token_enable,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_oauth2_token_loc_conf_t, introspect),
+      NULL },
+
+    { ngx_string("auth_oauth2_token_introspect_endpoint"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_oauth2_token_loc_conf_t, introspect_endpoint),
+      NULL },
+
+    { ngx_string("auth_oauth2_token_introspect_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_oauth2_token_cache,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_oauth2_token_loc_conf_t, introspect_cache),
+      NULL },
+
+    { ngx_string("auth_oauth2_token_claim_set"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_oauth2_token_claim_set,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_oauth2_token_require"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_1MORE,
+      ngx_http_oauth2_token_require_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_oauth2_token_www_authenticate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_TAKE1,
+      ngx_http_oauth2_token_www_authenticate,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_oauth2_token_exchange"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_FLAG,
+      ngx_http_oauth2_token_enable,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_oauth2_token_loc_conf_t, exchange),
+      NULL },
+
+    { ngx_string("auth_oauth2_token_token_endpoint"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_oauth2_token_loc_conf_t, token_endpoint),
+      NULL },
+
+    { ngx_string("auth_oauth2_token_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_oauth2_token_loc_conf_t, audience),
+      NULL },
+
+    { ngx_string("auth_oauth2_token_scope"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_oauth2_token_loc_conf_t, scope),
+      NULL },
+
+    { ngx_string("auth_oauth2_token_exchange_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_oauth2_token_cache,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_oauth2_token_loc_conf_t, exchange_cache),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_oauth2_token_module_ctx = {
+    ngx_http_oauth2_token_add_variables,   /* preconfiguration */
+    ngx_http_oauth2_token_init,            /* postconfiguration */
+
+    ngx_http_oauth2_token_create_main_conf, /* create main configuration */
+    ngx_http_oauth2_token_init_main_conf,  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_oauth2_token_create_loc_conf, /* create location configuration */
+    ngx_http_oauth2_token_merge_loc_conf   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_oauth2_token_module = {
+    NGX_MODULE_V1,
+    &ngx_http_oauth2_token_module_ctx,     /* module context */
+    ngx_http_oauth2_token_commands,        /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_str_t  ngx_http_oauth2_token_claims[] = {
+    ngx_string("sub"),
+    ngx_string("scope"),
+    ngx_string("client_id"),
+    ngx_string("exp"),
+};
+
+
+static ngx_http_variable_t  ngx_http_oauth2_token_vars[] = {
+
+    { ngx_string("oauth2_token_active"), NULL,
+      ngx_http_oauth2_token_variable_active, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("oauth2_token_sub"), NULL,
+      ngx_http_oauth2_token_variable_claim,
+      (uintptr_t) &ngx_http_oauth2_token_claims[0],
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("oauth2_token_scope"), NULL,
+      ngx_http_oauth2_token_variable_claim,
+      (uintptr_t) &ngx_http_oauth2_token_claims[1],
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("oauth2_token_client_id"), NULL,
+      ngx_http_oauth2_token_variable_claim,
+      (uintptr_t) &ngx_http_oauth2_token_claims[2],
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("oauth2_token_exp"), NULL,
+      ngx_http_oauth2_token_variable_claim,
+      (uintptr_t) &ngx_http_oauth2_token_claims[3],
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("oauth2_token_new_token"), NULL,
+      ngx_http_oauth2_token_variable_new, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("oauth2_token_new_token_type"), NULL,
+      ngx_http_oauth2_token_variable_new, 1, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_str_t  ngx_http_oauth2_token_bearer = ngx_string("Bearer");
+
+static ngx_str_t  ngx_http_oauth2_token_form_type =
+    ngx_string("application/x-www-form-urlencoded");
+
+#define NGX_HTTP_OAUTH2_INTROSPECT_TAIL  "&token_type_hint=access_token"
+#define NGX_HTTP_OAUTH2_EXCHANGE_HEAD                                         \
+    "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange"   \
+    "&subject_token="
+#define NGX_HTTP_OAUTH2_EXCHANGE_TYPE                                         \
+    "&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3A"        \
+    "access_token"
+
+
+/* ---- request handling -------------------------------------------------- */
+
+static ngx_int_t
+ngx_http_oauth2_token_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                          rc;
+    ngx_http_oauth2_token_ctx_t       *ctx;
+    ngx_http_oauth2_token_loc_conf_t  *olcf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_oauth2_token_module);
+
+    if (!olcf->introspect && !olcf->exchange) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_oauth2_token_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_oauth2_token_ctx_t));
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /*
+         * set by ngx_pcalloc():
+         *
+         *     ctx->waiting = 0;
+         *     ctx->introspected = 0;
+         *     ctx->required = 0;
+         *     ctx->exchanged = 0;
+         *     ctx->response = { 0, NULL };
+         *     ctx->new_token = { 0, NULL };
+         */
+
+        ctx->active = -1;
+
+        ngx_http_set_ctx(r, ctx, ngx_http_oauth2_token_module);
+
+        if (!ngx_oauth_managed_ready) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "auth_oauth2_token: the managed library is not "
+                          "loaded in this worker");
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_http_oauth2_token_extract(r, &ctx->token) != NGX_OK) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "auth_oauth2_token: no bearer token in the "
+                          "request");
+            return ngx_http_oauth2_token_reject(r, olcf,
+                                                NGX_HTTP_UNAUTHORIZED, 0);
+        }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "auth_oauth2_token: bearer token of %uz bytes",
+                       ctx->token.len);
+    }
+
+    if (ctx->waiting) {
+        if (!ctx->done) {
+            return NGX_AGAIN;
+        }
+
+        ctx->waiting = 0;
+
+        if (ctx->step == NGX_HTTP_OAUTH2_STEP_INTROSPECT) {
+            rc = ngx_http_oauth2_token_idp_status(r, ctx, "introspection",
+                                                  &olcf->introspect_endpoint);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            rc = ngx_http_oauth2_token_introspect_response(r, olcf, ctx,
+                                                           &ctx->sr_body, 0);
+
+        } else {
+            rc = ngx_http_oauth2_token_idp_status(r, ctx, "token exchange",
+                                                  &olcf->token_endpoint);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            rc = ngx_http_oauth2_token_exchange_response(r, olcf, ctx);
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (olcf->introspect) {
+        if (!ctx->introspected) {
+            /* NGX_OK: answered from the cache */
+
+            rc = ngx_http_oauth2_token_introspect(r, olcf, ctx);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+
+        if (!ctx->required) {
+            rc = ngx_http_oauth2_token_require(r, olcf);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            ctx->required = 1;
+        }
+    }
+
+    if (olcf->exchange && !ctx->exchanged) {
+        /* NGX_OK: answered from the cache */
+
+        return ngx_http_oauth2_token_exchange(r, olcf, ctx);
+    }
+
+    return NGX_OK;
+}
+
+
+/* Authorization: Bearer <token>; the scheme is case-insensitive */
+
+static ngx_int_t
+ngx_http_oauth2_token_extract(ngx_http_request_t *r, ngx_str_t *token)
+{
+    u_char           *p, *last;
+    ngx_table_elt_t  *h;
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = h->value.data;
+    last = p + h->value.len;
+
+    if (h->value.len <= ngx_http_oauth2_token_bearer.len
+        || ngx_strncasecmp(p, ngx_http_oauth2_token_bearer.data,
+                           ngx_http_oauth2_token_bearer.len) != 0
+        || p[ngx_http_oauth2_token_bearer.len] != ' ')
+    {
+        return NGX_DECLINED;
+    }
+
+    p += ngx_http_oauth2_token_bearer.len;
+
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+        last--;
+    }
+
+    if (p == last) {
+        return NGX_DECLINED;
+    }
+
+    token->data = p;
+    token->len = last - p;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_oauth2_token_introspect(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx)
+{
+    u_char     *p, hash[NOX_SHA256_LEN];
+    ngx_str_t   body, parts[2], cached;
+
+    if (olcf->introspect_cache) {
+        parts[0] = olcf->introspect_endpoint;
+        parts[1] = ctx->token;
+
+        if (ngx_http_oauth2_token_key(r, NGX_HTTP_OAUTH2_KIND_INTROSPECT,
+                                      parts, 2, hash)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_http_oauth2_token_cache_get(r, olcf->introspect_cache,
+                                            NGX_HTTP_OAUTH2_KIND_INTROSPECT,
+                                            hash, &cached, NULL)
+            == NGX_OK)
+        {
+            return ngx_http_oauth2_token_introspect_response(r, olcf, ctx,
+                                                             &cached, 1);
+        }
+    }
+
+    body.len = sizeof("token=") - 1
+               + ngx_http_oauth2_token_form_len(&ctx->token)
+               + sizeof(NGX_HTTP_OAUTH2_INTROSPECT_TAIL) - 1;
+
+    body.data = ngx_pnalloc(r->pool, body.len);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body.data, "token=", sizeof("token=") - 1);
+    p = ngx_http_oauth2_token_form(p, &ctx->token);
+    p = ngx_cpymem(p, NGX_HTTP_OAUTH2_INTROSPECT_TAIL,
+                   sizeof(NGX_HTTP_OAUTH2_INTROSPECT_TAIL) - 1);
+
+    body.len = p - body.data;
+
+    return ngx_http_oauth2_token_post(r, ctx, &olcf->introspect_endpoint,
+                                      &body, NGX_HTTP_OAUTH2_STEP_INTROSPECT);
+}
+
+
+/* a 200 response from the IdP, or a cached one */
+
+static ngx_int_t
+ngx_http_oauth2_token_introspect_response(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx,
+    ngx_str_t *body, ngx_uint_t cached)
+{
+    u_char     hash[NOX_SHA256_LEN];
+    int32_t    rc;
+    int64_t    exp;
+    time_t     ttl, now;
+    ngx_str_t  parts[2];
+
+    if (body->len > NOX_MAX_IDP_RESPONSE) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_oauth2_token: introspection \"%V\" returned "
+                      "%uz bytes, more than %d", &olcf->introspect_endpoint,
+                      body->len, NOX_MAX_IDP_RESPONSE);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    exp = 0;
+    rc = ngx_oauth_managed.introspect_parse(body->data, (int32_t) body->len,
+                                            &exp);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "auth_oauth2_token: introspection response of %uz bytes"
+                   "%s: status %D", body->len, cached ? " (cached)" : "",
+                   rc);
+
+    if (rc == NOX_RESPONSE_INACTIVE) {
+        ctx->introspected = 1;
+        ctx->active = 0;
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "auth_oauth2_token: rejected: token is not active "
+                      "(token %uz bytes)", ctx->token.len);
+
+        return ngx_http_oauth2_token_reject(r, olcf, NGX_HTTP_UNAUTHORIZED,
+                                            1);
+    }
+
+    if (rc != NOX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_oauth2_token: introspection \"%V\" returned an "
+                      "unusable response of %uz bytes: %s",
+                      &olcf->introspect_endpoint, body->len,
+                      ngx_oauth_status_text(rc));
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->introspected = 1;
+    ctx->active = 1;
+    ctx->response = *body;
+
+    if (cached || olcf->introspect_cache == NULL) {
+        return NGX_OK;
+    }
+
+    /* TTL: min(max_ttl, exp - now); max_ttl without a usable exp */
+
+    now = ngx_time();
+    ttl = olcf->introspect_cache->max_ttl;
+
+    if (exp > now && exp - now < ttl) {
+        ttl = (time_t) (exp - now);
+    }
+
+    parts[0] = olcf->introspect_endpoint;
+    parts[1] = ctx->token;
+
+    if (ngx_http_oauth2_token_key(r, NGX_HTTP_OAUTH2_KIND_INTROSPECT, parts,
+                                  2, hash)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_oauth2_token_cache_put(r, olcf->introspect_cache,
+                                    NGX_HTTP_OAUTH2_KIND_INTROSPECT, hash,
+                                    body, 0, ttl);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_oauth2_token_require(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf)
+{
+    ngx_str_t                         value;
+    ngx_uint_t                        i, j;
+    ngx_http_complex_value_t         *cv;
+    ngx_http_oauth2_token_require_t  *req;
+
+    if (olcf->requires == NULL) {
+        return NGX_OK;
+    }
+
+    req = olcf->requires->elts;
+
+    for (i = 0; i < olcf->requires->nelts; i++) {
+        cv = req[i].values->elts;
+
+        for (j = 0; j < req[i].values->nelts; j++) {
+            if (ngx_http_complex_value(r, &cv[j], &value) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (value.len == 0 || (value.len == 1 && value.data[0] == '0')) {
+                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                              "auth_oauth2_token: rejected: "
+                              "auth_oauth2_token_require \"%V\" is empty "
+                              "or \"0\"", &cv[j].value);
+
+                return ngx_http_oauth2_token_reject(r, olcf, req[i].status,
+                                                    1);
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_oauth2_token_exchange(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx)
+{
+    u_char     *p, hash[NOX_SHA256_LEN];
+    int32_t     aux;
+    ngx_str_t   body, parts[4], cached;
+
+    if (olcf->exchange_cache) {
+        parts[0] = olcf->token_endpoint;
+        parts[1] = ctx->token;
+        parts[2] = olcf->audience;
+        parts[3] = olcf->scope;
+
+        if (ngx_http_oauth2_token_key(r, NGX_HTTP_OAUTH2_KIND_EXCHANGE,
+                                      parts, 4, hash)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_http_oauth2_token_cache_get(r, olcf->exchange_cache,
+                                            NGX_HTTP_OAUTH2_KIND_EXCHANGE,
+                                            hash, &cached, &aux)
+            == NGX_OK
+            && aux > 0 && (size_t) aux <= cached.len)
+        {
+            ctx->new_token.data = cached.data;
+            ctx->new_token.len = aux;
+            ctx->new_token_type.data = cached.data + aux;
+            ctx->new_token_type.len = cached.len - aux;
+            ctx->exchanged = 1;
+
+            return ngx_http_oauth2_token_set_authorization(r, ctx);
+        }
+    }
+
+    body.len = sizeof(NGX_HTTP_OAUTH2_EXCHANGE_HEAD) - 1
+               + ngx_http_oauth2_token_form_len(&ctx->token)
+               + sizeof(NGX_HTTP_OAUTH2_EXCHANGE_TYPE) - 1
+               + sizeof("&audience=") - 1
+               + ngx_http_oauth2_token_form_len(&olcf->audience)
+               + sizeof("&scope=") - 1
+               + ngx_http_oauth2_token_form_len(&olcf->scope);
+
+    body.data = ngx_pnalloc(r->pool, body.len);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body.data, NGX_HTTP_OAUTH2_EXCHANGE_HEAD,
+                   sizeof(NGX_HTTP_OAUTH2_EXCHANGE_HEAD) - 1);
+    p = ngx_http_oauth2_token_form(p, &ctx->token);
+    p = ngx_cpymem(p, NGX_HTTP_OAUTH2_EXCHANGE_TYPE,
+                   sizeof(NGX_HTTP_OAUTH2_EXCHANGE_TYPE) - 1);
+
+    if (olcf->audience.len) {
+        p = ngx_cpymem(p, "&audience=", sizeof("&audience=") - 1);
+        p = ngx_http_oauth2_token_form(p, &olcf->audience);
+    }
+
+    if (olcf->scope.len) {
+        p = ngx_cpymem(p, "&scope=", sizeof("&scope=") - 1);
+        p = ngx_http_oauth2_token_form(p, &olcf->scope);
+    }
+
+    body.len = p - body.data;
+
+    return ngx_http_oauth2_token_post(r, ctx, &olcf->token_endpoint, &body,
+                                      NGX_HTTP_OAUTH2_STEP_EXCHANGE);
+}
+
+
+static ngx_int_t
+ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx)
+{
+    u_char     *out, hash[NOX_SHA256_LEN];
+    time_t      ttl;
+    int32_t     rc, token_len, type_len;
+    int64_t     expires_in;
+    ngx_str_t   parts[4], value;
+
+    if (ctx->sr_body.len > NOX_MAX_IDP_RESPONSE) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_oauth2_token: token exchange \"%V\" returned "
+                      "%uz bytes, more than %d", &olcf->token_endpoint,
+                      ctx->sr_body.len, NOX_MAX_IDP_RESPONSE);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    out = ngx_pnalloc(r->pool, ctx->sr_body.len + 1);
+    if (out == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    token_len = -1;
+    type_len = -1;
+    expires_in = 0;
+
+    rc = ngx_oauth_managed.exchange_parse(ctx->sr_body.data,
+                                          (int32_t) ctx->sr_body.len, out,
+                                          (int32_t) ctx->sr_body.len + 1,
+                                          &token_len, &type_len, &expires_in);
+
+    if (rc != NOX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_oauth2_token: token exchange \"%V\" returned an "
+                      "unusable response of %uz bytes: %s",
+                      &olcf->token_endpoint, ctx->sr_body.len,
+                      ngx_oauth_status_text(rc));
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (type_len < 0) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "auth_oauth2_token: token exchange \"%V\" returned no "
+                      "issued_token_type or token_type",
+                      &olcf->token_endpoint);
+        type_len = 0;
+    }
+
+    ctx->new_token.data = out;
+    ctx->new_token.len = token_len;
+    ctx->new_token_type.data = out + token_len;
+    ctx->new_token_type.len = type_len;
+    ctx->exchanged = 1;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "auth_oauth2_token: exchanged for a token of %D bytes, "
+                   "expires_in %L", token_len, expires_in);
+
+    if (olcf->exchange_cache) {
+        ttl = olcf->exchange_cache->max_ttl;
+
+        if (expires_in > 0 && expires_in < ttl) {
+            ttl = (time_t) expires_in;
+        }
+
+        parts[0] = olcf->token_endpoint;
+        parts[1] = ctx->token;
+        parts[2] = olcf->audience;
+        parts[3] = olcf->scope;
+
+        if (ngx_http_oauth2_token_key(r, NGX_HTTP_OAUTH2_KIND_EXCHANGE,
+                                      parts, 4, hash)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        value.data = out;
+        value.len = token_len + type_len;
+
+        ngx_http_oauth2_token_cache_put(r, olcf->exchange_cache,
+                                        NGX_HTTP_OAUTH2_KIND_EXCHANGE, hash,
+                                        &value, token_len, ttl);
+    }
+
+    return ngx_http_oauth2_token_set_authorization(r, ctx);
+}
+
+
+/* the upstream sees Authorization: Bearer <new token> */
+
+static ngx_int_t
+ngx_http_oauth2_token_set_authorization(ngx_http_request_t *r,
+    ngx_http_oauth2_token_ctx_t *ctx)
+{
+    u_char           *p;
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = sizeof("Bearer ") - 1 + ctx->new_token.len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(p, "Bearer ", sizeof("Bearer ") - 1),
+               ctx->new_token.data, ctx->new_token.len);
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Authorization") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Authorization",
+                               sizeof("Authorization") - 1) == 0)
+        {
+            h[i].value.data = p;
+            h[i].value.len = len;
+        }
+    }
+
+    /* r->headers_in.authorization is one of the entries above */
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_oauth2_token_post(ngx_http_request_t *r,
+    ngx_http_oauth2_token_ctx_t *ctx, ngx_str_t *uri, ngx_str_t *body,
+    ngx_uint_t step)
+{
+    ngx_buf_t                          *b;
+    ngx_chain_t                        *cl;
+    ngx_table_elt_t                    *h;
+    ngx_http_request_t                 *sr;
+    ngx_http_post_subrequest_t         *ps;
+    ngx_http_oauth2_token_main_conf_t  *omcf;
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_oauth2_token_module);
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ps->handler = ngx_http_oauth2_token_post_done;
+    ps->data = ctx;
+
+    ctx->step = step;
+    ctx->waiting = 1;
+    ctx->done = 0;
+
+    if (ngx_oauth_subrequest(r, uri, ps, &sr) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_oauth2_token: cannot start the subrequest to "
+                      "\"%V\"", uri);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    sr->method = NGX_HTTP_POST;
+    ngx_str_set(&sr->method_name, "POST");
+
+    h = ngx_list_push(&sr->headers_in.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Content-Type");
+    h->value = ngx_http_oauth2_token_form_type;
+    h->lowcase_key = (u_char *) "content-type";
+    sr->headers_in.content_type = h;
+
+    if (omcf->authorization.len) {
+        h = ngx_list_push(&sr->headers_in.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Authorization");
+        h->value = omcf->authorization;
+        h->lowcase_key = (u_char *) "authorization";
+        sr->headers_in.authorization = h;
+    }
+
+    sr->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+    if (sr->request_body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->start = b->pos;
+    b->end = b->last;
+    b->memory = 1;
+    b->last_buf = 1;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    sr->request_body->bufs = cl;
+    sr->headers_in.content_length_n = body->len;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "auth_oauth2_token: POST \"%V\", body %uz bytes",
+                   uri, body->len);
+
+    return NGX_AGAIN;
+}
+
+
+/* only records facts: the decision is made back in the handler */
+
+static ngx_int_t
+ngx_http_oauth2_token_post_done(ngx_http_request_t *r, void *data,
+    ngx_int_t rc)
+{
+    ngx_http_oauth2_token_ctx_t  *ctx = data;
+
+    ctx->done = 1;
+    ctx->sr_rc = rc;
+    ctx->sr_status = r->headers_out.status;
+
+    if (ngx_oauth_subrequest_body(r, &ctx->sr_body) != NGX_OK) {
+        ctx->sr_rc = NGX_ERROR;
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_oauth2_token_idp_status(ngx_http_request_t *r,
+    ngx_http_oauth2_token_ctx_t *ctx, const char *what, ngx_str_t *uri)
+{
+    if (ctx->sr_rc != NGX_OK || ctx->sr_status != NGX_HTTP_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_oauth2_token: %s \"%V\" failed: rc %i, "
+                      "status %ui", what, uri, ctx->sr_rc, ctx->sr_status);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->sr_body.len == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_oauth2_token: %s \"%V\" returned an empty "
+                      "response", what, uri);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_oauth2_token_reject(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf, ngx_uint_t status,
+    ngx_uint_t invalid)
+{
+    ngx_str_t         value;
+    ngx_table_elt_t  *h;
+
+    if (status != NGX_HTTP_UNAUTHORIZED
+        || olcf->www_mode == NGX_HTTP_OAUTH2_WWW_OFF)
+    {
+        return status;
+    }
+
+    if (olcf->www_mode == NGX_HTTP_OAUTH2_WWW_CUSTOM) {
+        if (ngx_http_complex_value(r, olcf->www, &value) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (value.len == 0) {
+            return status;
+        }
+
+    } else if (invalid) {
+        ngx_str_set(&value, "Bearer error=\"invalid_token\"");
+
+    } else {
+        /* RFC 6750 3.1: no error code when the request had no token */
+        ngx_str_set(&value, "Bearer");
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    h->value = value;
+
+    r->headers_out.www_authenticate = h;
+
+    return status;
+}
+
+
+/* application/x-www-form-urlencoded (RFC 6749 appendix B) */
+
+static size_t
+ngx_http_oauth2_token_form_len(ngx_str_t *src)
+{
+    return src->len * 3;
+}
+
+
+static u_char *
+ngx_http_oauth2_token_form(u_char *dst, ngx_str_t *src)
+{
+    u_char         c;
+    size_t         i;
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    for (i = 0; i < src->len; i++) {
+        c = src->data[i];
+
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+            || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'
+            || c == '*')
+        {
+            *dst++ = c;
+
+        } else if (c == ' ') {
+            *dst++ = '+';
+
+        } else {
+            *dst++ = '%';
+            *dst++ = hex[c >> 4];
+            *dst++ = hex[c & 0x0f];
+        }
+    }
+
+    return dst;
+}
+
+
+/* SHA-256 over kind and the length-prefixed parts */
+
+static ngx_int_t
+ngx_http_oauth2_token_key(ngx_http_request_t *r, u_char kind,
+    ngx_str_t *parts, ngx_uint_t n, u_char *hash)
+{
+    u_char      *p, *key;
+    size_t       len;
+    int32_t      rc;
+    ngx_uint_t   i;
+
+    len = 2;
+    for (i = 0; i < n; i++) {
+        len += NGX_SIZE_T_LEN + 2 + parts[i].len;
+    }
+
+    key = ngx_pnalloc(r->pool, len);
+    if (key == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = key;
+    *p++ = kind;
+    *p++ = '|';
+
+    for (i = 0; i < n; i++) {
+        p = ngx_sprintf(p, "%uz:%V|", parts[i].len, &parts[i]);
+    }
+
+    rc = ngx_oauth_managed.sha256(key, (int32_t) (p - key), hash,
+                                  NOX_SHA256_LEN);
+
+    /* the key holds the raw token: do not leave it in the pool */
+
+    ngx_explicit_memzero(key, p - key);
+
+    if (rc != NOX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "auth_oauth2_token: nox_sha256 failed: %s",
+                      ngx_oauth_status_text(rc));
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* ---- shared memory caches ---------------------------------------------- */
+
+static ngx_int_t
+ngx_http_oauth2_token_cache_get(ngx_http_request_t *r,
+    ngx_http_oauth2_token_cache_conf_t *cc, u_char kind, u_char *hash,
+    ngx_str_t *value, int32_t *aux)
+{
+    u_char                         *p;
+    ngx_http_oauth2_token_node_t   *on;
+    ngx_http_oauth2_token_cache_t  *cache;
+
+    cache = cc->zone->data;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    on = ngx_http_oauth2_token_cache_lookup(cache, hash);
+
+    if (on == NULL || on->kind != kind) {
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "auth_oauth2_token: cache \"%V\" miss",
+                       &cc->zone->shm.name);
+        return NGX_DECLINED;
+    }
+
+    if (on->expires <= ngx_time()) {
+        ngx_http_oauth2_token_cache_delete(cache, on);
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "auth_oauth2_token: cache \"%V\" entry expired",
+                       &cc->zone->shm.name);
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(r->pool, on->len + 1);
+    if (p == NULL) {
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(p, on->data, on->len);
+    value->data = p;
+    value->len = on->len;
+
+    if (aux) {
+        *aux = on->aux;
+    }
+
+    ngx_queue_remove(&on->queue);
+    ngx_queue_insert_head(&cache->sh->queue, &on->queue);
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "auth_oauth2_token: cache \"%V\" hit, %uz bytes",
+                   &cc->zone->shm.name, value->len);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_oauth2_token_cache_put(ngx_http_request_t *r,
+    ngx_http_oauth2_token_cache_conf_t *cc, u_char kind, u_char *hash,
+    ngx_str_t *value, int32_t aux, time_t ttl)
+{
+    size_t                          size;
+    time_t                          now;
+    ngx_uint_t                      i;
+    ngx_queue_t                    *q;
+    ngx_rbtree_node_t              *node;
+    ngx_http_oauth2_token_node_t   *on;
+    ngx_http_oauth2_token_cache_t  *cache;
+
+    if (ttl <= 0) {
+        return;
+    }
+
+    cache = cc->zone->data;
+    now = ngx_time();
+
+    size = offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_http_oauth2_token_node_t, data)
+           + value->len;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    on = ngx_http_oauth2_token_cache_lookup(cache, hash);
+    if (on) {
+        ngx_http_oauth2_token_cache_delete(cache, on);
+    }
+
+    /* drop a few expired entries from the old end */
+
+    for (i = 0; i < NGX_HTTP_OAUTH2_CACHE_EXPIRE_MAX; i++) {
+        if (ngx_queue_empty(&cache->sh->queue)) {
+            break;
+        }
+
+        q = ngx_queue_last(&cache->sh->queue);
+        on = ngx_queue_data(q, ngx_http_oauth2_token_node_t, queue);
+
+        if (on->expires > now) {
+            break;
+        }
+
+        ngx_http_oauth2_token_cache_delete(cache, on);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "auth_oauth2_token: cache \"%V\" expired an entry",
+                       &cc->zone->shm.name);
+    }
+
+    /* zone full: evict the least recently used entries until it fits */
+
+    for ( ;; ) {
+        node = ngx_slab_alloc_locked(cache->shpool, size);
+
+        if (node != NULL) {
+            break;
+        }
+
+        if (ngx_queue_empty(&cache->sh->queue)) {
+            ngx_shmtx_unlock(&cache->shpool->mutex);
+
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "auth_oauth2_token: cache \"%V\" is too small "
+                          "for an entry of %uz bytes", &cc->zone->shm.name,
+                          size);
+            return;
+        }
+
+        q = ngx_queue_last(&cache->sh->queue);
+        on = ngx_queue_data(q, ngx_http_oauth2_token_node_t, queue);
+        ngx_http_oauth2_token_cache_delete(cache, on);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "auth_oauth2_token: cache \"%V\" evicted the least "
+                       "recently used entry", &cc->zone->shm.name);
+    }
+
+    on = (ngx_http_oauth2_token_node_t *) &node->color;
+
+    node->key = ((ngx_rbtree_key_t) hash[0] << 24)
+                | ((ngx_rbtree_key_t) hash[1] << 16)
+                | ((ngx_rbtree_key_t) hash[2] << 8)
+                | (ngx_rbtree_key_t) hash[3];
+
+    on->kind = kind;
+    on->len = (uint32_t) value->len;
+    on->expires = now + ttl;
+    on->aux = aux;
+    ngx_memcpy(on->hash, hash, NOX_SHA256_LEN);
+    ngx_memcpy(on->data, value->data, value->len);
+
+    ngx_rbtree_insert(&cache->sh->rbtree, node);
+    ngx_queue_insert_head(&cache->sh->queue, &on->queue);
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "auth_oauth2_token: cache \"%V\" stored %uz bytes for "
+                   "%T s", &cc->zone->shm.name, value->len, ttl);
+}
+
+
+/* the caller holds the zone's mutex */
+
+static ngx_http_oauth2_token_node_t *
+ngx_http_oauth2_token_cache_lookup(ngx_http_oauth2_token_cache_t *cache,
+    u_char *hash)
+{
+    ngx_int_t                      rc;
+    ngx_rbtree_key_t               key;
+    ngx_rbtree_node_t             *node, *sentinel;
+    ngx_http_oauth2_token_node_t  *on;
+
+    key = ((ngx_rbtree_key_t) hash[0] << 24)
+          | ((ngx_rbtree_key_t) hash[1] << 16)
+          | ((ngx_rbtree_key_t) hash[2] << 8)
+          | (ngx_rbtree_key_t) hash[3];
+
+    node = cache->sh->rbtree.root;
+    sentinel = cache->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (key < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (key > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        on = (ngx_http_oauth2_token_node_t *) &node->color;
+
+        rc = ngx_memcmp(hash, on->hash, NOX_SHA256_LEN);
+
+        if (rc == 0) {
+            return on;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_oauth2_token_cache_delete(ngx_http_oauth2_token_cache_t *cache,
+    ngx_http_oauth2_token_node_t *on)
+{
+    ngx_rbtree_node_t  *node;
+
+    node = (ngx_rbtree_node_t *)
+               ((u_char *) on - offsetof(ngx_rbtree_node_t, color));
+
+    ngx_queue_remove(&on->queue);
+    ngx_rbtree_delete(&cache->sh->rbtree, node);
+    ngx_slab_free_locked(cache->shpool, node);
+}
+
+
+static void
+ngx_http_oauth2_token_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t             **p;
+    ngx_http_oauth2_token_node_t   *on, *ont;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            on = (ngx_http_oauth2_token_node_t *) &node->color;
+            ont = (ngx_http_oauth2_token_node_t *) &temp->color;
+
+            p = (ngx_memcmp(on->hash, ont->hash, NOX_SHA256_LEN) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/* a reload keeps the entries: the old cycle's zone data is reused */
+
+static ngx_int_t
+ngx_http_oauth2_token_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_oauth2_token_cache_t  *ocache = data;
+
+    size_t                          len;
+    ngx_http_oauth2_token_cache_t  *cache;
+
+    cache = shm_zone->data;
+
+    if (ocache) {
+        cache->sh = ocache->sh;
+        cache->shpool = ocache->shpool;
+        return NGX_OK;
+    }
+
+    cache->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        cache->sh = cache->shpool->data;
+        return NGX_OK;
+    }
+
+    cache->sh = ngx_slab_alloc(cache->shpool,
+                               sizeof(ngx_http_oauth2_token_shctx_t));
+    if (cache->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    cache->shpool->data = cache->sh;
+
+    ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
+                    ngx_http_oauth2_token_rbtree_insert_value);
+
+    ngx_queue_init(&cache->sh->queue);
+
+    len = sizeof(" in auth_oauth2_token cache zone \"\"")
+          + shm_zone->shm.name.len;
+
+    cache->shpool->log_ctx = ngx_slab_alloc(cache->shpool, len);
+    if (cache->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(cache->shpool->log_ctx,
+                " in auth_oauth2_token cache zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full zone is normal: entries are evicted, not logged as crit */
+
+    cache->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+/* ---- variables --------------------------------------------------------- */
+
+static ngx_int_t
+ngx_http_oauth2_token_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_oauth2_token_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_oauth2_token_variable_active(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_oauth2_token_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_oauth2_token_module);
+
+    if (ctx == NULL || ctx->active < 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = (u_char *) (ctx->active ? "1" : "0");
+    v->len = 1;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* a member of the introspection response (active: true only) */
+
+static ngx_int_t
+ngx_http_oauth2_token_variable_claim(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t  *name = (ngx_str_t *) data;
+
+    u_char                       *p;
+    int32_t                       rc, len;
+    ngx_http_oauth2_token_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_oauth2_token_module);
+
+    if (ctx == NULL || ctx->active != 1 || !ngx_oauth_managed_ready) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    /* a rendering never exceeds the response: strings only unescape */
+
+    p = ngx_pnalloc(r->pool, ctx->response.len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = 0;
+    rc = ngx_oauth_managed.json_get(ctx->response.data,
+                                    (int32_t) ctx->response.len, name->data,
+                                    (int32_t) name->len, NOX_PATH_NAME, NULL,
+                                    0, NULL, 0, p,
+                                    (int32_t) ctx->response.len + 1, &len);
+
+    if (rc == NOX_E_BUFFER_TOO_SMALL && len > 0) {
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        rc = ngx_oauth_managed.json_get(ctx->response.data,
+                                        (int32_t) ctx->response.len,
+                                        name->data, (int32_t) name->len,
+                                        NOX_PATH_NAME, NULL, 0, NULL, 0, p,
+                                        len, &len);
+    }
+
+    if (rc != NOX_OK) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = p;
+    v->len = len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_oauth2_token_variable_new(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                    *value;
+    ngx_http_oauth2_token_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_oauth2_token_module);
+
+    if (ctx == NULL || !ctx->exchanged) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    value = data ? &ctx->new_token_type : &ctx->new_token;
+
+    v->data = value->data;
+    v->len = value->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* ---- configuration ----------------------------------------------------- */
+
+static void *
+ngx_http_oauth2_token_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_oauth2_token_main_conf_t  *omcf;
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     omcf->client_id = { 0, NULL };
+     *     omcf->client_secret = { 0, NULL };
+     *     omcf->secret_from_file = 0;
+     *     omcf->authorization = { 0, NULL };
+     */
+
+    omcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_oauth2_token_main_conf_t));
+    if (omcf == NULL) {
+        return NULL;
+    }
+
+    return omcf;
+}
+
+
+/* Authorization: Basic base64(form(id) ":" form(secret)), RFC 6749 2.3.1 */
+
+static char *
+ngx_http_oauth2_token_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_oauth2_token_main_conf_t *omcf = conf;
+
+    u_char     *p;
+    ngx_str_t   plain, encoded;
+
+    if (omcf->client_id.data == NULL && omcf->client_secret.data == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    if (omcf->client_id.data == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"auth_oauth2_token_client_secret\" needs "
+                      "\"auth_oauth2_token_client_id\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (omcf->client_secret.data == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"auth_oauth2_token_client_id\" needs "
+                      "\"auth_oauth2_token_client_secret\" or "
+                      "\"auth_oauth2_token_client_secret_file\" in %V:%ui",
+                      &omcf->file, omcf->line);
+        return NGX_CONF_ERROR;
+    }
+
+    plain.len = ngx_http_oauth2_token_form_len(&omcf->client_id) + 1
+                + ngx_http_oauth2_token_form_len(&omcf->client_secret);
+
+    plain.data = ngx_pnalloc(cf->pool, plain.len);
+    if (plain.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_http_oauth2_token_form(plain.data, &omcf->client_id);
+    *p++ = ':';
+    p = ngx_http_oauth2_token_form(p, &omcf->client_secret);
+    plain.len = p - plain.data;
+
+    p = ngx_pnalloc(cf->pool, sizeof("Basic ") - 1
+                              + ngx_base64_encoded_length(plain.len));
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    omcf->authorization.data = p;
+
+    encoded.data = ngx_cpymem(p, "Basic ", sizeof("Basic ") - 1);
+    ngx_encode_base64(&encoded, &plain);
+
+    omcf->authorization.len = sizeof("Basic ") - 1 + encoded.len;
+
+    ngx_explicit_memzero(plain.data, plain.len);
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_oauth2_token_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_oauth2_token_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_oauth2_token_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->introspect_endpoint = { 0, NULL };
+     *     conf->token_endpoint = { 0, NULL };
+     *     conf->audience = { 0, NULL };
+     *     conf->scope = { 0, NULL };
+     *     conf->requires = NULL;
+     *     conf->www = NULL;
+     *     conf->introspect_file = { 0, NULL };
+     *     conf->exchange_file = { 0, NULL };
+     */
+
+    conf->introspect = NGX_CONF_UNSET;
+    conf->introspect_cache = NGX_CONF_UNSET_PTR;
+    conf->exchange = NGX_CONF_UNSET;
+    conf->exchange_cache = NGX_CONF_UNSET_PTR;
+    conf->www_mode = NGX_CONF_UNSET_UINT;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_oauth2_token_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child)
+{
+    ngx_http_oauth2_token_loc_conf_t *prev = parent;
+    ngx_http_oauth2_token_loc_conf_t *conf = child;
+
+    if (conf->introspect == NGX_CONF_UNSET) {
+        conf->introspect_file = prev->introspect_file;
+        conf->introspect_line = prev->introspect_line;
+    }
+
+    if (conf->exchange == NGX_CONF_UNSET) {
+        conf->exchange_file = prev->exchange_file;
+        conf->exchange_line = prev->exchange_line;
+    }
+
+    ngx_conf_merge_value(conf->introspect, prev->introspect, 0);
+    ngx_conf_merge_str_value(conf->introspect_endpoint,
+                             prev->introspect_endpoint, "");
+    ngx_conf_merge_ptr_value(conf->introspect_cache, prev->introspect_cache,
+                             NULL);
+    ngx_conf_merge_value(conf->exchange, prev->exchange, 0);
+    ngx_conf_merge_str_value(conf->token_endpoint, prev->token_endpoint, "");
+    ngx_conf_merge_str_value(conf->audience, prev->audience, "");
+    ngx_conf_merge_str_value(conf->scope, prev->scope, "");
+    ngx_conf_merge_ptr_value(conf->exchange_cache, prev->exchange_cache,
+                             NULL);
+
+    if (conf->requires == NULL) {
+        conf->requires = prev->requires;
+    }
+
+    if (conf->www_mode == NGX_CONF_UNSET_UINT) {
+        conf->www_mode = (prev->www_mode == NGX_CONF_UNSET_UINT)
+                         ? NGX_HTTP_OAUTH2_WWW_ON : prev->www_mode;
+        conf->www = prev->www;
+    }
+
+    if (conf->introspect && conf->introspect_endpoint.len == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"auth_oauth2_token_introspect\" is on without "
+                      "\"auth_oauth2_token_introspect_endpoint\" in %V:%ui",
+                      &conf->introspect_file, conf->introspect_line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->exchange && conf->token_endpoint.len == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"auth_oauth2_token_exchange\" is on without "
+                      "\"auth_oauth2_token_token_endpoint\" in %V:%ui",
+                      &conf->exchange_file, conf->exchange_line);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_oauth2_token_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_oauth2_token_handler;
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_oauth2_token_client_id(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_oauth2_token_main_conf_t *omcf = conf;
+
+    ngx_str_t  *value;
+
+    if (omcf->client_id.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "is empty";
+    }
+
+    omcf->client_id = value[1];
+    omcf->file = cf->conf_file->file.name;
+    omcf->line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+/* cmd->offset: 0 the secret itself, 1 a file holding it */
+
+static char *
+ngx_http_oauth2_token_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_oauth2_token_main_conf_t *omcf = conf;
+
+    ngx_str_t  *value, name, content;
+
+    if (omcf->client_secret.data) {
+        if (omcf->secret_from_file != cmd->offset) {
+            return "cannot be combined with the other client secret "
+                   "directive";
+        }
+
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cmd->offset == 0) {
+        content = value[1];
+
+    } else {
+        name = value[1];
+
+        if (ngx_oauth_read_file(cf, &name, NGX_HTTP_OAUTH2_SECRET_MAX,
+                                &content)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        while (content.len
+               && (content.data[content.len - 1] == '\n'
+                   || content.data[content.len - 1] == '\r'))
+        {
+            content.len--;
+        }
+    }
+
+    if (content.len == 0) {
+        return "gives an empty secret";
+    }
+
+    omcf->client_secret = content;
+    omcf->secret_from_file = cmd->offset;
+
+    return NGX_CONF_OK;
+}
+
+
+/* on|off, remembering where "on" was set for the endpoint check */
+
+static char *
+ngx_http_oauth2_token_enable(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_oauth2_token_loc_conf_t *olcf = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (cmd->offset == offsetof(ngx_http_oauth2_token_loc_conf_t, introspect))
+    {
+        olcf->introspect_file = cf->conf_file->file.name;
+        olcf->introspect_line = cf->conf_file->line;
+
+        if (olcf->introspect) {
+            ngx_oauth_use(cf);
+        }
+
+    } else {
+        olcf->exchange_file = cf->conf_file->file.name;
+        olcf->exchange_line = cf->conf_file->line;
+
+        if (olcf->exchange) {
+            ngx_oauth_use(cf);
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* zone=name:size [max_ttl=time] */
+
+static char *
+ngx_http_oauth2_token_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    u_char                              *c;
+    ssize_t                              size;
+    time_t                               ttl;
+    ngx_str_t                           *value, name, s;
+    ngx_uint_t                           i;
+    ngx_shm_zone_t                      *zone;
+    ngx_http_oauth2_token_cache_t       *cache;
+    ngx_http_oauth2_token_cache_conf_t  **field, *cc;
+
+    field = (ngx_http_oauth2_token_cache_conf_t **) (p + cmd->offset);
+
+    if (*field != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ngx_str_null(&name);
+    size = 0;
+    ttl = NGX_HTTP_OAUTH2_DEFAULT_TTL;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+
+            name.data = value[i].data + 5;
+
+            c = (u_char *) ngx_strchr(name.data, ':');
+
+            if (c == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\": invalid zone \"%V\": expected "
+                                   "zone=name:size", &value[0], &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            name.len = c - name.data;
+
+            s.data = c + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            size = ngx_parse_size(&s);
+
+            if (name.len == 0 || size == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\": invalid zone \"%V\": expected "
+                                   "zone=name:size", &value[0], &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (size < (ssize_t) (8 * ngx_pagesize)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\": zone \"%V\" is too small: at "
+                                   "least %uz bytes", &value[0], &name,
+                                   8 * ngx_pagesize);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_ttl=", 8) == 0) {
+
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            ttl = ngx_parse_time(&s, 1);
+
+            if (ttl == (time_t) NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\": invalid max_ttl \"%V\"",
+                                   &value[0], &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": invalid parameter \"%V\"",
+                           &value[0], &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have a \"zone=name:size\" parameter",
+                           &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    zone = ngx_shared_memory_add(cf, &name, size,
+                                 &ngx_http_oauth2_token_module);
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->data == NULL) {
+        cache = ngx_pcalloc(cf->pool, sizeof(ngx_http_oauth2_token_cache_t));
+        if (cache == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        zone->init = ngx_http_oauth2_token_init_zone;
+        zone->data = cache;
+    }
+
+    /* max_ttl=0: no lookups and no stores */
+
+    if (ttl == 0) {
+        *field = NULL;
+        return NGX_CONF_OK;
+    }
+
+    cc = ngx_palloc(cf->pool, sizeof(ngx_http_oauth2_token_cache_conf_t));
+    if (cc == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cc->zone = zone;
+    cc->max_ttl = ttl;
+
+    *field = cc;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_oauth2_token_claim_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_str_t            *value, *name;
+    ngx_http_variable_t  *v;
+
+    value = cf->args->elts;
+
+    if (value[1].len < 2 || value[1].data[0] != '$') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid variable name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[2].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "empty claim name");
+        return NGX_CONF_ERROR;
+    }
+
+    value[1].len--;
+    value[1].data++;
+
+    v = ngx_http_add_variable(cf, &value[1], NGX_HTTP_VAR_CHANGEABLE
+                                             |NGX_HTTP_VAR_NOCACHEABLE);
+    if (v == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    name = ngx_palloc(cf->pool, sizeof(ngx_str_t));
+    if (name == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *name = value[2];
+
+    v->get_handler = ngx_http_oauth2_token_variable_claim;
+    v->data = (uintptr_t) name;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_oauth2_token_require_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_oauth2_token_loc_conf_t *olcf = conf;
+
+    ngx_int_t                          status;
+    ngx_str_t                         *value;
+    ngx_uint_t                         i, n;
+    ngx_http_complex_value_t          *cv;
+    ngx_http_oauth2_token_require_t   *req;
+    ngx_http_compile_complex_value_t   ccv;
+
+    value = cf->args->elts;
+    n = cf->args->nelts;
+    status = NGX_HTTP_UNAUTHORIZED;
+
+    if (n > 2 && ngx_strncmp(value[n - 1].data, "error=", 6) == 0) {
+        status = ngx_atoi(value[n - 1].data + 6, value[n - 1].len - 6);
+
+        if (status == NGX_ERROR || status < 400 || status > 599
+            || status == 444 || status == 499)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": invalid \"error=\" code \"%V\": it "
+                               "must be 400 to 599 except 444 and 499",
+                               &value[0], &value[n - 1]);
+            return NGX_CONF_ERROR;
+        }
+
+        n--;
+    }
+
+    if (olcf->requires == NULL) {
+        olcf->requires = ngx_array_create(cf->pool, 2,
+                                   sizeof(ngx_http_oauth2_token_require_t));
+        if (olcf->requires == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    req = ngx_array_push(olcf->requires);
+    if (req == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    req->status = status;
+    req->values = ngx_array_create(cf->pool, n - 1,
+                                   sizeof(ngx_http_complex_value_t));
+    if (req->values == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < n; i++) {
+        if (value[i].len == 0 || value[i].data[0] != '$') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": value \"%V\" must start with a "
+                               "variable", &value[0], &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        cv = ngx_array_push(req->values);
+        if (cv == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &value[i];
+        ccv.complex_value = cv;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_oauth2_token_www_authenticate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_oauth2_token_loc_conf_t *olcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (olcf->www_mode != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        olcf->www_mode = NGX_HTTP_OAUTH2_WWW_ON;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        olcf->www_mode = NGX_HTTP_OAUTH2_WWW_OFF;
+        return NGX_CONF_OK;
+    }
+
+    olcf->www = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (olcf->www == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = olcf->www;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    olcf->www_mode = NGX_HTTP_OAUTH2_WWW_CUSTOM;
+
+    return NGX_CONF_OK;
+}
