@@ -294,7 +294,9 @@ public sealed partial class NginxInstance : IDisposable
         IReadOnlyList<string> problems = ProblemLines();
         _host.Dispose();
 
-        if (problems.Count == 0 && graceful && !TestEnvironment.KeepTempDirs)
+        // kept for a look when something went wrong (or when asked to)
+        bool keep = TestEnvironment.KeepTempDirs || (_started && (problems.Count > 0 || !graceful));
+        if (!keep)
         {
             try
             {
