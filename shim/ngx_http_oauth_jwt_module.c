@@ -88,6 +88,9 @@ typedef struct {
 typedef struct {
     ngx_http_complex_value_t  *realm;       /* NULL: unset */
     ngx_flag_t                 enable;
+    ngx_str_t                  file;        /* where auth_jwt is */
+    ngx_uint_t                 line;
+    ngx_uint_t                *warned;      /* shared with inheritors */
     ngx_http_complex_value_t  *token;
     ngx_array_t               *key_files;   /* of key_file_t * */
     ngx_array_t               *key_requests;/* of key_request_t */
@@ -661,7 +664,13 @@ ngx_http_auth_jwt_key_request_done(ngx_http_request_t *r, void *data,
         ctx->sr_rc = NGX_ERROR;
     }
 
-    return rc;
+    /*
+     * NGX_OK, whatever happened: an error returned here would terminate
+     * the main request (no response at all); the handler turns a failed
+     * key request into a deliberate 500
+     */
+
+    return NGX_OK;
 }
 
 
@@ -1494,6 +1503,9 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->enable = prev->enable;
         conf->realm = prev->realm;
         conf->token = prev->token;
+        conf->file = prev->file;
+        conf->line = prev->line;
+        conf->warned = prev->warned;
     }
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
@@ -1567,13 +1579,18 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
             }
         }
 
+        /* once per auth_jwt directive, not per inheriting location */
+
         if (conf->validate_sig && conf->key_files == NULL
-            && conf->key_requests == NULL)
+            && conf->key_requests == NULL && !*conf->warned)
         {
-            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                               "auth_jwt is on without auth_jwt_key_file or "
-                               "auth_jwt_key_request: every token will be "
-                               "refused with 500");
+            *conf->warned = 1;
+
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "\"auth_jwt\" is on without auth_jwt_key_file or "
+                          "auth_jwt_key_request: every token will be "
+                          "refused with 500 in %V:%ui", &conf->file,
+                          conf->line);
         }
     }
 
@@ -1676,6 +1693,13 @@ ngx_http_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     jlcf->enable = 1;
+    jlcf->file = cf->conf_file->file.name;
+    jlcf->line = cf->conf_file->line;
+
+    jlcf->warned = ngx_pcalloc(cf->pool, sizeof(ngx_uint_t));
+    if (jlcf->warned == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     jlcf->realm = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
     if (jlcf->realm == NULL) {
@@ -1743,7 +1767,8 @@ ngx_http_auth_jwt_set_variable(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (value[1].len < 2 || value[1].data[0] != '$') {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid variable name \"%V\"", &value[1]);
+                           "\"%V\": invalid variable name \"%V\"",
+                           &value[0], &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -1769,7 +1794,8 @@ ngx_http_auth_jwt_set_variable(ngx_conf_t *cf, ngx_command_t *cmd,
     var->path.len = 0;
     for (i = 2; i < cf->args->nelts; i++) {
         if (value[i].len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "empty name");
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\": empty name",
+                               &value[0]);
             return NGX_CONF_ERROR;
         }
 

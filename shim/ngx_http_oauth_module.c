@@ -591,7 +591,8 @@ ngx_oauth_read_file(ngx_conf_t *cf, ngx_str_t *name, size_t max,
 
     if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_fd_info_n " \"%s\" failed", name->data);
+                           "\"%V\": " ngx_fd_info_n " \"%s\" failed",
+                           &value[0], name->data);
         goto failed;
     }
 
@@ -613,14 +614,16 @@ ngx_oauth_read_file(ngx_conf_t *cf, ngx_str_t *name, size_t max,
 
     if (n == -1) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_read_fd_n " \"%s\" failed", name->data);
+                           "\"%V\": " ngx_read_fd_n " \"%s\" failed",
+                           &value[0], name->data);
         goto failed;
     }
 
     if ((size_t) n != size) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           ngx_read_fd_n " \"%s\" returned only %z bytes "
-                           "instead of %uz", name->data, n, size);
+                           "\"%V\": " ngx_read_fd_n " \"%s\" returned "
+                           "only %z bytes instead of %uz", &value[0],
+                           name->data, n, size);
         goto failed;
     }
 
