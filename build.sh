@@ -125,17 +125,19 @@ ensure_docker() {
     log "starting dockerd (--bridge=none --iptables=false)"
     mkdir -p "$BUILD"
     nohup dockerd --bridge=none --iptables=false --ip6tables=false \
-        >"$BUILD/dockerd.log" 2>&1 &
+        >"$BUILD/dockerd.log" 2>&1 </dev/null &
+    OWN_DOCKERD=$!
     for _ in $(seq 1 60); do
         docker info >/dev/null 2>&1 && return 0
         sleep 0.5
     done
     # overlay2 is not available everywhere (nested overlayfs): try vfs
-    pkill -x dockerd >/dev/null 2>&1 || true
+    kill "$OWN_DOCKERD" >/dev/null 2>&1 || true
     sleep 1
     log "dockerd did not come up with the default storage driver; trying vfs"
     nohup dockerd --bridge=none --iptables=false --ip6tables=false \
-        --storage-driver=vfs >"$BUILD/dockerd.log" 2>&1 &
+        --storage-driver=vfs >"$BUILD/dockerd.log" 2>&1 </dev/null &
+    OWN_DOCKERD=$!
     for _ in $(seq 1 60); do
         docker info >/dev/null 2>&1 && return 0
         sleep 0.5
@@ -170,6 +172,10 @@ ensure_base_image() {
 cmd_image() {
     build_all
     ensure_docker || die "cannot build the image without a Docker engine"
+    build_image
+}
+
+build_image() {
     ensure_base_image
     local ctx="$BUILD/docker-context"
     rm -rf "$ctx"
@@ -193,11 +199,53 @@ cmd_demo() {
 
 cmd_test() {
     build_all
-    log "tests"
     export NGINX_OAUTH_MODULES="$MODULES" NGINX_BIN
-    dotnet test "$ROOT/NginxOAuth.sln" -c Release --nologo \
-        --logger "console;verbosity=normal" "$@"
+
+    log "tests: unit, ABI and integration (nginx as a local process)"
+    NGINX_OAUTH_HOST=local dotnet test "$ROOT/NginxOAuth.sln" -c Release --nologo \
+        --logger "console;verbosity=minimal" "$@"
+
+    # the same integration suite against nginx in a container
+    local reason=""
+    if [ "${NGINX_OAUTH_SKIP_CONTAINER:-0}" = 1 ]; then
+        reason="NGINX_OAUTH_SKIP_CONTAINER=1 was set"
+    elif ! ensure_docker 2>"$BUILD/docker-reason.log"; then
+        reason=$(tail -1 "$BUILD/docker-reason.log")
+    fi
+    if [ -n "$reason" ]; then
+        printf '\n*** SKIPPED: the container run of the integration suite: %s ***\n\n' "$reason" >&2
+        return 0
+    fi
+    build_image
+    log "tests: integration (nginx in a container of $IMAGE, Testcontainers)"
+    local api
+    api=$(docker version -f '{{.Server.APIVersion}}' 2>/dev/null || true)
+    local rc=0
+    NGINX_OAUTH_HOST=container NGINX_OAUTH_IMAGE="$IMAGE" \
+        TESTCONTAINERS_RYUK_DISABLED=true DOCKER_API_VERSION="${api:-1.41}" \
+        dotnet test "$ROOT/tests/NginxOAuth.IntegrationTests" -c Release --nologo \
+        --logger "console;verbosity=minimal" "$@" || rc=$?
+    remove_test_containers
+    return $rc
 }
+
+remove_test_containers() {
+    local ids
+    ids=$(docker ps -aq --filter label=org.nginx-oauth.tests=1 2>/dev/null || true)
+    [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
+}
+
+# dockerd started by this script stops with it
+stop_own_dockerd() {
+    if [ -n "${OWN_DOCKERD:-}" ]; then
+        kill "$OWN_DOCKERD" 2>/dev/null || true
+        for _ in $(seq 1 40); do
+            kill -0 "$OWN_DOCKERD" 2>/dev/null || break
+            sleep 0.25
+        done
+    fi
+}
+trap stop_own_dockerd EXIT
 
 case "${1:-build}" in
     build) build_all ;;

@@ -9,14 +9,17 @@ public sealed record ConfigTestResult(int ExitCode, string Output);
 /// <summary>
 /// Process control of one nginx master (and its workers), whatever runs it.
 /// <see cref="LocalProcessHost"/> runs nginx as a child process of the test
-/// run; a container host (Testcontainers) can implement the same contract:
-/// it mounts <see cref="Directory"/> at the same path inside the container
-/// and maps the listen ports with <see cref="Endpoint"/>.
+/// run; <see cref="ContainerHost"/> runs it in a container (Testcontainers)
+/// with <see cref="Directory"/> mounted at the same path and host
+/// networking.  <see cref="TestEnvironment.HostKind"/> picks one for the run.
 /// </summary>
 public interface INginxHost : IDisposable
 {
     /// <summary>The prefix directory: nginx.conf, logs, temp files and key files live here.</summary>
     string Directory { get; }
+
+    /// <summary>The directory holding the two .so files, as nginx sees it (for load_module).</summary>
+    string ModulesDir { get; }
 
     /// <summary>The configuration file nginx runs with.</summary>
     string ConfigPath { get; }

@@ -42,6 +42,8 @@ public sealed class LocalProcessHost : INginxHost
 
     public string Directory { get; }
 
+    public string ModulesDir => TestEnvironment.ModulesDir;
+
     public string ConfigPath => Path.Combine(Directory, "nginx.conf");
 
     public string ErrorLogPath => Path.Combine(Directory, "error.log");

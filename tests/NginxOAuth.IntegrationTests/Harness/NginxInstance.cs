@@ -42,7 +42,9 @@ public sealed partial class NginxInstance : IDisposable
         System.IO.Directory.CreateDirectory(Path.Combine(dir, "tmp"));
         File.SetUnixFileMode(Path.Combine(dir, "tmp"), (UnixFileMode)0b111_101_101);
 
-        _host = new LocalProcessHost(dir);
+        _host = TestEnvironment.HostKind == NginxHostKind.Container
+            ? new ContainerHost(dir)
+            : new LocalProcessHost(dir);
         Port = FreePorts.Next();
         EchoPort = FreePorts.Next();
         _client = NewClient();
@@ -322,7 +324,7 @@ public sealed partial class NginxInstance : IDisposable
 
     private string BuildConfig(string http)
     {
-        string modules = TestEnvironment.ModulesDir;
+        string modules = _host.ModulesDir;
         string dir = Directory;
         return $$"""
             # written by NginxOAuth.IntegrationTests

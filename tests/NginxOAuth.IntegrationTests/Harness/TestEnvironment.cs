@@ -3,6 +3,16 @@ using System.IO;
 
 namespace NginxOAuth.IntegrationTests.Harness;
 
+/// <summary>Where the suite runs nginx.</summary>
+public enum NginxHostKind
+{
+    /// <summary>A child process of the test run (the default).</summary>
+    Local,
+
+    /// <summary>A container of the image `./build.sh image` builds, through Testcontainers.</summary>
+    Container,
+}
+
 /// <summary>
 /// Where the nginx binary and the built modules are.  A missing module is a
 /// hard failure with a message saying how to build it: CI always builds
@@ -16,6 +26,10 @@ public static class TestEnvironment
     private static readonly Lazy<string> _repoRoot = new(FindRepoRoot);
     private static readonly Lazy<string> _modulesDir = new(FindModulesDir);
     private static readonly Lazy<string> _nginxBin = new(FindNginx);
+    private static readonly Lazy<NginxHostKind> _hostKind = new(FindHostKind);
+
+    /// <summary>NGINX_OAUTH_HOST: local (default) or container.</summary>
+    public static NginxHostKind HostKind => _hostKind.Value;
 
     public static string RepoRoot => _repoRoot.Value;
 
@@ -63,6 +77,15 @@ public static class TestEnvironment
 
         return dir;
     }
+
+    private static NginxHostKind FindHostKind() =>
+        (Environment.GetEnvironmentVariable("NGINX_OAUTH_HOST") ?? "") switch
+        {
+            "" or "local" => NginxHostKind.Local,
+            "container" => NginxHostKind.Container,
+            string other => throw new InvalidOperationException(
+                $"NGINX_OAUTH_HOST={other}: it must be local or container"),
+        };
 
     private static string FindNginx()
     {
