@@ -1071,6 +1071,8 @@ ngx_http_oauth2_token_post_done(ngx_http_request_t *r, void *data,
 {
     ngx_http_oauth2_token_ctx_t  *ctx = data;
 
+    ngx_connection_t  *c;
+
     ctx->done = 1;
     ctx->sr_rc = rc;
     ctx->sr_status = r->headers_out.status;
@@ -1079,7 +1081,31 @@ ngx_http_oauth2_token_post_done(ngx_http_request_t *r, void *data,
         ctx->sr_rc = NGX_ERROR;
     }
 
-    return rc;
+    /*
+     * A filter that gives up on an in-memory subrequest ("too big
+     * subrequest response" when the answer exceeds
+     * subrequest_output_buffer_size) makes ngx_http_output_filter() set
+     * c->error, on the connection the subrequest shares with the main
+     * request: the client would be dropped without any response.  Nothing
+     * of an in-memory subrequest is written to the client, so unless the
+     * client itself went away the connection is intact: undo that, record
+     * the failure and let the handler answer 500.
+     */
+
+    c = r->connection;
+
+    if ((c->error || r->filter_finalize)
+        && rc != NGX_HTTP_CLIENT_CLOSED_REQUEST
+        && !c->read->eof && !c->read->error && !c->write->error)
+    {
+        c->error = 0;
+        r->filter_finalize = 0;
+        ctx->sr_rc = NGX_ERROR;
+    }
+
+    /* NGX_OK whatever happened: an error here terminates the main request */
+
+    return NGX_OK;
 }
 
 
@@ -2151,12 +2177,14 @@ ngx_http_oauth2_token_claim_set(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (value[1].len < 2 || value[1].data[0] != '$') {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid variable name \"%V\"", &value[1]);
+                           "\"%V\": invalid variable name \"%V\"",
+                           &value[0], &value[1]);
         return NGX_CONF_ERROR;
     }
 
     if (value[2].len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "empty claim name");
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\": empty claim name",
+                           &value[0]);
         return NGX_CONF_ERROR;
     }
 

@@ -50,6 +50,16 @@ public sealed class IntrospectionTests : NginxFixture
                 auth_oauth2_token_introspect_endpoint /_introspect;
 
                 location /api { auth_oauth2_token_introspect on; {{echo}} }
+                location = /_small {
+                    internal;
+                    subrequest_output_buffer_size 4k;
+                    proxy_pass {{_idp.BaseUrl}}/introspect;
+                }
+                location /small {
+                    auth_oauth2_token_introspect on;
+                    auth_oauth2_token_introspect_endpoint /_small;
+                    {{echo}}
+                }
                 location /down {
                     auth_oauth2_token_introspect on;
                     auth_oauth2_token_introspect_endpoint /_down;
@@ -192,6 +202,16 @@ public sealed class IntrospectionTests : NginxFixture
         string line = Nginx.WaitForLogLine(TestLogMark, "\\[error\\].*" + System.Text.RegularExpressions.Regex.Escape(logged));
         Assert.That(line, Does.Not.Contain(token));
         Assert.That(Nginx.ErrorLogSince(TestLogMark), Does.Not.Contain(token), "the token is never logged");
+    }
+
+    [Test]
+    public async Task Response_larger_than_the_subrequest_buffer_is_500_not_a_dropped_connection()
+    {
+        HttpReply reply = await Nginx.GetAsync("/small", "huge-small");
+
+        Assert.That(reply.Status, Is.EqualTo(500), reply.ToString());
+        Nginx.WaitForLogLine(TestLogMark, "\\[error\\].*too big subrequest response");
+        Nginx.WaitForLogLine(TestLogMark, "\\[error\\].*introspection \"/_small\" failed");
     }
 
     [Test]

@@ -55,6 +55,8 @@ public sealed class OAuth2ConfigErrorTests
                 "auth_oauth2_token_require", "error=200", "400 to 599"),
             ["require with a literal"] = new(Credentials, "auth_oauth2_token_require yes;",
                 "auth_oauth2_token_require", "require yes", "must start with a variable"),
+            ["claim_set with a name that is not a variable"] = new("auth_oauth2_token_claim_set x sub;", "",
+                "auth_oauth2_token_claim_set", "claim_set x sub", "invalid variable name"),
             ["claim_set in a location"] = new(Credentials, "auth_oauth2_token_claim_set $x sub;",
                 "auth_oauth2_token_claim_set", "claim_set $x", "not allowed here"),
         };
