@@ -1071,37 +1071,9 @@ ngx_http_oauth2_token_post_done(ngx_http_request_t *r, void *data,
 {
     ngx_http_oauth2_token_ctx_t  *ctx = data;
 
-    ngx_connection_t  *c;
-
     ctx->done = 1;
-    ctx->sr_rc = rc;
     ctx->sr_status = r->headers_out.status;
-
-    if (ngx_oauth_subrequest_body(r, &ctx->sr_body) != NGX_OK) {
-        ctx->sr_rc = NGX_ERROR;
-    }
-
-    /*
-     * A filter that gives up on an in-memory subrequest ("too big
-     * subrequest response" when the answer exceeds
-     * subrequest_output_buffer_size) makes ngx_http_output_filter() set
-     * c->error, on the connection the subrequest shares with the main
-     * request: the client would be dropped without any response.  Nothing
-     * of an in-memory subrequest is written to the client, so unless the
-     * client itself went away the connection is intact: undo that, record
-     * the failure and let the handler answer 500.
-     */
-
-    c = r->connection;
-
-    if ((c->error || r->filter_finalize)
-        && rc != NGX_HTTP_CLIENT_CLOSED_REQUEST
-        && !c->read->eof && !c->read->error && !c->write->error)
-    {
-        c->error = 0;
-        r->filter_finalize = 0;
-        ctx->sr_rc = NGX_ERROR;
-    }
+    ctx->sr_rc = ngx_oauth_subrequest_done(r, rc, &ctx->sr_body);
 
     /* NGX_OK whatever happened: an error here terminates the main request */
 

@@ -655,14 +655,10 @@ ngx_http_auth_jwt_key_request_done(ngx_http_request_t *r, void *data,
     ngx_http_auth_jwt_ctx_t  *ctx = data;
 
     ctx->done = 1;
-    ctx->sr_rc = rc;
     ctx->sr_status = r->headers_out.status;
     ctx->sr_encoded = (r->headers_out.content_encoding != NULL
                        && r->headers_out.content_encoding->hash != 0);
-
-    if (ngx_oauth_subrequest_body(r, &ctx->sr_body) != NGX_OK) {
-        ctx->sr_rc = NGX_ERROR;
-    }
+    ctx->sr_rc = ngx_oauth_subrequest_done(r, rc, &ctx->sr_body);
 
     /*
      * NGX_OK, whatever happened: an error returned here would terminate

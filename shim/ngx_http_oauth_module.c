@@ -694,6 +694,44 @@ ngx_oauth_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
 }
 
 
+/*
+ * For post-subrequest handlers: collects the body of a finished in-memory
+ * subrequest and tells whether the subrequest itself succeeded.
+ *
+ * A filter that gives up on an in-memory subrequest ("too big subrequest
+ * response" past subrequest_output_buffer_size) makes
+ * ngx_http_output_filter() set c->error on the connection the subrequest
+ * shares with the main request: the client would be dropped without any
+ * response.  Nothing of an in-memory subrequest is written to the client,
+ * so unless the client itself went away the connection is intact: undo
+ * that and report the failure, so the handler answers 500.
+ */
+
+ngx_int_t
+ngx_oauth_subrequest_done(ngx_http_request_t *sr, ngx_int_t rc,
+    ngx_str_t *body)
+{
+    ngx_connection_t  *c;
+
+    if (ngx_oauth_subrequest_body(sr, body) != NGX_OK) {
+        rc = NGX_ERROR;
+    }
+
+    c = sr->connection;
+
+    if ((c->error || sr->filter_finalize)
+        && rc != NGX_HTTP_CLIENT_CLOSED_REQUEST
+        && !c->read->eof && !c->read->error && !c->write->error)
+    {
+        c->error = 0;
+        sr->filter_finalize = 0;
+        rc = NGX_ERROR;
+    }
+
+    return (rc == NGX_OK) ? NGX_OK : NGX_ERROR;
+}
+
+
 /* the body of a finished in-memory subrequest */
 
 ngx_int_t

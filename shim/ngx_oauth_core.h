@@ -85,6 +85,8 @@ ngx_int_t ngx_oauth_read_file(ngx_conf_t *cf, ngx_str_t *name,
 ngx_int_t ngx_oauth_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
     ngx_http_post_subrequest_t *ps, ngx_http_request_t **psr);
 ngx_int_t ngx_oauth_subrequest_body(ngx_http_request_t *sr, ngx_str_t *body);
+ngx_int_t ngx_oauth_subrequest_done(ngx_http_request_t *sr, ngx_int_t rc,
+    ngx_str_t *body);
 
 
 #endif /* NGX_OAUTH_CORE_H */
