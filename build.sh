@@ -202,8 +202,9 @@ cmd_test() {
     export NGINX_OAUTH_MODULES="$MODULES" NGINX_BIN
 
     log "tests: unit, ABI and integration (nginx as a local process)"
+    local local_rc=0
     NGINX_OAUTH_HOST=local dotnet test "$ROOT/NginxOAuth.sln" -c Release --nologo \
-        --logger "console;verbosity=minimal" "$@"
+        --logger "console;verbosity=minimal" "$@" || local_rc=$?
 
     # the same integration suite against nginx in a container
     local reason=""
@@ -214,7 +215,7 @@ cmd_test() {
     fi
     if [ -n "$reason" ]; then
         printf '\n*** SKIPPED: the container run of the integration suite: %s ***\n\n' "$reason" >&2
-        return 0
+        return $local_rc
     fi
     build_image
     log "tests: integration (nginx in a container of $IMAGE, Testcontainers)"
@@ -226,6 +227,10 @@ cmd_test() {
         dotnet test "$ROOT/tests/NginxOAuth.IntegrationTests" -c Release --nologo \
         --logger "console;verbosity=minimal" "$@" || rc=$?
     remove_test_containers
+    if [ $local_rc -ne 0 ]; then
+        log "the local run failed (exit $local_rc)"
+        return $local_rc
+    fi
     return $rc
 }
 
