@@ -101,6 +101,7 @@ static struct {
     ngx_oauth_sym(policy_add_rule),
     ngx_oauth_sym(policy_free),
     ngx_oauth_sym(jwt_verify),
+    ngx_oauth_sym(jwt_check),
     ngx_oauth_sym(json_get),
     ngx_oauth_sym(json_compact),
     ngx_oauth_sym(introspect_parse),

@@ -261,6 +261,34 @@ internal static unsafe class Exports
         }
     }
 
+    [UnmanagedCallersOnly(EntryPoint = "nox_jwt_check")]
+    public static int JwtCheck(long policy, byte* header, int headerLen, byte* payload, int payloadLen, long now,
+        NoxBuf* ruleValues, int nValues, int* detail)
+    {
+        try
+        {
+            Set(detail, -1);
+            if (!IsBuffer(header, headerLen) || !IsBuffer(payload, payloadLen)
+                || !IsArray(ruleValues, nValues) || !NativeRuleValues.AreValid(ruleValues, nValues))
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            VerificationPolicy? p = Handles.Get<VerificationPolicy>(policy);
+            if (p is null)
+            {
+                return Abi.NOX_E_HANDLE;
+            }
+            VerifyResult result = JwtVerifier.CheckDecoded(p, new ReadOnlySpan<byte>(header, headerLen),
+                new ReadOnlySpan<byte>(payload, payloadLen), now, new NativeRuleValues(ruleValues, nValues));
+            Set(detail, result.Detail);
+            return (int)result.Error;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
     [UnmanagedCallersOnly(EntryPoint = "nox_json_get")]
     public static int JsonGet(byte* json, int jsonLen, byte* path, int pathLen, int pathKind, byte* delim,
         int delimLen, byte* quote, int quoteLen, byte* output, int outCap, int* outLen)

@@ -176,6 +176,18 @@ int32_t nox_jwt_verify(int64_t policy, const uint8_t *token,
     int32_t *payload_len, int32_t *detail);
 
 /*
+ * The checks of nox_jwt_verify after the signature, on a header and payload
+ * decoded (and verified) earlier, e.g. held by the verified-token cache:
+ * alg none and crit, exp/nbf at `now`, revocation lists, claim and header
+ * rules (rule_values as for nox_jwt_verify).  Same status codes; *detail
+ * carries the rule index for rule decisions.
+ */
+int32_t nox_jwt_check(int64_t policy, const uint8_t *header,
+    int32_t header_len, const uint8_t *payload, int32_t payload_len,
+    int64_t now, const nox_buf_t *rule_values, int32_t n_values,
+    int32_t *detail);
+
+/*
  * Reads a member of a JSON object (a decoded header or payload) and renders
  * it for an nginx variable: strings unescaped, numbers/true/false as JSON
  * text, null as an empty string, arrays as their elements rendered the same

@@ -36,6 +36,8 @@ typedef int32_t (*policy_add_rule_pt)(int64_t, int32_t, const uint8_t *,
 typedef int32_t (*jwt_verify_pt)(int64_t, const uint8_t *, int32_t, int64_t,
     const int64_t *, int32_t, const nox_buf_t *, int32_t, uint8_t *, int32_t,
     int32_t *, int32_t *, int32_t *);
+typedef int32_t (*jwt_check_pt)(int64_t, const uint8_t *, int32_t,
+    const uint8_t *, int32_t, int64_t, const nox_buf_t *, int32_t, int32_t *);
 typedef int32_t (*json_get_pt)(const uint8_t *, int32_t, const uint8_t *,
     int32_t, int32_t, const uint8_t *, int32_t, const uint8_t *, int32_t,
     uint8_t *, int32_t, int32_t *);
@@ -184,6 +186,7 @@ main(int argc, char **argv)
     policy_set_nested_pt      policy_set_nested;
     policy_add_rule_pt        policy_add_rule;
     jwt_verify_pt             jwt_verify;
+    jwt_check_pt              jwt_check;
     json_get_pt               json_get;
     json_compact_pt           json_compact;
     introspect_parse_pt       introspect_parse;
@@ -220,6 +223,7 @@ main(int argc, char **argv)
     policy_add_rule = (policy_add_rule_pt) sym(lib, "nox_policy_add_rule");
     policy_free = (free_pt) sym(lib, "nox_policy_free");
     jwt_verify = (jwt_verify_pt) sym(lib, "nox_jwt_verify");
+    jwt_check = (jwt_check_pt) sym(lib, "nox_jwt_check");
     json_get = (json_get_pt) sym(lib, "nox_json_get");
     json_compact = (json_compact_pt) sym(lib, "nox_json_compact");
     introspect_parse = (introspect_parse_pt)
@@ -360,6 +364,35 @@ main(int argc, char **argv)
           "jwt_verify non-JSON variable is RULE_VALUE_INVALID");
     values[1].data = (const uint8_t *) "\"alice\"";
     values[1].len = 7;
+
+    /* the checks after the signature on decoded parts (verified-token
+       cache hits) */
+
+    rc = jwt_verify(policy, S(token), NOW, NULL, 0, values, 2, out,
+                    sizeof(out), &hlen, &plen, &detail);
+    check(rc == NOX_OK, "jwt_verify ok before jwt_check");
+    rc = jwt_check(policy, out, hlen, out + hlen, plen, NOW, values, 2,
+                   &detail);
+    check(rc == NOX_OK, "jwt_check ok on decoded parts");
+    rc = jwt_check(policy, out, hlen, out + hlen, plen, 2000000000, values,
+                   2, &detail);
+    check(rc == NOX_EXPIRED, "jwt_check expired is EXPIRED");
+    values[1].data = (const uint8_t *) "\"bob\"";
+    values[1].len = 5;
+    rc = jwt_check(policy, out, hlen, out + hlen, plen, NOW, values, 2,
+                   &detail);
+    check(rc == NOX_CLAIM_FAILED && detail == 1,
+          "jwt_check failing rule is CLAIM_FAILED, detail 1");
+    values[1].data = (const uint8_t *) "\"alice\"";
+    values[1].len = 7;
+    rc = jwt_check(policy, S("[1]"), out + hlen, plen, NOW, values, 2,
+                   &detail);
+    check(rc == NOX_TOKEN_MALFORMED, "jwt_check non-object is MALFORMED");
+    rc = jwt_check(policy, NULL, 3, out + hlen, plen, NOW, values, 2,
+                   &detail);
+    check(rc == NOX_E_ARGUMENT, "jwt_check NULL header is E_ARGUMENT");
+    check(jwt_check(7, out, hlen, out + hlen, plen, NOW, values, 2, &detail)
+          == NOX_E_HANDLE, "jwt_check bogus policy is E_HANDLE");
 
     rc = jwt_verify(policy, S(token), NOW, NULL, 0, values, 2, out, 16,
                     &hlen, &plen, &detail);

@@ -177,7 +177,57 @@ public static class JwtVerifier
             }
         }
 
-        error = CheckTimes(policy, payload, now);
+        return CheckClaims(policy, header, payload, now, ruleValues, out detail);
+    }
+
+    /// <summary>
+    /// The checks after the signature, on a header and payload that were
+    /// already decoded (and verified) earlier: alg none and crit, exp/nbf at
+    /// <paramref name="now"/>, revocation lists, claim and header rules. The
+    /// verified-token cache runs this on a hit, so a hit and a miss share one
+    /// rule engine.
+    /// </summary>
+    public static VerifyResult CheckDecoded<TValues>(VerificationPolicy policy, ReadOnlySpan<byte> header,
+        ReadOnlySpan<byte> payload, long now, TValues ruleValues)
+        where TValues : IRuleValues
+    {
+        if (header.Length > Limits.MaxHeader || payload.Length > Limits.MaxToken)
+        {
+            return new VerifyResult(TokenError.TokenTooLarge, -1, -1, -1);
+        }
+        if (header.IsEmpty || payload.IsEmpty
+            || JsonGuard.Check(header) != JsonShape.Object || JsonGuard.Check(payload) != JsonShape.Object)
+        {
+            return new VerifyResult(TokenError.TokenMalformed, -1, -1, -1);
+        }
+
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(header.Length + payload.Length);
+        try
+        {
+            header.CopyTo(buffer);
+            payload.CopyTo(buffer.AsSpan(header.Length));
+            using JsonDocument h = JsonGuard.Parse(buffer.AsMemory(0, header.Length));
+            using JsonDocument p = JsonGuard.Parse(buffer.AsMemory(header.Length, payload.Length));
+            TokenError error = CheckAlgAndCrit(h.RootElement);
+            int detail = -1;
+            if (error == TokenError.None)
+            {
+                error = CheckClaims(policy, h.RootElement, p.RootElement, now, ruleValues, out detail);
+            }
+            return new VerifyResult(error, detail, header.Length, payload.Length);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static TokenError CheckClaims<TValues>(VerificationPolicy policy, JsonElement header,
+        JsonElement payload, long now, TValues ruleValues, out int detail)
+        where TValues : IRuleValues
+    {
+        detail = -1;
+        TokenError error = CheckTimes(policy, payload, now);
         if (error != TokenError.None)
         {
             return error;
