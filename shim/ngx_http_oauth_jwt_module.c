@@ -17,12 +17,17 @@
 #include <ngx_http.h>
 
 #include "ngx_oauth_core.h"
+#include "ngx_oauth_cache.h"
 
 
 #define NGX_HTTP_AUTH_JWT_PHASE_ACCESS     0
 #define NGX_HTTP_AUTH_JWT_PHASE_PREACCESS  1
 
 #define NGX_HTTP_AUTH_JWT_MAX_REVOCATION   (1024 * 1024)
+
+#define NGX_HTTP_AUTH_JWT_CACHE_KIND       'j'
+#define NGX_HTTP_AUTH_JWT_CACHE_TTL        300
+#define NGX_HTTP_AUTH_JWT_CACHE_MAX_VALUE  (16 * 1024)  /* header+payload */
 
 
 typedef struct {
@@ -75,7 +80,17 @@ typedef struct {
 typedef struct {
     int64_t                    handle;      /* per worker, built lazily */
     int32_t                    status;
+    u_char                     keys[NOX_SHA256_LEN];  /* digest of the
+                                               key files: cache identity */
 } ngx_http_auth_jwt_policy_t;
+
+
+/* a key request's response kept for a verified-token cache lookup */
+
+typedef struct {
+    ngx_str_t                  body;
+    ngx_uint_t                 index;       /* in key_requests */
+} ngx_http_auth_jwt_key_body_t;
 
 
 typedef struct {
@@ -105,6 +120,7 @@ typedef struct {
     ngx_str_t                  delimiter;
     ngx_str_t                  quote;
     ngx_http_auth_jwt_policy_t *policy;
+    ngx_oauth_cache_conf_t    *verify_cache;
 } ngx_http_auth_jwt_loc_conf_t;
 
 
@@ -112,6 +128,8 @@ typedef struct {
     ngx_str_t                  token;
     ngx_uint_t                 key_index;   /* next key request */
     ngx_array_t                keysets;     /* of int64_t, this request's */
+    ngx_array_t                bodies;      /* of key_body_t: not yet
+                                               loaded (verify cache) */
     ngx_uint_t                 waiting;     /* a subrequest is running */
     ngx_uint_t                 done;        /* it finished */
     ngx_int_t                  sr_rc;
@@ -137,13 +155,31 @@ static ngx_int_t ngx_http_auth_jwt_key_request_done(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
 static ngx_int_t ngx_http_auth_jwt_key_response(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
+static ngx_int_t ngx_http_auth_jwt_keyset_load(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
+    ngx_str_t *body, ngx_uint_t index);
 static void ngx_http_auth_jwt_keyset_cleanup(void *data);
+static ngx_int_t ngx_http_auth_jwt_cache_key(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
+    u_char *hash);
+static ngx_int_t ngx_http_auth_jwt_cache_hit(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
+    int64_t policy, nox_buf_t *values, int32_t n, ngx_str_t *cached,
+    int32_t header_len);
+static void ngx_http_auth_jwt_cache_store(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
+    u_char *hash);
+static ngx_int_t ngx_http_auth_jwt_decision(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
+    int32_t rc, int32_t detail);
 static ngx_int_t ngx_http_auth_jwt_verify(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
 static ngx_int_t ngx_http_auth_jwt_require(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf);
 static int64_t ngx_http_auth_jwt_policy(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf);
+static ngx_int_t ngx_http_auth_jwt_policy_keys(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, u_char *hash);
 static int32_t ngx_http_auth_jwt_policy_build(
     ngx_http_auth_jwt_loc_conf_t *jlcf, int64_t *handle, ngx_log_t *log);
 static ngx_int_t ngx_http_auth_jwt_reject(ngx_http_request_t *r,
@@ -193,6 +229,8 @@ static char *ngx_http_auth_jwt_require_conf(ngx_conf_t *cf,
 static char *ngx_http_auth_jwt_rule(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_auth_jwt_allow_nested(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_auth_jwt_verify_cache(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_auth_jwt_key_format(ngx_conf_t *cf,
     ngx_str_t *value, ngx_int_t *format);
@@ -341,6 +379,13 @@ static ngx_command_t  ngx_http_auth_jwt_commands[] = {
       0,
       NULL },
 
+    { ngx_string("auth_jwt_verify_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_auth_jwt_verify_cache,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -450,7 +495,10 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
          */
 
         if (ngx_array_init(&ctx->keysets, r->pool, 2, sizeof(int64_t))
-            != NGX_OK)
+            != NGX_OK
+            || ngx_array_init(&ctx->bodies, r->pool, 2,
+                              sizeof(ngx_http_auth_jwt_key_body_t))
+               != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -674,9 +722,7 @@ static ngx_int_t
 ngx_http_auth_jwt_key_response(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
 {
-    int64_t                           handle, *slot;
-    int32_t                           rc, detail;
-    ngx_pool_cleanup_t               *cln;
+    ngx_http_auth_jwt_key_body_t     *kb;
     ngx_http_auth_jwt_key_request_t  *kr;
 
     kr = jlcf->key_requests->elts;
@@ -706,11 +752,45 @@ ngx_http_auth_jwt_key_response(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /*
+     * with a verified-token cache the body is first part of the cache key:
+     * it is parsed only on a miss
+     */
+
+    if (jlcf->verify_cache) {
+        kb = ngx_array_push(&ctx->bodies);
+        if (kb == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        kb->body = ctx->sr_body;
+        kb->index = ctx->key_index - 1;
+
+        return NGX_OK;
+    }
+
+    return ngx_http_auth_jwt_keyset_load(r, jlcf, ctx, &ctx->sr_body,
+                                         ctx->key_index - 1);
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_keyset_load(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
+    ngx_str_t *body, ngx_uint_t index)
+{
+    int64_t                           handle, *slot;
+    int32_t                           rc, detail;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_auth_jwt_key_request_t  *kr;
+
+    kr = jlcf->key_requests->elts;
+    kr = &kr[index];
+
     handle = 0;
     detail = 0;
 
-    rc = ngx_oauth_managed.keyset_load(ctx->sr_body.data,
-                                       (int32_t) ctx->sr_body.len,
+    rc = ngx_oauth_managed.keyset_load(body->data, (int32_t) body->len,
                                        (int32_t) kr->format, &handle, &detail);
 
     if (rc != NOX_OK) {
@@ -763,13 +843,14 @@ static ngx_int_t
 ngx_http_auth_jwt_verify(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
 {
-    u_char                    *out;
-    int64_t                    policy;
-    int32_t                    rc, header_len, payload_len, detail, n;
-    ngx_str_t                  value;
-    ngx_uint_t                 i;
-    nox_buf_t                 *values;
-    ngx_http_auth_jwt_rule_t  *rule;
+    u_char                         *out, hash[NOX_SHA256_LEN];
+    int64_t                         policy;
+    int32_t                         rc, header_len, payload_len, detail, n;
+    ngx_str_t                       value, cached;
+    ngx_uint_t                      i, cache;
+    nox_buf_t                      *values;
+    ngx_http_auth_jwt_rule_t       *rule;
+    ngx_http_auth_jwt_key_body_t   *kb;
 
     policy = ngx_http_auth_jwt_policy(r, jlcf);
     if (policy == 0) {
@@ -810,6 +891,36 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
         }
     }
 
+    cache = (jlcf->verify_cache && jlcf->validate_sig);
+
+    if (cache) {
+        if (ngx_http_auth_jwt_cache_key(r, jlcf, ctx, hash) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_oauth_cache_get(r, jlcf->verify_cache,
+                                NGX_HTTP_AUTH_JWT_CACHE_KIND, hash, &cached,
+                                &header_len)
+            == NGX_OK
+            && header_len > 0 && (size_t) header_len < cached.len)
+        {
+            return ngx_http_auth_jwt_cache_hit(r, jlcf, ctx, policy, values,
+                                               n, &cached, header_len);
+        }
+
+        /* a miss: the key request bodies become keysets now */
+
+        kb = ctx->bodies.elts;
+
+        for (i = 0; i < ctx->bodies.nelts; i++) {
+            rc = ngx_http_auth_jwt_keyset_load(r, jlcf, ctx, &kb[i].body,
+                                               kb[i].index);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+    }
+
     out = ngx_pnalloc(r->pool, ctx->token.len);
     if (out == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -837,6 +948,47 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
         ctx->payload.len = payload_len;
     }
 
+    if (rc == NOX_OK && cache && ctx->decoded) {
+        ngx_http_auth_jwt_cache_store(r, jlcf, ctx, hash);
+    }
+
+    return ngx_http_auth_jwt_decision(r, jlcf, ctx, rc, detail);
+}
+
+
+/* a verified token from the cache: every check but the signature again */
+
+static ngx_int_t
+ngx_http_auth_jwt_cache_hit(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
+    int64_t policy, nox_buf_t *values, int32_t n, ngx_str_t *cached,
+    int32_t header_len)
+{
+    int32_t  rc, detail;
+
+    ctx->decoded = 1;
+    ctx->header.data = cached->data;
+    ctx->header.len = header_len;
+    ctx->payload.data = cached->data + header_len;
+    ctx->payload.len = cached->len - header_len;
+
+    detail = -1;
+
+    rc = ngx_oauth_managed.jwt_check(policy, ctx->header.data,
+                                     (int32_t) ctx->header.len,
+                                     ctx->payload.data,
+                                     (int32_t) ctx->payload.len, ngx_time(),
+                                     values, n, &detail);
+
+    return ngx_http_auth_jwt_decision(r, jlcf, ctx, rc, detail);
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_decision(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
+    int32_t rc, int32_t detail)
+{
     if (rc == NOX_OK) {
         ctx->verified = 1;
         return ngx_http_auth_jwt_require(r, jlcf);
@@ -857,6 +1009,118 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
 
         return ngx_http_auth_jwt_reject(r, jlcf, NGX_HTTP_UNAUTHORIZED, 1);
     }
+}
+
+
+/*
+ * The cache key: SHA-256 over the token and the identity of the keys that
+ * verified it (the digest of the key files, the key request bodies with
+ * their formats), so no entry outlives a key rotation.
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_cache_key(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
+    u_char *hash)
+{
+    u_char                           *key, *p;
+    size_t                            len;
+    int32_t                           rc;
+    ngx_uint_t                        i;
+    ngx_http_auth_jwt_key_body_t     *kb;
+    ngx_http_auth_jwt_key_request_t  *kr;
+
+    kb = ctx->bodies.elts;
+    kr = jlcf->key_requests ? jlcf->key_requests->elts : NULL;
+
+    len = sizeof("j|") - 1 + NOX_SHA256_LEN + NGX_SIZE_T_LEN + 2
+          + ctx->token.len;
+
+    for (i = 0; i < ctx->bodies.nelts; i++) {
+        len += NGX_SIZE_T_LEN + 3 + kb[i].body.len;
+    }
+
+    key = ngx_pnalloc(r->pool, len);
+    if (key == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(key, "j|", sizeof("j|") - 1);
+    p = ngx_cpymem(p, jlcf->policy->keys, NOX_SHA256_LEN);
+
+    for (i = 0; i < ctx->bodies.nelts; i++) {
+        p = ngx_sprintf(p, "%c%uz:%V|", kr[kb[i].index].format == NOX_KEYS_JWKS
+                                        ? 'j' : 'k',
+                        kb[i].body.len, &kb[i].body);
+    }
+
+    p = ngx_sprintf(p, "%uz:%V|", ctx->token.len, &ctx->token);
+
+    rc = ngx_oauth_managed.sha256(key, (int32_t) (p - key), hash,
+                                  NOX_SHA256_LEN);
+
+    /* the key holds the raw token: do not leave it in the pool */
+
+    ngx_explicit_memzero(key, p - key);
+
+    if (rc != NOX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "auth_jwt: nox_sha256 failed: %s",
+                      ngx_oauth_status_text(rc));
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* TTL: min(max_ttl, exp + leeway - now); tokens without exp get max_ttl */
+
+static void
+ngx_http_auth_jwt_cache_store(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
+    u_char *hash)
+{
+    size_t     i;
+    time_t     ttl, exp, now;
+    ngx_str_t  value, path, text;
+
+    value.data = ctx->header.data;
+    value.len = ctx->header.len + ctx->payload.len;
+
+    if (value.len > NGX_HTTP_AUTH_JWT_CACHE_MAX_VALUE) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "auth_jwt: not caching a token of %uz decoded bytes",
+                       value.len);
+        return;
+    }
+
+    ttl = jlcf->verify_cache->max_ttl;
+    now = ngx_time();
+
+    ngx_str_set(&path, "exp");
+
+    if (ngx_http_auth_jwt_render(r, &ctx->payload, &path, NOX_PATH_NAME,
+                                 jlcf, &text)
+        == NGX_OK)
+    {
+        /* the integer part of a NumericDate; "1e9" reads as 1: no store */
+
+        for (i = 0; i < text.len; i++) {
+            if (text.data[i] < '0' || text.data[i] > '9') {
+                break;
+            }
+        }
+
+        exp = (i > 0) ? ngx_atotm(text.data, i) : NGX_ERROR;
+
+        if (exp != NGX_ERROR && exp + jlcf->leeway - now < ttl) {
+            ttl = exp + jlcf->leeway - now;
+        }
+    }
+
+    ngx_oauth_cache_put(r, jlcf->verify_cache, NGX_HTTP_AUTH_JWT_CACHE_KIND,
+                        hash, &value, (int32_t) ctx->header.len, ttl);
 }
 
 
@@ -928,9 +1192,57 @@ ngx_http_auth_jwt_policy(ngx_http_request_t *r,
         return 0;
     }
 
+    if (ngx_http_auth_jwt_policy_keys(r, jlcf, policy->keys) != NGX_OK) {
+        (void) ngx_oauth_managed.policy_free(handle);
+        policy->status = NOX_E_INTERNAL;
+        return 0;
+    }
+
     policy->handle = handle;
 
     return handle;
+}
+
+
+/* the identity of the location's key files: SHA-256 over their contents */
+
+static ngx_int_t
+ngx_http_auth_jwt_policy_keys(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, u_char *hash)
+{
+    u_char                         *buf, *p;
+    size_t                          len;
+    int32_t                         rc;
+    ngx_uint_t                      i, n;
+    ngx_http_auth_jwt_key_file_t  **kf;
+
+    kf = jlcf->key_files ? jlcf->key_files->elts : NULL;
+    n = jlcf->key_files ? jlcf->key_files->nelts : 0;
+
+    len = sizeof("files|");
+    for (i = 0; i < n; i++) {
+        len += NGX_SIZE_T_LEN + 3 + kf[i]->content.len;
+    }
+
+    buf = ngx_alloc(len, r->connection->log);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(buf, "files|", sizeof("files|") - 1);
+
+    for (i = 0; i < n; i++) {
+        p = ngx_sprintf(p, "%c%uz:%V|",
+                        kf[i]->format == NOX_KEYS_JWKS ? 'j' : 'k',
+                        kf[i]->content.len, &kf[i]->content);
+    }
+
+    rc = ngx_oauth_managed.sha256(buf, (int32_t) (p - buf), hash,
+                                  NOX_SHA256_LEN);
+
+    ngx_free(buf);
+
+    return (rc == NOX_OK) ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -1481,6 +1793,7 @@ ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf)
     conf->leeway = NGX_CONF_UNSET;
     conf->phase = NGX_CONF_UNSET_UINT;
     conf->nested = NGX_CONF_UNSET;
+    conf->verify_cache = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -1518,6 +1831,7 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_value(conf->nested, prev->nested, 0);
+    ngx_conf_merge_ptr_value(conf->verify_cache, prev->verify_cache, NULL);
 
     if (conf->delimiter.data == NULL) {
         ngx_str_set(&conf->delimiter, ".");
@@ -2354,6 +2668,22 @@ ngx_http_auth_jwt_check_rule(void *data, u_char *buf, u_char *last)
                         ngx_oauth_status_text(rc),
                         check->delimiter.len
                         ? " (with auth_jwt_allow_nested)" : "");
+}
+
+
+static char *
+ngx_http_auth_jwt_verify_cache(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
+
+    if (jlcf->verify_cache != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    return ngx_oauth_cache_conf(cf, &ngx_http_oauth_jwt_module, "auth_jwt",
+                                NGX_HTTP_AUTH_JWT_CACHE_TTL,
+                                &jlcf->verify_cache);
 }
 
 

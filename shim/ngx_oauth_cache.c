@@ -1,0 +1,501 @@
+/*
+ * NginxOAuth shim: shared-memory caches (ngx_oauth_cache.h).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_oauth_cache.h"
+
+
+#define NGX_OAUTH_CACHE_EXPIRE_MAX  8   /* expired entries freed per store */
+
+
+typedef struct {
+    ngx_rbtree_t                 rbtree;
+    ngx_rbtree_node_t            sentinel;
+    ngx_queue_t                  queue;       /* LRU: head is the newest */
+} ngx_oauth_cache_shctx_t;
+
+
+typedef struct {
+    ngx_oauth_cache_shctx_t     *sh;
+    ngx_slab_pool_t             *shpool;
+    const char                  *who;         /* log prefix */
+} ngx_oauth_cache_t;
+
+
+/* lives at ngx_rbtree_node_t.color, as in ngx_http_limit_req_module */
+
+typedef struct {
+    u_char                       color;
+    u_char                       kind;
+    u_short                      reserved;
+    uint32_t                     len;         /* of data */
+    ngx_queue_t                  queue;
+    time_t                       expires;
+    int32_t                      aux;
+    u_char                       hash[NOX_SHA256_LEN];
+    u_char                       data[1];
+} ngx_oauth_cache_node_t;
+
+
+static ngx_oauth_cache_node_t *ngx_oauth_cache_lookup(
+    ngx_oauth_cache_t *cache, u_char *hash);
+static void ngx_oauth_cache_delete(ngx_oauth_cache_t *cache,
+    ngx_oauth_cache_node_t *cn);
+static ngx_rbtree_key_t ngx_oauth_cache_key(u_char *hash);
+static void ngx_oauth_cache_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_int_t ngx_oauth_cache_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+
+
+char *
+ngx_oauth_cache_conf(ngx_conf_t *cf, void *tag, const char *who,
+    time_t default_ttl, ngx_oauth_cache_conf_t **field)
+{
+    u_char                  *c;
+    ssize_t                  size;
+    time_t                   ttl;
+    ngx_str_t               *value, name, s;
+    ngx_uint_t               i;
+    ngx_shm_zone_t          *zone;
+    ngx_oauth_cache_t       *cache;
+    ngx_oauth_cache_conf_t  *cc;
+
+    value = cf->args->elts;
+
+    ngx_str_null(&name);
+    size = 0;
+    ttl = default_ttl;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+
+            name.data = value[i].data + 5;
+
+            c = (u_char *) ngx_strchr(name.data, ':');
+
+            if (c == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\": invalid zone \"%V\": expected "
+                                   "zone=name:size", &value[0], &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            name.len = c - name.data;
+
+            s.data = c + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            size = ngx_parse_size(&s);
+
+            if (name.len == 0 || size == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\": invalid zone \"%V\": expected "
+                                   "zone=name:size", &value[0], &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (size < (ssize_t) (8 * ngx_pagesize)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\": zone \"%V\" is too small: at "
+                                   "least %uz bytes", &value[0], &name,
+                                   8 * ngx_pagesize);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_ttl=", 8) == 0) {
+
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            ttl = ngx_parse_time(&s, 1);
+
+            if (ttl == (time_t) NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\": invalid max_ttl \"%V\"",
+                                   &value[0], &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": invalid parameter \"%V\"",
+                           &value[0], &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have a \"zone=name:size\" parameter",
+                           &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    zone = ngx_shared_memory_add(cf, &name, size, tag);
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->data == NULL) {
+        cache = ngx_pcalloc(cf->pool, sizeof(ngx_oauth_cache_t));
+        if (cache == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        cache->who = who;
+
+        zone->init = ngx_oauth_cache_init_zone;
+        zone->data = cache;
+    }
+
+    /* max_ttl=0: no lookups and no stores */
+
+    if (ttl == 0) {
+        *field = NULL;
+        return NGX_CONF_OK;
+    }
+
+    cc = ngx_palloc(cf->pool, sizeof(ngx_oauth_cache_conf_t));
+    if (cc == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cc->zone = zone;
+    cc->max_ttl = ttl;
+
+    *field = cc;
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_oauth_cache_get(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
+    u_char kind, u_char *hash, ngx_str_t *value, int32_t *aux)
+{
+    u_char                  *p;
+    ngx_oauth_cache_t       *cache;
+    ngx_oauth_cache_node_t  *cn;
+
+    cache = cc->zone->data;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    cn = ngx_oauth_cache_lookup(cache, hash);
+
+    if (cn == NULL || cn->kind != kind) {
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "%s: cache \"%V\" miss", cache->who,
+                       &cc->zone->shm.name);
+        return NGX_DECLINED;
+    }
+
+    if (cn->expires <= ngx_time()) {
+        ngx_oauth_cache_delete(cache, cn);
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "%s: cache \"%V\" entry expired", cache->who,
+                       &cc->zone->shm.name);
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(r->pool, cn->len + 1);
+    if (p == NULL) {
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(p, cn->data, cn->len);
+    value->data = p;
+    value->len = cn->len;
+
+    if (aux) {
+        *aux = cn->aux;
+    }
+
+    ngx_queue_remove(&cn->queue);
+    ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "%s: cache \"%V\" hit, %uz bytes", cache->who,
+                   &cc->zone->shm.name, value->len);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_oauth_cache_put(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
+    u_char kind, u_char *hash, ngx_str_t *value, int32_t aux, time_t ttl)
+{
+    size_t                   size;
+    time_t                   now;
+    ngx_uint_t               i;
+    ngx_queue_t             *q;
+    ngx_rbtree_node_t       *node;
+    ngx_oauth_cache_t       *cache;
+    ngx_oauth_cache_node_t  *cn;
+
+    if (ttl <= 0) {
+        return;
+    }
+
+    cache = cc->zone->data;
+    now = ngx_time();
+
+    size = offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_oauth_cache_node_t, data)
+           + value->len;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    cn = ngx_oauth_cache_lookup(cache, hash);
+    if (cn) {
+        ngx_oauth_cache_delete(cache, cn);
+    }
+
+    /* drop a few expired entries from the old end */
+
+    for (i = 0; i < NGX_OAUTH_CACHE_EXPIRE_MAX; i++) {
+        if (ngx_queue_empty(&cache->sh->queue)) {
+            break;
+        }
+
+        q = ngx_queue_last(&cache->sh->queue);
+        cn = ngx_queue_data(q, ngx_oauth_cache_node_t, queue);
+
+        if (cn->expires > now) {
+            break;
+        }
+
+        ngx_oauth_cache_delete(cache, cn);
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "%s: cache \"%V\" expired an entry", cache->who,
+                       &cc->zone->shm.name);
+    }
+
+    /* zone full: evict the least recently used entries until it fits */
+
+    for ( ;; ) {
+        node = ngx_slab_alloc_locked(cache->shpool, size);
+
+        if (node != NULL) {
+            break;
+        }
+
+        if (ngx_queue_empty(&cache->sh->queue)) {
+            ngx_shmtx_unlock(&cache->shpool->mutex);
+
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "%s: cache \"%V\" is too small for an entry of "
+                          "%uz bytes", cache->who, &cc->zone->shm.name,
+                          size);
+            return;
+        }
+
+        q = ngx_queue_last(&cache->sh->queue);
+        cn = ngx_queue_data(q, ngx_oauth_cache_node_t, queue);
+        ngx_oauth_cache_delete(cache, cn);
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "%s: cache \"%V\" evicted the least recently used "
+                       "entry", cache->who, &cc->zone->shm.name);
+    }
+
+    cn = (ngx_oauth_cache_node_t *) &node->color;
+
+    node->key = ngx_oauth_cache_key(hash);
+
+    cn->kind = kind;
+    cn->len = (uint32_t) value->len;
+    cn->expires = now + ttl;
+    cn->aux = aux;
+    ngx_memcpy(cn->hash, hash, NOX_SHA256_LEN);
+    ngx_memcpy(cn->data, value->data, value->len);
+
+    ngx_rbtree_insert(&cache->sh->rbtree, node);
+    ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "%s: cache \"%V\" stored %uz bytes for %T s", cache->who,
+                   &cc->zone->shm.name, value->len, ttl);
+}
+
+
+static ngx_rbtree_key_t
+ngx_oauth_cache_key(u_char *hash)
+{
+    return ((ngx_rbtree_key_t) hash[0] << 24)
+           | ((ngx_rbtree_key_t) hash[1] << 16)
+           | ((ngx_rbtree_key_t) hash[2] << 8)
+           | (ngx_rbtree_key_t) hash[3];
+}
+
+
+/* the caller holds the zone's mutex */
+
+static ngx_oauth_cache_node_t *
+ngx_oauth_cache_lookup(ngx_oauth_cache_t *cache, u_char *hash)
+{
+    ngx_int_t                rc;
+    ngx_rbtree_key_t         key;
+    ngx_rbtree_node_t       *node, *sentinel;
+    ngx_oauth_cache_node_t  *cn;
+
+    key = ngx_oauth_cache_key(hash);
+
+    node = cache->sh->rbtree.root;
+    sentinel = cache->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (key < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (key > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        cn = (ngx_oauth_cache_node_t *) &node->color;
+
+        rc = ngx_memcmp(hash, cn->hash, NOX_SHA256_LEN);
+
+        if (rc == 0) {
+            return cn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_oauth_cache_delete(ngx_oauth_cache_t *cache, ngx_oauth_cache_node_t *cn)
+{
+    ngx_rbtree_node_t  *node;
+
+    node = (ngx_rbtree_node_t *)
+               ((u_char *) cn - offsetof(ngx_rbtree_node_t, color));
+
+    ngx_queue_remove(&cn->queue);
+    ngx_rbtree_delete(&cache->sh->rbtree, node);
+    ngx_slab_free_locked(cache->shpool, node);
+}
+
+
+static void
+ngx_oauth_cache_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t       **p;
+    ngx_oauth_cache_node_t   *cn, *cnt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            cn = (ngx_oauth_cache_node_t *) &node->color;
+            cnt = (ngx_oauth_cache_node_t *) &temp->color;
+
+            p = (ngx_memcmp(cn->hash, cnt->hash, NOX_SHA256_LEN) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/* a reload keeps the entries: the old cycle's zone data is reused */
+
+static ngx_int_t
+ngx_oauth_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_oauth_cache_t  *ocache = data;
+
+    size_t              len;
+    ngx_oauth_cache_t  *cache;
+
+    cache = shm_zone->data;
+
+    if (ocache) {
+        cache->sh = ocache->sh;
+        cache->shpool = ocache->shpool;
+        return NGX_OK;
+    }
+
+    cache->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        cache->sh = cache->shpool->data;
+        return NGX_OK;
+    }
+
+    cache->sh = ngx_slab_alloc(cache->shpool,
+                               sizeof(ngx_oauth_cache_shctx_t));
+    if (cache->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    cache->shpool->data = cache->sh;
+
+    ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
+                    ngx_oauth_cache_rbtree_insert_value);
+
+    ngx_queue_init(&cache->sh->queue);
+
+    len = sizeof(" in  cache zone \"\"") + ngx_strlen(cache->who)
+          + shm_zone->shm.name.len;
+
+    cache->shpool->log_ctx = ngx_slab_alloc(cache->shpool, len);
+    if (cache->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(cache->shpool->log_ctx, " in %s cache zone \"%V\"%Z",
+                cache->who, &shm_zone->shm.name);
+
+    /* a full zone is normal: entries are evicted, not logged as crit */
+
+    cache->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
