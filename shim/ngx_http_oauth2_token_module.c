@@ -84,6 +84,8 @@ typedef struct {
     ngx_str_t                    authorization;  /* "Basic ..." or empty */
     ngx_str_t                    file;           /* of client_id */
     ngx_uint_t                   line;
+    ngx_str_t                    secret_file;    /* of the secret */
+    ngx_uint_t                   secret_line;
 } ngx_http_oauth2_token_main_conf_t;
 
 
@@ -1705,6 +1707,7 @@ ngx_http_oauth2_token_create_main_conf(ngx_conf_t *cf)
      *     omcf->client_secret = { 0, NULL };
      *     omcf->secret_from_file = 0;
      *     omcf->authorization = { 0, NULL };
+     *     omcf->secret_file = { 0, NULL };
      */
 
     omcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_oauth2_token_main_conf_t));
@@ -1732,8 +1735,10 @@ ngx_http_oauth2_token_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (omcf->client_id.data == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"auth_oauth2_token_client_secret\" needs "
-                      "\"auth_oauth2_token_client_id\"");
+                      "\"auth_oauth2_token_client_secret%s\" needs "
+                      "\"auth_oauth2_token_client_id\" in %V:%ui",
+                      omcf->secret_from_file ? "_file" : "",
+                      &omcf->secret_file, omcf->secret_line);
         return NGX_CONF_ERROR;
     }
 
@@ -1962,6 +1967,8 @@ ngx_http_oauth2_token_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     omcf->client_secret = content;
     omcf->secret_from_file = cmd->offset;
+    omcf->secret_file = cf->conf_file->file.name;
+    omcf->secret_line = cf->conf_file->line;
 
     return NGX_CONF_OK;
 }

@@ -27,6 +27,10 @@ public sealed class OAuth2ConfigErrorTests
                 "auth_oauth2_token_exchange", "auth_oauth2_token_exchange on;", "without"),
             ["client_id without a secret"] = new("auth_oauth2_token_client_id lonely;", "",
                 "auth_oauth2_token_client_id", "client_id lonely", "needs"),
+            ["client_secret without a client_id"] = new("auth_oauth2_token_client_secret orphan;", "",
+                "auth_oauth2_token_client_secret", "client_secret orphan", "needs"),
+            ["client_secret_file without a client_id"] = new("auth_oauth2_token_client_secret_file secret.txt;", "",
+                "auth_oauth2_token_client_secret_file", "client_secret_file secret.txt", "needs"),
             ["both secret forms"] = new("auth_oauth2_token_client_id gw;\nauth_oauth2_token_client_secret s;\n"
                 + "auth_oauth2_token_client_secret_file secret.txt;", "",
                 "auth_oauth2_token_client_secret_file", "client_secret_file secret.txt", "cannot be combined"),
