@@ -7,6 +7,10 @@
 #   ./build.sh test       build and run every test
 #   ./build.sh image      build the Docker image (docker/Dockerfile) with the
 #                         module installed; tag: nginx-oauth:latest
+#   ./build.sh bench [--quick | --callgrind]
+#                         build, then run the benchmark (bench/run.sh): one
+#                         nginx worker, wrk, ratios to a baseline of the same
+#                         run, written to docs/PERFORMANCE.md
 #   ./build.sh clean      remove build/
 #
 # Environment:
@@ -257,6 +261,7 @@ case "${1:-build}" in
     demo) cmd_demo ;;
     test) shift; cmd_test "$@" ;;
     image) cmd_image ;;
+    bench) shift; build_all; "$ROOT/bench/run.sh" "$@" ;;
     clean) rm -rf "$BUILD" ;;
-    *) die "unknown command '$1' (build | demo | test | image | clean)" ;;
+    *) die "unknown command '$1' (build | demo | test | bench | image | clean)" ;;
 esac

@@ -1,0 +1,411 @@
+#!/usr/bin/env bash
+# NginxOAuth benchmark (./build.sh bench [--quick | --callgrind]).
+#
+# One nginx, ONE worker, our module, loopback only.  Every scenario is a
+# location of the same shape (a static file served in the content phase,
+# after the access phase) so the ratio to the baseline is the module's cost:
+#
+#   baseline              no auth
+#   jwt-ALG-warm          auth_jwt, the same token on every request
+#   jwt-ALG-warm-cache    the same with auth_jwt_verify_cache
+#   jwt-ALG-cold          a different valid token on every request (a wrk
+#                         script cycles through COUNT pre-generated tokens)
+#   jwt-claims3           RS256 warm plus three auth_jwt_require_claim rules
+#   introspect-hit        auth_oauth2_token_introspect, answered by the cache
+#   introspect-nocache    introspection on every request against a local IdP
+#                         (an nginx server returning a fixed JSON response)
+#   exchange-hit          auth_oauth2_token_exchange, answered by the cache
+#
+# Prints requests/s, p50, p99, the ratio to the baseline of the same run,
+# the worker's RSS before/after each scenario, `openssl speed` verify times
+# and, for cold scenarios, the "crypto bound" 1/(1/baseline + verify time).
+# The table (and the machine description) is written to docs/PERFORMANCE.md.
+#
+#   --quick       3 s per scenario, 2000 tokens (under 2 minutes)
+#   (default)     15 s per scenario, 10000 tokens (under 10 minutes)
+#   --callgrind   nginx under valgrind --tool=callgrind (master_process off,
+#                 daemon off): instructions per request per scenario
+#
+# Environment: NGINX_BIN (default /usr/sbin/nginx), BENCH_CONNECTIONS (32),
+# BENCH_NO_DOCS=1 (do not touch docs/PERFORMANCE.md).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MODULES="$ROOT/build/modules"
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
+CONNECTIONS=${BENCH_CONNECTIONS:-32}
+
+MODE=full
+case "${1:-}" in
+    --quick) MODE=quick ;;
+    --callgrind) MODE=callgrind ;;
+    "") ;;
+    *) echo "bench/run.sh: unknown option '$1' (--quick | --callgrind)" >&2; exit 2 ;;
+esac
+
+if [ "$MODE" = quick ]; then
+    DURATION=3; WARMUP=1; COUNT=2000
+else
+    DURATION=15; WARMUP=2; COUNT=10000
+fi
+CALLGRIND_REQUESTS=${BENCH_CALLGRIND_REQUESTS:-200}
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+[ -f "$MODULES/ngx_http_oauth_module.so" ] || die "no module in $MODULES (run ./build.sh)"
+
+need_tool() {   # command package
+    command -v "$1" >/dev/null 2>&1 && return 0
+    [ "$(id -u)" -eq 0 ] || die "$1 is missing (apt-get install $2, as root)"
+    log "installing $2"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null \
+        || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null; } \
+        || die "cannot install $2"
+}
+
+need_tool curl curl
+need_tool openssl openssl
+if [ "$MODE" = callgrind ]; then
+    need_tool valgrind valgrind
+else
+    need_tool wrk wrk
+fi
+
+WORK=$(mktemp -d /tmp/nginx-oauth-bench.XXXXXX)
+chmod 755 "$WORK"   # workers run as an unprivileged user
+NGINX_PIDS=()
+cleanup() {
+    for p in "${NGINX_PIDS[@]:-}"; do
+        [ -n "$p" ] && kill "$p" 2>/dev/null || true
+    done
+    sleep 0.3
+    [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null \
+        || echo $(( 20000 + RANDOM % 20000 ))
+}
+PORT=$(free_port)
+IDP_PORT=$(free_port)
+PLAIN_PORT=$(free_port)
+
+# ---- keys and tokens --------------------------------------------------------
+log "keys and $COUNT tokens per algorithm (bench/TokenGen)"
+dotnet run --project "$ROOT/bench/TokenGen" -c Release -v quiet -- "$WORK/tokens" "$COUNT" >/dev/null \
+    || die "token generation failed"
+ALGS="hs256 rs256 es256 eddsa"
+warm_token() { head -n 1 "$WORK/tokens/tokens-$1.txt"; }
+
+mkdir -p "$WORK/www"
+printf 'ok\n' > "$WORK/www/ok.txt"
+
+# ---- nginx configuration ----------------------------------------------------
+EXP=$(( $(date +%s) + 86400 ))
+jwt_locations() {
+    local a
+    for a in $ALGS; do
+        cat <<EOF
+        location /jwt-$a-warm/ { auth_jwt "bench"; auth_jwt_key_file $WORK/tokens/keys.jwks; alias $WORK/www/; }
+        location /jwt-$a-warm-cache/ {
+            auth_jwt "bench"; auth_jwt_key_file $WORK/tokens/keys.jwks;
+            auth_jwt_verify_cache zone=jwt:16m;
+            alias $WORK/www/;
+        }
+        location /jwt-$a-cold/ { auth_jwt "bench"; auth_jwt_key_file $WORK/tokens/keys.jwks; alias $WORK/www/; }
+EOF
+    done
+}
+
+write_config() {   # file master_process
+    cat > "$1" <<EOF
+load_module $MODULES/ngx_http_oauth_module.so;
+worker_processes 1;
+master_process $2;
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    default_type application/octet-stream;
+    auth_oauth2_token_client_id bench;
+    auth_oauth2_token_client_secret bench-secret;
+
+    # the local IdP
+    server {
+        listen 127.0.0.1:$IDP_PORT;
+        default_type application/json;
+        location = /introspect {
+            return 200 '{"active":true,"sub":"user-0","scope":"read write","exp":$EXP}';
+        }
+        location = /token {
+            return 200 '{"access_token":"exchanged-token-0123456789","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer","expires_in":3600}';
+        }
+    }
+
+    server {
+        listen 127.0.0.1:$PORT backlog=4096;
+        location = /_introspect { internal; proxy_pass http://127.0.0.1:$IDP_PORT/introspect; }
+        location = /_token { internal; proxy_pass http://127.0.0.1:$IDP_PORT/token; }
+        auth_oauth2_token_introspect_endpoint /_introspect;
+        auth_oauth2_token_token_endpoint /_token;
+
+        location /baseline/ { alias $WORK/www/; }
+$(jwt_locations)
+        location /jwt-claims3/ {
+            auth_jwt "bench"; auth_jwt_key_file $WORK/tokens/keys.jwks;
+            auth_jwt_require_claim iss eq "https://idp.bench";
+            auth_jwt_require_claim aud eq api;
+            auth_jwt_require_claim exp gt json=1000000000;
+            alias $WORK/www/;
+        }
+        location /introspect-hit/ {
+            auth_oauth2_token_introspect on;
+            auth_oauth2_token_introspect_cache zone=introspect:16m;
+            alias $WORK/www/;
+        }
+        location /introspect-nocache/ {
+            auth_oauth2_token_introspect on;
+            alias $WORK/www/;
+        }
+        location /exchange-hit/ {
+            auth_oauth2_token_exchange on;
+            auth_oauth2_token_audience api;
+            auth_oauth2_token_exchange_cache zone=exchange:16m;
+            alias $WORK/www/;
+        }
+    }
+}
+EOF
+}
+
+# scenario name -> token kind: "" none, warm:ALG, cold:ALG
+SCENARIOS=(baseline)
+declare -A TOKEN_OF=([baseline]="")
+for a in $ALGS; do
+    SCENARIOS+=("jwt-$a-warm" "jwt-$a-warm-cache" "jwt-$a-cold")
+    TOKEN_OF["jwt-$a-warm"]="warm:$a"
+    TOKEN_OF["jwt-$a-warm-cache"]="warm:$a"
+    TOKEN_OF["jwt-$a-cold"]="cold:$a"
+done
+SCENARIOS+=(jwt-claims3 introspect-hit introspect-nocache exchange-hit)
+TOKEN_OF[jwt-claims3]="warm:rs256"
+TOKEN_OF[introspect-hit]="warm:hs256"
+TOKEN_OF[introspect-nocache]="warm:hs256"
+TOKEN_OF[exchange-hit]="warm:hs256"
+
+url_of() { echo "http://127.0.0.1:$PORT/$1/ok.txt"; }
+
+check_scenario() {   # name: one request must answer 200
+    local kind=${TOKEN_OF[$1]} status args=()
+    [ -n "$kind" ] && args=(-H "Authorization: Bearer $(warm_token "${kind#*:}")")
+    status=$(curl -s -o /dev/null -w '%{http_code}' "${args[@]}" "$(url_of "$1")" || true)
+    [ "$status" = 200 ] || die "scenario $1 answers $status, not 200 (see $WORK/error.log; BENCH_KEEP=1 keeps it)"
+}
+
+wait_port() {   # port
+    for _ in $(seq 1 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
+        sleep 0.1
+    done
+    die "nginx does not answer on port $1 (see $WORK/error.log)"
+}
+
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+machine() {
+    local cpu
+    cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+    echo "- CPU: ${cpu:-unknown} (nproc $(nproc))"
+    echo "- kernel: $(uname -sr)"
+    echo "- nginx: $("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //')"
+    echo "- OpenSSL: $(openssl version)"
+    echo "- .NET SDK: $(dotnet --version 2>/dev/null || echo unknown)"
+    echo "- load generator: wrk, 1 thread, $CONNECTIONS connections, ${DURATION}s per scenario (after ${WARMUP}s warm-up), $COUNT cold tokens"
+}
+
+# ---- callgrind mode ---------------------------------------------------------
+if [ "$MODE" = callgrind ]; then
+    write_config "$WORK/nginx.conf" off
+    log "nginx under valgrind --tool=callgrind (slow start)"
+    # The .NET GC reserves 256 GiB of address space at start unless
+    # RLIMIT_AS is set; valgrind refuses such a mapping and the runtime
+    # aborts.  With a limit the GC reserves less and runs under valgrind.
+    (
+        ulimit -v 16000000
+        exec valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.%p" \
+            --dump-instr=no --collect-atstart=yes \
+            "$NGINX_BIN" -p "$WORK" -c "$WORK/nginx.conf" >"$WORK/valgrind.log" 2>&1
+    ) &
+    VG=$!
+    NGINX_PIDS+=("$VG")
+    for _ in $(seq 1 600); do
+        curl -s -m 5 -o /dev/null "$(url_of baseline)" && break
+        kill -0 "$VG" 2>/dev/null || { tail -n 30 "$WORK/valgrind.log" "$WORK/error.log" >&2; die "nginx under valgrind exited"; }
+        sleep 0.5
+    done
+    # the first managed call of a policy builds it: warm every scenario
+    for s in "${SCENARIOS[@]}"; do check_scenario "$s"; done
+
+    printf '\n%-24s %16s\n' scenario "instr/request"
+    for s in "${SCENARIOS[@]}"; do
+        kind=${TOKEN_OF[$s]}
+        cfg="$WORK/curl-$s.cfg"
+        : > "$cfg"
+        if [ "${kind%%:*}" = cold ]; then
+            mapfile -t toks < <(head -n "$CALLGRIND_REQUESTS" "$WORK/tokens/tokens-${kind#*:}.txt")
+        fi
+        for i in $(seq 0 $((CALLGRIND_REQUESTS - 1))); do
+            [ "$i" -gt 0 ] && echo "next" >> "$cfg"
+            echo "url = \"$(url_of "$s")\"" >> "$cfg"
+            echo "output = /dev/null" >> "$cfg"
+            case "${kind%%:*}" in
+                warm) echo "header = \"Authorization: Bearer $(warm_token "${kind#*:}")\"" >> "$cfg" ;;
+                cold) echo "header = \"Authorization: Bearer ${toks[$i]}\"" >> "$cfg" ;;
+            esac
+        done
+        callgrind_control -z "$VG" >/dev/null 2>&1 || die "callgrind_control -z failed"
+        curl -s -K "$cfg" >/dev/null
+        callgrind_control -d "$s" "$VG" >/dev/null 2>&1 || die "callgrind_control -d failed"
+        sleep 0.5
+        dump=$(ls -t "$WORK"/callgrind.out.* | head -n 1)
+        ir=$(awk '/^(summary|totals):/ { print $2; exit }' "$dump")
+        printf '%-24s %16d\n' "$s" $(( ${ir:-0} / CALLGRIND_REQUESTS ))
+    done
+    exit 0
+fi
+
+# ---- plain nginx: the RSS reference -----------------------------------------
+cat > "$WORK/plain.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $WORK/plain.pid;
+error_log $WORK/plain-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    server { listen 127.0.0.1:$PLAIN_PORT; location /baseline/ { alias $WORK/www/; } }
+}
+EOF
+"$NGINX_BIN" -p "$WORK" -c "$WORK/plain.conf" &
+NGINX_PIDS+=("$!")
+wait_port "$PLAIN_PORT"
+wrk -t1 -c"$CONNECTIONS" -d"$WARMUP"s "http://127.0.0.1:$PLAIN_PORT/baseline/ok.txt" >/dev/null
+PLAIN_WORKER=$(pgrep -P "$(cat "$WORK/plain.pid")" | head -n 1)
+PLAIN_RSS=$(rss_kib "$PLAIN_WORKER")
+kill "$(cat "$WORK/plain.pid")"
+
+# ---- the module -------------------------------------------------------------
+write_config "$WORK/nginx.conf" on
+"$NGINX_BIN" -p "$WORK" -c "$WORK/nginx.conf" &
+NGINX_PIDS+=("$!")
+wait_port "$PORT"
+for s in "${SCENARIOS[@]}"; do check_scenario "$s"; done
+WORKER=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -n 1)
+START_RSS=$(rss_kib "$WORKER")
+
+log "openssl speed (verify times)"
+openssl speed -seconds 2 rsa2048 ecdsap256 ed25519 > "$WORK/speed.txt" 2>/dev/null || true
+verify_per_s() {   # pattern -> verifies per second (last column of the line)
+    awk -v p="$1" 'index($0, p) { v = $NF } END { print v + 0 }' "$WORK/speed.txt"
+}
+declare -A VERIFY_PS=(
+    [rs256]=$(verify_per_s "rsa 2048 bits")
+    [es256]=$(verify_per_s "(nistp256)")
+    [eddsa]=$(verify_per_s "(Ed25519)")
+)
+
+declare -A RPS P50 P99 RSS0 RSS1 ERR
+run_wrk() {   # scenario seconds -> RESULT line
+    local s=$1 secs=$2 kind=${TOKEN_OF[$1]} args=()
+    case "${kind%%:*}" in
+        warm) args=(-H "Authorization: Bearer $(warm_token "${kind#*:}")") ;;
+    esac
+    if [ "${kind%%:*}" = cold ]; then
+        BENCH_TOKENS="$WORK/tokens/tokens-${kind#*:}.txt" wrk -t1 -c"$CONNECTIONS" -d"${secs}s" \
+            -s "$ROOT/bench/wrk.lua" "$(url_of "$s")"
+    else
+        BENCH_TOKENS="" wrk -t1 -c"$CONNECTIONS" -d"${secs}s" "${args[@]}" \
+            -s "$ROOT/bench/wrk.lua" "$(url_of "$s")"
+    fi | awk '/^RESULT/'
+}
+
+log "${#SCENARIOS[@]} scenarios, ${DURATION}s each"
+for s in "${SCENARIOS[@]}"; do
+    run_wrk "$s" "$WARMUP" >/dev/null
+    RSS0[$s]=$(rss_kib "$WORKER")
+    read -r _ reqs dur p50 p99 errs < <(run_wrk "$s" "$DURATION")
+    RSS1[$s]=$(rss_kib "$WORKER")
+    RPS[$s]=$(awk -v r="$reqs" -v d="$dur" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
+    P50[$s]=$p50; P99[$s]=$p99; ERR[$s]=$errs
+    log "$s: ${RPS[$s]} req/s"
+done
+END_RSS=$(rss_kib "$WORKER")
+[ "$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -n 1)" = "$WORKER" ] || log "WARNING: the worker was respawned during the run"
+
+# ---- report -----------------------------------------------------------------
+BASE=${RPS[baseline]}
+table() {
+    echo "| scenario | req/s | p50 ms | p99 ms | x baseline | crypto bound req/s | x bound | worker RSS before / after MiB | errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    local s bound xb a
+    for s in "${SCENARIOS[@]}"; do
+        bound="-"; xb="-"
+        a=${TOKEN_OF[$s]#*:}
+        if [ "${TOKEN_OF[$s]%%:*}" = cold ] && [ -n "${VERIFY_PS[$a]:-}" ] && [ "${VERIFY_PS[$a]}" != 0 ]; then
+            bound=$(awk -v b="$BASE" -v v="${VERIFY_PS[$a]}" 'BEGIN { printf "%.0f", 1 / (1 / b + 1 / v) }')
+            xb=$(awk -v r="${RPS[$s]}" -v b="$bound" 'BEGIN { printf "%.2f", r / b }')
+        fi
+        awk -v s="$s" -v r="${RPS[$s]}" -v b="$BASE" -v p50="${P50[$s]}" -v p99="${P99[$s]}" \
+            -v bound="$bound" -v xb="$xb" -v m0="${RSS0[$s]}" -v m1="${RSS1[$s]}" -v e="${ERR[$s]}" \
+            'BEGIN { printf "| %s | %d | %.2f | %.2f | %.2f | %s | %s | %.1f / %.1f | %d |\n",
+                     s, r, p50 / 1000, p99 / 1000, r / b, bound, xb, m0 / 1024, m1 / 1024, e }'
+    done
+}
+crypto() {
+    local a
+    echo "| openssl speed | verify/s | verify us |"
+    echo "|---|---:|---:|"
+    for a in rs256 es256 eddsa; do
+        awk -v a="$a" -v v="${VERIFY_PS[$a]:-0}" \
+            'BEGIN { n = (a == "rs256") ? "rsa2048" : (a == "es256") ? "ecdsap256" : "ed25519";
+                     printf "| %s | %.0f | %.1f |\n", n, v, (v > 0) ? 1e6 / v : 0 }'
+    done
+}
+memory() {
+    awk -v p="$PLAIN_RSS" -v s="$START_RSS" -v e="$END_RSS" 'BEGIN {
+        printf "- plain nginx worker (no module, after warm-up): %.1f MiB\n", p / 1024;
+        printf "- module worker after start and one request per scenario: %.1f MiB (+%.1f MiB)\n", s / 1024, (s - p) / 1024;
+        printf "- module worker after the run: %.1f MiB (+%.1f MiB over plain nginx)\n", e / 1024, (e - p) / 1024 }'
+}
+
+REPORT="$WORK/report.md"
+{
+    echo "Run: $(date -u '+%Y-%m-%d %H:%M UTC'), mode $MODE"
+    echo
+    machine
+    echo
+    table
+    echo
+    crypto
+    echo
+    memory
+} > "$REPORT"
+echo
+cat "$REPORT"
+
+if [ "${BENCH_NO_DOCS:-0}" != 1 ]; then
+    DOC="$ROOT/docs/PERFORMANCE.md"
+    if [ -f "$DOC" ] && grep -q '<!-- bench:begin -->' "$DOC"; then
+        awk -v report="$REPORT" '
+            /<!-- bench:begin -->/ { print; while ((getline l < report) > 0) print l; skip = 1; next }
+            /<!-- bench:end -->/ { skip = 0 }
+            !skip' "$DOC" > "$DOC.tmp" && mv "$DOC.tmp" "$DOC"
+        log "results written to docs/PERFORMANCE.md"
+    else
+        log "docs/PERFORMANCE.md has no <!-- bench:begin --> marker: not written"
+    fi
+fi
