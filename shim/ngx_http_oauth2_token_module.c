@@ -25,6 +25,7 @@
 #include <ngx_http.h>
 
 #include "ngx_oauth_core.h"
+#include "ngx_oauth_cache.h"
 
 
 #define NGX_HTTP_OAUTH2_SECRET_MAX        4096
@@ -40,41 +41,6 @@
 #define NGX_HTTP_OAUTH2_KIND_INTROSPECT   'i'
 #define NGX_HTTP_OAUTH2_KIND_EXCHANGE     'x'
 
-#define NGX_HTTP_OAUTH2_CACHE_EXPIRE_MAX  8   /* expired entries per store */
-
-
-typedef struct {
-    ngx_rbtree_t                 rbtree;
-    ngx_rbtree_node_t            sentinel;
-    ngx_queue_t                  queue;       /* LRU: head is the newest */
-} ngx_http_oauth2_token_shctx_t;
-
-
-typedef struct {
-    ngx_http_oauth2_token_shctx_t  *sh;
-    ngx_slab_pool_t                *shpool;
-} ngx_http_oauth2_token_cache_t;
-
-
-/* lives at ngx_rbtree_node_t.color, as in ngx_http_limit_req_module */
-
-typedef struct {
-    u_char                       color;
-    u_char                       kind;        /* NGX_HTTP_OAUTH2_KIND_* */
-    u_short                      reserved;
-    uint32_t                     len;         /* of data */
-    ngx_queue_t                  queue;
-    time_t                       expires;
-    int32_t                      aux;         /* exchange: token length */
-    u_char                       hash[NOX_SHA256_LEN];
-    u_char                       data[1];
-} ngx_http_oauth2_token_node_t;
-
-
-typedef struct {
-    ngx_shm_zone_t              *zone;        /* NULL: no cache */
-    time_t                       max_ttl;
-} ngx_http_oauth2_token_cache_conf_t;
 
 
 typedef struct {
@@ -98,12 +64,12 @@ typedef struct {
 typedef struct {
     ngx_flag_t                   introspect;
     ngx_str_t                    introspect_endpoint;
-    ngx_http_oauth2_token_cache_conf_t  *introspect_cache;
+    ngx_oauth_cache_conf_t  *introspect_cache;
     ngx_flag_t                   exchange;
     ngx_str_t                    token_endpoint;
     ngx_str_t                    audience;
     ngx_str_t                    scope;
-    ngx_http_oauth2_token_cache_conf_t  *exchange_cache;
+    ngx_oauth_cache_conf_t  *exchange_cache;
     ngx_array_t                 *requires;    /* of require_t */
     ngx_uint_t                   www_mode;
     ngx_http_complex_value_t    *www;         /* NGX_HTTP_OAUTH2_WWW_CUSTOM */
@@ -166,21 +132,6 @@ static size_t ngx_http_oauth2_token_form_len(ngx_str_t *src);
 static ngx_int_t ngx_http_oauth2_token_key(ngx_http_request_t *r,
     u_char kind, ngx_str_t *parts, ngx_uint_t n, u_char *hash);
 
-static ngx_int_t ngx_http_oauth2_token_cache_get(ngx_http_request_t *r,
-    ngx_http_oauth2_token_cache_conf_t *cc, u_char kind, u_char *hash,
-    ngx_str_t *value, int32_t *aux);
-static void ngx_http_oauth2_token_cache_put(ngx_http_request_t *r,
-    ngx_http_oauth2_token_cache_conf_t *cc, u_char kind, u_char *hash,
-    ngx_str_t *value, int32_t aux, time_t ttl);
-static ngx_http_oauth2_token_node_t *ngx_http_oauth2_token_cache_lookup(
-    ngx_http_oauth2_token_cache_t *cache, u_char *hash);
-static void ngx_http_oauth2_token_cache_delete(
-    ngx_http_oauth2_token_cache_t *cache, ngx_http_oauth2_token_node_t *on);
-static void ngx_http_oauth2_token_rbtree_insert_value(
-    ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
-    ngx_rbtree_node_t *sentinel);
-static ngx_int_t ngx_http_oauth2_token_init_zone(ngx_shm_zone_t *shm_zone,
-    void *data);
 
 static ngx_int_t ngx_http_oauth2_token_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_oauth2_token_variable_active(ngx_http_request_t *r,
@@ -598,7 +549,7 @@ ngx_http_oauth2_token_introspect(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        if (ngx_http_oauth2_token_cache_get(r, olcf->introspect_cache,
+        if (ngx_oauth_cache_get(r, olcf->introspect_cache,
                                             NGX_HTTP_OAUTH2_KIND_INTROSPECT,
                                             hash, &cached, NULL)
             == NGX_OK)
@@ -707,7 +658,7 @@ ngx_http_oauth2_token_introspect_response(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_oauth2_token_cache_put(r, olcf->introspect_cache,
+    ngx_oauth_cache_put(r, olcf->introspect_cache,
                                     NGX_HTTP_OAUTH2_KIND_INTROSPECT, hash,
                                     body, 0, ttl);
 
@@ -775,7 +726,7 @@ ngx_http_oauth2_token_exchange(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        if (ngx_http_oauth2_token_cache_get(r, olcf->exchange_cache,
+        if (ngx_oauth_cache_get(r, olcf->exchange_cache,
                                             NGX_HTTP_OAUTH2_KIND_EXCHANGE,
                                             hash, &cached, &aux)
             == NGX_OK
@@ -908,7 +859,7 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
         value.data = out;
         value.len = token_len + type_len;
 
-        ngx_http_oauth2_token_cache_put(r, olcf->exchange_cache,
+        ngx_oauth_cache_put(r, olcf->exchange_cache,
                                         NGX_HTTP_OAUTH2_KIND_EXCHANGE, hash,
                                         &value, token_len, ttl);
     }
@@ -1232,331 +1183,6 @@ ngx_http_oauth2_token_key(ngx_http_request_t *r, u_char kind,
                       ngx_oauth_status_text(rc));
         return NGX_ERROR;
     }
-
-    return NGX_OK;
-}
-
-
-/* ---- shared memory caches ---------------------------------------------- */
-
-static ngx_int_t
-ngx_http_oauth2_token_cache_get(ngx_http_request_t *r,
-    ngx_http_oauth2_token_cache_conf_t *cc, u_char kind, u_char *hash,
-    ngx_str_t *value, int32_t *aux)
-{
-    u_char                         *p;
-    ngx_http_oauth2_token_node_t   *on;
-    ngx_http_oauth2_token_cache_t  *cache;
-
-    cache = cc->zone->data;
-
-    ngx_shmtx_lock(&cache->shpool->mutex);
-
-    on = ngx_http_oauth2_token_cache_lookup(cache, hash);
-
-    if (on == NULL || on->kind != kind) {
-        ngx_shmtx_unlock(&cache->shpool->mutex);
-
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "auth_oauth2_token: cache \"%V\" miss",
-                       &cc->zone->shm.name);
-        return NGX_DECLINED;
-    }
-
-    if (on->expires <= ngx_time()) {
-        ngx_http_oauth2_token_cache_delete(cache, on);
-        ngx_shmtx_unlock(&cache->shpool->mutex);
-
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "auth_oauth2_token: cache \"%V\" entry expired",
-                       &cc->zone->shm.name);
-        return NGX_DECLINED;
-    }
-
-    p = ngx_pnalloc(r->pool, on->len + 1);
-    if (p == NULL) {
-        ngx_shmtx_unlock(&cache->shpool->mutex);
-        return NGX_DECLINED;
-    }
-
-    ngx_memcpy(p, on->data, on->len);
-    value->data = p;
-    value->len = on->len;
-
-    if (aux) {
-        *aux = on->aux;
-    }
-
-    ngx_queue_remove(&on->queue);
-    ngx_queue_insert_head(&cache->sh->queue, &on->queue);
-
-    ngx_shmtx_unlock(&cache->shpool->mutex);
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "auth_oauth2_token: cache \"%V\" hit, %uz bytes",
-                   &cc->zone->shm.name, value->len);
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_oauth2_token_cache_put(ngx_http_request_t *r,
-    ngx_http_oauth2_token_cache_conf_t *cc, u_char kind, u_char *hash,
-    ngx_str_t *value, int32_t aux, time_t ttl)
-{
-    size_t                          size;
-    time_t                          now;
-    ngx_uint_t                      i;
-    ngx_queue_t                    *q;
-    ngx_rbtree_node_t              *node;
-    ngx_http_oauth2_token_node_t   *on;
-    ngx_http_oauth2_token_cache_t  *cache;
-
-    if (ttl <= 0) {
-        return;
-    }
-
-    cache = cc->zone->data;
-    now = ngx_time();
-
-    size = offsetof(ngx_rbtree_node_t, color)
-           + offsetof(ngx_http_oauth2_token_node_t, data)
-           + value->len;
-
-    ngx_shmtx_lock(&cache->shpool->mutex);
-
-    on = ngx_http_oauth2_token_cache_lookup(cache, hash);
-    if (on) {
-        ngx_http_oauth2_token_cache_delete(cache, on);
-    }
-
-    /* drop a few expired entries from the old end */
-
-    for (i = 0; i < NGX_HTTP_OAUTH2_CACHE_EXPIRE_MAX; i++) {
-        if (ngx_queue_empty(&cache->sh->queue)) {
-            break;
-        }
-
-        q = ngx_queue_last(&cache->sh->queue);
-        on = ngx_queue_data(q, ngx_http_oauth2_token_node_t, queue);
-
-        if (on->expires > now) {
-            break;
-        }
-
-        ngx_http_oauth2_token_cache_delete(cache, on);
-
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "auth_oauth2_token: cache \"%V\" expired an entry",
-                       &cc->zone->shm.name);
-    }
-
-    /* zone full: evict the least recently used entries until it fits */
-
-    for ( ;; ) {
-        node = ngx_slab_alloc_locked(cache->shpool, size);
-
-        if (node != NULL) {
-            break;
-        }
-
-        if (ngx_queue_empty(&cache->sh->queue)) {
-            ngx_shmtx_unlock(&cache->shpool->mutex);
-
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "auth_oauth2_token: cache \"%V\" is too small "
-                          "for an entry of %uz bytes", &cc->zone->shm.name,
-                          size);
-            return;
-        }
-
-        q = ngx_queue_last(&cache->sh->queue);
-        on = ngx_queue_data(q, ngx_http_oauth2_token_node_t, queue);
-        ngx_http_oauth2_token_cache_delete(cache, on);
-
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "auth_oauth2_token: cache \"%V\" evicted the least "
-                       "recently used entry", &cc->zone->shm.name);
-    }
-
-    on = (ngx_http_oauth2_token_node_t *) &node->color;
-
-    node->key = ((ngx_rbtree_key_t) hash[0] << 24)
-                | ((ngx_rbtree_key_t) hash[1] << 16)
-                | ((ngx_rbtree_key_t) hash[2] << 8)
-                | (ngx_rbtree_key_t) hash[3];
-
-    on->kind = kind;
-    on->len = (uint32_t) value->len;
-    on->expires = now + ttl;
-    on->aux = aux;
-    ngx_memcpy(on->hash, hash, NOX_SHA256_LEN);
-    ngx_memcpy(on->data, value->data, value->len);
-
-    ngx_rbtree_insert(&cache->sh->rbtree, node);
-    ngx_queue_insert_head(&cache->sh->queue, &on->queue);
-
-    ngx_shmtx_unlock(&cache->shpool->mutex);
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "auth_oauth2_token: cache \"%V\" stored %uz bytes for "
-                   "%T s", &cc->zone->shm.name, value->len, ttl);
-}
-
-
-/* the caller holds the zone's mutex */
-
-static ngx_http_oauth2_token_node_t *
-ngx_http_oauth2_token_cache_lookup(ngx_http_oauth2_token_cache_t *cache,
-    u_char *hash)
-{
-    ngx_int_t                      rc;
-    ngx_rbtree_key_t               key;
-    ngx_rbtree_node_t             *node, *sentinel;
-    ngx_http_oauth2_token_node_t  *on;
-
-    key = ((ngx_rbtree_key_t) hash[0] << 24)
-          | ((ngx_rbtree_key_t) hash[1] << 16)
-          | ((ngx_rbtree_key_t) hash[2] << 8)
-          | (ngx_rbtree_key_t) hash[3];
-
-    node = cache->sh->rbtree.root;
-    sentinel = cache->sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (key < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (key > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        on = (ngx_http_oauth2_token_node_t *) &node->color;
-
-        rc = ngx_memcmp(hash, on->hash, NOX_SHA256_LEN);
-
-        if (rc == 0) {
-            return on;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
-}
-
-
-static void
-ngx_http_oauth2_token_cache_delete(ngx_http_oauth2_token_cache_t *cache,
-    ngx_http_oauth2_token_node_t *on)
-{
-    ngx_rbtree_node_t  *node;
-
-    node = (ngx_rbtree_node_t *)
-               ((u_char *) on - offsetof(ngx_rbtree_node_t, color));
-
-    ngx_queue_remove(&on->queue);
-    ngx_rbtree_delete(&cache->sh->rbtree, node);
-    ngx_slab_free_locked(cache->shpool, node);
-}
-
-
-static void
-ngx_http_oauth2_token_rbtree_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t             **p;
-    ngx_http_oauth2_token_node_t   *on, *ont;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            on = (ngx_http_oauth2_token_node_t *) &node->color;
-            ont = (ngx_http_oauth2_token_node_t *) &temp->color;
-
-            p = (ngx_memcmp(on->hash, ont->hash, NOX_SHA256_LEN) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
-}
-
-
-/* a reload keeps the entries: the old cycle's zone data is reused */
-
-static ngx_int_t
-ngx_http_oauth2_token_init_zone(ngx_shm_zone_t *shm_zone, void *data)
-{
-    ngx_http_oauth2_token_cache_t  *ocache = data;
-
-    size_t                          len;
-    ngx_http_oauth2_token_cache_t  *cache;
-
-    cache = shm_zone->data;
-
-    if (ocache) {
-        cache->sh = ocache->sh;
-        cache->shpool = ocache->shpool;
-        return NGX_OK;
-    }
-
-    cache->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        cache->sh = cache->shpool->data;
-        return NGX_OK;
-    }
-
-    cache->sh = ngx_slab_alloc(cache->shpool,
-                               sizeof(ngx_http_oauth2_token_shctx_t));
-    if (cache->sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    cache->shpool->data = cache->sh;
-
-    ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
-                    ngx_http_oauth2_token_rbtree_insert_value);
-
-    ngx_queue_init(&cache->sh->queue);
-
-    len = sizeof(" in auth_oauth2_token cache zone \"\"")
-          + shm_zone->shm.name.len;
-
-    cache->shpool->log_ctx = ngx_slab_alloc(cache->shpool, len);
-    if (cache->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(cache->shpool->log_ctx,
-                " in auth_oauth2_token cache zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    /* a full zone is normal: entries are evicted, not logged as crit */
-
-    cache->shpool->log_nomem = 0;
 
     return NGX_OK;
 }
@@ -2017,131 +1643,17 @@ ngx_http_oauth2_token_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
 
-    u_char                              *c;
-    ssize_t                              size;
-    time_t                               ttl;
-    ngx_str_t                           *value, name, s;
-    ngx_uint_t                           i;
-    ngx_shm_zone_t                      *zone;
-    ngx_http_oauth2_token_cache_t       *cache;
-    ngx_http_oauth2_token_cache_conf_t  **field, *cc;
+    ngx_oauth_cache_conf_t  **field;
 
-    field = (ngx_http_oauth2_token_cache_conf_t **) (p + cmd->offset);
+    field = (ngx_oauth_cache_conf_t **) (p + cmd->offset);
 
     if (*field != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
-    value = cf->args->elts;
-
-    ngx_str_null(&name);
-    size = 0;
-    ttl = NGX_HTTP_OAUTH2_DEFAULT_TTL;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
-
-            name.data = value[i].data + 5;
-
-            c = (u_char *) ngx_strchr(name.data, ':');
-
-            if (c == NULL) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"%V\": invalid zone \"%V\": expected "
-                                   "zone=name:size", &value[0], &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            name.len = c - name.data;
-
-            s.data = c + 1;
-            s.len = value[i].data + value[i].len - s.data;
-
-            size = ngx_parse_size(&s);
-
-            if (name.len == 0 || size == NGX_ERROR) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"%V\": invalid zone \"%V\": expected "
-                                   "zone=name:size", &value[0], &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            if (size < (ssize_t) (8 * ngx_pagesize)) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"%V\": zone \"%V\" is too small: at "
-                                   "least %uz bytes", &value[0], &name,
-                                   8 * ngx_pagesize);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "max_ttl=", 8) == 0) {
-
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
-
-            ttl = ngx_parse_time(&s, 1);
-
-            if (ttl == (time_t) NGX_ERROR) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"%V\": invalid max_ttl \"%V\"",
-                                   &value[0], &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\": invalid parameter \"%V\"",
-                           &value[0], &value[i]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (name.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" must have a \"zone=name:size\" parameter",
-                           &value[0]);
-        return NGX_CONF_ERROR;
-    }
-
-    zone = ngx_shared_memory_add(cf, &name, size,
-                                 &ngx_http_oauth2_token_module);
-    if (zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (zone->data == NULL) {
-        cache = ngx_pcalloc(cf->pool, sizeof(ngx_http_oauth2_token_cache_t));
-        if (cache == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        zone->init = ngx_http_oauth2_token_init_zone;
-        zone->data = cache;
-    }
-
-    /* max_ttl=0: no lookups and no stores */
-
-    if (ttl == 0) {
-        *field = NULL;
-        return NGX_CONF_OK;
-    }
-
-    cc = ngx_palloc(cf->pool, sizeof(ngx_http_oauth2_token_cache_conf_t));
-    if (cc == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    cc->zone = zone;
-    cc->max_ttl = ttl;
-
-    *field = cc;
-
-    return NGX_CONF_OK;
+    return ngx_oauth_cache_conf(cf, &ngx_http_oauth2_token_module,
+                                "auth_oauth2_token",
+                                NGX_HTTP_OAUTH2_DEFAULT_TTL, field);
 }
 
 
