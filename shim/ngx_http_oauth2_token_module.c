@@ -56,12 +56,6 @@ typedef struct {
 
 
 typedef struct {
-    ngx_array_t                 *values;      /* of ngx_http_complex_value_t */
-    ngx_uint_t                   status;
-} ngx_http_oauth2_token_require_t;
-
-
-typedef struct {
     ngx_flag_t                   introspect;
     ngx_str_t                    introspect_endpoint;
     ngx_oauth_cache_conf_t  *introspect_cache;
@@ -99,8 +93,6 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_oauth2_token_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_oauth2_token_extract(ngx_http_request_t *r,
-    ngx_str_t *token);
 static ngx_int_t ngx_http_oauth2_token_introspect(ngx_http_request_t *r,
     ngx_http_oauth2_token_loc_conf_t *olcf,
     ngx_http_oauth2_token_ctx_t *ctx);
@@ -347,8 +339,6 @@ static ngx_http_variable_t  ngx_http_oauth2_token_vars[] = {
 };
 
 
-static ngx_str_t  ngx_http_oauth2_token_bearer = ngx_string("Bearer");
-
 static ngx_str_t  ngx_http_oauth2_token_form_type =
     ngx_string("application/x-www-form-urlencoded");
 
@@ -410,7 +400,7 @@ ngx_http_oauth2_token_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        if (ngx_http_oauth2_token_extract(r, &ctx->token) != NGX_OK) {
+        if (ngx_oauth_bearer_token(r, &ctx->token) != NGX_OK) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "auth_oauth2_token: no bearer token in the "
                           "request");
@@ -487,48 +477,6 @@ ngx_http_oauth2_token_handler(ngx_http_request_t *r)
 
 /* Authorization: Bearer <token>; the scheme is case-insensitive */
 
-static ngx_int_t
-ngx_http_oauth2_token_extract(ngx_http_request_t *r, ngx_str_t *token)
-{
-    u_char           *p, *last;
-    ngx_table_elt_t  *h;
-
-    h = r->headers_in.authorization;
-
-    if (h == NULL) {
-        return NGX_DECLINED;
-    }
-
-    p = h->value.data;
-    last = p + h->value.len;
-
-    if (h->value.len <= ngx_http_oauth2_token_bearer.len
-        || ngx_strncasecmp(p, ngx_http_oauth2_token_bearer.data,
-                           ngx_http_oauth2_token_bearer.len) != 0
-        || p[ngx_http_oauth2_token_bearer.len] != ' ')
-    {
-        return NGX_DECLINED;
-    }
-
-    p += ngx_http_oauth2_token_bearer.len;
-
-    while (p < last && *p == ' ') {
-        p++;
-    }
-
-    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
-        last--;
-    }
-
-    if (p == last) {
-        return NGX_DECLINED;
-    }
-
-    token->data = p;
-    token->len = last - p;
-
-    return NGX_OK;
-}
 
 
 static ngx_int_t
@@ -670,35 +618,23 @@ static ngx_int_t
 ngx_http_oauth2_token_require(ngx_http_request_t *r,
     ngx_http_oauth2_token_loc_conf_t *olcf)
 {
-    ngx_str_t                         value;
-    ngx_uint_t                        i, j;
-    ngx_http_complex_value_t         *cv;
-    ngx_http_oauth2_token_require_t  *req;
+    ngx_int_t    rc;
+    ngx_str_t   *failed;
+    ngx_uint_t   status;
 
-    if (olcf->requires == NULL) {
-        return NGX_OK;
+    rc = ngx_oauth_require_check(r, olcf->requires, &status, &failed);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    req = olcf->requires->elts;
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "auth_oauth2_token: rejected: "
+                      "auth_oauth2_token_require \"%V\" is empty or \"0\"",
+                      failed);
 
-    for (i = 0; i < olcf->requires->nelts; i++) {
-        cv = req[i].values->elts;
-
-        for (j = 0; j < req[i].values->nelts; j++) {
-            if (ngx_http_complex_value(r, &cv[j], &value) != NGX_OK) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            if (value.len == 0 || (value.len == 1 && value.data[0] == '0')) {
-                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                              "auth_oauth2_token: rejected: "
-                              "auth_oauth2_token_require \"%V\" is empty "
-                              "or \"0\"", &cv[j].value);
-
-                return ngx_http_oauth2_token_reject(r, olcf, req[i].status,
-                                                    1);
-            }
-        }
+        return ngx_http_oauth2_token_reject(r, olcf, status, 1);
     }
 
     return NGX_OK;
@@ -1471,8 +1407,13 @@ ngx_http_oauth2_token_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_ptr_value(conf->exchange_cache, prev->exchange_cache,
                              NULL);
 
-    if (conf->requires == NULL) {
-        conf->requires = prev->requires;
+    /* as auth_jwt_require: the parent's checks come first, then ours */
+
+    if (ngx_oauth_merge_array(cf, &conf->requires, prev->requires,
+                              sizeof(ngx_oauth_require_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (conf->www_mode == NGX_CONF_UNSET_UINT) {
@@ -1708,78 +1649,7 @@ ngx_http_oauth2_token_require_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_oauth2_token_loc_conf_t *olcf = conf;
 
-    ngx_int_t                          status;
-    ngx_str_t                         *value;
-    ngx_uint_t                         i, n;
-    ngx_http_complex_value_t          *cv;
-    ngx_http_oauth2_token_require_t   *req;
-    ngx_http_compile_complex_value_t   ccv;
-
-    value = cf->args->elts;
-    n = cf->args->nelts;
-    status = NGX_HTTP_UNAUTHORIZED;
-
-    if (n > 2 && ngx_strncmp(value[n - 1].data, "error=", 6) == 0) {
-        status = ngx_atoi(value[n - 1].data + 6, value[n - 1].len - 6);
-
-        if (status == NGX_ERROR || status < 400 || status > 599
-            || status == 444 || status == 499)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\": invalid \"error=\" code \"%V\": it "
-                               "must be 400 to 599 except 444 and 499",
-                               &value[0], &value[n - 1]);
-            return NGX_CONF_ERROR;
-        }
-
-        n--;
-    }
-
-    if (olcf->requires == NULL) {
-        olcf->requires = ngx_array_create(cf->pool, 2,
-                                   sizeof(ngx_http_oauth2_token_require_t));
-        if (olcf->requires == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    req = ngx_array_push(olcf->requires);
-    if (req == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    req->status = status;
-    req->values = ngx_array_create(cf->pool, n - 1,
-                                   sizeof(ngx_http_complex_value_t));
-    if (req->values == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    for (i = 1; i < n; i++) {
-        if (value[i].len == 0 || value[i].data[0] != '$') {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\": value \"%V\" must start with a "
-                               "variable", &value[0], &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        cv = ngx_array_push(req->values);
-        if (cv == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = &value[i];
-        ccv.complex_value = cv;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    return NGX_CONF_OK;
+    return ngx_oauth_require_conf(cf, &olcf->requires);
 }
 
 

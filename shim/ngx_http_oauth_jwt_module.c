@@ -72,12 +72,6 @@ typedef struct {
 
 
 typedef struct {
-    ngx_array_t               *values;      /* of ngx_http_complex_value_t */
-    ngx_uint_t                 status;
-} ngx_http_auth_jwt_require_t;
-
-
-typedef struct {
     int64_t                    handle;      /* per worker, built lazily */
     int32_t                    status;
     u_char                     keys[NOX_SHA256_LEN];  /* digest of the
@@ -208,8 +202,6 @@ static ngx_int_t ngx_http_auth_jwt_variable_lookup(ngx_http_request_t *r,
 static void *ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
-static ngx_int_t ngx_http_auth_jwt_merge_array(ngx_conf_t *cf,
-    ngx_array_t **conf, ngx_array_t *prev, size_t size);
 static ngx_int_t ngx_http_auth_jwt_init(ngx_conf_t *cf);
 
 static char *ngx_http_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -439,8 +431,6 @@ static ngx_http_variable_t  ngx_http_auth_jwt_vars[] = {
 };
 
 
-static ngx_str_t  ngx_http_auth_jwt_bearer = ngx_string("Bearer");
-
 
 /* ---- request handling -------------------------------------------------- */
 
@@ -567,9 +557,6 @@ static ngx_int_t
 ngx_http_auth_jwt_token(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_str_t *token)
 {
-    u_char           *p, *last;
-    ngx_table_elt_t  *h;
-
     if (jlcf->token) {
         if (ngx_http_complex_value(r, jlcf->token, token) != NGX_OK) {
             return NGX_ERROR;
@@ -578,43 +565,7 @@ ngx_http_auth_jwt_token(ngx_http_request_t *r,
         return token->len ? NGX_OK : NGX_DECLINED;
     }
 
-    h = r->headers_in.authorization;
-
-    if (h == NULL) {
-        return NGX_DECLINED;
-    }
-
-    p = h->value.data;
-    last = p + h->value.len;
-
-    /* RFC 7235: the scheme is case-insensitive */
-
-    if (h->value.len <= ngx_http_auth_jwt_bearer.len
-        || ngx_strncasecmp(p, ngx_http_auth_jwt_bearer.data,
-                           ngx_http_auth_jwt_bearer.len) != 0
-        || p[ngx_http_auth_jwt_bearer.len] != ' ')
-    {
-        return NGX_DECLINED;
-    }
-
-    p += ngx_http_auth_jwt_bearer.len;
-
-    while (p < last && *p == ' ') {
-        p++;
-    }
-
-    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
-        last--;
-    }
-
-    if (p == last) {
-        return NGX_DECLINED;
-    }
-
-    token->data = p;
-    token->len = last - p;
-
-    return NGX_OK;
+    return ngx_oauth_bearer_token(r, token);
 }
 
 
@@ -1128,34 +1079,22 @@ static ngx_int_t
 ngx_http_auth_jwt_require(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf)
 {
-    ngx_str_t                     value;
-    ngx_uint_t                    i, j;
-    ngx_http_complex_value_t     *cv;
-    ngx_http_auth_jwt_require_t  *req;
+    ngx_int_t    rc;
+    ngx_str_t   *failed;
+    ngx_uint_t   status;
 
-    if (jlcf->requires == NULL) {
-        return NGX_OK;
+    rc = ngx_oauth_require_check(r, jlcf->requires, &status, &failed);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    req = jlcf->requires->elts;
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "auth_jwt: rejected: auth_jwt_require \"%V\" is empty "
+                      "or \"0\"", failed);
 
-    for (i = 0; i < jlcf->requires->nelts; i++) {
-        cv = req[i].values->elts;
-
-        for (j = 0; j < req[i].values->nelts; j++) {
-            if (ngx_http_complex_value(r, &cv[j], &value) != NGX_OK) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            if (value.len == 0 || (value.len == 1 && value.data[0] == '0')) {
-                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                              "auth_jwt: rejected: auth_jwt_require \"%V\" "
-                              "is empty or \"0\"", &cv[j].value);
-
-                return ngx_http_auth_jwt_reject(r, jlcf, req[i].status,
-                                                1);
-            }
-        }
+        return ngx_http_auth_jwt_reject(r, jlcf, status, 1);
     }
 
     return NGX_OK;
@@ -1843,20 +1782,20 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     /* lists accumulate: the parent's entries come first */
 
-    if (ngx_http_auth_jwt_merge_array(cf, &conf->key_files, prev->key_files,
+    if (ngx_oauth_merge_array(cf, &conf->key_files, prev->key_files,
                                       sizeof(void *))
         != NGX_OK
-        || ngx_http_auth_jwt_merge_array(cf, &conf->key_requests,
+        || ngx_oauth_merge_array(cf, &conf->key_requests,
                                          prev->key_requests,
                                  sizeof(ngx_http_auth_jwt_key_request_t))
            != NGX_OK
-        || ngx_http_auth_jwt_merge_array(cf, &conf->revocations,
+        || ngx_oauth_merge_array(cf, &conf->revocations,
                                          prev->revocations, sizeof(void *))
            != NGX_OK
-        || ngx_http_auth_jwt_merge_array(cf, &conf->requires, prev->requires,
-                                     sizeof(ngx_http_auth_jwt_require_t))
+        || ngx_oauth_merge_array(cf, &conf->requires, prev->requires,
+                                     sizeof(ngx_oauth_require_t))
            != NGX_OK
-        || ngx_http_auth_jwt_merge_array(cf, &conf->rules, prev->rules,
+        || ngx_oauth_merge_array(cf, &conf->rules, prev->rules,
                                          sizeof(ngx_http_auth_jwt_rule_t))
            != NGX_OK)
     {
@@ -1908,49 +1847,6 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
-static ngx_int_t
-ngx_http_auth_jwt_merge_array(ngx_conf_t *cf, ngx_array_t **conf,
-    ngx_array_t *prev, size_t size)
-{
-    void         *p;
-    ngx_array_t  *a;
-
-    if (prev == NULL || prev->nelts == 0) {
-        return NGX_OK;
-    }
-
-    if (*conf == NULL) {
-        *conf = prev;
-        return NGX_OK;
-    }
-
-    if (*conf == prev) {
-        return NGX_OK;
-    }
-
-    a = ngx_array_create(cf->pool, prev->nelts + (*conf)->nelts, size);
-    if (a == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_array_push_n(a, prev->nelts);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(p, prev->elts, prev->nelts * size);
-
-    p = ngx_array_push_n(a, (*conf)->nelts);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(p, (*conf)->elts, (*conf)->nelts * size);
-
-    *conf = a;
-
-    return NGX_OK;
-}
 
 
 static ngx_int_t
@@ -2422,78 +2318,7 @@ ngx_http_auth_jwt_require_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
-    ngx_int_t                          status;
-    ngx_str_t                         *value;
-    ngx_uint_t                         i, n;
-    ngx_http_complex_value_t          *cv;
-    ngx_http_auth_jwt_require_t       *req;
-    ngx_http_compile_complex_value_t   ccv;
-
-    value = cf->args->elts;
-    n = cf->args->nelts;
-    status = NGX_HTTP_UNAUTHORIZED;
-
-    if (n > 2 && ngx_strncmp(value[n - 1].data, "error=", 6) == 0) {
-        status = ngx_atoi(value[n - 1].data + 6, value[n - 1].len - 6);
-
-        if (status == NGX_ERROR || status < 400 || status > 599
-            || status == 444 || status == 499)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\": invalid \"error=\" code \"%V\": it "
-                               "must be 400 to 599 except 444 and 499",
-                               &value[0], &value[n - 1]);
-            return NGX_CONF_ERROR;
-        }
-
-        n--;
-    }
-
-    if (jlcf->requires == NULL) {
-        jlcf->requires = ngx_array_create(cf->pool, 2,
-                                       sizeof(ngx_http_auth_jwt_require_t));
-        if (jlcf->requires == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    req = ngx_array_push(jlcf->requires);
-    if (req == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    req->status = status;
-    req->values = ngx_array_create(cf->pool, n - 1,
-                                   sizeof(ngx_http_complex_value_t));
-    if (req->values == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    for (i = 1; i < n; i++) {
-        if (value[i].len == 0 || value[i].data[0] != '$') {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\": value \"%V\" must start with a "
-                               "variable", &value[0], &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        cv = ngx_array_push(req->values);
-        if (cv == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = &value[i];
-        ccv.complex_value = cv;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    return NGX_CONF_OK;
+    return ngx_oauth_require_conf(cf, &jlcf->requires);
 }
 
 

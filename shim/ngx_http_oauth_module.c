@@ -696,6 +696,219 @@ ngx_oauth_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
 
 
 /*
+ * The token of "Authorization: Bearer <token>" (RFC 6750 2.1; the scheme
+ * is case-insensitive, RFC 7235).  NGX_DECLINED: no such header or token.
+ */
+
+ngx_int_t
+ngx_oauth_bearer_token(ngx_http_request_t *r, ngx_str_t *token)
+{
+    u_char           *p, *last;
+    ngx_table_elt_t  *h;
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = h->value.data;
+    last = p + h->value.len;
+
+    if (h->value.len <= sizeof("Bearer") - 1
+        || ngx_strncasecmp(p, (u_char *) "Bearer", sizeof("Bearer") - 1) != 0
+        || p[sizeof("Bearer") - 1] != ' ')
+    {
+        return NGX_DECLINED;
+    }
+
+    p += sizeof("Bearer") - 1;
+
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+        last--;
+    }
+
+    if (p == last) {
+        return NGX_DECLINED;
+    }
+
+    token->data = p;
+    token->len = last - p;
+
+    return NGX_OK;
+}
+
+
+/*
+ * "*_require $value ... [error=code]": every value must start with a
+ * variable; the code is 400 to 599 except 444 and 499 (default 401).
+ */
+
+char *
+ngx_oauth_require_conf(ngx_conf_t *cf, ngx_array_t **requires)
+{
+    ngx_int_t                          status;
+    ngx_str_t                         *value;
+    ngx_uint_t                         i, n;
+    ngx_oauth_require_t               *req;
+    ngx_http_complex_value_t          *cv;
+    ngx_http_compile_complex_value_t   ccv;
+
+    value = cf->args->elts;
+    n = cf->args->nelts;
+    status = NGX_HTTP_UNAUTHORIZED;
+
+    if (n > 2 && ngx_strncmp(value[n - 1].data, "error=", 6) == 0) {
+        status = ngx_atoi(value[n - 1].data + 6, value[n - 1].len - 6);
+
+        if (status == NGX_ERROR || status < 400 || status > 599
+            || status == 444 || status == 499)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": invalid \"error=\" code \"%V\": it "
+                               "must be 400 to 599 except 444 and 499",
+                               &value[0], &value[n - 1]);
+            return NGX_CONF_ERROR;
+        }
+
+        n--;
+    }
+
+    if (*requires == NULL) {
+        *requires = ngx_array_create(cf->pool, 2, sizeof(ngx_oauth_require_t));
+        if (*requires == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    req = ngx_array_push(*requires);
+    if (req == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    req->status = status;
+    req->values = ngx_array_create(cf->pool, n - 1,
+                                   sizeof(ngx_http_complex_value_t));
+    if (req->values == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < n; i++) {
+        if (value[i].len == 0 || value[i].data[0] != '$') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": value \"%V\" must start with a "
+                               "variable", &value[0], &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        cv = ngx_array_push(req->values);
+        if (cv == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &value[i];
+        ccv.complex_value = cv;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Evaluates "*_require" values in order.  NGX_DECLINED: one is empty or
+ * "0"; *status is its directive's code and *failed its text.
+ */
+
+ngx_int_t
+ngx_oauth_require_check(ngx_http_request_t *r, ngx_array_t *requires,
+    ngx_uint_t *status, ngx_str_t **failed)
+{
+    ngx_str_t                  value;
+    ngx_uint_t                 i, j;
+    ngx_oauth_require_t       *req;
+    ngx_http_complex_value_t  *cv;
+
+    if (requires == NULL) {
+        return NGX_OK;
+    }
+
+    req = requires->elts;
+
+    for (i = 0; i < requires->nelts; i++) {
+        cv = req[i].values->elts;
+
+        for (j = 0; j < req[i].values->nelts; j++) {
+            if (ngx_http_complex_value(r, &cv[j], &value) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            if (value.len == 0 || (value.len == 1 && value.data[0] == '0')) {
+                *status = req[i].status;
+                *failed = &cv[j].value;
+                return NGX_DECLINED;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* list directives accumulate: the parent's entries come first */
+
+ngx_int_t
+ngx_oauth_merge_array(ngx_conf_t *cf, ngx_array_t **conf, ngx_array_t *prev,
+    size_t size)
+{
+    void         *p;
+    ngx_array_t  *a;
+
+    if (prev == NULL || prev->nelts == 0) {
+        return NGX_OK;
+    }
+
+    if (*conf == NULL || *conf == prev) {
+        *conf = prev;
+        return NGX_OK;
+    }
+
+    a = ngx_array_create(cf->pool, prev->nelts + (*conf)->nelts, size);
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_array_push_n(a, prev->nelts);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, prev->elts, prev->nelts * size);
+
+    p = ngx_array_push_n(a, (*conf)->nelts);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, (*conf)->elts, (*conf)->nelts * size);
+
+    *conf = a;
+
+    return NGX_OK;
+}
+
+
+/*
  * For post-subrequest handlers: collects the body of a finished in-memory
  * subrequest and tells whether the subrequest itself succeeded.
  *

@@ -73,6 +73,14 @@ typedef struct {
 typedef u_char *(*ngx_oauth_check_pt)(void *data, u_char *buf, u_char *last);
 
 
+/* one "*_require $v ... [error=code]" directive */
+
+typedef struct {
+    ngx_array_t                 *values;    /* of ngx_http_complex_value_t */
+    ngx_uint_t                   status;
+} ngx_oauth_require_t;
+
+
 extern ngx_oauth_managed_t  ngx_oauth_managed;
 extern ngx_uint_t           ngx_oauth_managed_ready;
 extern ngx_module_t         ngx_http_oauth_module;
@@ -90,6 +98,12 @@ ngx_int_t ngx_oauth_read_file(ngx_conf_t *cf, ngx_str_t *name,
 ngx_int_t ngx_oauth_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
     ngx_http_post_subrequest_t *ps, ngx_http_request_t **psr);
 ngx_int_t ngx_oauth_subrequest_body(ngx_http_request_t *sr, ngx_str_t *body);
+ngx_int_t ngx_oauth_bearer_token(ngx_http_request_t *r, ngx_str_t *token);
+char *ngx_oauth_require_conf(ngx_conf_t *cf, ngx_array_t **requires);
+ngx_int_t ngx_oauth_require_check(ngx_http_request_t *r,
+    ngx_array_t *requires, ngx_uint_t *status, ngx_str_t **failed);
+ngx_int_t ngx_oauth_merge_array(ngx_conf_t *cf, ngx_array_t **conf,
+    ngx_array_t *prev, size_t size);
 ngx_int_t ngx_oauth_subrequest_done(ngx_http_request_t *sr, ngx_int_t rc,
     ngx_str_t *body);
 
