@@ -99,6 +99,14 @@ public sealed class IntrospectionTests : NginxFixture
                     auth_oauth2_token_require $is_admin;
                     {{echo}}
                 }
+                location /layered {
+                    auth_oauth2_token_introspect on;
+                    auth_oauth2_token_require $is_admin error=403;
+                    location /layered/inner {
+                        auth_oauth2_token_require $arg_ok;
+                        {{echo}}
+                    }
+                }
             }
             """);
     }
@@ -244,6 +252,18 @@ public sealed class IntrospectionTests : NginxFixture
         Assert.That(denied.Status, Is.EqualTo(401));
         Assert.That(denied.Challenge, Is.EqualTo("Bearer error=\"invalid_token\""));
         Assert.That(allowed.Status, Is.EqualTo(200), allowed.ToString());
+    }
+
+    [Test]
+    public async Task Require_checks_accumulate_across_levels_parent_first()
+    {
+        HttpReply both = await Nginx.GetAsync("/layered/inner?ok=1", "tok-admin-l1");
+        HttpReply innerFails = await Nginx.GetAsync("/layered/inner", "tok-admin-l2");
+        HttpReply outerFails = await Nginx.GetAsync("/layered/inner?ok=1", "tok-user-l3");
+
+        Assert.That(both.Status, Is.EqualTo(200), both.ToString());
+        Assert.That(innerFails.Status, Is.EqualTo(401), "the location's own check still runs");
+        Assert.That(outerFails.Status, Is.EqualTo(403), "the inherited check runs first, with its error=");
     }
 
     [Test]
