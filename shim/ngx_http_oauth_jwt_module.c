@@ -1925,7 +1925,8 @@ ngx_http_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (cf->args->nelts == 3) {
         if (ngx_strncmp(value[2].data, "token=", 6) != 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"auth_jwt\": invalid parameter \"%V\"", &value[2]);
+                               "\"auth_jwt\": invalid parameter \"%V\"",
+                               &value[2]);
             return NGX_CONF_ERROR;
         }
 
@@ -2556,7 +2557,8 @@ ngx_http_auth_jwt_allow_nested(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"auth_jwt_allow_nested\": invalid parameter \"%V\"",
+                           "\"auth_jwt_allow_nested\": invalid parameter "
+                           "\"%V\"",
                            &value[i]);
         return NGX_CONF_ERROR;
     }
