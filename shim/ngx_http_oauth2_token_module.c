@@ -1176,8 +1176,8 @@ ngx_http_oauth2_token_variable_claim(ngx_http_request_t *r,
 {
     ngx_str_t  *name = (ngx_str_t *) data;
 
-    u_char                       *p;
-    int32_t                       rc, len;
+    ngx_int_t                     rc;
+    ngx_str_t                     value;
     ngx_http_oauth2_token_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_oauth2_token_module);
@@ -1187,40 +1187,20 @@ ngx_http_oauth2_token_variable_claim(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    /* a rendering never exceeds the response: strings only unescape */
+    rc = ngx_oauth_json_get(r, &ctx->response, name, NOX_PATH_NAME, NULL,
+                            NULL, &value);
 
-    p = ngx_pnalloc(r->pool, ctx->response.len + 1);
-    if (p == NULL) {
+    if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
 
-    len = 0;
-    rc = ngx_oauth_managed.json_get(ctx->response.data,
-                                    (int32_t) ctx->response.len, name->data,
-                                    (int32_t) name->len, NOX_PATH_NAME, NULL,
-                                    0, NULL, 0, p,
-                                    (int32_t) ctx->response.len + 1, &len);
-
-    if (rc == NOX_E_BUFFER_TOO_SMALL && len > 0) {
-        p = ngx_pnalloc(r->pool, len);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        rc = ngx_oauth_managed.json_get(ctx->response.data,
-                                        (int32_t) ctx->response.len,
-                                        name->data, (int32_t) name->len,
-                                        NOX_PATH_NAME, NULL, 0, NULL, 0, p,
-                                        len, &len);
-    }
-
-    if (rc != NOX_OK) {
+    if (rc == NGX_DECLINED) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    v->data = p;
-    v->len = len;
+    v->data = value.data;
+    v->len = value.len;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;

@@ -1438,51 +1438,8 @@ ngx_http_auth_jwt_render(ngx_http_request_t *r, ngx_str_t *json,
     ngx_str_t *path, ngx_int_t kind, ngx_http_auth_jwt_loc_conf_t *jlcf,
     ngx_str_t *value)
 {
-    u_char   *out;
-    int32_t   rc, len, cap;
-
-    cap = (int32_t) json->len + 64;
-
-    for ( ;; ) {
-        out = ngx_pnalloc(r->pool, cap);
-        if (out == NULL) {
-            return NGX_ERROR;
-        }
-
-        len = 0;
-
-        rc = ngx_oauth_managed.json_get(json->data, (int32_t) json->len,
-                                        path->data, (int32_t) path->len,
-                                        (int32_t) kind,
-                                        jlcf->delimiter.data,
-                                        (int32_t) jlcf->delimiter.len,
-                                        jlcf->quote.data,
-                                        (int32_t) jlcf->quote.len,
-                                        out, cap, &len);
-
-        if (rc == NOX_E_BUFFER_TOO_SMALL && len > cap) {
-            cap = len;
-            continue;
-        }
-
-        break;
-    }
-
-    if (rc == NOX_NOT_FOUND) {
-        return NGX_DECLINED;
-    }
-
-    if (rc != NOX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "auth_jwt: cannot read \"%V\": %s", path,
-                      ngx_oauth_status_text(rc));
-        return NGX_ERROR;
-    }
-
-    value->data = out;
-    value->len = len;
-
-    return NGX_OK;
+    return ngx_oauth_json_get(r, json, path, (int32_t) kind,
+                              &jlcf->delimiter, &jlcf->quote, value);
 }
 
 

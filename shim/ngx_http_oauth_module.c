@@ -744,6 +744,66 @@ ngx_oauth_bearer_token(ngx_http_request_t *r, ngx_str_t *token)
 
 
 /*
+ * A member of a decoded JSON object (token header, payload, IdP response)
+ * rendered for a variable by the managed core, into r->pool.  NGX_DECLINED:
+ * not found.  delim/quote may be NULL (used with NOX_PATH_NESTED).
+ */
+
+ngx_int_t
+ngx_oauth_json_get(ngx_http_request_t *r, ngx_str_t *json, ngx_str_t *path,
+    int32_t kind, ngx_str_t *delim, ngx_str_t *quote, ngx_str_t *value)
+{
+    u_char   *out;
+    int32_t   rc, len, cap;
+
+    /* strings only unescape and arrays lose brackets: json->len fits
+       nearly always; the core says how much it needs otherwise */
+
+    cap = (int32_t) json->len + 64;
+
+    for ( ;; ) {
+        out = ngx_pnalloc(r->pool, cap);
+        if (out == NULL) {
+            return NGX_ERROR;
+        }
+
+        len = 0;
+
+        rc = ngx_oauth_managed.json_get(json->data, (int32_t) json->len,
+                                        path->data, (int32_t) path->len, kind,
+                                        delim ? delim->data : NULL,
+                                        delim ? (int32_t) delim->len : 0,
+                                        quote ? quote->data : NULL,
+                                        quote ? (int32_t) quote->len : 0,
+                                        out, cap, &len);
+
+        if (rc == NOX_E_BUFFER_TOO_SMALL && len > cap) {
+            cap = len;
+            continue;
+        }
+
+        break;
+    }
+
+    if (rc == NOX_NOT_FOUND) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != NOX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "oauth: cannot read \"%V\" from JSON: %s", path,
+                      ngx_oauth_status_text(rc));
+        return NGX_ERROR;
+    }
+
+    value->data = out;
+    value->len = len;
+
+    return NGX_OK;
+}
+
+
+/*
  * "*_require $value ... [error=code]": every value must start with a
  * variable; the code is 400 to 599 except 444 and 499 (default 401).
  */

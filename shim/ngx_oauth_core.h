@@ -99,6 +99,9 @@ ngx_int_t ngx_oauth_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
     ngx_http_post_subrequest_t *ps, ngx_http_request_t **psr);
 ngx_int_t ngx_oauth_subrequest_body(ngx_http_request_t *sr, ngx_str_t *body);
 ngx_int_t ngx_oauth_bearer_token(ngx_http_request_t *r, ngx_str_t *token);
+ngx_int_t ngx_oauth_json_get(ngx_http_request_t *r, ngx_str_t *json,
+    ngx_str_t *path, int32_t kind, ngx_str_t *delim, ngx_str_t *quote,
+    ngx_str_t *value);
 char *ngx_oauth_require_conf(ngx_conf_t *cf, ngx_array_t **requires);
 ngx_int_t ngx_oauth_require_check(ngx_http_request_t *r,
     ngx_array_t *requires, ngx_uint_t *status, ngx_str_t **failed);
