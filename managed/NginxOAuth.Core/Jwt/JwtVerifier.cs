@@ -185,7 +185,10 @@ public static class JwtVerifier
     /// already decoded (and verified) earlier: alg none and crit, exp/nbf at
     /// <paramref name="now"/>, revocation lists, claim and header rules. The
     /// verified-token cache runs this on a hit, so a hit and a miss share one
-    /// rule engine.
+    /// rule engine. The parts come from <see cref="Verify"/>, which rejected
+    /// repeated member names; they are parsed again (malformed JSON is
+    /// TokenMalformed) but not scanned for duplicates a second time: this
+    /// runs on every cache hit.
     /// </summary>
     public static VerifyResult CheckDecoded<TValues>(VerificationPolicy policy, ReadOnlySpan<byte> header,
         ReadOnlySpan<byte> payload, long now, TValues ruleValues)
@@ -195,8 +198,7 @@ public static class JwtVerifier
         {
             return new VerifyResult(TokenError.TokenTooLarge, -1, -1, -1);
         }
-        if (header.IsEmpty || payload.IsEmpty
-            || JsonGuard.Check(header) != JsonShape.Object || JsonGuard.Check(payload) != JsonShape.Object)
+        if (header.IsEmpty || payload.IsEmpty || header[0] != (byte)'{' || payload[0] != (byte)'{')
         {
             return new VerifyResult(TokenError.TokenMalformed, -1, -1, -1);
         }
@@ -206,8 +208,13 @@ public static class JwtVerifier
         {
             header.CopyTo(buffer);
             payload.CopyTo(buffer.AsSpan(header.Length));
-            using JsonDocument h = JsonGuard.Parse(buffer.AsMemory(0, header.Length));
-            using JsonDocument p = JsonGuard.Parse(buffer.AsMemory(header.Length, payload.Length));
+            using JsonDocument? h = TryParse(buffer.AsMemory(0, header.Length));
+            using JsonDocument? p = TryParse(buffer.AsMemory(header.Length, payload.Length));
+            if (h is null || p is null
+                || h.RootElement.ValueKind != JsonValueKind.Object || p.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                return new VerifyResult(TokenError.TokenMalformed, -1, -1, -1);
+            }
             TokenError error = CheckAlgAndCrit(h.RootElement);
             int detail = -1;
             if (error == TokenError.None)
@@ -219,6 +226,18 @@ public static class JwtVerifier
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static JsonDocument? TryParse(ReadOnlyMemory<byte> json)
+    {
+        try
+        {
+            return JsonGuard.Parse(json);
+        }
+        catch (JsonException)
+        {
+            return null;
         }
     }
 
@@ -334,8 +353,12 @@ public static class JwtVerifier
         }
         signature = signature[..signatureLength];
 
+        // RSA and ECDSA verify a digest; HMAC and EdDSA take the signing
+        // input itself, so they skip hashing it a second time.
         Span<byte> hash = stackalloc byte[64];
-        hash = hash[..JwsAlgorithms.ComputeHash(alg, signingInput, hash)];
+        bool prehash = alg is not (JwsAlgorithm.HS256 or JwsAlgorithm.HS384 or JwsAlgorithm.HS512
+            or JwsAlgorithm.EdDSA);
+        hash = prehash ? hash[..JwsAlgorithms.ComputeHash(alg, signingInput, hash)] : Span<byte>.Empty;
 
         // Keys carrying the token's kid first, then keys without a kid; with
         // no kid in the token, every key. Always filtered by alg family and pin.

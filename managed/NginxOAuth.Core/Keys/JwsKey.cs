@@ -1,5 +1,6 @@
 using System;
 using System.Security.Cryptography;
+using System.Threading;
 using NginxOAuth.Core.Interop;
 
 namespace NginxOAuth.Core.Keys;
@@ -34,7 +35,7 @@ public abstract class JwsKey : IDisposable
 
     /// <summary>
     /// Verifies a signature. <paramref name="hash"/> is the digest of
-    /// <paramref name="signingInput"/> for RS/PS/ES (computed once per token).
+    /// <paramref name="signingInput"/> for RS/PS/ES (computed once per token; empty for HS and EdDSA).
     /// </summary>
     internal abstract bool Verify(JwsAlgorithm alg, ReadOnlySpan<byte> signingInput,
         ReadOnlySpan<byte> hash, ReadOnlySpan<byte> signature);
@@ -118,6 +119,13 @@ internal sealed class HmacJwsKey : JwsKey
 {
     private readonly byte[] _key;
 
+    /// <summary>
+    /// One reusable HMAC context per HS256/384/512, taken out while in use:
+    /// the one-shot HMACSHA256.HashData fetches the MAC and digest from
+    /// OpenSSL's providers on every call, which cost more than the MAC.
+    /// </summary>
+    private readonly IncrementalHash?[] _macs = new IncrementalHash?[3];
+
     public HmacJwsKey(byte[]? kid, JwsAlgorithm? pinned, byte[] key)
         : base(kid, KeyFamily.Oct, pinned)
     {
@@ -131,21 +139,45 @@ internal sealed class HmacJwsKey : JwsKey
     internal override bool Verify(JwsAlgorithm alg, ReadOnlySpan<byte> signingInput,
         ReadOnlySpan<byte> hash, ReadOnlySpan<byte> signature)
     {
-        Span<byte> mac = stackalloc byte[64];
-        int length = alg switch
+        int slot = alg switch
         {
-            JwsAlgorithm.HS256 => HMACSHA256.HashData(_key, signingInput, mac),
-            JwsAlgorithm.HS384 => HMACSHA384.HashData(_key, signingInput, mac),
-            JwsAlgorithm.HS512 => HMACSHA512.HashData(_key, signingInput, mac),
-            _ => 0,
+            JwsAlgorithm.HS256 => 0,
+            JwsAlgorithm.HS384 => 1,
+            JwsAlgorithm.HS512 => 2,
+            _ => -1,
         };
-        bool equal = length > 0 && CryptographicOperations.FixedTimeEquals(mac[..length], signature);
+        if (slot < 0)
+        {
+            return false;
+        }
+
+        IncrementalHash hmac = Interlocked.Exchange(ref _macs[slot], null)
+            ?? IncrementalHash.CreateHMAC(JwsAlgorithms.Hash(alg), _key);
+        Span<byte> mac = stackalloc byte[64];
+        hmac.AppendData(signingInput);
+        bool done = hmac.TryGetHashAndReset(mac, out int length);
+        if (Interlocked.CompareExchange(ref _macs[slot], hmac, null) is not null)
+        {
+            hmac.Dispose(); // another caller put one back meanwhile
+        }
+
+        bool equal = done && FixedTimeEquals(mac[..length], signature);
         CryptographicOperations.ZeroMemory(mac);
         return equal;
     }
 
+    private static bool FixedTimeEquals(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b) =>
+        CryptographicOperations.FixedTimeEquals(a, b);
+
     protected override void Dispose(bool disposing)
     {
+        if (disposing)
+        {
+            for (int i = 0; i < _macs.Length; i++)
+            {
+                Interlocked.Exchange(ref _macs[i], null)?.Dispose();
+            }
+        }
         CryptographicOperations.ZeroMemory(_key);
     }
 }

@@ -135,8 +135,22 @@ public static class TokenResponses
     }
 
     /// <summary>SHA-256 of <paramref name="data"/> into 32 bytes (cache keys: no raw token in shared memory).</summary>
-    public static bool Sha256(ReadOnlySpan<byte> data, Span<byte> output) =>
-        output.Length >= SHA256.HashSizeInBytes && SHA256.HashData(data, output) == SHA256.HashSizeInBytes;
+    public static bool Sha256(ReadOnlySpan<byte> data, Span<byte> output)
+    {
+        if (output.Length < SHA256.HashSizeInBytes)
+        {
+            return false;
+        }
+
+        // a context per thread, reset after each use: the one-shot
+        // SHA256.HashData looks the digest up in OpenSSL on every call
+        IncrementalHash sha = _sha256 ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(data);
+        return sha.TryGetHashAndReset(output, out int written) && written == SHA256.HashSizeInBytes;
+    }
+
+    [ThreadStatic]
+    private static IncrementalHash? _sha256;
 
     private static ResponseError Gate(ReadOnlySpan<byte> json)
     {
