@@ -50,6 +50,28 @@ public sealed class VerifierTests
         Assert.That(result.PayloadLength, Is.EqualTo(Claims.Length));
     }
 
+    // ---- checks on decoded parts (verified-token cache hits) ---------------
+
+    [TestCase(Claims, 1_000_000_000L, TokenError.None, TestName = "Decoded_parts_pass_the_checks_after_the_signature")]
+    [TestCase(Claims, 2_000_000_000L, TokenError.Expired, TestName = "Decoded_parts_are_expired_by_the_current_time")]
+    [TestCase("{\"sub\":\"alice\"}", 1_000_000_000L, TokenError.ExpMissing, TestName = "Decoded_parts_without_exp_fail_validate_exp")]
+    [TestCase("[1]", 1_000_000_000L, TokenError.TokenMalformed, TestName = "Decoded_payload_that_is_not_an_object_is_malformed")]
+    [TestCase("{\"sub\":", 1_000_000_000L, TokenError.TokenMalformed, TestName = "Decoded_payload_that_is_not_JSON_is_malformed")]
+    public void CheckDecoded_runs_every_check_but_the_signature(string payload, long now, TokenError expected)
+    {
+        VerifyResult result = JwtVerifier.CheckDecoded(T.Policy(_keys), T.U(Hs256), T.U(payload), now,
+            new NoRuleValues());
+        Assert.That(result.Error, Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void CheckDecoded_rejects_alg_none_headers()
+    {
+        VerifyResult result = JwtVerifier.CheckDecoded(T.Policy(_keys), T.U("{\"alg\":\"none\"}"), T.U(Claims),
+            1_000_000_000L, new NoRuleValues());
+        Assert.That(result.Error, Is.EqualTo(TokenError.AlgNone));
+    }
+
     // ---- alg none and crit ------------------------------------------------
 
     [TestCase(true, TestName = "Alg_none_is_rejected_with_signature_checks_on")]
