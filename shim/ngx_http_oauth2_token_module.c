@@ -892,27 +892,21 @@ ngx_http_oauth2_token_post(ngx_http_request_t *r,
     sr->method = NGX_HTTP_POST;
     ngx_str_set(&sr->method_name, "POST");
 
-    h = ngx_list_push(&sr->headers_in.headers);
+    h = ngx_oauth_header_add(r->pool, &sr->headers_in.headers,
+                             "Content-Type", &ngx_http_oauth2_token_form_type);
     if (h == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "Content-Type");
-    h->value = ngx_http_oauth2_token_form_type;
-    h->lowcase_key = (u_char *) "content-type";
     sr->headers_in.content_type = h;
 
     if (omcf->authorization.len) {
-        h = ngx_list_push(&sr->headers_in.headers);
+        h = ngx_oauth_header_add(r->pool, &sr->headers_in.headers,
+                                 "Authorization", &omcf->authorization);
         if (h == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        h->hash = 1;
-        ngx_str_set(&h->key, "Authorization");
-        h->value = omcf->authorization;
-        h->lowcase_key = (u_char *) "authorization";
         sr->headers_in.authorization = h;
     }
 
@@ -1023,14 +1017,11 @@ ngx_http_oauth2_token_reject(ngx_http_request_t *r,
         ngx_str_set(&value, "Bearer");
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
+    h = ngx_oauth_header_add(r->pool, &r->headers_out.headers,
+                             "WWW-Authenticate", &value);
     if (h == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "WWW-Authenticate");
-    h->value = value;
 
     r->headers_out.www_authenticate = h;
 

@@ -696,6 +696,47 @@ ngx_oauth_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
 
 
 /*
+ * Adds a header to a request's headers_in or headers_out list with every
+ * field set: key, value, lowercased key and its hash (the proxy module
+ * looks headers up by them), and on nginx >= 1.23 the "next" link of
+ * multi-value headers, which ngx_list_push() leaves uninitialised (other
+ * modules, auth_request among them, follow it).
+ */
+
+ngx_table_elt_t *
+ngx_oauth_header_add(ngx_pool_t *pool, ngx_list_t *headers, const char *key,
+    ngx_str_t *value)
+{
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(key);
+
+    h = ngx_list_push(headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->lowcase_key = ngx_pnalloc(pool, len);
+    if (h->lowcase_key == NULL) {
+        h->hash = 0;
+        return NULL;
+    }
+
+    h->key.data = (u_char *) key;
+    h->key.len = len;
+    h->value = *value;
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, len);
+
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return h;
+}
+
+
+/*
  * The token of "Authorization: Bearer <token>" (RFC 6750 2.1; the scheme
  * is case-insensitive, RFC 7235).  NGX_DECLINED: no such header or token.
  */
