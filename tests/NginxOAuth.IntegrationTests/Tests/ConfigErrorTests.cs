@@ -131,6 +131,12 @@ public sealed class ConfigErrorTests
             ["Parameters after auth_jwt off"] = new("auth_jwt off now;", "auth_jwt", ["off"], Place.Server),
             ["Unknown allow_nested parameter"] = new("auth_jwt_allow_nested separator=/;", "auth_jwt_allow_nested", ["invalid parameter"]),
             ["Empty allow_nested delimiter"] = new("auth_jwt_allow_nested delimiter=;", "auth_jwt_allow_nested", ["delimiter"]),
+            ["Verify cache without a zone"] = new("auth_jwt_verify_cache max_ttl=10s;", "auth_jwt_verify_cache", ["zone=name:size"]),
+            ["Verify cache zone without a size"] = new("auth_jwt_verify_cache zone=vc;", "auth_jwt_verify_cache", ["invalid zone"]),
+            ["Verify cache zone that is too small"] = new("auth_jwt_verify_cache zone=vc:4k;", "auth_jwt_verify_cache", ["too small"]),
+            ["Verify cache with an invalid max_ttl"] = new("auth_jwt_verify_cache zone=vc:1m max_ttl=soon;", "auth_jwt_verify_cache", ["invalid max_ttl"]),
+            ["Verify cache with an unknown parameter"] = new("auth_jwt_verify_cache zone=vc:1m size=2;", "auth_jwt_verify_cache", ["invalid parameter"]),
+            ["Duplicate verify cache"] = new("auth_jwt_verify_cache zone=va:1m; auth_jwt_verify_cache zone=vb:1m;", "auth_jwt_verify_cache", ["is duplicate"]),
         };
 
         foreach ((string name, Case c) in cases)
@@ -219,6 +225,7 @@ public sealed class ConfigErrorTests
                 auth_jwt_validate_exp on;
                 auth_jwt_validate_sig on;
                 auth_jwt_allow_nested delimiter=/ quote=|;
+                auth_jwt_verify_cache zone=jwt:1m max_ttl=60s;
 
                 location / {
                     auth_jwt_key_request /_keys jwks;
