@@ -49,6 +49,7 @@ public sealed partial class VerifyCacheTests : NginxFixture
             server {
                 listen 127.0.0.1:{{nginx.Port}};
                 error_log {{_debugLog}} debug;
+                large_client_header_buffers 4 64k;
                 auth_jwt "cache";
                 auth_jwt_key_file keys.jwks;
                 auth_jwt_verify_cache zone=vc:1m max_ttl=300s;
@@ -196,6 +197,20 @@ public sealed partial class VerifyCacheTests : NginxFixture
         Assert.That((await Nginx.GetAsync("/admin", admin)).Status, Is.EqualTo(200));
 
         Assert.That(Count(mark, "vc", "hit"), Is.EqualTo(2));
+    }
+
+    [Test]
+    public async Task Token_with_more_than_16_KiB_of_claims_is_verified_but_not_cached()
+    {
+        string token = Token("big-user", new JsonObject { ["pad"] = new string('x', 17 * 1024) });
+        long mark = DebugMark();
+
+        Assert.That((await Nginx.GetAsync("/plain", token)).Status, Is.EqualTo(200));
+        Assert.That((await Nginx.GetAsync("/plain", token)).Status, Is.EqualTo(200));
+
+        Assert.That(Count(mark, "vc", "stored"), Is.EqualTo(0));
+        Assert.That(Count(mark, "vc", "hit"), Is.EqualTo(0));
+        Assert.That(File.ReadAllText(_debugLog), Does.Contain("auth_jwt: not caching a token of"));
     }
 
     [Test]
