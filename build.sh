@@ -217,6 +217,8 @@ cmd_test() {
     elif ! ensure_docker 2>"$BUILD/docker-reason.log"; then
         reason=$(tail -1 "$BUILD/docker-reason.log")
     fi
+    # what ensure_docker did (installing docker.io, starting dockerd)
+    grep '^==>' "$BUILD/docker-reason.log" >&2 || true
     if [ -n "$reason" ]; then
         printf '\n*** SKIPPED: the container run of the integration suite: %s ***\n\n' "$reason" >&2
         return $local_rc
