@@ -26,9 +26,6 @@ public sealed class ContainerHost : INginxHost
     /// <summary>Where the image installs the module (Debian's nginx modules path).</summary>
     public const string ImageModulesDir = "/usr/lib/nginx/modules";
 
-    private const string WorkerTitle = "nginx: worker process";
-    private const string ShuttingDownTitle = "nginx: worker process is shutting down";
-
     private IContainer? _container;
     private int _masterPid;
 
@@ -87,29 +84,13 @@ public sealed class ContainerHost : INginxHost
         _masterPid = HostPid(_container.Id);
     }
 
-    public IReadOnlyList<int> WorkerPids()
-    {
-        var workers = new List<int>();
-        foreach (int pid in Posix.Children(MasterPid, WorkerTitle))
-        {
-            if (!Posix.CommandLine(pid).StartsWith(ShuttingDownTitle, StringComparison.Ordinal))
-            {
-                workers.Add(pid);
-            }
-        }
+    public IReadOnlyList<int> WorkerPids() => NginxProcesses.Workers(MasterPid);
 
-        return workers;
-    }
+    public IReadOnlyList<int> ShuttingDownWorkerPids() => NginxProcesses.ShuttingDownWorkers(MasterPid);
 
-    public IReadOnlyList<int> ShuttingDownWorkerPids() => Posix.Children(MasterPid, ShuttingDownTitle);
+    public void SignalReload() => NginxProcesses.Reload(MasterPid);
 
-    public void SignalReload()
-    {
-        if (!Posix.Kill(MasterPid, Posix.SIGHUP))
-        {
-            throw new InvalidOperationException($"cannot send SIGHUP to the container's nginx master {MasterPid}");
-        }
-    }
+    public void KillWorker(int pid) => NginxProcesses.KillWorker(pid);
 
     public ConfigTestResult SendCommand(string signal)
     {
@@ -124,14 +105,6 @@ public sealed class ContainerHost : INginxHost
         args.Add(signal);
         ExecResult result = _container.ExecAsync(args).GetAwaiter().GetResult();
         return new ConfigTestResult((int)(result.ExitCode ?? -1), result.Stdout + result.Stderr);
-    }
-
-    public void KillWorker(int pid)
-    {
-        if (!Posix.Kill(pid, Posix.SIGKILL))
-        {
-            throw new InvalidOperationException($"cannot kill nginx worker {pid}");
-        }
     }
 
     public bool Stop(TimeSpan grace)

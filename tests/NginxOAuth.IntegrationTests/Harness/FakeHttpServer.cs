@@ -47,14 +47,13 @@ public sealed record FakeRequest(string Method, string Path, string Query, IRead
 /// </summary>
 public sealed class FakeHttpServer : IAsyncDisposable, IDisposable
 {
-    private readonly WebApplication _app;
+    private WebApplication _app = null!;
     private readonly ConcurrentDictionary<string, FakeResponse> _routes = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _counts = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<FakeRequest> _requests = new();
 
-    private FakeHttpServer(WebApplication app)
+    private FakeHttpServer()
     {
-        _app = app;
     }
 
     public int Port { get; private set; }
@@ -64,23 +63,8 @@ public sealed class FakeHttpServer : IAsyncDisposable, IDisposable
 
     public static async Task<FakeHttpServer> StartAsync()
     {
-        WebApplicationBuilder builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.WebHost.UseKestrelCore();
-        builder.WebHost.ConfigureKestrel(o =>
-        {
-            o.Listen(IPAddress.Loopback, 0);
-            o.AddServerHeader = false;
-        });
-        builder.Services.AddLogging(l => l.ClearProviders());
-
-        WebApplication app = builder.Build();
-        var server = new FakeHttpServer(app);
-        app.Run(server.HandleAsync);
-        await app.StartAsync().ConfigureAwait(false);
-
-        string address = app.Services.GetRequiredService<IServer>().Features
-            .Get<IServerAddressesFeature>()!.Addresses.First();
-        server.Port = new Uri(address).Port;
+        var server = new FakeHttpServer();
+        (server._app, server.Port) = await LoopbackKestrel.StartAsync(server.HandleAsync).ConfigureAwait(false);
         return server;
     }
 

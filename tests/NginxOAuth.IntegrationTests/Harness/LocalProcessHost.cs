@@ -15,9 +15,6 @@ namespace NginxOAuth.IntegrationTests.Harness;
 /// </summary>
 public sealed class LocalProcessHost : INginxHost
 {
-    private const string WorkerTitle = "nginx: worker process";
-    private const string ShuttingDownTitle = "nginx: worker process is shutting down";
-
     // masters still running when the test host exits are killed
     private static readonly ConcurrentDictionary<int, byte> _running = new();
 
@@ -80,37 +77,13 @@ public sealed class LocalProcessHost : INginxHost
         _master.BeginErrorReadLine();
     }
 
-    public IReadOnlyList<int> WorkerPids()
-    {
-        var workers = new List<int>();
-        foreach (int pid in Posix.Children(MasterPid, WorkerTitle))
-        {
-            if (!Posix.CommandLine(pid).StartsWith(ShuttingDownTitle, StringComparison.Ordinal))
-            {
-                workers.Add(pid);
-            }
-        }
+    public IReadOnlyList<int> WorkerPids() => NginxProcesses.Workers(MasterPid);
 
-        return workers;
-    }
+    public IReadOnlyList<int> ShuttingDownWorkerPids() => NginxProcesses.ShuttingDownWorkers(MasterPid);
 
-    public IReadOnlyList<int> ShuttingDownWorkerPids() => Posix.Children(MasterPid, ShuttingDownTitle);
+    public void SignalReload() => NginxProcesses.Reload(MasterPid);
 
-    public void SignalReload()
-    {
-        if (!Posix.Kill(MasterPid, Posix.SIGHUP))
-        {
-            throw new InvalidOperationException($"cannot send SIGHUP to nginx master {MasterPid}");
-        }
-    }
-
-    public void KillWorker(int pid)
-    {
-        if (!Posix.Kill(pid, Posix.SIGKILL))
-        {
-            throw new InvalidOperationException($"cannot kill nginx worker {pid}");
-        }
-    }
+    public void KillWorker(int pid) => NginxProcesses.KillWorker(pid);
 
     public bool Stop(TimeSpan grace)
     {

@@ -44,12 +44,11 @@ public sealed record IdpRequest(string Method, string Path, IReadOnlyDictionary<
 /// </summary>
 public sealed class FakeIdp : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private WebApplication _app = null!;
     private readonly ConcurrentQueue<IdpRequest> _requests = new();
 
-    private FakeIdp(WebApplication app)
+    private FakeIdp()
     {
-        _app = app;
     }
 
     public int Port { get; private set; }
@@ -58,23 +57,8 @@ public sealed class FakeIdp : IAsyncDisposable
 
     public static async Task<FakeIdp> StartAsync()
     {
-        WebApplicationBuilder builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.WebHost.UseKestrelCore();
-        builder.WebHost.ConfigureKestrel(o =>
-        {
-            o.Listen(IPAddress.Loopback, 0);
-            o.AddServerHeader = false;
-        });
-        builder.Services.AddLogging(l => l.ClearProviders());
-
-        WebApplication app = builder.Build();
-        var idp = new FakeIdp(app);
-        app.Run(idp.HandleAsync);
-        await app.StartAsync().ConfigureAwait(false);
-
-        string address = app.Services.GetRequiredService<IServer>().Features
-            .Get<IServerAddressesFeature>()!.Addresses.First();
-        idp.Port = new Uri(address).Port;
+        var idp = new FakeIdp();
+        (idp._app, idp.Port) = await LoopbackKestrel.StartAsync(idp.HandleAsync).ConfigureAwait(false);
         return idp;
     }
 
