@@ -98,7 +98,7 @@ static ngx_int_t ngx_http_oauth2_token_introspect(ngx_http_request_t *r,
     ngx_http_oauth2_token_ctx_t *ctx);
 static ngx_int_t ngx_http_oauth2_token_introspect_response(
     ngx_http_request_t *r, ngx_http_oauth2_token_loc_conf_t *olcf,
-    ngx_http_oauth2_token_ctx_t *ctx, ngx_str_t *body, ngx_uint_t cached);
+    ngx_http_oauth2_token_ctx_t *ctx, ngx_str_t *body);
 static ngx_int_t ngx_http_oauth2_token_require(ngx_http_request_t *r,
     ngx_http_oauth2_token_loc_conf_t *olcf);
 static ngx_int_t ngx_http_oauth2_token_exchange(ngx_http_request_t *r,
@@ -428,7 +428,7 @@ ngx_http_oauth2_token_handler(ngx_http_request_t *r)
             }
 
             rc = ngx_http_oauth2_token_introspect_response(r, olcf, ctx,
-                                                           &ctx->sr_body, 0);
+                                                           &ctx->sr_body);
 
         } else {
             rc = ngx_http_oauth2_token_idp_status(r, ctx, "token exchange",
@@ -498,12 +498,17 @@ ngx_http_oauth2_token_introspect(ngx_http_request_t *r,
         }
 
         if (ngx_oauth_cache_get(r, olcf->introspect_cache,
-                                            NGX_HTTP_OAUTH2_KIND_INTROSPECT,
-                                            hash, &cached, NULL)
+                                NGX_HTTP_OAUTH2_KIND_INTROSPECT, hash,
+                                &cached, NULL)
             == NGX_OK)
         {
-            return ngx_http_oauth2_token_introspect_response(r, olcf, ctx,
-                                                             &cached, 1);
+            /* only active, well-formed responses are stored: no re-parse */
+
+            ctx->introspected = 1;
+            ctx->active = 1;
+            ctx->response = cached;
+
+            return NGX_OK;
         }
     }
 
@@ -533,7 +538,7 @@ ngx_http_oauth2_token_introspect(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_oauth2_token_introspect_response(ngx_http_request_t *r,
     ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx,
-    ngx_str_t *body, ngx_uint_t cached)
+    ngx_str_t *body)
 {
     u_char     hash[NOX_SHA256_LEN];
     int32_t    rc;
@@ -553,10 +558,9 @@ ngx_http_oauth2_token_introspect_response(ngx_http_request_t *r,
     rc = ngx_oauth_managed.introspect_parse(body->data, (int32_t) body->len,
                                             &exp);
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "auth_oauth2_token: introspection response of %uz bytes"
-                   "%s: status %D", body->len, cached ? " (cached)" : "",
-                   rc);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "auth_oauth2_token: introspection response of %uz bytes: "
+                   "status %D", body->len, rc);
 
     if (rc == NOX_RESPONSE_INACTIVE) {
         ctx->introspected = 1;
@@ -583,7 +587,7 @@ ngx_http_oauth2_token_introspect_response(ngx_http_request_t *r,
     ctx->active = 1;
     ctx->response = *body;
 
-    if (cached || olcf->introspect_cache == NULL) {
+    if (olcf->introspect_cache == NULL) {
         return NGX_OK;
     }
 
@@ -607,8 +611,7 @@ ngx_http_oauth2_token_introspect_response(ngx_http_request_t *r,
     }
 
     ngx_oauth_cache_put(r, olcf->introspect_cache,
-                                    NGX_HTTP_OAUTH2_KIND_INTROSPECT, hash,
-                                    body, 0, ttl);
+                        NGX_HTTP_OAUTH2_KIND_INTROSPECT, hash, body, 0, ttl);
 
     return NGX_OK;
 }
@@ -663,8 +666,8 @@ ngx_http_oauth2_token_exchange(ngx_http_request_t *r,
         }
 
         if (ngx_oauth_cache_get(r, olcf->exchange_cache,
-                                            NGX_HTTP_OAUTH2_KIND_EXCHANGE,
-                                            hash, &cached, &aux)
+                                NGX_HTTP_OAUTH2_KIND_EXCHANGE, hash, &cached,
+                                &aux)
             == NGX_OK
             && aux > 0 && (size_t) aux <= cached.len)
         {
@@ -796,8 +799,8 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
         value.len = token_len + type_len;
 
         ngx_oauth_cache_put(r, olcf->exchange_cache,
-                                        NGX_HTTP_OAUTH2_KIND_EXCHANGE, hash,
-                                        &value, token_len, ttl);
+                            NGX_HTTP_OAUTH2_KIND_EXCHANGE, hash, &value,
+                            token_len, ttl);
     }
 
     return ngx_http_oauth2_token_set_authorization(r, ctx);
