@@ -119,4 +119,25 @@ public sealed class TokenResponseTests
             Is.EqualTo("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
         Assert.That(TokenResponses.Sha256(T.U("abc"), new byte[31]), Is.False);
     }
+
+    [TestCase(0)]
+    [TestCase(1)]
+    [TestCase(55)]
+    [TestCase(56)]
+    [TestCase(64)]
+    [TestCase(1000)]
+    [TestCase(100_000)]
+    public void Sha256_fast_path_is_taken_and_agrees_with_dotnet(int length)
+    {
+        var data = new byte[length];
+        new Random(length).NextBytes(data);
+        var output = new byte[32];
+
+        // twice: the per-thread context is reused
+        for (int round = 0; round < 2; round++)
+        {
+            Assert.That(NginxOAuth.Core.Interop.Sha256.TryHash(data, output), Is.True, "OpenSSL path");
+            Assert.That(output, Is.EqualTo(System.Security.Cryptography.SHA256.HashData(data)));
+        }
+    }
 }

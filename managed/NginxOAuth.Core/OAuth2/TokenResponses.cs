@@ -142,8 +142,12 @@ public static class TokenResponses
             return false;
         }
 
-        // a context per thread, reset after each use: the one-shot
-        // SHA256.HashData looks the digest up in OpenSSL on every call
+        if (Interop.Sha256.TryHash(data, output))
+        {
+            return true;
+        }
+
+        // fallback: a context per thread, reset after each use
         IncrementalHash sha = _sha256 ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         sha.AppendData(data);
         return sha.TryGetHashAndReset(output, out int written) && written == SHA256.HashSizeInBytes;
