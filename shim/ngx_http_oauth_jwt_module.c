@@ -224,6 +224,8 @@ static char *ngx_http_auth_jwt_allow_nested(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_auth_jwt_verify_cache(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_auth_jwt_add_entry(ngx_conf_t *cf, ngx_array_t **list,
+    void *entry, ngx_oauth_check_pt check);
 static ngx_int_t ngx_http_auth_jwt_key_format(ngx_conf_t *cf,
     ngx_str_t *value, ngx_int_t *format);
 
@@ -1986,6 +1988,37 @@ ngx_http_auth_jwt_set_variable(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/* appends a file-backed entry (key file, revocation list) to its list and
+   records the check the validator child runs on it */
+
+static char *
+ngx_http_auth_jwt_add_entry(ngx_conf_t *cf, ngx_array_t **list, void *entry,
+    ngx_oauth_check_pt check)
+{
+    void  **slot;
+
+    if (*list == NULL) {
+        *list = ngx_array_create(cf->pool, 2, sizeof(void *));
+        if (*list == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    slot = ngx_array_push(*list);
+    if (slot == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *slot = entry;
+
+    if (ngx_oauth_check_add(cf, check, entry) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_http_auth_jwt_key_format(ngx_conf_t *cf, ngx_str_t *value,
     ngx_int_t *format)
@@ -2014,7 +2047,7 @@ ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
     ngx_str_t                      *value;
-    ngx_http_auth_jwt_key_file_t   *kf, **slot;
+    ngx_http_auth_jwt_key_file_t   *kf;
 
     value = cf->args->elts;
 
@@ -2049,27 +2082,8 @@ ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (jlcf->key_files == NULL) {
-        jlcf->key_files = ngx_array_create(cf->pool, 2, sizeof(void *));
-        if (jlcf->key_files == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    slot = ngx_array_push(jlcf->key_files);
-    if (slot == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    *slot = kf;
-
-    if (ngx_oauth_check_add(cf, ngx_http_auth_jwt_check_key_file, kf)
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
+    return ngx_http_auth_jwt_add_entry(cf, &jlcf->key_files, kf,
+                                       ngx_http_auth_jwt_check_key_file);
 }
 
 
@@ -2198,7 +2212,7 @@ ngx_http_auth_jwt_revocation(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
     ngx_str_t                        *value;
-    ngx_http_auth_jwt_revocation_t   *rv, **slot;
+    ngx_http_auth_jwt_revocation_t   *rv;
 
     value = cf->args->elts;
 
@@ -2217,27 +2231,8 @@ ngx_http_auth_jwt_revocation(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (jlcf->revocations == NULL) {
-        jlcf->revocations = ngx_array_create(cf->pool, 2, sizeof(void *));
-        if (jlcf->revocations == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    slot = ngx_array_push(jlcf->revocations);
-    if (slot == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    *slot = rv;
-
-    if (ngx_oauth_check_add(cf, ngx_http_auth_jwt_check_revocation, rv)
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
+    return ngx_http_auth_jwt_add_entry(cf, &jlcf->revocations, rv,
+                                       ngx_http_auth_jwt_check_revocation);
 }
 
 
