@@ -27,7 +27,8 @@
 #                 daemon off): instructions per request per scenario
 #
 # Environment: NGINX_BIN (default /usr/sbin/nginx), BENCH_CONNECTIONS (32),
-# BENCH_NO_DOCS=1 (do not touch docs/PERFORMANCE.md).
+# BENCH_NO_DOCS=1 (do not touch docs/PERFORMANCE.md), BENCH_ONLY="names"
+# (only these scenarios, plus the baseline), BENCH_KEEP=1 (keep the work dir).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -202,6 +203,13 @@ TOKEN_OF[jwt-claims3]="warm:rs256"
 TOKEN_OF[introspect-hit]="warm:hs256"
 TOKEN_OF[introspect-nocache]="warm:hs256"
 TOKEN_OF[exchange-hit]="warm:hs256"
+if [ -n "${BENCH_ONLY:-}" ]; then   # space-separated scenario names; baseline always runs
+    keep=(baseline)
+    for s in "${SCENARIOS[@]}"; do
+        [[ " $BENCH_ONLY " == *" $s "* ]] && [ "$s" != baseline ] && keep+=("$s")
+    done
+    SCENARIOS=("${keep[@]}")
+fi
 
 url_of() { echo "http://127.0.0.1:$PORT/$1/ok.txt"; }
 

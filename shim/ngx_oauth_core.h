@@ -20,6 +20,7 @@
 
 
 #define NGX_OAUTH_MANAGED_NAME  "ngx_http_oauth_managed.so"
+#define NGX_OAUTH_GC_GEN0SIZE   "100000"      /* 1 MiB, hexadecimal */
 
 
 typedef struct {

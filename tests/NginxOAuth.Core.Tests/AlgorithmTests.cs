@@ -88,6 +88,84 @@ public sealed class AlgorithmTests
         Assert.That(T.VerifyError(T.Policy(keys), token), Is.EqualTo(TokenError.BadSignature));
     }
 
+    [TestCaseSource(nameof(All))]
+    public void Key_verifies_many_tokens_in_turn_with_forgeries_in_between(JwsAlgorithm alg)
+    {
+        // RSA/ECDSA keep one OpenSSL context per key and algorithm across
+        // calls: a rejection must leave it usable, and never make it accept.
+        using Signer signer = For(alg);
+        using KeySet keys = T.Keys(T.Jwks(signer.Jwk));
+        var policy = T.Policy(keys);
+        for (int i = 0; i < 40; i++)
+        {
+            string payload = "{\"sub\":\"user-" + i + "\",\"exp\":2000000000}";
+            string token = T.Token("{\"alg\":\"" + alg + "\"}", payload, signer.Sign);
+            string[] parts = token.Split('.');
+            string forged = parts[0] + "." + T.B64("{\"sub\":\"admin-" + i + "\",\"exp\":2000000000}") + "." + parts[2];
+            Assert.That(T.VerifyError(policy, forged), Is.EqualTo(TokenError.BadSignature), $"forgery {i}");
+            Assert.That(T.VerifyError(policy, token), Is.EqualTo(TokenError.None), $"token {i}");
+        }
+    }
+
+    [TestCase(JwsAlgorithm.RS256)]
+    [TestCase(JwsAlgorithm.PS384)]
+    [TestCase(JwsAlgorithm.ES256)]
+    [TestCase(JwsAlgorithm.ES512)]
+    [TestCase(JwsAlgorithm.EdDSA)]
+    public void Key_verifies_from_many_threads_at_once(JwsAlgorithm alg)
+    {
+        using Signer signer = For(alg);
+        using KeySet keys = T.Keys(T.Jwks(signer.Jwk));
+        var policy = T.Policy(keys);
+        string[] tokens = new string[64];
+        string[] forged = new string[64];
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            tokens[i] = T.Token("{\"alg\":\"" + alg + "\"}", "{\"sub\":\"u" + i + "\",\"exp\":2000000000}", signer.Sign);
+            string[] parts = tokens[i].Split('.');
+            forged[i] = parts[0] + "." + T.B64("{\"sub\":\"x" + i + "\",\"exp\":2000000000}") + "." + parts[2];
+        }
+
+        var errors = new System.Collections.Concurrent.ConcurrentBag<string>();
+        System.Threading.Tasks.Parallel.For(0, 512, new System.Threading.Tasks.ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
+        {
+            int k = i % tokens.Length;
+            if (T.VerifyError(policy, tokens[k]) != TokenError.None)
+            {
+                errors.Add("token " + k);
+            }
+            if (T.VerifyError(policy, forged[k]) != TokenError.BadSignature)
+            {
+                errors.Add("forgery " + k);
+            }
+        });
+        Assert.That(errors, Is.Empty);
+    }
+
+    [TestCase("P-256", 32)]
+    [TestCase("P-384", 48)]
+    [TestCase("P-521", 66)]
+    public void Raw_ECDSA_signatures_become_the_DER_form_OpenSSL_verifies(string curve, int field)
+    {
+        // DER INTEGERs drop leading zero bytes and add one before a high bit;
+        // P-521 sequences need a two-byte length. .NET checks the encoding.
+        using ECDsa ec = T.NewEc(curve);
+        byte[] hash = SHA512.HashData("signing input"u8)[..Math.Min(64, field)];
+        Span<byte> der = stackalloc byte[2 * field + 16];
+        for (int i = 0; i < 200; i++)
+        {
+            byte[] raw = ec.SignHash(hash, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
+            int length = EcJwsKey.EncodeDerSignature(raw.AsSpan(0, field), raw.AsSpan(field), der);
+            Assert.That(ec.VerifyHash(hash, der[..length], DSASignatureFormat.Rfc3279DerSequence), Is.True, $"signature {i}");
+        }
+
+        byte[] small = new byte[2 * field];
+        small[field - 1] = 0x80; // r = 128: one byte after a zero pad
+        small[^1] = 1;           // s = 1
+        int n = EcJwsKey.EncodeDerSignature(small.AsSpan(0, field), small.AsSpan(field), der);
+        Assert.That(der[..n].ToArray(), Is.EqualTo(new byte[] { 0x30, 0x07, 0x02, 0x02, 0x00, 0x80, 0x02, 0x01, 0x01 }));
+    }
+
     [Test]
     public void Ed448_token_verifies()
     {

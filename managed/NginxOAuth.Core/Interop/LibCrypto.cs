@@ -1,12 +1,14 @@
 using System;
 using System.Runtime.InteropServices;
+using System.Threading;
 
 namespace NginxOAuth.Core.Interop;
 
 /// <summary>
-/// The few OpenSSL 3 calls .NET lacks: EdDSA (Ed25519, Ed448) verification,
-/// and SHA-256 with an explicitly fetched digest (see <see cref="Sha256"/>).
-/// Source-generated, blittable imports, so they work under NativeAOT. The
+/// The OpenSSL 3 calls the verifier makes itself: EdDSA (Ed25519, Ed448),
+/// which .NET lacks; RSA and ECDSA verification with contexts kept per key
+/// (see <see cref="VerifyContexts"/>); and digests fetched once (see
+/// <see cref="Digests"/>). Source-generated, blittable imports, so they work under NativeAOT. The
 /// library is the same libcrypto.so.3 that System.Security.Cryptography loads.
 /// </summary>
 internal static unsafe partial class LibCrypto
@@ -49,28 +51,70 @@ internal static unsafe partial class LibCrypto
 
     [LibraryImport(Library)]
     internal static partial int EVP_DigestFinal_ex(nint ctx, byte* digest, uint* size);
+
+    [LibraryImport(Library)]
+    internal static partial nint d2i_PUBKEY(nint* key, byte** data, nint length);
+
+    [LibraryImport(Library)]
+    internal static partial nint EVP_PKEY_CTX_new_from_pkey(nint libraryContext, nint pkey, nint properties);
+
+    [LibraryImport(Library)]
+    internal static partial void EVP_PKEY_CTX_free(nint ctx);
+
+    [LibraryImport(Library)]
+    internal static partial int EVP_PKEY_verify_init(nint ctx);
+
+    [LibraryImport(Library)]
+    internal static partial int EVP_PKEY_verify(nint ctx, byte* signature, nuint signatureLength,
+        byte* digest, nuint digestLength);
+
+    [LibraryImport(Library)]
+    internal static partial int EVP_PKEY_CTX_set_signature_md(nint ctx, nint md);
+
+    [LibraryImport(Library)]
+    internal static partial int EVP_PKEY_CTX_set_rsa_padding(nint ctx, int padding);
+
+    [LibraryImport(Library)]
+    internal static partial int EVP_PKEY_CTX_set_rsa_pss_saltlen(nint ctx, int saltLength);
+
+    [LibraryImport(Library)]
+    internal static partial int EVP_PKEY_CTX_set_rsa_mgf1_md(nint ctx, nint md);
+
+    internal const int RsaPkcs1Padding = 1;      // RSA_PKCS1_PADDING
+    internal const int RsaPkcs1PssPadding = 6;   // RSA_PKCS1_PSS_PADDING
+    internal const int RsaPssSaltLenDigest = -1; // RSA_PSS_SALTLEN_DIGEST
 }
 
 /// <summary>
-/// SHA-256 for cache keys, measured hot: every cache lookup hashes its key.
-/// System.Security.Cryptography passes OpenSSL 3 a legacy EVP_MD, which
-/// makes every EVP_DigestInit_ex fetch the algorithm again by name (about a
-/// microsecond of lookups per hash in a profile of a cache hit). Here the
-/// digest is fetched once per process and the context reused per thread.
+/// SHA-256/384/512 with digests fetched once per process (see
+/// <see cref="Sha256"/> for why) and one reusable context per thread.
 /// </summary>
-internal static unsafe class Sha256
+internal static unsafe class Digests
 {
-    private const int Size = 32;
-
-    private static readonly nint _md = LibCrypto.EVP_MD_fetch(IntPtr.Zero, "SHA2-256", null);
+    private static readonly nint[] _md =
+    [
+        LibCrypto.EVP_MD_fetch(IntPtr.Zero, "SHA2-256", null),
+        LibCrypto.EVP_MD_fetch(IntPtr.Zero, "SHA2-384", null),
+        LibCrypto.EVP_MD_fetch(IntPtr.Zero, "SHA2-512", null),
+    ];
 
     [ThreadStatic]
     private static nint _ctx;
 
-    /// <summary>False when OpenSSL could not hash (the caller falls back).</summary>
-    public static bool TryHash(ReadOnlySpan<byte> data, Span<byte> output)
+    /// <summary>The fetched EVP_MD for a digest length of 32, 48 or 64 bytes; 0 when unavailable.</summary>
+    public static nint Md(int length) => length switch
     {
-        if (_md == IntPtr.Zero || output.Length < Size)
+        32 => _md[0],
+        48 => _md[1],
+        64 => _md[2],
+        _ => IntPtr.Zero,
+    };
+
+    /// <summary>Hashes <paramref name="data"/> with the digest of <paramref name="length"/> bytes; false when OpenSSL could not.</summary>
+    public static bool TryHash(int length, ReadOnlySpan<byte> data, Span<byte> output)
+    {
+        nint md = Md(length);
+        if (md == IntPtr.Zero || output.Length < length)
         {
             return false;
         }
@@ -88,7 +132,7 @@ internal static unsafe class Sha256
         fixed (byte* d = data)
         fixed (byte* o = output)
         {
-            if (LibCrypto.EVP_DigestInit_ex(_ctx, _md, IntPtr.Zero) != 1
+            if (LibCrypto.EVP_DigestInit_ex(_ctx, md, IntPtr.Zero) != 1
                 || LibCrypto.EVP_DigestUpdate(_ctx, d, (nuint)data.Length) != 1
                 || LibCrypto.EVP_DigestFinal_ex(_ctx, o, &written) != 1)
             {
@@ -97,7 +141,130 @@ internal static unsafe class Sha256
             }
         }
 
-        return written == Size;
+        return written == length;
+    }
+}
+
+/// <summary>
+/// SHA-256 for cache keys, measured hot: every cache lookup hashes its key.
+/// System.Security.Cryptography passes OpenSSL 3 a legacy EVP_MD, which
+/// makes every EVP_DigestInit_ex fetch the algorithm again by name (about a
+/// microsecond of lookups per hash in a profile of a cache hit); this goes
+/// through <see cref="Digests"/>, fetched once.
+/// </summary>
+internal static class Sha256
+{
+    /// <summary>False when OpenSSL could not hash (the caller falls back).</summary>
+    public static bool TryHash(ReadOnlySpan<byte> data, Span<byte> output) => Digests.TryHash(32, data, output);
+}
+
+/// <summary>
+/// Reusable EVP_PKEY_CTX objects for one public key, one slot per setting
+/// (e.g. per RS256/PS256/...): initialised for verification once, then used
+/// for any number of EVP_PKEY_verify calls. A caller takes a context out of
+/// its slot and puts it back, so concurrent callers never share one (a
+/// second concurrent caller builds its own). .NET's RSA/ECDsa.VerifyHash
+/// set a fresh context up on every call, from a legacy digest that OpenSSL
+/// 3 looks up again by name each time.
+/// </summary>
+internal sealed unsafe class VerifyContexts : IDisposable
+{
+    private readonly EvpPKeyHandle _pkey;
+    private readonly nint[] _slots;
+    private readonly Func<nint, int, bool> _setup;
+
+    /// <param name="setup">Sets a fresh, verify-initialised context up for a slot; false on failure.</param>
+    public VerifyContexts(EvpPKeyHandle pkey, int slots, Func<nint, int, bool> setup)
+    {
+        _pkey = pkey;
+        _slots = new nint[slots];
+        _setup = setup;
+    }
+
+    /// <summary>Builds an EVP_PKEY from a DER SubjectPublicKeyInfo; null when OpenSSL refuses it.</summary>
+    public static EvpPKeyHandle? FromSubjectPublicKeyInfo(ReadOnlySpan<byte> der)
+    {
+        nint pkey;
+        fixed (byte* p = der)
+        {
+            byte* cursor = p;
+            pkey = LibCrypto.d2i_PUBKEY(null, &cursor, der.Length);
+        }
+        if (pkey == IntPtr.Zero)
+        {
+            LibCrypto.ERR_clear_error();
+            return null;
+        }
+        return new EvpPKeyHandle(pkey);
+    }
+
+    /// <summary>Verifies a signature over a digest with the context of <paramref name="slot"/>.</summary>
+    public bool Verify(int slot, ReadOnlySpan<byte> digest, ReadOnlySpan<byte> signature)
+    {
+        nint ctx = Interlocked.Exchange(ref _slots[slot], IntPtr.Zero);
+        if (ctx == IntPtr.Zero && (ctx = Create(slot)) == IntPtr.Zero)
+        {
+            return false;
+        }
+
+        int rc;
+        fixed (byte* s = signature)
+        fixed (byte* d = digest)
+        {
+            rc = LibCrypto.EVP_PKEY_verify(ctx, s, (nuint)signature.Length, d, (nuint)digest.Length);
+        }
+        if (rc != 1)
+        {
+            // Leave no error on this thread's queue for .NET's own OpenSSL calls.
+            LibCrypto.ERR_clear_error();
+        }
+
+        if (Interlocked.CompareExchange(ref _slots[slot], ctx, IntPtr.Zero) != IntPtr.Zero)
+        {
+            LibCrypto.EVP_PKEY_CTX_free(ctx); // another caller put one back meanwhile
+        }
+        return rc == 1;
+    }
+
+    private nint Create(int slot)
+    {
+        bool added = false;
+        nint ctx = IntPtr.Zero;
+        try
+        {
+            _pkey.DangerousAddRef(ref added);
+            ctx = LibCrypto.EVP_PKEY_CTX_new_from_pkey(IntPtr.Zero, _pkey.DangerousGetHandle(), IntPtr.Zero);
+            if (ctx == IntPtr.Zero || LibCrypto.EVP_PKEY_verify_init(ctx) != 1 || !_setup(ctx, slot))
+            {
+                LibCrypto.ERR_clear_error();
+                if (ctx != IntPtr.Zero)
+                {
+                    LibCrypto.EVP_PKEY_CTX_free(ctx);
+                }
+                return IntPtr.Zero;
+            }
+            return ctx;
+        }
+        finally
+        {
+            if (added)
+            {
+                _pkey.DangerousRelease();
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        for (int i = 0; i < _slots.Length; i++)
+        {
+            nint ctx = Interlocked.Exchange(ref _slots[i], IntPtr.Zero);
+            if (ctx != IntPtr.Zero)
+            {
+                LibCrypto.EVP_PKEY_CTX_free(ctx);
+            }
+        }
+        _pkey.Dispose();
     }
 }
 

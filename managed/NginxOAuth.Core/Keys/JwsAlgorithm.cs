@@ -132,6 +132,12 @@ public static class JwsAlgorithms
     /// <summary>Hashes the JWS signing input once per verification (shared by all candidate keys).</summary>
     internal static int ComputeHash(JwsAlgorithm alg, ReadOnlySpan<byte> data, Span<byte> destination)
     {
+        int length = HashLength(alg);
+        if (length != 0 && Interop.Digests.TryHash(length, data, destination))
+        {
+            return length;
+        }
+
         HashAlgorithmName hash = Hash(alg);
         if (hash == HashAlgorithmName.SHA256)
         {

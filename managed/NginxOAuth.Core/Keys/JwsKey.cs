@@ -53,64 +53,175 @@ public abstract class JwsKey : IDisposable
 
 internal sealed class RsaJwsKey : JwsKey
 {
-    private readonly RSA _rsa;
+    private readonly VerifyContexts _contexts;
     private readonly int _modulusBytes;
 
-    public RsaJwsKey(byte[]? kid, JwsAlgorithm? pinned, RSA rsa)
+    private RsaJwsKey(byte[]? kid, JwsAlgorithm? pinned, EvpPKeyHandle pkey, int modulusBytes)
         : base(kid, KeyFamily.Rsa, pinned)
     {
-        _rsa = rsa;
-        _modulusBytes = (rsa.KeySize + 7) / 8;
+        // one context per RS256, RS384, RS512, PS256, PS384, PS512
+        _contexts = new VerifyContexts(pkey, 6, Setup);
+        _modulusBytes = modulusBytes;
+    }
+
+    /// <summary>
+    /// Moves a checked .NET key into OpenSSL (through its DER form) and
+    /// disposes it; null when OpenSSL refuses the key.
+    /// </summary>
+    public static RsaJwsKey? Create(byte[]? kid, JwsAlgorithm? pinned, RSA rsa)
+    {
+        using (rsa)
+        {
+            EvpPKeyHandle? pkey = VerifyContexts.FromSubjectPublicKeyInfo(rsa.ExportSubjectPublicKeyInfo());
+            return pkey is null ? null : new RsaJwsKey(kid, pinned, pkey, (rsa.KeySize + 7) / 8);
+        }
+    }
+
+    private static int Slot(JwsAlgorithm alg) => alg switch
+    {
+        JwsAlgorithm.RS256 => 0,
+        JwsAlgorithm.RS384 => 1,
+        JwsAlgorithm.RS512 => 2,
+        JwsAlgorithm.PS256 => 3,
+        JwsAlgorithm.PS384 => 4,
+        JwsAlgorithm.PS512 => 5,
+        _ => -1,
+    };
+
+    private static bool Setup(nint ctx, int slot)
+    {
+        nint md = Digests.Md(32 + 16 * (slot % 3)); // SHA-256, -384, -512
+        if (md == IntPtr.Zero || LibCrypto.EVP_PKEY_CTX_set_signature_md(ctx, md) != 1)
+        {
+            return false;
+        }
+        if (slot < 3)
+        {
+            return LibCrypto.EVP_PKEY_CTX_set_rsa_padding(ctx, LibCrypto.RsaPkcs1Padding) == 1;
+        }
+        // PSS: MGF1 with the same digest, salt length = digest length (RFC 7518 section 3.5)
+        return LibCrypto.EVP_PKEY_CTX_set_rsa_padding(ctx, LibCrypto.RsaPkcs1PssPadding) == 1
+            && LibCrypto.EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) == 1
+            && LibCrypto.EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, LibCrypto.RsaPssSaltLenDigest) == 1;
     }
 
     internal override bool Verify(JwsAlgorithm alg, ReadOnlySpan<byte> signingInput,
         ReadOnlySpan<byte> hash, ReadOnlySpan<byte> signature)
     {
-        if (signature.Length != _modulusBytes)
-        {
-            return false;
-        }
-
-        RSASignaturePadding padding = alg is JwsAlgorithm.PS256 or JwsAlgorithm.PS384 or JwsAlgorithm.PS512
-            ? RSASignaturePadding.Pss // salt length = digest length (RFC 7518 section 3.5)
-            : RSASignaturePadding.Pkcs1;
-        return _rsa.VerifyHash(hash, signature, JwsAlgorithms.Hash(alg), padding);
+        int slot = Slot(alg);
+        return slot >= 0
+            && signature.Length == _modulusBytes
+            && hash.Length == JwsAlgorithms.HashLength(alg)
+            && _contexts.Verify(slot, hash, signature);
     }
 
     protected override void Dispose(bool disposing)
     {
         if (disposing)
         {
-            _rsa.Dispose();
+            _contexts.Dispose();
         }
     }
 }
 
 internal sealed class EcJwsKey : JwsKey
 {
-    private readonly ECDsa _ecdsa;
-    private readonly int _signatureBytes;
+    private readonly VerifyContexts _contexts;
+    private readonly int _fieldBytes;
+    private readonly int _digestBytes;
 
-    public EcJwsKey(byte[]? kid, KeyFamily family, JwsAlgorithm? pinned, ECDsa ecdsa, int fieldBytes)
+    private EcJwsKey(byte[]? kid, KeyFamily family, JwsAlgorithm? pinned, EvpPKeyHandle pkey, int fieldBytes)
         : base(kid, family, pinned)
     {
-        _ecdsa = ecdsa;
-        _signatureBytes = 2 * fieldBytes;
+        _fieldBytes = fieldBytes;
+        // each curve has one algorithm, hence one digest and one context
+        _digestBytes = family switch
+        {
+            KeyFamily.P384 => 48,
+            KeyFamily.P521 => 64,
+            _ => 32,
+        };
+        _contexts = new VerifyContexts(pkey, 1, Setup);
+    }
+
+    /// <summary>As <see cref="RsaJwsKey.Create"/>, for a checked .NET ECDsa key (the point is on its curve).</summary>
+    public static EcJwsKey? Create(byte[]? kid, KeyFamily family, JwsAlgorithm? pinned, ECDsa ecdsa, int fieldBytes)
+    {
+        using (ecdsa)
+        {
+            EvpPKeyHandle? pkey = VerifyContexts.FromSubjectPublicKeyInfo(ecdsa.ExportSubjectPublicKeyInfo());
+            return pkey is null ? null : new EcJwsKey(kid, family, pinned, pkey, fieldBytes);
+        }
+    }
+
+    private bool Setup(nint ctx, int slot)
+    {
+        nint md = Digests.Md(_digestBytes);
+        return md != IntPtr.Zero && LibCrypto.EVP_PKEY_CTX_set_signature_md(ctx, md) == 1;
     }
 
     internal override bool Verify(JwsAlgorithm alg, ReadOnlySpan<byte> signingInput,
         ReadOnlySpan<byte> hash, ReadOnlySpan<byte> signature)
     {
-        // JWS carries R || S, each the field size (RFC 7518 section 3.4).
-        return signature.Length == _signatureBytes
-            && _ecdsa.VerifyHash(hash, signature, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
+        // JWS carries R || S, each the field size (RFC 7518 section 3.4);
+        // OpenSSL takes the DER form of the two integers.
+        if (signature.Length != 2 * _fieldBytes || hash.Length != _digestBytes)
+        {
+            return false;
+        }
+        Span<byte> der = stackalloc byte[2 * _fieldBytes + 16];
+        int length = EncodeDerSignature(signature[.._fieldBytes], signature[_fieldBytes..], der);
+        return _contexts.Verify(0, hash, der[..length]);
+    }
+
+    /// <summary>SEQUENCE { INTEGER r, INTEGER s } from two unsigned big-endian values.</summary>
+    internal static int EncodeDerSignature(ReadOnlySpan<byte> r, ReadOnlySpan<byte> s, Span<byte> der)
+    {
+        int content = IntegerLength(r) + IntegerLength(s);
+        int at = 0;
+        der[at++] = 0x30;
+        if (content >= 0x80)
+        {
+            der[at++] = 0x81; // contents are at most 2 * (2 + 1 + 66) bytes
+        }
+        der[at++] = (byte)content;
+        at += WriteInteger(r, der[at..]);
+        at += WriteInteger(s, der[at..]);
+        return at;
+    }
+
+    private static ReadOnlySpan<byte> Minimal(ReadOnlySpan<byte> value)
+    {
+        int i = 0;
+        while (i < value.Length - 1 && value[i] == 0)
+        {
+            i++;
+        }
+        return value[i..];
+    }
+
+    private static int IntegerLength(ReadOnlySpan<byte> value)
+    {
+        ReadOnlySpan<byte> v = Minimal(value);
+        return 2 + v.Length + (v[0] >= 0x80 ? 1 : 0);
+    }
+
+    private static int WriteInteger(ReadOnlySpan<byte> value, Span<byte> der)
+    {
+        ReadOnlySpan<byte> v = Minimal(value);
+        int pad = v[0] >= 0x80 ? 1 : 0; // a leading 0 keeps the INTEGER positive
+        der[0] = 0x02;
+        der[1] = (byte)(v.Length + pad);
+        der[2] = 0;
+        v.CopyTo(der[(2 + pad)..]);
+        return 2 + pad + v.Length;
     }
 
     protected override void Dispose(bool disposing)
     {
         if (disposing)
         {
-            _ecdsa.Dispose();
+            _contexts.Dispose();
         }
     }
 }

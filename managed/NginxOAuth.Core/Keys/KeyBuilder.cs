@@ -51,8 +51,8 @@ internal static class KeyBuilder
             return ConfigError.KeyBadParameter;
         }
 
-        key = new RsaJwsKey(kid, pinned, rsa);
-        return ConfigError.None;
+        key = RsaJwsKey.Create(kid, pinned, rsa);
+        return key is null ? ConfigError.KeyBadParameter : ConfigError.None;
     }
 
     /// <summary>Checks the size of an RSA key imported from DER.</summary>
@@ -93,8 +93,8 @@ internal static class KeyBuilder
             return ConfigError.KeyBadParameter;
         }
 
-        key = new EcJwsKey(kid, family, pinned, ecdsa, field);
-        return ConfigError.None;
+        key = EcJwsKey.Create(kid, family, pinned, ecdsa, field);
+        return key is null ? ConfigError.KeyBadParameter : ConfigError.None;
     }
 
     public static ConfigError EdDsa(byte[]? kid, JwsAlgorithm? pinned, KeyFamily family,
