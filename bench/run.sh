@@ -28,7 +28,8 @@
 #
 # Environment: NGINX_BIN (default /usr/sbin/nginx), BENCH_CONNECTIONS (32),
 # BENCH_NO_DOCS=1 (do not touch docs/PERFORMANCE.md), BENCH_ONLY="names"
-# (only these scenarios, plus the baseline), BENCH_KEEP=1 (keep the work dir).
+# (only these scenarios, plus the baseline), BENCH_KEEP=1 (keep the work dir),
+# BENCH_MAIN_CONF="..." (extra main-context lines, e.g. "env DOTNET_GCgen0size=400000;").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -129,6 +130,7 @@ EOF
 write_config() {   # file master_process
     cat > "$1" <<EOF
 load_module $MODULES/ngx_http_oauth_module.so;
+${BENCH_MAIN_CONF:-}
 worker_processes 1;
 master_process $2;
 daemon off;

@@ -74,8 +74,10 @@ typedef struct {
 typedef struct {
     int64_t                    handle;      /* per worker, built lazily */
     int32_t                    status;
-    u_char                     keys[NOX_SHA256_LEN];  /* digest of the
-                                               key files: cache identity */
+    u_char                     identity[NOX_SHA256_LEN];  /* of the key
+                                               files and the fixed checks:
+                                               verified-token cache keys */
+    ngx_uint_t                 recheck;     /* a check reads variables */
 } ngx_http_auth_jwt_policy_t;
 
 
@@ -172,8 +174,8 @@ static ngx_int_t ngx_http_auth_jwt_require(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf);
 static int64_t ngx_http_auth_jwt_policy(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf);
-static ngx_int_t ngx_http_auth_jwt_policy_keys(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *jlcf, u_char *hash);
+static ngx_int_t ngx_http_auth_jwt_policy_identity(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, u_char *hash, ngx_uint_t *recheck);
 static int32_t ngx_http_auth_jwt_policy_build(
     ngx_http_auth_jwt_loc_conf_t *jlcf, int64_t *handle, ngx_log_t *log);
 static ngx_int_t ngx_http_auth_jwt_reject(ngx_http_request_t *r,
@@ -909,7 +911,12 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
 }
 
 
-/* a verified token from the cache: every check but the signature again */
+/*
+ * A verified token from the cache.  The entry was stored under this
+ * location's policy identity, so the fixed checks all passed and exp is
+ * covered by its TTL; only rules with $variable values run again, with
+ * every check but the signature (nox_jwt_check).
+ */
 
 static ngx_int_t
 ngx_http_auth_jwt_cache_hit(ngx_http_request_t *r,
@@ -924,6 +931,10 @@ ngx_http_auth_jwt_cache_hit(ngx_http_request_t *r,
     ctx->header.len = header_len;
     ctx->payload.data = cached->data + header_len;
     ctx->payload.len = cached->len - header_len;
+
+    if (!jlcf->policy->recheck) {
+        return ngx_http_auth_jwt_decision(r, jlcf, ctx, NOX_OK, 0);
+    }
 
     detail = -1;
 
@@ -966,9 +977,9 @@ ngx_http_auth_jwt_decision(ngx_http_request_t *r,
 
 
 /*
- * The cache key: SHA-256 over the token and the identity of the keys that
- * verified it (the digest of the key files, the key request bodies with
- * their formats), so no entry outlives a key rotation.
+ * The cache key: SHA-256 over the token, the location's policy identity
+ * (key files and fixed checks) and the key request bodies with their
+ * formats, so no entry outlives a key rotation or a change of the checks.
  */
 
 static ngx_int_t
@@ -999,7 +1010,7 @@ ngx_http_auth_jwt_cache_key(ngx_http_request_t *r,
     }
 
     p = ngx_cpymem(key, "j|", sizeof("j|") - 1);
-    p = ngx_cpymem(p, jlcf->policy->keys, NOX_SHA256_LEN);
+    p = ngx_cpymem(p, jlcf->policy->identity, NOX_SHA256_LEN);
 
     for (i = 0; i < ctx->bodies.nelts; i++) {
         p = ngx_sprintf(p, "%c%uz:%V|", kr[kb[i].index].format == NOX_KEYS_JWKS
@@ -1133,7 +1144,10 @@ ngx_http_auth_jwt_policy(ngx_http_request_t *r,
         return 0;
     }
 
-    if (ngx_http_auth_jwt_policy_keys(r, jlcf, policy->keys) != NGX_OK) {
+    if (ngx_http_auth_jwt_policy_identity(r, jlcf, policy->identity,
+                                          &policy->recheck)
+        != NGX_OK)
+    {
         (void) ngx_oauth_managed.policy_free(handle);
         policy->status = NOX_E_INTERNAL;
         return 0;
@@ -1145,24 +1159,51 @@ ngx_http_auth_jwt_policy(ngx_http_request_t *r,
 }
 
 
-/* the identity of the location's key files: SHA-256 over their contents */
+/*
+ * The identity of what a location checks: SHA-256 over its key files and
+ * every check that does not change from request to request (exp/signature
+ * switches, leeway, revocation lists, nesting, claim and header rules with
+ * fixed values).  It starts every verified-token cache key: an entry says
+ * "this token passed all of these", so a hit under the same identity need
+ * not run them again (exp is covered by the entry's TTL, which ends at
+ * exp + leeway; nbf, once passed, stays passed).  Rules with a $variable
+ * value can change per request: with one, *recheck is set and a hit runs
+ * the checks again (nox_jwt_check).  A reload that changes a file changes
+ * the identity, so old entries are never used for it.
+ */
 
 static ngx_int_t
-ngx_http_auth_jwt_policy_keys(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *jlcf, u_char *hash)
+ngx_http_auth_jwt_policy_identity(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, u_char *hash, ngx_uint_t *recheck)
 {
-    u_char                         *buf, *p;
-    size_t                          len;
-    int32_t                         rc;
-    ngx_uint_t                      i, n;
-    ngx_http_auth_jwt_key_file_t  **kf;
+    u_char                           *buf, *p;
+    size_t                            len;
+    int32_t                           rc;
+    ngx_uint_t                        i, nk, nr, nu;
+    ngx_http_auth_jwt_rule_t         *rule;
+    ngx_http_auth_jwt_key_file_t    **kf;
+    ngx_http_auth_jwt_revocation_t  **rv;
 
     kf = jlcf->key_files ? jlcf->key_files->elts : NULL;
-    n = jlcf->key_files ? jlcf->key_files->nelts : 0;
+    nk = jlcf->key_files ? jlcf->key_files->nelts : 0;
+    rv = jlcf->revocations ? jlcf->revocations->elts : NULL;
+    nr = jlcf->revocations ? jlcf->revocations->nelts : 0;
+    rule = jlcf->rules ? jlcf->rules->elts : NULL;
+    nu = jlcf->rules ? jlcf->rules->nelts : 0;
 
-    len = sizeof("files|");
-    for (i = 0; i < n; i++) {
+    len = sizeof("policy|exp=1|sig=1||leeway=|nested=1:|") + NGX_TIME_T_LEN
+          + 2 * (NGX_SIZE_T_LEN + 1) + jlcf->delimiter.len + jlcf->quote.len;
+
+    for (i = 0; i < nk; i++) {
         len += NGX_SIZE_T_LEN + 3 + kf[i]->content.len;
+    }
+
+    for (i = 0; i < nr; i++) {
+        len += 2 * NGX_INT_T_LEN + 3 + rv[i]->content.len;
+    }
+
+    for (i = 0; i < nu; i++) {
+        len += 5 * NGX_INT_T_LEN + 6 + rule[i].name.len + rule[i].value.len;
     }
 
     buf = ngx_alloc(len, r->connection->log);
@@ -1170,12 +1211,36 @@ ngx_http_auth_jwt_policy_keys(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(buf, "files|", sizeof("files|") - 1);
+    p = ngx_sprintf(buf, "policy|exp=%d|sig=%d|leeway=%T|",
+                    jlcf->validate_exp ? 1 : 0, jlcf->validate_sig ? 1 : 0,
+                    jlcf->leeway);
 
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < nk; i++) {
         p = ngx_sprintf(p, "%c%uz:%V|",
                         kf[i]->format == NOX_KEYS_JWKS ? 'j' : 'k',
                         kf[i]->content.len, &kf[i]->content);
+    }
+
+    for (i = 0; i < nr; i++) {
+        p = ngx_sprintf(p, "r%i:%uz:%V|", rv[i]->kind, rv[i]->content.len,
+                        &rv[i]->content);
+    }
+
+    if (jlcf->nested) {
+        p = ngx_sprintf(p, "nested=%uz:%V%uz:%V|", jlcf->delimiter.len,
+                        &jlcf->delimiter, jlcf->quote.len, &jlcf->quote);
+    }
+
+    *recheck = 0;
+
+    for (i = 0; i < nu; i++) {
+        if (rule[i].kind == NOX_VALUE_VARIABLE) {
+            *recheck = 1;
+        }
+
+        p = ngx_sprintf(p, "%i.%i.%i.%uz:%V%uz:%V|", rule[i].target,
+                        rule[i].op, rule[i].kind, rule[i].name.len,
+                        &rule[i].name, rule[i].value.len, &rule[i].value);
     }
 
     rc = ngx_oauth_managed.sha256(buf, (int32_t) (p - buf), hash,

@@ -12,10 +12,11 @@ using NUnit.Framework;
 namespace NginxOAuth.IntegrationTests.Tests;
 
 /// <summary>
-/// auth_jwt_verify_cache: a hit skips the signature but runs every other
-/// check again (exp/nbf, revocation, require_claim rules, auth_jwt_require);
-/// the key includes the key material, so rotated keys never match old
-/// entries; the zone is shared by both workers, survives reload and evicts
+/// auth_jwt_verify_cache: a hit skips the signature; entries are keyed by
+/// the key material and the location's fixed checks (leeway, revocation
+/// lists, rules with fixed values), so rotated keys or other checks never
+/// match old entries; an entry ends when its token expires; rules with
+/// variables and auth_jwt_require run again on every hit; the zone is shared by both workers, survives reload and evicts
 /// least recently used entries. Hits and misses are read from a debug log.
 /// </summary>
 [TestFixture]
@@ -58,6 +59,7 @@ public sealed partial class VerifyCacheTests : NginxFixture
                 location /lenient { auth_jwt_leeway 30s; {{echo}} }
                 location /revoking { auth_jwt_revocation_list_sub subs.json; {{echo}} }
                 location /rule { auth_jwt_require_claim sub eq $http_x_user; {{echo}} }
+                location /fixed-rule { auth_jwt_require_claim role eq admin; {{echo}} }
                 location /admin { auth_jwt_require $is_admin error=403; {{echo}} }
                 location /tiny {
                     auth_jwt_verify_cache zone=vtiny:32k;
@@ -138,7 +140,27 @@ public sealed partial class VerifyCacheTests : NginxFixture
     }
 
     [Test]
-    public async Task Expiry_is_checked_again_on_a_hit()
+    public async Task Entry_ends_when_the_token_expires()
+    {
+        // stored with a TTL that ends at exp (+ leeway): a hit before, a
+        // miss and a rejection after
+        var claims = TokenFactory.Claims("short-user");
+        claims["exp"] = TokenFactory.Now + 2;
+        string token = TokenFactory.Sign(Key, claims);
+        long mark = DebugMark();
+
+        Assert.That((await Nginx.GetAsync("/plain", token)).Status, Is.EqualTo(200));
+        Assert.That((await Nginx.GetAsync("/plain", token)).Status, Is.EqualTo(200));
+        Assert.That(Count(mark, "vc", "hit"), Is.EqualTo(1));
+
+        await Task.Delay(TimeSpan.FromSeconds(3.2));
+        long after = DebugMark();
+        Assert.That((await Nginx.GetAsync("/plain", token)).Status, Is.EqualTo(401));
+        Assert.That(Count(after, "vc", "hit"), Is.EqualTo(0), "the entry ended with the token");
+    }
+
+    [Test]
+    public async Task Entry_stored_with_a_leeway_is_not_used_by_a_location_without_it()
     {
         // expired 5 s ago: valid with 30 s leeway (and stored for ~25 s),
         // expired for a location without leeway that shares the zone and keys
@@ -148,21 +170,62 @@ public sealed partial class VerifyCacheTests : NginxFixture
         long mark = DebugMark();
 
         Assert.That((await Nginx.GetAsync("/lenient", token)).Status, Is.EqualTo(200));
+        Assert.That((await Nginx.GetAsync("/lenient", token)).Status, Is.EqualTo(200));
         Assert.That((await Nginx.GetAsync("/plain", token)).Status, Is.EqualTo(401));
 
-        Assert.That(Count(mark, "vc", "hit"), Is.EqualTo(1), "the rejection came from a cache hit");
+        Assert.That(Count(mark, "vc", "stored"), Is.EqualTo(1));
+        Assert.That(Count(mark, "vc", "hit"), Is.EqualTo(1), "only the lenient location hits");
     }
 
     [Test]
-    public async Task Revocation_list_applies_on_a_hit()
+    public async Task Entry_stored_without_a_revocation_list_is_not_used_by_a_location_with_one()
     {
         string token = Token("revoked-sub");
         long mark = DebugMark();
 
         Assert.That((await Nginx.GetAsync("/plain", token)).Status, Is.EqualTo(200));
         Assert.That((await Nginx.GetAsync("/revoking", token)).Status, Is.EqualTo(401));
+        Assert.That((await Nginx.GetAsync("/revoking", token)).Status, Is.EqualTo(401));
 
-        Assert.That(Count(mark, "vc", "hit"), Is.EqualTo(1));
+        Assert.That(Count(mark, "vc", "hit"), Is.EqualTo(0));
+    }
+
+    [Test]
+    public async Task Entry_stored_without_a_fixed_rule_is_not_used_by_a_location_with_it()
+    {
+        string dev = Token("fixed-dev", new JsonObject { ["role"] = "dev" });
+        string admin = Token("fixed-admin", new JsonObject { ["role"] = "admin" });
+        long mark = DebugMark();
+
+        Assert.That((await Nginx.GetAsync("/plain", dev)).Status, Is.EqualTo(200));
+        Assert.That((await Nginx.GetAsync("/fixed-rule", dev)).Status, Is.EqualTo(401));
+        Assert.That((await Nginx.GetAsync("/fixed-rule", admin)).Status, Is.EqualTo(200));
+        Assert.That((await Nginx.GetAsync("/fixed-rule", admin)).Status, Is.EqualTo(200));
+        Assert.That((await Nginx.GetAsync("/fixed-rule", dev)).Status, Is.EqualTo(401));
+
+        Assert.That(Count(mark, "vc", "hit"), Is.EqualTo(1), "only the admin token's second request hits");
+    }
+
+    [Test]
+    public async Task Revocation_list_changed_by_a_reload_applies_to_cached_tokens()
+    {
+        string token = Token("later-revoked");
+        Assert.That((await Nginx.GetAsync("/revoking", token)).Status, Is.EqualTo(200));
+        Assert.That((await Nginx.GetAsync("/revoking", token)).Status, Is.EqualTo(200));
+
+        Nginx.WriteFile("subs.json", """{"revoked-sub": {"locked_at": "2024"}, "later-revoked": {}}""");
+        try
+        {
+            Nginx.Reload();
+            long mark = DebugMark();
+            Assert.That((await Nginx.GetAsync("/revoking", token)).Status, Is.EqualTo(401));
+            Assert.That(Count(mark, "vc", "hit"), Is.EqualTo(0));
+        }
+        finally
+        {
+            Nginx.WriteFile("subs.json", """{"revoked-sub": {"locked_at": "2024"}}""");
+            Nginx.Reload();
+        }
     }
 
     [Test]
