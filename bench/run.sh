@@ -231,7 +231,7 @@ wait_port() {   # port
 }
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # utime + stime
+cpu_ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }   # utime stime
 CLK_TCK=$(getconf CLK_TCK)
 
 machine() {
@@ -336,7 +336,7 @@ declare -A VERIFY_PS=(
     [eddsa]=$(verify_per_s "(Ed25519)")
 )
 
-declare -A RPS P50 P99 RSS0 RSS1 ERR CPU
+declare -A RPS P50 P99 RSS0 RSS1 ERR CPU USR SYS
 run_wrk() {   # scenario seconds -> RESULT line
     local s=$1 secs=$2 kind=${TOKEN_OF[$1]} args=()
     case "${kind%%:*}" in
@@ -351,15 +351,19 @@ run_wrk() {   # scenario seconds -> RESULT line
     fi | awk '/^RESULT/'
 }
 
+per_req() { awk -v t="$1" -v r="$reqs" -v h="$CLK_TCK" 'BEGIN { printf "%.1f", t * 1e6 / h / r }'; }   # ticks -> us/request
+
 log "${#SCENARIOS[@]} scenarios, ${DURATION}s each"
 for s in "${SCENARIOS[@]}"; do
     run_wrk "$s" "$WARMUP" >/dev/null
     RSS0[$s]=$(rss_kib "$WORKER")
-    t0=$(cpu_ticks "$WORKER")
+    read -r u0 k0 < <(cpu_ticks "$WORKER")
     read -r _ reqs dur p50 p99 errs < <(run_wrk "$s" "$DURATION")
-    t1=$(cpu_ticks "$WORKER")
+    read -r u1 k1 < <(cpu_ticks "$WORKER")
     RSS1[$s]=$(rss_kib "$WORKER")
-    CPU[$s]=$(awk -v a="$t0" -v b="$t1" -v r="$reqs" -v h="$CLK_TCK" 'BEGIN { printf "%.1f", (b - a) * 1e6 / h / r }')
+    USR[$s]=$(per_req $((u1 - u0)))
+    SYS[$s]=$(per_req $((k1 - k0)))
+    CPU[$s]=$(per_req $((u1 - u0 + k1 - k0)))
     RPS[$s]=$(awk -v r="$reqs" -v d="$dur" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
     P50[$s]=$p50; P99[$s]=$p99; ERR[$s]=$errs
     log "$s: ${RPS[$s]} req/s"
@@ -370,8 +374,8 @@ END_RSS=$(rss_kib "$WORKER")
 # ---- report -----------------------------------------------------------------
 BASE=${RPS[baseline]}
 table() {
-    echo "| scenario | req/s | p50 ms | p99 ms | x baseline | crypto bound req/s | x bound | worker CPU us/req | worker RSS before / after MiB | errors |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| scenario | req/s | p50 ms | p99 ms | x baseline | crypto bound req/s | x bound | worker CPU us/req | user / sys us/req | worker RSS before / after MiB | errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     local s bound xb a
     for s in "${SCENARIOS[@]}"; do
         bound="-"; xb="-"
@@ -382,9 +386,9 @@ table() {
         fi
         awk -v s="$s" -v r="${RPS[$s]}" -v b="$BASE" -v p50="${P50[$s]}" -v p99="${P99[$s]}" \
             -v bound="$bound" -v xb="$xb" -v m0="${RSS0[$s]}" -v m1="${RSS1[$s]}" -v e="${ERR[$s]}" \
-            -v c="${CPU[$s]}" \
-            'BEGIN { printf "| %s | %d | %.2f | %.2f | %.2f | %s | %s | %s | %.1f / %.1f | %d |\n",
-                     s, r, p50 / 1000, p99 / 1000, r / b, bound, xb, c, m0 / 1024, m1 / 1024, e }'
+            -v c="${CPU[$s]}" -v u="${USR[$s]}" -v k="${SYS[$s]}" \
+            'BEGIN { printf "| %s | %d | %.2f | %.2f | %.2f | %s | %s | %s | %s / %s | %.1f / %.1f | %d |\n",
+                     s, r, p50 / 1000, p99 / 1000, r / b, bound, xb, c, u, k, m0 / 1024, m1 / 1024, e }'
     done
 }
 crypto() {
