@@ -380,6 +380,7 @@ ngx_oauth_write_all(int fd, u_char *p, size_t n)
 static ngx_int_t
 ngx_http_oauth_init_process(ngx_cycle_t *cycle)
 {
+    char                        *gen0;
     u_char                       err[NGX_OAUTH_ERRSTR_LEN];
     ngx_http_oauth_main_conf_t  *omcf;
 
@@ -402,7 +403,14 @@ ngx_http_oauth_init_process(ngx_cycle_t *cycle)
 
     if (ngx_oauth_managed_load(cycle->log, err, sizeof(err)) != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0, "%s", err);
+        return NGX_OK;
     }
+
+    gen0 = getenv("DOTNET_GCgen0size");
+
+    ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
+                  "oauth: managed core loaded, DOTNET_GCgen0size=%s",
+                  gen0 ? gen0 : "(unset)");
 
     return NGX_OK;
 }

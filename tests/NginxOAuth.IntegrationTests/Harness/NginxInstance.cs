@@ -91,6 +91,9 @@ public sealed partial class NginxInstance : IDisposable
     /// <summary>Log lines matching <paramref name="pattern"/> do not fail the instance (deliberate alerts/emergs).</summary>
     public void AllowLogLines(string pattern) => _allowed.Add(new Regex(pattern, RegexOptions.CultureInvariant));
 
+    /// <summary>Extra main-context directives (e.g. "env NAME=value;"), written by the next <see cref="Configure"/>.</summary>
+    public string MainContext { get; set; } = "";
+
     /// <summary>Writes nginx.conf with <paramref name="http"/> as the test's part of the http block.</summary>
     public void Configure(string http)
     {
@@ -330,6 +333,7 @@ public sealed partial class NginxInstance : IDisposable
             # written by NginxOAuth.IntegrationTests
             load_module {{modules}}/{{TestEnvironment.ModuleFile}};
 
+            {{MainContext}}
             daemon off;
             master_process on;
             worker_processes 2;

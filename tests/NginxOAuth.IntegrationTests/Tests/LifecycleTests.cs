@@ -60,9 +60,10 @@ public sealed class LifecycleTests
         }
         """;
 
-    private NginxInstance Start(SigningKey? fileKey = null)
+    private NginxInstance Start(SigningKey? fileKey = null, string mainContext = "")
     {
         var nginx = new NginxInstance("life");
+        nginx.MainContext = mainContext;
         nginx.WriteFile("keys.jwks", TokenFactory.Jwks(fileKey ?? KeyA));
         nginx.Start(Config(nginx));
         return nginx;
@@ -198,6 +199,21 @@ public sealed class LifecycleTests
         }
 
         AssertManagedOnlyInWorkers(nginx);
+    }
+
+    [TestCase("", "100000", TestName = "Workers_start_the_runtime_with_a_1_MiB_first_GC_generation")]
+    [TestCase("env DOTNET_GCgen0size=400000;", "400000", TestName = "Operator_GC_generation_size_from_the_env_directive_is_kept")]
+    public async Task Workers_set_the_GC_first_generation_size(string mainContext, string expected)
+    {
+        // The runtime sizes its first generation from the CPU cache (16 MiB
+        // per worker on a 32 MiB L3) unless told otherwise before it starts.
+        using NginxInstance nginx = Start(mainContext: mainContext);
+        await CheckAnswersAsync(nginx, "gc");
+
+        string[] lines = nginx.ErrorLog.Split('\n')
+            .Where(l => l.Contains("oauth: managed core loaded", StringComparison.Ordinal)).ToArray();
+        Assert.That(lines, Has.Length.EqualTo(2), "one line per worker");
+        Assert.That(lines, Has.All.EndsWith("DOTNET_GCgen0size=" + expected));
     }
 
     [Test]
