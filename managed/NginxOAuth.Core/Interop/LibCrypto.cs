@@ -80,6 +80,38 @@ internal static unsafe partial class LibCrypto
     [LibraryImport(Library)]
     internal static partial int EVP_PKEY_CTX_set_rsa_mgf1_md(nint ctx, nint md);
 
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial nint EVP_MAC_fetch(nint libraryContext, string algorithm, string? properties);
+
+    [LibraryImport(Library)]
+    internal static partial nint EVP_MAC_CTX_new(nint mac);
+
+    [LibraryImport(Library)]
+    internal static partial void EVP_MAC_CTX_free(nint ctx);
+
+    [LibraryImport(Library)]
+    internal static partial int EVP_MAC_init(nint ctx, byte* key, nuint keyLength, OsslParam* parameters);
+
+    [LibraryImport(Library)]
+    internal static partial int EVP_MAC_update(nint ctx, byte* data, nuint dataLength);
+
+    [LibraryImport(Library)]
+    internal static partial int EVP_MAC_final(nint ctx, byte* output, nuint* outputLength, nuint outputSize);
+
+    /// <summary>OSSL_PARAM (openssl/core.h).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct OsslParam
+    {
+        public byte* Key;
+        public uint DataType;
+        public void* Data;
+        public nuint DataSize;
+        public nuint ReturnSize;
+    }
+
+    internal const uint OsslParamUtf8String = 4;            // OSSL_PARAM_UTF8_STRING
+    internal static readonly nuint OsslParamUnmodified = unchecked((nuint)(-1)); // OSSL_PARAM_UNMODIFIED
+
     internal const int RsaPkcs1Padding = 1;      // RSA_PKCS1_PADDING
     internal const int RsaPkcs1PssPadding = 6;   // RSA_PKCS1_PSS_PADDING
     internal const int RsaPssSaltLenDigest = -1; // RSA_PSS_SALTLEN_DIGEST
@@ -283,5 +315,128 @@ internal sealed class EvpPKeyHandle : SafeHandle
     {
         LibCrypto.EVP_PKEY_free(handle);
         return true;
+    }
+}
+
+/// <summary>
+/// HMAC-SHA-256/384/512 for one key: one keyed EVP_MAC_CTX per digest,
+/// re-initialised (same key) for each MAC and taken out of its slot while
+/// in use, so concurrent callers never share one. IncrementalHash wraps the
+/// same OpenSSL calls in a lock, a SafeHandle reference and an error-queue
+/// clear per call, which together cost as much as the MAC of a JWT.
+/// </summary>
+internal sealed unsafe class HmacContexts : IDisposable
+{
+    private static readonly nint Hmac = LibCrypto.EVP_MAC_fetch(IntPtr.Zero, "HMAC", null);
+
+    private readonly byte[] _key;
+    private readonly nint[] _slots = new nint[3];
+
+    /// <param name="key">The secret; the caller keeps it and clears it.</param>
+    public HmacContexts(byte[] key)
+    {
+        _key = key;
+    }
+
+    /// <summary>
+    /// Writes the MAC of <paramref name="data"/> with the digest of
+    /// <paramref name="length"/> (32, 48 or 64) bytes; false when OpenSSL could not.
+    /// </summary>
+    public bool TryCompute(int length, ReadOnlySpan<byte> data, Span<byte> mac)
+    {
+        int slot = length switch
+        {
+            32 => 0,
+            48 => 1,
+            64 => 2,
+            _ => -1,
+        };
+        if (slot < 0 || mac.Length < length)
+        {
+            return false;
+        }
+
+        nint ctx = Interlocked.Exchange(ref _slots[slot], IntPtr.Zero);
+        if (ctx == IntPtr.Zero && (ctx = Create(slot)) == IntPtr.Zero)
+        {
+            return false;
+        }
+
+        nuint written = 0;
+        bool ok;
+        fixed (byte* d = data)
+        fixed (byte* m = mac)
+        {
+            ok = LibCrypto.EVP_MAC_init(ctx, null, 0, null) == 1
+                && LibCrypto.EVP_MAC_update(ctx, d, (nuint)data.Length) == 1
+                && LibCrypto.EVP_MAC_final(ctx, m, &written, (nuint)mac.Length) == 1
+                && written == (nuint)length;
+        }
+        if (!ok)
+        {
+            LibCrypto.ERR_clear_error();
+        }
+
+        if (Interlocked.CompareExchange(ref _slots[slot], ctx, IntPtr.Zero) != IntPtr.Zero)
+        {
+            LibCrypto.EVP_MAC_CTX_free(ctx); // another caller put one back meanwhile
+        }
+        return ok;
+    }
+
+    private nint Create(int slot)
+    {
+        if (Hmac == IntPtr.Zero)
+        {
+            return IntPtr.Zero;
+        }
+        ReadOnlySpan<byte> digest = slot switch
+        {
+            0 => "SHA2-256\0"u8,
+            1 => "SHA2-384\0"u8,
+            _ => "SHA2-512\0"u8,
+        };
+        nint ctx = LibCrypto.EVP_MAC_CTX_new(Hmac);
+        if (ctx == IntPtr.Zero)
+        {
+            return IntPtr.Zero;
+        }
+
+        int rc;
+        fixed (byte* name = "digest\0"u8)
+        fixed (byte* value = digest)
+        fixed (byte* key = _key)
+        {
+            LibCrypto.OsslParam* parameters = stackalloc LibCrypto.OsslParam[2];
+            parameters[0] = new LibCrypto.OsslParam
+            {
+                Key = name,
+                DataType = LibCrypto.OsslParamUtf8String,
+                Data = value,
+                DataSize = (nuint)(digest.Length - 1),
+                ReturnSize = LibCrypto.OsslParamUnmodified,
+            };
+            parameters[1] = default; // the end marker: a NULL key
+            rc = LibCrypto.EVP_MAC_init(ctx, key, (nuint)_key.Length, parameters);
+        }
+        if (rc != 1)
+        {
+            LibCrypto.ERR_clear_error();
+            LibCrypto.EVP_MAC_CTX_free(ctx);
+            return IntPtr.Zero;
+        }
+        return ctx;
+    }
+
+    public void Dispose()
+    {
+        for (int i = 0; i < _slots.Length; i++)
+        {
+            nint ctx = Interlocked.Exchange(ref _slots[i], IntPtr.Zero);
+            if (ctx != IntPtr.Zero)
+            {
+                LibCrypto.EVP_MAC_CTX_free(ctx);
+            }
+        }
     }
 }

@@ -39,12 +39,22 @@ public static class JsonGuard
         AllowTrailingCommas = false,
     };
 
-    public static JsonShape Check(ReadOnlySpan<byte> json)
+    public static JsonShape Check(ReadOnlySpan<byte> json) => Check(json, default, Span<MemberValue>.Empty);
+
+    /// <summary>
+    /// <see cref="Check(ReadOnlySpan{byte})"/>, and in the same pass finds
+    /// where the values of the root object's members named in
+    /// <paramref name="wanted"/> are: <paramref name="found"/>[i] for name i
+    /// (names compared after unescaping). Lets a caller read a few members
+    /// without building a <see cref="JsonDocument"/>.
+    /// </summary>
+    public static JsonShape Check(ReadOnlySpan<byte> json, MemberNames wanted, Span<MemberValue> found)
     {
+        found.Clear();
         var names = new NameTable();
         try
         {
-            return Scan(json, ref names);
+            return Scan(json, ref names, wanted, found);
         }
         catch (JsonException)
         {
@@ -60,7 +70,8 @@ public static class JsonGuard
     internal static JsonDocument Parse(ReadOnlyMemory<byte> json) =>
         JsonDocument.Parse(json, DocumentOptions);
 
-    private static JsonShape Scan(ReadOnlySpan<byte> json, ref NameTable names)
+    private static JsonShape Scan(ReadOnlySpan<byte> json, ref NameTable names, MemberNames wanted,
+        Span<MemberValue> found)
     {
         var reader = new Utf8JsonReader(json, ReaderOptions);
         if (!reader.Read())
@@ -77,8 +88,14 @@ public static class JsonGuard
 
         Span<int> levels = stackalloc int[Limits.MaxJsonDepth + 2];
         int depth = 0;
+        int pending = -1; // the wanted member whose value is the next token
         do
         {
+            if (pending >= 0)
+            {
+                found[pending] = MemberValue.At(ref reader);
+                pending = -1;
+            }
             switch (reader.TokenType)
             {
                 case JsonTokenType.StartObject:
@@ -93,6 +110,10 @@ public static class JsonGuard
                     break;
                 case JsonTokenType.PropertyName:
                     names.Add(ref reader);
+                    if (depth == 1 && !found.IsEmpty)
+                    {
+                        pending = wanted.IndexOf(ref reader, found.Length);
+                    }
                     break;
             }
         }
@@ -100,6 +121,39 @@ public static class JsonGuard
 
         // Utf8JsonReader (final block) has rejected truncated or trailing data.
         return shape;
+    }
+
+    /// <summary>Up to three member names for <see cref="Check(ReadOnlySpan{byte}, MemberNames, Span{MemberValue})"/>.</summary>
+    public readonly ref struct MemberNames
+    {
+        private readonly ReadOnlySpan<byte> _n0;
+        private readonly ReadOnlySpan<byte> _n1;
+        private readonly ReadOnlySpan<byte> _n2;
+
+        public MemberNames(ReadOnlySpan<byte> n0, ReadOnlySpan<byte> n1, ReadOnlySpan<byte> n2)
+        {
+            _n0 = n0;
+            _n1 = n1;
+            _n2 = n2;
+        }
+
+        /// <summary>The index of the property name under the reader among the first <paramref name="count"/> names, or -1.</summary>
+        internal int IndexOf(ref Utf8JsonReader reader, int count)
+        {
+            if (count > 0 && reader.ValueTextEquals(_n0))
+            {
+                return 0;
+            }
+            if (count > 1 && reader.ValueTextEquals(_n1))
+            {
+                return 1;
+            }
+            if (count > 2 && reader.ValueTextEquals(_n2))
+            {
+                return 2;
+            }
+            return -1;
+        }
     }
 
     private struct NameEntry
@@ -115,9 +169,11 @@ public static class JsonGuard
     }
 
     /// <summary>
-    /// Unescaped member names of the open objects. At the end of an object its
-    /// names are sorted by hash and neighbours compared, so one object with n
-    /// members costs O(n log n), not O(n^2).
+    /// Unescaped member names of the open objects. At the end of an object
+    /// with more than <see cref="PairwiseMax"/> members its names are hashed,
+    /// sorted by hash and neighbours compared, so one object with n members
+    /// costs O(n log n), not O(n^2); smaller objects (a JWT header, most
+    /// payloads) compare every pair, which is cheaper than hashing them.
     /// </summary>
     private struct NameTable : IDisposable
     {
@@ -143,21 +199,42 @@ public static class JsonGuard
             }
 
             EnsureEntry();
-
-            var hash = new HashCode();
-            hash.AddBytes(_bytes.AsSpan(_byteCount, length));
-            _entries[Count++] = new NameEntry { Hash = hash.ToHashCode(), Offset = _byteCount, Length = length };
+            _entries[Count++] = new NameEntry { Offset = _byteCount, Length = length };
             _byteCount += length;
         }
+
+        /// <summary>Objects up to this many members compare every pair (no hashing, no sort).</summary>
+        private const int PairwiseMax = 8;
 
         /// <summary>Closes the object whose first name is at <paramref name="start"/>.</summary>
         public bool EndObject(int start)
         {
             int n = Count - start;
             bool unique = true;
-            if (n > 1)
+            if (n > 1 && n <= PairwiseMax)
             {
                 Span<NameEntry> level = _entries.AsSpan(start, n);
+                for (int i = 0; i < n && unique; i++)
+                {
+                    for (int j = i + 1; j < n; j++)
+                    {
+                        if (level[i].Length == level[j].Length && Name(level[i]).SequenceEqual(Name(level[j])))
+                        {
+                            unique = false;
+                            break;
+                        }
+                    }
+                }
+            }
+            else if (n > PairwiseMax)
+            {
+                Span<NameEntry> level = _entries.AsSpan(start, n);
+                for (int i = 0; i < n; i++)
+                {
+                    var hash = new HashCode();
+                    hash.AddBytes(Name(level[i]));
+                    level[i].Hash = hash.ToHashCode();
+                }
                 level.Sort(new ByHash());
                 for (int i = 0; i < n && unique; i++)
                 {
@@ -230,5 +307,118 @@ public static class JsonGuard
                 _entries = null;
             }
         }
+    }
+}
+
+/// <summary>
+/// Where one member's value sits in a document that <see cref="JsonGuard"/>
+/// accepted: its token type (None when the member is absent) and, for
+/// strings and numbers, its bytes (inside the quotes, still escaped).
+/// </summary>
+public readonly struct MemberValue
+{
+    private MemberValue(JsonTokenType type, int start, int length, bool escaped)
+    {
+        Type = type;
+        Start = start;
+        Length = length;
+        Escaped = escaped;
+    }
+
+    public JsonTokenType Type { get; }
+
+    public int Start { get; }
+
+    public int Length { get; }
+
+    public bool Escaped { get; }
+
+    public bool Present => Type != JsonTokenType.None;
+
+    public bool IsString => Type == JsonTokenType.String;
+
+    internal static MemberValue At(ref Utf8JsonReader reader)
+    {
+        JsonTokenType type = reader.TokenType;
+        int start = (int)reader.TokenStartIndex + (type == JsonTokenType.String ? 1 : 0);
+        return type is JsonTokenType.String or JsonTokenType.Number
+            ? new MemberValue(type, start, reader.ValueSpan.Length, reader.ValueIsEscaped)
+            : new MemberValue(type, start, 0, false);
+    }
+
+    /// <summary>A string value equals <paramref name="text"/> after unescaping.</summary>
+    public bool ValueEquals(ReadOnlySpan<byte> json, ReadOnlySpan<byte> text)
+    {
+        if (!IsString)
+        {
+            return false;
+        }
+        if (!Escaped)
+        {
+            return json.Slice(Start, Length).SequenceEqual(text);
+        }
+        Utf8JsonReader reader = Quoted(json);
+        return reader.ValueTextEquals(text);
+    }
+
+    /// <summary>A string value, unescaped.</summary>
+    public string GetString(ReadOnlySpan<byte> json)
+    {
+        if (!IsString)
+        {
+            throw new InvalidOperationException("not a string");
+        }
+        if (!Escaped)
+        {
+            return System.Text.Encoding.UTF8.GetString(json.Slice(Start, Length));
+        }
+        Utf8JsonReader reader = Quoted(json);
+        return reader.GetString()!;
+    }
+
+    /// <summary>A number value as a decimal; false when it does not fit one.</summary>
+    public bool TryGetDecimal(ReadOnlySpan<byte> json, out decimal value)
+    {
+        value = 0;
+        if (Type != JsonTokenType.Number)
+        {
+            return false;
+        }
+        ReadOnlySpan<byte> number = json.Slice(Start, Length);
+        if (number.Length <= 18 && number.IndexOfAnyExceptInRange((byte)'0', (byte)'9') < 0)
+        {
+            // The common case (exp, nbf, iat): a plain integer; the reader
+            // already checked its syntax.
+            long n = 0;
+            foreach (byte digit in number)
+            {
+                n = n * 10 + (digit - '0');
+            }
+            value = n;
+            return true;
+        }
+        var reader = new Utf8JsonReader(number);
+        return reader.Read() && reader.TryGetDecimal(out value);
+    }
+
+    /// <summary>A number value as a double; false when it does not parse as one.</summary>
+    public bool TryGetDouble(ReadOnlySpan<byte> json, out double value)
+    {
+        value = 0;
+        if (Type != JsonTokenType.Number)
+        {
+            return false;
+        }
+        var reader = new Utf8JsonReader(json.Slice(Start, Length));
+        return reader.Read() && reader.TryGetDouble(out value);
+    }
+
+    // The quoted string on its own is a JSON document: a reader over it
+    // unescapes with System.Text.Json's own rules.
+    private Utf8JsonReader Quoted(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json.Slice(Start - 1, Length + 2));
+        reader.Read();
+        return reader;
     }
 }

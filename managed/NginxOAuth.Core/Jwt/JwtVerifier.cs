@@ -105,20 +105,28 @@ public static class JwtVerifier
             throw new ArgumentException("output must hold at least token.Length bytes", nameof(output));
         }
 
-        var decoded = new DecodedToken();
+        var parts = new TokenParts();
         try
         {
-            TokenError error = decoded.Decode(token, output);
+            TokenError error = parts.Decode(token, output);
+            int detail = -1;
             if (error == TokenError.None)
             {
-                error = Check(policy, ref decoded, now, extraKeySets, ruleValues, out int detail);
-                return new VerifyResult(error, detail, decoded.HeaderLength, decoded.PayloadLength);
+                error = CheckAlgAndCrit(ref parts);
             }
-            return new VerifyResult(error, -1, decoded.HeaderLength, decoded.PayloadLength);
+            if (error == TokenError.None && policy.ValidateSignature)
+            {
+                error = CheckSignature(ref parts, policy.KeySets, extraKeySets);
+            }
+            if (error == TokenError.None)
+            {
+                error = CheckClaims(policy, ref parts, now, ruleValues, out detail);
+            }
+            return new VerifyResult(error, detail, parts.HeaderLength, parts.PayloadLength);
         }
         finally
         {
-            decoded.Dispose();
+            parts.Dispose();
         }
     }
 
@@ -134,50 +142,22 @@ public static class JwtVerifier
             return TokenError.TokenTooLarge;
         }
 
-        var decoded = new DecodedToken();
+        var parts = new TokenParts();
         try
         {
-            TokenError error = decoded.DecodeHeaderOnly(token);
-            if (error != TokenError.None)
+            TokenError error = parts.DecodeHeaderOnly(token);
+            if (error == TokenError.None)
             {
-                return error;
+                error = CheckAlgAndCrit(ref parts);
             }
-            JsonElement header = decoded.Header!.RootElement;
-            error = CheckAlgAndCrit(header);
             return error != TokenError.None
                 ? error
-                : CheckSignature(token, decoded.SigningInputLength, header, keySets, ReadOnlySpan<KeySet>.Empty);
+                : CheckSignature(ref parts, keySets, ReadOnlySpan<KeySet>.Empty);
         }
         finally
         {
-            decoded.Dispose();
+            parts.Dispose();
         }
-    }
-
-    private static TokenError Check<TValues>(VerificationPolicy policy, ref DecodedToken decoded, long now,
-        ReadOnlySpan<KeySet> extraKeySets, TValues ruleValues, out int detail)
-        where TValues : IRuleValues
-    {
-        detail = -1;
-        JsonElement header = decoded.Header!.RootElement;
-        JsonElement payload = decoded.Payload!.RootElement;
-
-        TokenError error = CheckAlgAndCrit(header);
-        if (error != TokenError.None)
-        {
-            return error;
-        }
-
-        if (policy.ValidateSignature)
-        {
-            error = CheckSignature(decoded.Token, decoded.SigningInputLength, header, policy.KeySets, extraKeySets);
-            if (error != TokenError.None)
-            {
-                return error;
-            }
-        }
-
-        return CheckClaims(policy, header, payload, now, ruleValues, out detail);
     }
 
     /// <summary>
@@ -185,10 +165,8 @@ public static class JwtVerifier
     /// already decoded (and verified) earlier: alg none and crit, exp/nbf at
     /// <paramref name="now"/>, revocation lists, claim and header rules. The
     /// verified-token cache runs this on a hit, so a hit and a miss share one
-    /// rule engine. The parts come from <see cref="Verify"/>, which rejected
-    /// repeated member names; they are parsed again (malformed JSON is
-    /// TokenMalformed) but not scanned for duplicates a second time: this
-    /// runs on every cache hit.
+    /// rule engine. The parts are checked again (malformed JSON is
+    /// TokenMalformed) in the same single pass as on a miss.
     /// </summary>
     public static VerifyResult CheckDecoded<TValues>(VerificationPolicy policy, ReadOnlySpan<byte> header,
         ReadOnlySpan<byte> payload, long now, TValues ruleValues)
@@ -203,50 +181,33 @@ public static class JwtVerifier
             return new VerifyResult(TokenError.TokenMalformed, -1, -1, -1);
         }
 
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(header.Length + payload.Length);
+        var parts = new TokenParts();
         try
         {
-            header.CopyTo(buffer);
-            payload.CopyTo(buffer.AsSpan(header.Length));
-            using JsonDocument? h = TryParse(buffer.AsMemory(0, header.Length));
-            using JsonDocument? p = TryParse(buffer.AsMemory(header.Length, payload.Length));
-            if (h is null || p is null
-                || h.RootElement.ValueKind != JsonValueKind.Object || p.RootElement.ValueKind != JsonValueKind.Object)
+            if (parts.Load(header, payload) != TokenError.None)
             {
                 return new VerifyResult(TokenError.TokenMalformed, -1, -1, -1);
             }
-            TokenError error = CheckAlgAndCrit(h.RootElement);
             int detail = -1;
+            TokenError error = CheckAlgAndCrit(ref parts);
             if (error == TokenError.None)
             {
-                error = CheckClaims(policy, h.RootElement, p.RootElement, now, ruleValues, out detail);
+                error = CheckClaims(policy, ref parts, now, ruleValues, out detail);
             }
             return new VerifyResult(error, detail, header.Length, payload.Length);
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            parts.Dispose();
         }
     }
 
-    private static JsonDocument? TryParse(ReadOnlyMemory<byte> json)
-    {
-        try
-        {
-            return JsonGuard.Parse(json);
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
-
-    private static TokenError CheckClaims<TValues>(VerificationPolicy policy, JsonElement header,
-        JsonElement payload, long now, TValues ruleValues, out int detail)
+    private static TokenError CheckClaims<TValues>(VerificationPolicy policy, ref TokenParts parts, long now,
+        TValues ruleValues, out int detail)
         where TValues : IRuleValues
     {
         detail = -1;
-        TokenError error = CheckTimes(policy, payload, now);
+        TokenError error = CheckTimes(policy, ref parts, now);
         if (error != TokenError.None)
         {
             return error;
@@ -254,8 +215,7 @@ public static class JwtVerifier
 
         if (policy.RevokedSubs is { } subs)
         {
-            if (!payload.TryGetProperty("sub"u8, out JsonElement sub) || sub.ValueKind != JsonValueKind.String
-                || subs.Contains(sub.GetString()!))
+            if (!parts.Sub.IsString || subs.Contains(parts.Sub.GetString(parts.Payload)))
             {
                 return TokenError.SubRevoked;
             }
@@ -263,29 +223,47 @@ public static class JwtVerifier
 
         if (policy.RevokedKids is { } kids)
         {
-            if (!header.TryGetProperty("kid"u8, out JsonElement kid) || kid.ValueKind != JsonValueKind.String
-                || kid.ValueEquals(ReadOnlySpan<byte>.Empty) || kids.Contains(kid.GetString()!))
+            if (!parts.Kid.IsString || parts.Kid.ValueEquals(parts.Header, ReadOnlySpan<byte>.Empty)
+                || kids.Contains(parts.Kid.GetString(parts.Header)))
             {
                 return TokenError.KidRevoked;
             }
         }
 
-        foreach (RuleTarget target in (ReadOnlySpan<RuleTarget>)[RuleTarget.Claim, RuleTarget.Header])
+        // Claim rules first, then header rules, each in configuration order.
+        // A part is parsed into a JsonDocument only when a rule reads it.
+        Rule[] rules = policy.RuleArray;
+        if (policy.HasClaimRules)
         {
-            JsonElement root = target == RuleTarget.Claim ? payload : header;
-            foreach (Rule rule in policy.Rules)
+            JsonElement payload = parts.PayloadRoot;
+            foreach (Rule rule in rules)
             {
-                if (rule.Target != target)
+                if (rule.Target != RuleTarget.Claim)
                 {
                     continue;
                 }
-                RuleOutcome outcome = EvaluateRule(rule, root, ruleValues);
+                RuleOutcome outcome = EvaluateRule(rule, payload, ruleValues);
                 if (outcome != RuleOutcome.Pass)
                 {
                     detail = rule.Index;
-                    return outcome == RuleOutcome.ValueInvalid ? TokenError.RuleValueInvalid
-                        : target == RuleTarget.Claim ? TokenError.ClaimFailed
-                        : TokenError.HeaderFailed;
+                    return outcome == RuleOutcome.ValueInvalid ? TokenError.RuleValueInvalid : TokenError.ClaimFailed;
+                }
+            }
+        }
+        if (policy.HasHeaderRules)
+        {
+            JsonElement header = parts.HeaderRoot;
+            foreach (Rule rule in rules)
+            {
+                if (rule.Target != RuleTarget.Header)
+                {
+                    continue;
+                }
+                RuleOutcome outcome = EvaluateRule(rule, header, ruleValues);
+                if (outcome != RuleOutcome.Pass)
+                {
+                    detail = rule.Index;
+                    return outcome == RuleOutcome.ValueInvalid ? TokenError.RuleValueInvalid : TokenError.HeaderFailed;
                 }
             }
         }
@@ -293,34 +271,34 @@ public static class JwtVerifier
         return TokenError.None;
     }
 
-    private static TokenError CheckAlgAndCrit(JsonElement header)
+    private static TokenError CheckAlgAndCrit(ref TokenParts parts)
     {
-        if (header.TryGetProperty("alg"u8, out JsonElement alg) && alg.ValueKind == JsonValueKind.String
-            && alg.ValueEquals("none"u8))
+        if (parts.Alg.ValueEquals(parts.Header, "none"u8))
         {
             return TokenError.AlgNone; // never, whatever the configuration
         }
 
         // We understand no extension header, so any "crit" is unsupported
         // (RFC 7515 section 4.1.11; an empty list is itself invalid).
-        if (header.TryGetProperty("crit"u8, out _))
+        if (parts.Crit.Present)
         {
             return TokenError.CritUnsupported;
         }
         return TokenError.None;
     }
 
-    private static TokenError CheckSignature(ReadOnlySpan<byte> token, int signingInputLength, JsonElement header,
-        ReadOnlySpan<KeySet> sets1, ReadOnlySpan<KeySet> sets2)
+    private static TokenError CheckSignature(ref TokenParts parts, ReadOnlySpan<KeySet> sets1,
+        ReadOnlySpan<KeySet> sets2)
     {
-        if (!header.TryGetProperty("alg"u8, out JsonElement algElement)
-            || !JwsAlgorithms.TryParse(algElement, out JwsAlgorithm alg))
+        ReadOnlySpan<byte> headerJson = parts.Header;
+        if (!JwsAlgorithms.TryParse(headerJson, parts.Alg, out JwsAlgorithm alg))
         {
             return TokenError.AlgUnsupported;
         }
 
-        bool hasKid = header.TryGetProperty("kid"u8, out JsonElement kid);
-        if (hasKid && kid.ValueKind != JsonValueKind.String)
+        MemberValue kid = parts.Kid;
+        bool hasKid = kid.Present;
+        if (hasKid && !kid.IsString)
         {
             return TokenError.TokenMalformed;
         }
@@ -339,8 +317,9 @@ public static class JwtVerifier
             return TokenError.NoKeys;
         }
 
-        ReadOnlySpan<byte> signingInput = token[..signingInputLength];
-        ReadOnlySpan<byte> encodedSignature = token[(signingInputLength + 1)..];
+        ReadOnlySpan<byte> token = parts.Token;
+        ReadOnlySpan<byte> signingInput = token[..parts.SigningInputLength];
+        ReadOnlySpan<byte> encodedSignature = token[(parts.SigningInputLength + 1)..];
         if (encodedSignature.Length > Base64Url.GetEncodedLength(MaxSignature))
         {
             return TokenError.BadSignature; // longer than any key's signature
@@ -371,7 +350,7 @@ public static class JwtVerifier
                 KeySet set = s < sets1.Length ? sets1[s] : sets2[s - sets1.Length];
                 foreach (JwsKey key in set.Keys)
                 {
-                    if (hasKid && (pass == 0 ? !key.HasKid || !kid.ValueEquals(key.Kid) : key.HasKid))
+                    if (hasKid && (pass == 0 ? !key.HasKid || !kid.ValueEquals(headerJson, key.Kid) : key.HasKid))
                     {
                         continue;
                     }
@@ -391,12 +370,13 @@ public static class JwtVerifier
         return candidate ? TokenError.BadSignature : TokenError.KeyNotFound;
     }
 
-    private static TokenError CheckTimes(VerificationPolicy policy, JsonElement payload, long now)
+    private static TokenError CheckTimes(VerificationPolicy policy, ref TokenParts parts, long now)
     {
         long leeway = policy.Leeway;
+        ReadOnlySpan<byte> payload = parts.Payload;
         if (policy.ValidateExp)
         {
-            if (!payload.TryGetProperty("exp"u8, out JsonElement exp) || !TryGetTime(exp, out decimal expiry))
+            if (!TryGetTime(payload, parts.Exp, out decimal expiry))
             {
                 return TokenError.ExpMissing;
             }
@@ -406,9 +386,9 @@ public static class JwtVerifier
             }
         }
 
-        if (payload.TryGetProperty("nbf"u8, out JsonElement nbf))
+        if (parts.Nbf.Present)
         {
-            if (!TryGetTime(nbf, out decimal notBefore))
+            if (!TryGetTime(payload, parts.Nbf, out decimal notBefore))
             {
                 return TokenError.TokenMalformed;
             }
@@ -421,20 +401,15 @@ public static class JwtVerifier
     }
 
     /// <summary>A NumericDate: integer or decimal seconds.</summary>
-    private static bool TryGetTime(JsonElement value, out decimal seconds)
+    private static bool TryGetTime(ReadOnlySpan<byte> json, MemberValue value, out decimal seconds)
     {
-        seconds = 0;
-        if (value.ValueKind != JsonValueKind.Number)
-        {
-            return false;
-        }
-        if (value.TryGetDecimal(out seconds))
+        if (value.TryGetDecimal(json, out seconds))
         {
             return true;
         }
 
         // Beyond decimal's range (e.g. 1e40): clamp, the comparison stays right.
-        if (value.TryGetDouble(out double d) && !double.IsNaN(d))
+        if (value.TryGetDouble(json, out double d) && !double.IsNaN(d))
         {
             seconds = d > 0 ? decimal.MaxValue / 2 : decimal.MinValue / 2;
             return true;
@@ -486,17 +461,44 @@ public static class JwtVerifier
         return Base64Url.DecodeFromUtf8(encoded, destination, out _, out written) == OperationStatus.Done;
     }
 
-    /// <summary>The decoded parts of one token; the buffers are pooled.</summary>
-    private ref struct DecodedToken
+    /// <summary>
+    /// The decoded header and payload of one token in a pooled buffer, with
+    /// the members the checks read located by the same pass that checks the
+    /// JSON (<see cref="JsonGuard"/>); a part becomes a JsonDocument only
+    /// when a rule needs it.
+    /// </summary>
+    private ref struct TokenParts
     {
         private byte[]? _buffer;
+        private int _payloadStart;
+        private JsonDocument? _headerDocument;
+        private JsonDocument? _payloadDocument;
 
         public ReadOnlySpan<byte> Token;
         public int SigningInputLength;
+
+        /// <summary>-1 until the header decoded to a well-formed object.</summary>
         public int HeaderLength;
+
+        /// <summary>-1 until the payload decoded to a well-formed object.</summary>
         public int PayloadLength;
-        public JsonDocument? Header;
-        public JsonDocument? Payload;
+
+        public MemberValue Alg;
+        public MemberValue Kid;
+        public MemberValue Crit;
+        public MemberValue Exp;
+        public MemberValue Nbf;
+        public MemberValue Sub;
+
+        public readonly ReadOnlySpan<byte> Header => _buffer.AsSpan(0, Math.Max(HeaderLength, 0));
+
+        public readonly ReadOnlySpan<byte> Payload => _buffer.AsSpan(_payloadStart, Math.Max(PayloadLength, 0));
+
+        public JsonElement HeaderRoot =>
+            (_headerDocument ??= JsonGuard.Parse(_buffer.AsMemory(0, HeaderLength))).RootElement;
+
+        public JsonElement PayloadRoot =>
+            (_payloadDocument ??= JsonGuard.Parse(_buffer.AsMemory(_payloadStart, PayloadLength))).RootElement;
 
         public TokenError Decode(ReadOnlySpan<byte> token, Span<byte> output)
         {
@@ -518,31 +520,43 @@ public static class JwtVerifier
 
             int payloadMax = Base64Url.GetMaxDecodedLength(encodedPayload.Length);
             _buffer = ArrayPool<byte>.Shared.Rent(headerMax + payloadMax);
+            _payloadStart = headerMax;
 
-            error = DecodeObject(encodedHeader, _buffer.AsMemory(0, headerMax), out int headerLength, out Header);
+            if (!TryDecode(encodedHeader, _buffer.AsSpan(0, headerMax), out int headerLength) || headerLength == 0
+                || !Utf8.IsValid(_buffer.AsSpan(0, headerLength)))
+            {
+                return TokenError.TokenMalformed;
+            }
+            error = CheckHeader(headerLength);
             if (error != TokenError.None)
             {
                 return error;
             }
             if (headerLength > Limits.MaxHeader)
             {
+                HeaderLength = -1;
                 return TokenError.TokenTooLarge;
             }
             _buffer.AsSpan(0, headerLength).CopyTo(output);
-            HeaderLength = headerLength;
 
-            error = DecodeObject(encodedPayload, _buffer.AsMemory(headerMax, payloadMax), out int payloadLength, out Payload);
+            if (!TryDecode(encodedPayload, _buffer.AsSpan(headerMax, payloadMax), out int payloadLength)
+                || payloadLength == 0 || !Utf8.IsValid(_buffer.AsSpan(headerMax, payloadLength)))
+            {
+                return TokenError.TokenMalformed;
+            }
+            error = CheckPayload(payloadLength);
             if (error != TokenError.None)
             {
                 return error;
             }
             _buffer.AsSpan(headerMax, payloadLength).CopyTo(output[headerLength..]);
-            PayloadLength = payloadLength;
             return TokenError.None;
         }
 
         public TokenError DecodeHeaderOnly(ReadOnlySpan<byte> token)
         {
+            HeaderLength = -1;
+            PayloadLength = -1;
             TokenError error = Split(token, out int dot1, out int dot2);
             if (error != TokenError.None)
             {
@@ -558,7 +572,57 @@ public static class JwtVerifier
                 return TokenError.TokenMalformed;
             }
             _buffer = ArrayPool<byte>.Shared.Rent(headerMax);
-            return DecodeObject(token[..dot1], _buffer.AsMemory(0, headerMax), out _, out Header);
+            if (!TryDecode(token[..dot1], _buffer.AsSpan(0, headerMax), out int headerLength) || headerLength == 0
+                || !Utf8.IsValid(_buffer.AsSpan(0, headerLength)))
+            {
+                return TokenError.TokenMalformed;
+            }
+            return CheckHeader(headerLength);
+        }
+
+        /// <summary>Parts decoded earlier (the verified-token cache).</summary>
+        public TokenError Load(ReadOnlySpan<byte> header, ReadOnlySpan<byte> payload)
+        {
+            HeaderLength = -1;
+            PayloadLength = -1;
+            _buffer = ArrayPool<byte>.Shared.Rent(header.Length + payload.Length);
+            _payloadStart = header.Length;
+            header.CopyTo(_buffer);
+            payload.CopyTo(_buffer.AsSpan(_payloadStart));
+            TokenError error = CheckHeader(header.Length);
+            return error != TokenError.None ? error : CheckPayload(payload.Length);
+        }
+
+        // Well-formed, an object, no repeated member name; and where alg, kid
+        // and crit are.
+        private TokenError CheckHeader(int length)
+        {
+            Span<MemberValue> found = stackalloc MemberValue[3];
+            if (JsonGuard.Check(_buffer.AsSpan(0, length), new JsonGuard.MemberNames("alg"u8, "kid"u8, "crit"u8),
+                    found) != JsonShape.Object)
+            {
+                return TokenError.TokenMalformed;
+            }
+            Alg = found[0];
+            Kid = found[1];
+            Crit = found[2];
+            HeaderLength = length;
+            return TokenError.None;
+        }
+
+        private TokenError CheckPayload(int length)
+        {
+            Span<MemberValue> found = stackalloc MemberValue[3];
+            if (JsonGuard.Check(_buffer.AsSpan(_payloadStart, length),
+                    new JsonGuard.MemberNames("exp"u8, "nbf"u8, "sub"u8), found) != JsonShape.Object)
+            {
+                return TokenError.TokenMalformed;
+            }
+            Exp = found[0];
+            Nbf = found[1];
+            Sub = found[2];
+            PayloadLength = length;
+            return TokenError.None;
         }
 
         private TokenError Split(ReadOnlySpan<byte> token, out int dot1, out int dot2)
@@ -584,29 +648,10 @@ public static class JwtVerifier
             return TokenError.None;
         }
 
-        private static TokenError DecodeObject(ReadOnlySpan<byte> encoded, Memory<byte> buffer, out int length,
-            out JsonDocument? document)
-        {
-            document = null;
-            if (!TryDecode(encoded, buffer.Span, out length) || length == 0)
-            {
-                return TokenError.TokenMalformed;
-            }
-
-            ReadOnlyMemory<byte> json = buffer[..length];
-            if (!Utf8.IsValid(json.Span) || JsonGuard.Check(json.Span) != JsonShape.Object)
-            {
-                length = 0;
-                return TokenError.TokenMalformed; // not an object, or a duplicate member
-            }
-            document = JsonGuard.Parse(json);
-            return TokenError.None;
-        }
-
         public void Dispose()
         {
-            Header?.Dispose();
-            Payload?.Dispose();
+            _headerDocument?.Dispose();
+            _payloadDocument?.Dispose();
             if (_buffer is not null)
             {
                 ArrayPool<byte>.Shared.Return(_buffer);

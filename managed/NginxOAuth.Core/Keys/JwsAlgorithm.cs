@@ -1,6 +1,7 @@
 using System;
 using System.Security.Cryptography;
 using System.Text.Json;
+using NginxOAuth.Core.Json;
 
 namespace NginxOAuth.Core.Keys;
 
@@ -81,6 +82,28 @@ public static class JwsAlgorithms
         return false;
     }
 
+    /// <summary>
+    /// Parses the string value of <paramref name="name"/> in
+    /// <paramref name="json"/> (exact, case-sensitive, after unescaping).
+    /// </summary>
+    public static bool TryParse(ReadOnlySpan<byte> json, MemberValue name, out JwsAlgorithm alg)
+    {
+        if (name.IsString)
+        {
+            for (int i = 0; i < Names.Length; i++)
+            {
+                if (name.ValueEquals(json, Names[i]))
+                {
+                    alg = (JwsAlgorithm)i;
+                    return true;
+                }
+            }
+        }
+
+        alg = default;
+        return false;
+    }
+
     internal static bool IsEncryptionAlgorithm(JsonElement name)
     {
         foreach (byte[] n in EncryptionNames)
@@ -120,14 +143,16 @@ public static class JwsAlgorithms
     };
 
     /// <summary>Digest length in bytes (0 for EdDSA).</summary>
-    public static int HashLength(JwsAlgorithm alg)
+    public static int HashLength(JwsAlgorithm alg) => alg switch
     {
-        HashAlgorithmName hash = Hash(alg);
-        return hash == HashAlgorithmName.SHA256 ? 32
-            : hash == HashAlgorithmName.SHA384 ? 48
-            : hash == HashAlgorithmName.SHA512 ? 64
-            : 0;
-    }
+        JwsAlgorithm.HS256 or JwsAlgorithm.RS256 or JwsAlgorithm.PS256
+            or JwsAlgorithm.ES256 or JwsAlgorithm.ES256K => 32,
+        JwsAlgorithm.HS384 or JwsAlgorithm.RS384 or JwsAlgorithm.PS384
+            or JwsAlgorithm.ES384 => 48,
+        JwsAlgorithm.HS512 or JwsAlgorithm.RS512 or JwsAlgorithm.PS512
+            or JwsAlgorithm.ES512 => 64,
+        _ => 0,
+    };
 
     /// <summary>Hashes the JWS signing input once per verification (shared by all candidate keys).</summary>
     internal static int ComputeHash(JwsAlgorithm alg, ReadOnlySpan<byte> data, Span<byte> destination)

@@ -231,16 +231,18 @@ internal sealed class HmacJwsKey : JwsKey
     private readonly byte[] _key;
 
     /// <summary>
-    /// One reusable HMAC context per HS256/384/512, taken out while in use:
-    /// the one-shot HMACSHA256.HashData fetches the MAC and digest from
-    /// OpenSSL's providers on every call, which cost more than the MAC.
+    /// One reusable keyed HMAC context per HS256/384/512 (see
+    /// <see cref="HmacContexts"/>): the one-shot HMACSHA256.HashData fetches
+    /// the MAC and digest from OpenSSL's providers on every call, which cost
+    /// more than the MAC.
     /// </summary>
-    private readonly IncrementalHash?[] _macs = new IncrementalHash?[3];
+    private readonly HmacContexts _macs;
 
     public HmacJwsKey(byte[]? kid, JwsAlgorithm? pinned, byte[] key)
         : base(kid, KeyFamily.Oct, pinned)
     {
         _key = key;
+        _macs = new HmacContexts(key);
     }
 
     /// <summary>An HSxxx never uses a key shorter than its digest (RFC 7518 section 3.2).</summary>
@@ -250,28 +252,13 @@ internal sealed class HmacJwsKey : JwsKey
     internal override bool Verify(JwsAlgorithm alg, ReadOnlySpan<byte> signingInput,
         ReadOnlySpan<byte> hash, ReadOnlySpan<byte> signature)
     {
-        int slot = alg switch
-        {
-            JwsAlgorithm.HS256 => 0,
-            JwsAlgorithm.HS384 => 1,
-            JwsAlgorithm.HS512 => 2,
-            _ => -1,
-        };
-        if (slot < 0)
+        if (alg is not (JwsAlgorithm.HS256 or JwsAlgorithm.HS384 or JwsAlgorithm.HS512))
         {
             return false;
         }
-
-        IncrementalHash hmac = Interlocked.Exchange(ref _macs[slot], null)
-            ?? IncrementalHash.CreateHMAC(JwsAlgorithms.Hash(alg), _key);
+        int length = JwsAlgorithms.HashLength(alg);
         Span<byte> mac = stackalloc byte[64];
-        hmac.AppendData(signingInput);
-        bool done = hmac.TryGetHashAndReset(mac, out int length);
-        if (Interlocked.CompareExchange(ref _macs[slot], hmac, null) is not null)
-        {
-            hmac.Dispose(); // another caller put one back meanwhile
-        }
-
+        bool done = _macs.TryCompute(length, signingInput, mac);
         bool equal = done && FixedTimeEquals(mac[..length], signature);
         CryptographicOperations.ZeroMemory(mac);
         return equal;
@@ -284,10 +271,7 @@ internal sealed class HmacJwsKey : JwsKey
     {
         if (disposing)
         {
-            for (int i = 0; i < _macs.Length; i++)
-            {
-                Interlocked.Exchange(ref _macs[i], null)?.Dispose();
-            }
+            _macs.Dispose();
         }
         CryptographicOperations.ZeroMemory(_key);
     }

@@ -51,6 +51,15 @@ public sealed class VerificationPolicy : IDisposable
 
     internal IReadOnlyList<Rule> Rules => _rules;
 
+    /// <summary>The rules as an array (no enumerator per request); rebuilt by <see cref="AddRule"/>.</summary>
+    internal Rule[] RuleArray { get; private set; } = Array.Empty<Rule>();
+
+    /// <summary>True when some rule reads the payload (a verification then parses it).</summary>
+    internal bool HasClaimRules { get; private set; }
+
+    /// <summary>True when some rule reads the header.</summary>
+    internal bool HasHeaderRules { get; private set; }
+
     internal HashSet<string>? RevokedSubs => _revokedSubs;
 
     internal HashSet<string>? RevokedKids => _revokedKids;
@@ -178,6 +187,9 @@ public sealed class VerificationPolicy : IDisposable
         }
 
         _rules.Add(new Rule(_rules.Count, target, claimPath, op, kind, expected, adjust));
+        RuleArray = _rules.ToArray();
+        HasClaimRules |= target == RuleTarget.Claim;
+        HasHeaderRules |= target == RuleTarget.Header;
         return ConfigError.None;
     }
 
