@@ -218,7 +218,7 @@ cmd_test() {
         reason=$(tail -1 "$BUILD/docker-reason.log")
     fi
     # what ensure_docker did (installing docker.io, starting dockerd)
-    grep '^==>' "$BUILD/docker-reason.log" >&2 || true
+    grep '^==>' "$BUILD/docker-reason.log" >&2 2>/dev/null || true
     if [ -n "$reason" ]; then
         printf '\n*** SKIPPED: the container run of the integration suite: %s ***\n\n' "$reason" >&2
         return $local_rc

@@ -5,8 +5,10 @@
 # location of the same shape (a static file served in the content phase,
 # after the access phase) so the ratio to the baseline is the module's cost:
 #
-#   baseline              no auth (run three times: start, middle, end;
-#                         ratios are to the mean of the three)
+#   baseline              no auth (run before the first scenario and again
+#                         after every scenario: each scenario's ratio is to
+#                         the mean of the baseline runs just before and just
+#                         after it)
 #   baseline-header       no auth, but the RS256 token in an Authorization
 #                         header (what nginx alone pays for reading it)
 #   jwt-ALG-warm          auth_jwt, the same token on every request
@@ -26,8 +28,15 @@
 # over the cold tokens, no nginx, no network) against openssl speed.
 # The table (and the machine description) is written to docs/PERFORMANCE.md.
 #
-#   --quick       3 s per scenario, 2000 tokens (under 2 minutes)
-#   (default)     15 s per scenario, 10000 tokens (under 10 minutes)
+#   --quick       1 round: 2 s per scenario, 1 s per baseline, 2000 tokens
+#                 (under 2 minutes)
+#   (default)     3 rounds: 5 s per scenario, 3 s per baseline, 10000 tokens
+#                 (under 10 minutes); every figure is the median of the rounds
+#
+# This machine's speed drifts by 10-30% within seconds, so nothing is
+# compared across the run: a scenario is compared with the baselines run
+# right before and after it, and a cold scenario's crypto bound uses an
+# `openssl speed` of its algorithm taken right before it.
 #   --callgrind   nginx under valgrind --tool=callgrind (master_process off,
 #                 daemon off): instructions per request per scenario
 #
@@ -51,9 +60,9 @@ case "${1:-}" in
 esac
 
 if [ "$MODE" = quick ]; then
-    DURATION=3; WARMUP=1; COUNT=2000
+    ROUNDS=1; DURATION=2; BASE_DURATION=1; WARMUP=1; COUNT=2000
 else
-    DURATION=15; WARMUP=2; COUNT=10000
+    ROUNDS=3; DURATION=5; BASE_DURATION=3; WARMUP=2; COUNT=10000
 fi
 CALLGRIND_REQUESTS=${BENCH_CALLGRIND_REQUESTS:-200}
 
@@ -169,8 +178,6 @@ http {
 
         location /baseline/ { alias $WORK/www/; }
         location /baseline-header/ { alias $WORK/www/; }
-        location /baseline-mid/ { alias $WORK/www/; }
-        location /baseline-end/ { alias $WORK/www/; }
 $(jwt_locations)
         location /jwt-claims3/ {
             auth_jwt "bench"; auth_jwt_key_file $WORK/tokens/keys.jwks;
@@ -220,15 +227,6 @@ if [ -n "${BENCH_ONLY:-}" ]; then   # space-separated scenario names; baseline a
     done
     SCENARIOS=("${keep[@]}")
 fi
-# The baseline runs three times, at the start, in the middle and at the
-# end; ratios are to the mean of the three. This machine's speed drifts
-# over a run, and one baseline taken in a fast or slow moment would tilt
-# every ratio of the run.
-TOKEN_OF[baseline-mid]=""
-TOKEN_OF[baseline-end]=""
-half=$(( (${#SCENARIOS[@]} + 1) / 2 ))
-SCENARIOS=("${SCENARIOS[@]:0:$half}" baseline-mid "${SCENARIOS[@]:$half}" baseline-end)
-
 url_of() { echo "http://127.0.0.1:$PORT/$1/ok.txt"; }
 
 check_scenario() {   # name: one request must answer 200
@@ -258,7 +256,7 @@ machine() {
     echo "- nginx: $("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //')"
     echo "- OpenSSL: $(openssl version)"
     echo "- .NET SDK: $(dotnet --version 2>/dev/null || echo unknown)"
-    echo "- load generator: wrk, 1 thread, $CONNECTIONS connections, ${DURATION}s per scenario (after ${WARMUP}s warm-up), $COUNT cold tokens"
+    echo "- load generator: wrk, 1 thread, $CONNECTIONS connections; $ROUNDS round(s) of ${DURATION}s per scenario, each between two ${BASE_DURATION}s baseline runs; $COUNT cold tokens"
 }
 
 # ---- callgrind mode ---------------------------------------------------------
@@ -378,7 +376,6 @@ declare -A VERIFY_PS=(
     [eddsa]=$(verify_per_s "(Ed25519)")
 )
 
-declare -A RPS P50 P99 RSS0 RSS1 ERR CPU USR SYS
 run_wrk() {   # scenario seconds -> RESULT line
     local s=$1 secs=$2 kind=${TOKEN_OF[$1]} args=()
     case "${kind%%:*}" in
@@ -393,46 +390,95 @@ run_wrk() {   # scenario seconds -> RESULT line
     fi | awk '/^RESULT/'
 }
 
-per_req() { awk -v t="$1" -v r="$reqs" -v h="$CLK_TCK" 'BEGIN { printf "%.1f", t * 1e6 / h / r }'; }   # ticks -> us/request
-
-log "${#SCENARIOS[@]} scenarios, ${DURATION}s each"
-for s in "${SCENARIOS[@]}"; do
-    run_wrk "$s" "$WARMUP" >/dev/null
-    RSS0[$s]=$(rss_kib "$WORKER")
+# One wrk run of a scenario; appends "round rps p50 p99 errors requests
+# utime stime" (times in clock ticks of the worker) to $WORK/runs-NAME.txt
+# and leaves the rate in LAST_RPS.
+measure() {   # scenario seconds round
+    local u0 k0 u1 k1 reqs dur p50 p99 errs
     read -r u0 k0 < <(cpu_ticks "$WORKER")
-    read -r _ reqs dur p50 p99 errs < <(run_wrk "$s" "$DURATION")
+    read -r _ reqs dur p50 p99 errs < <(run_wrk "$1" "$2")
     read -r u1 k1 < <(cpu_ticks "$WORKER")
-    RSS1[$s]=$(rss_kib "$WORKER")
-    USR[$s]=$(per_req $((u1 - u0)))
-    SYS[$s]=$(per_req $((k1 - k0)))
-    CPU[$s]=$(per_req $((u1 - u0 + k1 - k0)))
-    RPS[$s]=$(awk -v r="$reqs" -v d="$dur" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
-    P50[$s]=$p50; P99[$s]=$p99; ERR[$s]=$errs
-    log "$s: ${RPS[$s]} req/s"
+    LAST_RPS=$(awk -v r="$reqs" -v d="$dur" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
+    echo "$3 $LAST_RPS $p50 $p99 $errs $reqs $((u1 - u0)) $((k1 - k0))" >> "$WORK/runs-$1.txt"
+}
+
+# verify/s of one algorithm from a short `openssl speed`, right now
+speed_now() {   # alg
+    local spec pattern
+    case "$1" in
+        rs256) spec=rsa2048; pattern="rsa 2048 bits" ;;
+        es256) spec=ecdsap256; pattern="(nistp256)" ;;
+        eddsa) spec=ed25519; pattern="(Ed25519)" ;;
+        *) echo 0; return ;;
+    esac
+    openssl speed -seconds 1 "$spec" 2>/dev/null | awk -v p="$pattern" 'index($0, p) { v = $NF } END { print v + 0 }'
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+log "$ROUNDS round(s) of ${#SCENARIOS[@]} scenarios, ${DURATION}s each, a ${BASE_DURATION}s baseline between scenarios"
+run_wrk baseline "$WARMUP" >/dev/null
+declare -A RSS0 RSS1
+: > "$WORK/pairs.txt"   # scenario round ratio bound_ratio bound
+for s in "${SCENARIOS[@]}"; do : > "$WORK/runs-$s.txt"; done
+for round in $(seq 1 "$ROUNDS"); do
+    measure baseline "$BASE_DURATION" "$round"
+    before=$LAST_RPS
+    for s in "${SCENARIOS[@]}"; do
+        [ "$s" = baseline ] && continue
+        kind=${TOKEN_OF[$s]}
+        vps=0
+        [ "${kind%%:*}" = cold ] && vps=$(speed_now "${kind#*:}")
+        [ "$round" = 1 ] && RSS0[$s]=$(rss_kib "$WORKER")
+        measure "$s" "$DURATION" "$round"
+        rps=$LAST_RPS
+        RSS1[$s]=$(rss_kib "$WORKER")
+        measure baseline "$BASE_DURATION" "$round"
+        awk -v s="$s" -v r="$round" -v x="$rps" -v a="$before" -v b="$LAST_RPS" -v v="$vps" 'BEGIN {
+            base = (a + b) / 2; bound = (v > 0) ? 1 / (1 / base + 1 / v) : 0;
+            printf "%s %d %.4f %.4f %.0f %.0f\n", s, r, x / base, (bound > 0) ? x / bound : 0, bound, base }' >> "$WORK/pairs.txt"
+        log "round $round: $s: $rps req/s (baselines around it: $before, $LAST_RPS)"
+        before=$LAST_RPS
+    done
 done
+RSS0[baseline]=$START_RSS
+RSS1[baseline]=$(rss_kib "$WORKER")
 END_RSS=$(rss_kib "$WORKER")
 [ "$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -n 1)" = "$WORKER" ] || log "WARNING: the worker was respawned during the run"
 
 # ---- report -----------------------------------------------------------------
-BASE=$(awk -v a="${RPS[baseline]}" -v b="${RPS[baseline-mid]}" -v c="${RPS[baseline-end]}" \
-    'BEGIN { printf "%.0f", (a + b + c) / 3 }')
+col() { awk -v c="$2" '{ print $c }' "$WORK/runs-$1.txt" | median; }                  # scenario column -> median
+pair() { awk -v s="$1" -v c="$2" '$1 == s { print $c }' "$WORK/pairs.txt" | median; }   # scenario column -> median
+per_req() {   # scenario -> "total user sys" us of worker CPU per request over all its runs
+    awk -v h="$CLK_TCK" '{ n += $6; u += $7; k += $8 }
+        END { printf "%.1f %.1f %.1f\n", (u + k) * 1e6 / h / n, u * 1e6 / h / n, k * 1e6 / h / n }' "$WORK/runs-$1.txt"
+}
 table() {
     echo "| scenario | req/s | p50 ms | p99 ms | x baseline | crypto bound req/s | x bound | worker CPU us/req | user / sys us/req | worker RSS before / after MiB | errors |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    local s bound xb a
+    local s bound xb ratio cpu usr sys errs
     for s in "${SCENARIOS[@]}"; do
-        bound="-"; xb="-"
-        a=${TOKEN_OF[$s]#*:}
-        if [ "${TOKEN_OF[$s]%%:*}" = cold ] && [ -n "${VERIFY_PS[$a]:-}" ] && [ "${VERIFY_PS[$a]}" != 0 ]; then
-            bound=$(awk -v b="$BASE" -v v="${VERIFY_PS[$a]}" 'BEGIN { printf "%.0f", 1 / (1 / b + 1 / v) }')
-            xb=$(awk -v r="${RPS[$s]}" -v b="$bound" 'BEGIN { printf "%.2f", r / b }')
+        bound="-"; xb="-"; ratio="1.00"
+        if [ "$s" != baseline ]; then
+            ratio=$(pair "$s" 3 | awk '{ printf "%.2f", $1 }')
+            if [ "${TOKEN_OF[$s]%%:*}" = cold ] && [ "$(pair "$s" 5)" != 0 ]; then
+                bound=$(pair "$s" 5 | awk '{ printf "%.0f", $1 }')
+                xb=$(pair "$s" 4 | awk '{ printf "%.2f", $1 }')
+            fi
         fi
-        awk -v s="$s" -v r="${RPS[$s]}" -v b="$BASE" -v p50="${P50[$s]}" -v p99="${P99[$s]}" \
-            -v bound="$bound" -v xb="$xb" -v m0="${RSS0[$s]}" -v m1="${RSS1[$s]}" -v e="${ERR[$s]}" \
-            -v c="${CPU[$s]}" -v u="${USR[$s]}" -v k="${SYS[$s]}" \
-            'BEGIN { printf "| %s | %d | %.2f | %.2f | %.2f | %s | %s | %s | %s / %s | %.1f / %.1f | %d |\n",
-                     s, r, p50 / 1000, p99 / 1000, r / b, bound, xb, c, u, k, m0 / 1024, m1 / 1024, e }'
+        read -r cpu usr sys < <(per_req "$s")
+        errs=$(awk '{ e += $5 } END { print e + 0 }' "$WORK/runs-$s.txt")
+        awk -v s="$s" -v r="$(col "$s" 2)" -v p50="$(col "$s" 3)" -v p99="$(col "$s" 4)" -v x="$ratio" \
+            -v bound="$bound" -v xb="$xb" -v m0="${RSS0[$s]}" -v m1="${RSS1[$s]}" -v e="$errs" \
+            -v c="$cpu" -v u="$usr" -v k="$sys" \
+            'BEGIN { printf "| %s | %d | %.2f | %.2f | %s | %s | %s | %s | %s / %s | %.1f / %.1f | %d |\n",
+                     s, r, p50 / 1000, p99 / 1000, x, bound, xb, c, u, k, m0 / 1024, m1 / 1024, e }'
     done
+}
+baseline_spread() {
+    awk '{ n++; t += $2; if (min == "" || $2 < min) min = $2; if ($2 > max) max = $2 }
+        END { printf "%d baseline runs in this run: mean %.0f, lowest %.0f, highest %.0f req/s", n, t / n, min, max }' \
+        "$WORK/runs-baseline.txt"
 }
 crypto() {
     local a
@@ -460,7 +506,7 @@ REPORT="$WORK/report.md"
     echo
     table
     echo
-    echo "Ratios are to the mean of the three baseline runs (start, middle, end): $BASE req/s."
+    echo "Each ratio is the median over the rounds of the scenario's req/s divided by the mean of the baseline runs right before and after it; a cold scenario's crypto bound uses those baselines and an \`openssl speed\` of its algorithm taken right before it. $(baseline_spread)."
     echo
     crypto
     echo
