@@ -5,10 +5,10 @@
 # location of the same shape (a static file served in the content phase,
 # after the access phase) so the ratio to the baseline is the module's cost:
 #
-#   baseline              no auth (run before the first scenario and again
-#                         after every scenario: each scenario's ratio is to
-#                         the mean of the baseline runs just before and just
-#                         after it)
+#   baseline              no auth (a 1 s slice before the first scenario
+#                         and after every slice of every scenario: a slice's
+#                         ratio is to the mean of the baseline slices just
+#                         before and just after it)
 #   baseline-header       no auth, but the RS256 token in an Authorization
 #                         header (what nginx alone pays for reading it)
 #   jwt-ALG-warm          auth_jwt, the same token on every request
@@ -28,15 +28,15 @@
 # over the cold tokens, no nginx, no network) against openssl speed.
 # The table (and the machine description) is written to docs/PERFORMANCE.md.
 #
-#   --quick       1 round: 2 s per scenario, 1 s per baseline, 2000 tokens
-#                 (under 2 minutes)
-#   (default)     3 rounds: 5 s per scenario, 3 s per baseline, 10000 tokens
-#                 (under 10 minutes); every figure is the median of the rounds
+#   --quick       one 2 s slice per scenario, 2000 tokens (under 2 minutes)
+#   (default)     two rounds of three 2 s slices per scenario, 10000 tokens
+#                 (under 10 minutes); ratios are the median of the slices
 #
-# This machine's speed drifts by 10-30% within seconds, so nothing is
-# compared across the run: a scenario is compared with the baselines run
-# right before and after it, and a cold scenario's crypto bound uses an
-# `openssl speed` of its algorithm taken right before it.
+# This machine's speed swings by up to a factor of two within seconds, so
+# nothing is compared across the run: every slice of a scenario runs
+# between two 1 s baseline slices and is compared with them, and a cold
+# scenario's crypto bound uses an `openssl speed` of its algorithm taken
+# right before its slices.
 #   --callgrind   nginx under valgrind --tool=callgrind (master_process off,
 #                 daemon off): instructions per request per scenario
 #
@@ -60,13 +60,13 @@ case "${1:-}" in
 esac
 
 if [ "$MODE" = quick ]; then
-    ROUNDS=1; DURATION=2; BASE_DURATION=1; WARMUP=1; COUNT=2000
+    ROUNDS=1; SLICES=1; DURATION=2; BASE_DURATION=1; WARMUP=1; COUNT=2000
 else
-    ROUNDS=3; DURATION=5; BASE_DURATION=3; WARMUP=2; COUNT=10000
+    ROUNDS=2; SLICES=3; DURATION=2; BASE_DURATION=1; WARMUP=2; COUNT=10000
 fi
 CALLGRIND_REQUESTS=${BENCH_CALLGRIND_REQUESTS:-200}
 
-log() { printf '==> %s\n' "$*" >&2; }
+log() { printf '==> [%3ds] %s\n' "$SECONDS" "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 [ -f "$MODULES/ngx_http_oauth_module.so" ] || die "no module in $MODULES (run ./build.sh)"
@@ -256,7 +256,7 @@ machine() {
     echo "- nginx: $("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //')"
     echo "- OpenSSL: $(openssl version)"
     echo "- .NET SDK: $(dotnet --version 2>/dev/null || echo unknown)"
-    echo "- load generator: wrk, 1 thread, $CONNECTIONS connections; $ROUNDS round(s) of ${DURATION}s per scenario, each between two ${BASE_DURATION}s baseline runs; $COUNT cold tokens"
+    echo "- load generator: wrk, 1 thread, $CONNECTIONS connections; $ROUNDS round(s) of $SLICES slice(s) of ${DURATION}s per scenario, each slice between two ${BASE_DURATION}s baseline slices; $COUNT cold tokens"
 }
 
 # ---- callgrind mode ---------------------------------------------------------
@@ -416,10 +416,10 @@ speed_now() {   # alg
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-log "$ROUNDS round(s) of ${#SCENARIOS[@]} scenarios, ${DURATION}s each, a ${BASE_DURATION}s baseline between scenarios"
+log "$ROUNDS round(s) of ${#SCENARIOS[@]} scenarios, $SLICES slice(s) of ${DURATION}s each, a ${BASE_DURATION}s baseline slice between slices"
 run_wrk baseline "$WARMUP" >/dev/null
 declare -A RSS0 RSS1
-: > "$WORK/pairs.txt"   # scenario round ratio bound_ratio bound
+: > "$WORK/pairs.txt"   # scenario round slice ratio bound_ratio bound baseline
 for s in "${SCENARIOS[@]}"; do : > "$WORK/runs-$s.txt"; done
 for round in $(seq 1 "$ROUNDS"); do
     measure baseline "$BASE_DURATION" "$round"
@@ -430,15 +430,17 @@ for round in $(seq 1 "$ROUNDS"); do
         vps=0
         [ "${kind%%:*}" = cold ] && vps=$(speed_now "${kind#*:}")
         [ "$round" = 1 ] && RSS0[$s]=$(rss_kib "$WORKER")
-        measure "$s" "$DURATION" "$round"
-        rps=$LAST_RPS
+        for slice in $(seq 1 "$SLICES"); do
+            measure "$s" "$DURATION" "$round"
+            rps=$LAST_RPS
+            measure baseline "$BASE_DURATION" "$round"
+            awk -v s="$s" -v r="$round" -v k="$slice" -v x="$rps" -v a="$before" -v b="$LAST_RPS" -v v="$vps" 'BEGIN {
+                base = (a + b) / 2; bound = (v > 0) ? 1 / (1 / base + 1 / v) : 0;
+                printf "%s %d %d %.4f %.4f %.0f %.0f\n", s, r, k, x / base, (bound > 0) ? x / bound : 0, bound, base }' >> "$WORK/pairs.txt"
+            log "round $round: $s: $rps req/s (baseline slices around it: $before, $LAST_RPS)"
+            before=$LAST_RPS
+        done
         RSS1[$s]=$(rss_kib "$WORKER")
-        measure baseline "$BASE_DURATION" "$round"
-        awk -v s="$s" -v r="$round" -v x="$rps" -v a="$before" -v b="$LAST_RPS" -v v="$vps" 'BEGIN {
-            base = (a + b) / 2; bound = (v > 0) ? 1 / (1 / base + 1 / v) : 0;
-            printf "%s %d %.4f %.4f %.0f %.0f\n", s, r, x / base, (bound > 0) ? x / bound : 0, bound, base }' >> "$WORK/pairs.txt"
-        log "round $round: $s: $rps req/s (baselines around it: $before, $LAST_RPS)"
-        before=$LAST_RPS
     done
 done
 RSS0[baseline]=$START_RSS
@@ -460,10 +462,10 @@ table() {
     for s in "${SCENARIOS[@]}"; do
         bound="-"; xb="-"; ratio="1.00"
         if [ "$s" != baseline ]; then
-            ratio=$(pair "$s" 3 | awk '{ printf "%.2f", $1 }')
-            if [ "${TOKEN_OF[$s]%%:*}" = cold ] && [ "$(pair "$s" 5)" != 0 ]; then
-                bound=$(pair "$s" 5 | awk '{ printf "%.0f", $1 }')
-                xb=$(pair "$s" 4 | awk '{ printf "%.2f", $1 }')
+            ratio=$(pair "$s" 4 | awk '{ printf "%.2f", $1 }')
+            if [ "${TOKEN_OF[$s]%%:*}" = cold ] && [ "$(pair "$s" 6)" != 0 ]; then
+                bound=$(pair "$s" 6 | awk '{ printf "%.0f", $1 }')
+                xb=$(pair "$s" 5 | awk '{ printf "%.2f", $1 }')
             fi
         fi
         read -r cpu usr sys < <(per_req "$s")
@@ -477,7 +479,7 @@ table() {
 }
 baseline_spread() {
     awk '{ n++; t += $2; if (min == "" || $2 < min) min = $2; if ($2 > max) max = $2 }
-        END { printf "%d baseline runs in this run: mean %.0f, lowest %.0f, highest %.0f req/s", n, t / n, min, max }' \
+        END { printf "The %d baseline slices of this run: mean %.0f, lowest %.0f, highest %.0f req/s", n, t / n, min, max }' \
         "$WORK/runs-baseline.txt"
 }
 crypto() {
@@ -506,7 +508,7 @@ REPORT="$WORK/report.md"
     echo
     table
     echo
-    echo "Each ratio is the median over the rounds of the scenario's req/s divided by the mean of the baseline runs right before and after it; a cold scenario's crypto bound uses those baselines and an \`openssl speed\` of its algorithm taken right before it. $(baseline_spread)."
+    echo "Each ratio is the median over a scenario's slices of the slice's req/s divided by the mean of the baseline slices right before and after it; a cold scenario's crypto bound uses those baselines and an \`openssl speed\` of its algorithm taken right before its slices. req/s, p50 and p99 are medians over the slices. $(baseline_spread)."
     echo
     crypto
     echo

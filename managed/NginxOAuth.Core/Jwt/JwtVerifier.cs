@@ -232,42 +232,36 @@ public static class JwtVerifier
 
         // Claim rules first, then header rules, each in configuration order.
         // A part is parsed into a JsonDocument only when a rule reads it.
-        Rule[] rules = policy.RuleArray;
-        if (policy.HasClaimRules)
+        error = policy.HasClaimRules
+            ? CheckRules(policy.RuleArray, RuleTarget.Claim, parts.PayloadRoot, ruleValues, out detail)
+            : TokenError.None;
+        if (error == TokenError.None && policy.HasHeaderRules)
         {
-            JsonElement payload = parts.PayloadRoot;
-            foreach (Rule rule in rules)
-            {
-                if (rule.Target != RuleTarget.Claim)
-                {
-                    continue;
-                }
-                RuleOutcome outcome = EvaluateRule(rule, payload, ruleValues);
-                if (outcome != RuleOutcome.Pass)
-                {
-                    detail = rule.Index;
-                    return outcome == RuleOutcome.ValueInvalid ? TokenError.RuleValueInvalid : TokenError.ClaimFailed;
-                }
-            }
+            error = CheckRules(policy.RuleArray, RuleTarget.Header, parts.HeaderRoot, ruleValues, out detail);
         }
-        if (policy.HasHeaderRules)
-        {
-            JsonElement header = parts.HeaderRoot;
-            foreach (Rule rule in rules)
-            {
-                if (rule.Target != RuleTarget.Header)
-                {
-                    continue;
-                }
-                RuleOutcome outcome = EvaluateRule(rule, header, ruleValues);
-                if (outcome != RuleOutcome.Pass)
-                {
-                    detail = rule.Index;
-                    return outcome == RuleOutcome.ValueInvalid ? TokenError.RuleValueInvalid : TokenError.HeaderFailed;
-                }
-            }
-        }
+        return error;
+    }
 
+    private static TokenError CheckRules<TValues>(Rule[] rules, RuleTarget target, JsonElement root,
+        TValues ruleValues, out int detail)
+        where TValues : IRuleValues
+    {
+        detail = -1;
+        foreach (Rule rule in rules)
+        {
+            if (rule.Target != target)
+            {
+                continue;
+            }
+            RuleOutcome outcome = EvaluateRule(rule, root, ruleValues);
+            if (outcome != RuleOutcome.Pass)
+            {
+                detail = rule.Index;
+                return outcome == RuleOutcome.ValueInvalid ? TokenError.RuleValueInvalid
+                    : target == RuleTarget.Claim ? TokenError.ClaimFailed
+                    : TokenError.HeaderFailed;
+            }
+        }
         return TokenError.None;
     }
 
