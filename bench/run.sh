@@ -36,7 +36,7 @@
 # nothing is compared across the run: every slice of a scenario runs
 # between two 1 s baseline slices and is compared with them, and a cold
 # scenario's crypto bound uses an `openssl speed` of its algorithm taken
-# right before its slices.
+# right before and right after each slice.
 #   --callgrind   nginx under valgrind --tool=callgrind (master_process off,
 #                 daemon off): instructions per request per scenario
 #
@@ -418,7 +418,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR
 
 log "$ROUNDS round(s) of ${#SCENARIOS[@]} scenarios, $SLICES slice(s) of ${DURATION}s each, a ${BASE_DURATION}s baseline slice between slices"
 run_wrk baseline "$WARMUP" >/dev/null
-declare -A RSS0 RSS1
+declare -A RSS0 RSS1 ROUND_RSS
 : > "$WORK/pairs.txt"   # scenario round slice ratio bound_ratio bound baseline
 for s in "${SCENARIOS[@]}"; do : > "$WORK/runs-$s.txt"; done
 for round in $(seq 1 "$ROUNDS"); do
@@ -427,21 +427,32 @@ for round in $(seq 1 "$ROUNDS"); do
     for s in "${SCENARIOS[@]}"; do
         [ "$s" = baseline ] && continue
         kind=${TOKEN_OF[$s]}
-        vps=0
-        [ "${kind%%:*}" = cold ] && vps=$(speed_now "${kind#*:}")
+        cold=0
+        [ "${kind%%:*}" = cold ] && cold=1
+        v0=0 v1=0
+        [ $cold = 1 ] && v0=$(speed_now "${kind#*:}")
         [ "$round" = 1 ] && RSS0[$s]=$(rss_kib "$WORKER")
         for slice in $(seq 1 "$SLICES"); do
             measure "$s" "$DURATION" "$round"
             rps=$LAST_RPS
             measure baseline "$BASE_DURATION" "$round"
-            awk -v s="$s" -v r="$round" -v k="$slice" -v x="$rps" -v a="$before" -v b="$LAST_RPS" -v v="$vps" 'BEGIN {
-                base = (a + b) / 2; bound = (v > 0) ? 1 / (1 / base + 1 / v) : 0;
+            # a cold slice's verify time: the mean of openssl speed right
+            # before and right after it
+            [ $cold = 1 ] && v1=$(speed_now "${kind#*:}")
+            awk -v s="$s" -v r="$round" -v k="$slice" -v x="$rps" -v a="$before" -v b="$LAST_RPS" \
+                -v v0="$v0" -v v1="$v1" 'BEGIN {
+                base = (a + b) / 2; t = (v0 > 0 && v1 > 0) ? (1 / v0 + 1 / v1) / 2 : 0;
+                bound = (t > 0) ? 1 / (1 / base + t) : 0;
                 printf "%s %d %d %.4f %.4f %.0f %.0f\n", s, r, k, x / base, (bound > 0) ? x / bound : 0, bound, base }' >> "$WORK/pairs.txt"
-            log "round $round: $s: $rps req/s (baseline slices around it: $before, $LAST_RPS)"
+            vlog=""
+            [ $cold = 1 ] && vlog="; openssl verify/s $v0, $v1"
+            log "round $round: $s: $rps req/s (baseline slices around it: $before, $LAST_RPS$vlog)"
             before=$LAST_RPS
+            v0=$v1
         done
         RSS1[$s]=$(rss_kib "$WORKER")
     done
+    ROUND_RSS[$round]=$(rss_kib "$WORKER")
 done
 RSS0[baseline]=$START_RSS
 RSS1[baseline]=$(rss_kib "$WORKER")
@@ -498,6 +509,11 @@ memory() {
         printf "- plain nginx worker (no module, after warm-up): %.1f MiB\n", p / 1024;
         printf "- module worker after start and one request per scenario: %.1f MiB (+%.1f MiB)\n", s / 1024, (s - p) / 1024;
         printf "- module worker after the run: %.1f MiB (+%.1f MiB over plain nginx)\n", e / 1024, (e - p) / 1024 }'
+    local r
+    for r in $(seq 1 "$ROUNDS"); do
+        awk -v r="$r" -v m="${ROUND_RSS[$r]}" 'BEGIN { printf "- module worker after round %d: %.1f MiB\n", r, m / 1024 }'
+    done
+    cat "$WORK"/runs-*.txt | awk '{ n += $6 } END { printf "- requests served by the worker in the measured runs: %d\n", n }'
 }
 
 REPORT="$WORK/report.md"
@@ -508,7 +524,7 @@ REPORT="$WORK/report.md"
     echo
     table
     echo
-    echo "Each ratio is the median over a scenario's slices of the slice's req/s divided by the mean of the baseline slices right before and after it; a cold scenario's crypto bound uses those baselines and an \`openssl speed\` of its algorithm taken right before its slices. req/s, p50 and p99 are medians over the slices. $(baseline_spread)."
+    echo "Each ratio is the median over a scenario's slices of the slice's req/s divided by the mean of the baseline slices right before and after it; a cold slice's crypto bound uses those baselines and the mean verify time of two \`openssl speed\` runs of its algorithm, right before and right after the slice. req/s, p50 and p99 are medians over the slices. $(baseline_spread)."
     echo
     crypto
     echo

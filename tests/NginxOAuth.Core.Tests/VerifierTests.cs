@@ -260,6 +260,67 @@ public sealed class VerifierTests
         yield return Case("{\"exp\":2000000000,\"nbf\":\"soon\"}", 0, true, TokenError.TokenMalformed, "String_nbf_is_malformed");
     }
 
+    // ---- the members the checks read, found in one pass ---------------------
+
+    private static IEnumerable<TestCaseData> MemberCases()
+    {
+        TestCaseData Case(string header, string payload, TokenError error, string name) =>
+            new TestCaseData(header, payload, error).SetName(name);
+
+        yield return Case("{\"alg\":\"\\u0048S256\"}", Claims, TokenError.None, "Escaped_alg_value_is_read_unescaped");
+        yield return Case("{\"\\u0061lg\":\"HS256\"}", Claims, TokenError.None, "Escaped_alg_name_is_read_unescaped");
+        yield return Case("{\"alg\":\"\\u006eone\"}", Claims, TokenError.AlgNone, "Escaped_none_is_still_none");
+        yield return Case("{\"alg\":\"HS256\",\"x\":{\"crit\":[\"b64\"]}}", Claims, TokenError.None, "Nested_crit_is_not_the_header_crit");
+        yield return Case("{\"alg\":\"HS256\",\"c\\u0072it\":[\"b64\"]}", Claims, TokenError.CritUnsupported, "Escaped_crit_name_is_crit");
+        yield return Case(Hs256, "{\"x\":{\"exp\":2000000000}}", TokenError.ExpMissing, "Nested_exp_is_not_the_exp_claim");
+        yield return Case(Hs256, "{\"a\":[{\"exp\":1}],\"exp\":2000000000}", TokenError.None, "Exp_inside_an_array_is_not_the_exp_claim");
+        yield return Case(Hs256, "{\"x\":{\"nbf\":\"soon\"},\"exp\":2000000000}", TokenError.None, "Nested_nbf_is_not_the_nbf_claim");
+        yield return Case(Hs256, "{\"e\\u0078p\":1}", TokenError.Expired, "Escaped_exp_name_is_exp");
+        yield return Case(Hs256, "{\"exp\":{\"at\":2000000000}}", TokenError.ExpMissing, "Object_exp_is_missing");
+        yield return Case(Hs256, "{\"exp\":12345678901234567890}", TokenError.None, "Exp_longer_than_a_long_is_read");
+        yield return Case(Hs256, "{\"exp\":-5}", TokenError.Expired, "Negative_exp_is_expired");
+        yield return Case(Hs256, "{\"exp\":0}", TokenError.Expired, "Zero_exp_is_expired");
+        yield return Case(Hs256, "{\"exp\":1700000000000}", TokenError.None, "Exp_in_milliseconds_is_far_away");
+    }
+
+    [TestCaseSource(nameof(MemberCases))]
+    public void Members_are_read_from_the_top_level_only_and_after_unescaping(string header, string payload,
+        TokenError error)
+    {
+        Assert.That(T.VerifyError(T.Policy(_keys), Sign(header, payload)), Is.EqualTo(error));
+    }
+
+    [Test]
+    public void Escaped_kid_selects_its_key()
+    {
+        using KeySet keys = T.Keys(T.Jwks(T.OctJwk(SecretA, "a"), T.OctJwk(SecretB, "b")));
+        string token = T.Token("{\"alg\":\"HS256\",\"kid\":\"\\u0062\"}", Claims, T.Hmac(JwsAlgorithm.HS256, SecretB));
+        Assert.That(T.VerifyError(T.Policy(keys), token), Is.EqualTo(TokenError.None));
+    }
+
+    [Test]
+    public void CheckDecoded_rejects_a_repeated_member()
+    {
+        VerifyResult result = JwtVerifier.CheckDecoded(T.Policy(_keys), T.U(Hs256),
+            T.U("{\"exp\":2000000000,\"exp\":1}"), 1_000_000_000L, new NoRuleValues());
+        Assert.That(result.Error, Is.EqualTo(TokenError.TokenMalformed));
+    }
+
+    [Test]
+    public void Claim_and_header_rules_read_the_parsed_parts()
+    {
+        VerificationPolicy policy = T.Policy(_keys);
+        policy.AddRule(RuleTarget.Claim, T.U("sub"), RuleOperator.Eq, RuleValueKind.String, T.U("alice"));
+        policy.AddRule(RuleTarget.Header, T.U("typ"), RuleOperator.Eq, RuleValueKind.String, T.U("JWT"));
+        Assert.That(T.VerifyError(policy, Sign("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", Claims)),
+            Is.EqualTo(TokenError.None));
+        VerifyResult header = T.Verify(policy, Sign("{\"alg\":\"HS256\",\"typ\":\"at+jwt\"}", Claims));
+        Assert.That((header.Error, header.Detail), Is.EqualTo((TokenError.HeaderFailed, 1)));
+        VerifyResult claim = T.Verify(policy, Sign("{\"alg\":\"HS256\",\"typ\":\"at+jwt\"}",
+            "{\"sub\":\"bob\",\"exp\":2000000000}"));
+        Assert.That((claim.Error, claim.Detail), Is.EqualTo((TokenError.ClaimFailed, 0)));
+    }
+
     [TestCaseSource(nameof(TimeCases))]
     public void Time_claims_are_checked(string payload, long leeway, bool validateExp, TokenError error)
     {
