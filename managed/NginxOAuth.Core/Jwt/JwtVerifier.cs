@@ -587,36 +587,39 @@ public static class JwtVerifier
             return error != TokenError.None ? error : CheckPayload(payload.Length);
         }
 
-        // Well-formed, an object, no repeated member name; and where alg, kid
-        // and crit are.
         private TokenError CheckHeader(int length)
         {
-            Span<MemberValue> found = stackalloc MemberValue[3];
-            if (JsonGuard.Check(_buffer.AsSpan(0, length), new JsonGuard.MemberNames("alg"u8, "kid"u8, "crit"u8),
-                    found) != JsonShape.Object)
+            if (!Locate(_buffer.AsSpan(0, length), new JsonGuard.MemberNames("alg"u8, "kid"u8, "crit"u8),
+                    out Alg, out Kid, out Crit))
             {
                 return TokenError.TokenMalformed;
             }
-            Alg = found[0];
-            Kid = found[1];
-            Crit = found[2];
             HeaderLength = length;
             return TokenError.None;
         }
 
         private TokenError CheckPayload(int length)
         {
-            Span<MemberValue> found = stackalloc MemberValue[3];
-            if (JsonGuard.Check(_buffer.AsSpan(_payloadStart, length),
-                    new JsonGuard.MemberNames("exp"u8, "nbf"u8, "sub"u8), found) != JsonShape.Object)
+            if (!Locate(_buffer.AsSpan(_payloadStart, length), new JsonGuard.MemberNames("exp"u8, "nbf"u8, "sub"u8),
+                    out Exp, out Nbf, out Sub))
             {
                 return TokenError.TokenMalformed;
             }
-            Exp = found[0];
-            Nbf = found[1];
-            Sub = found[2];
             PayloadLength = length;
             return TokenError.None;
+        }
+
+        // Well-formed, an object, no repeated member name; and where the
+        // three named members are.
+        private static bool Locate(ReadOnlySpan<byte> json, JsonGuard.MemberNames names, out MemberValue first,
+            out MemberValue second, out MemberValue third)
+        {
+            Span<MemberValue> found = stackalloc MemberValue[3];
+            bool valid = JsonGuard.Check(json, names, found) == JsonShape.Object;
+            first = found[0];
+            second = found[1];
+            third = found[2];
+            return valid;
         }
 
         private TokenError Split(ReadOnlySpan<byte> token, out int dot1, out int dot2)
