@@ -31,14 +31,14 @@
 #   --quick       one 2 s slice per scenario, 2000 tokens (under 2 minutes)
 #   (default)     two rounds of three 2 s slices per scenario, 10000 tokens
 #                 (under 10 minutes); ratios are the median of the slices
+#   --callgrind   nginx under valgrind --tool=callgrind (master_process off,
+#                 daemon off): instructions per request per scenario
 #
 # This machine's speed swings by up to a factor of two within seconds, so
 # nothing is compared across the run: every slice of a scenario runs
 # between two 1 s baseline slices and is compared with them, and a cold
 # scenario's crypto bound uses an `openssl speed` of its algorithm taken
 # right before and right after each slice.
-#   --callgrind   nginx under valgrind --tool=callgrind (master_process off,
-#                 daemon off): instructions per request per scenario
 #
 # Environment: NGINX_BIN (default /usr/sbin/nginx), BENCH_CONNECTIONS (32),
 # BENCH_NO_DOCS=1 (do not touch docs/PERFORMANCE.md), BENCH_ONLY="names"

@@ -233,11 +233,11 @@ public static class JwtVerifier
         // Claim rules first, then header rules, each in configuration order.
         // A part is parsed into a JsonDocument only when a rule reads it.
         error = policy.HasClaimRules
-            ? CheckRules(policy.RuleArray, RuleTarget.Claim, parts.PayloadRoot, ruleValues, out detail)
+            ? CheckRules(policy.Rules, RuleTarget.Claim, parts.PayloadRoot, ruleValues, out detail)
             : TokenError.None;
         if (error == TokenError.None && policy.HasHeaderRules)
         {
-            error = CheckRules(policy.RuleArray, RuleTarget.Header, parts.HeaderRoot, ruleValues, out detail);
+            error = CheckRules(policy.Rules, RuleTarget.Header, parts.HeaderRoot, ruleValues, out detail);
         }
         return error;
     }
@@ -516,8 +516,7 @@ public static class JwtVerifier
             _buffer = ArrayPool<byte>.Shared.Rent(headerMax + payloadMax);
             _payloadStart = headerMax;
 
-            if (!TryDecode(encodedHeader, _buffer.AsSpan(0, headerMax), out int headerLength) || headerLength == 0
-                || !Utf8.IsValid(_buffer.AsSpan(0, headerLength)))
+            if (!DecodeText(encodedHeader, _buffer.AsSpan(0, headerMax), out int headerLength))
             {
                 return TokenError.TokenMalformed;
             }
@@ -533,8 +532,7 @@ public static class JwtVerifier
             }
             _buffer.AsSpan(0, headerLength).CopyTo(output);
 
-            if (!TryDecode(encodedPayload, _buffer.AsSpan(headerMax, payloadMax), out int payloadLength)
-                || payloadLength == 0 || !Utf8.IsValid(_buffer.AsSpan(headerMax, payloadLength)))
+            if (!DecodeText(encodedPayload, _buffer.AsSpan(headerMax, payloadMax), out int payloadLength))
             {
                 return TokenError.TokenMalformed;
             }
@@ -566,13 +564,16 @@ public static class JwtVerifier
                 return TokenError.TokenMalformed;
             }
             _buffer = ArrayPool<byte>.Shared.Rent(headerMax);
-            if (!TryDecode(token[..dot1], _buffer.AsSpan(0, headerMax), out int headerLength) || headerLength == 0
-                || !Utf8.IsValid(_buffer.AsSpan(0, headerLength)))
+            if (!DecodeText(token[..dot1], _buffer.AsSpan(0, headerMax), out int headerLength))
             {
                 return TokenError.TokenMalformed;
             }
             return CheckHeader(headerLength);
         }
+
+        // A part: strict base64url of non-empty UTF-8.
+        private static bool DecodeText(ReadOnlySpan<byte> encoded, Span<byte> buffer, out int length) =>
+            TryDecode(encoded, buffer, out length) && length > 0 && Utf8.IsValid(buffer[..length]);
 
         /// <summary>Parts decoded earlier (the verified-token cache).</summary>
         public TokenError Load(ReadOnlySpan<byte> header, ReadOnlySpan<byte> payload)

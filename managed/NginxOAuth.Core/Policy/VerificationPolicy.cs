@@ -49,10 +49,8 @@ public sealed class VerificationPolicy : IDisposable
 
     internal ReadOnlySpan<KeySet> KeySets => _keySets;
 
-    internal IReadOnlyList<Rule> Rules => _rules;
-
-    /// <summary>The rules as an array (no enumerator per request); rebuilt by <see cref="AddRule"/>.</summary>
-    internal Rule[] RuleArray { get; private set; } = Array.Empty<Rule>();
+    /// <summary>The rules in order, as an array (no enumerator per request); rebuilt by <see cref="AddRule"/>.</summary>
+    internal Rule[] Rules { get; private set; } = Array.Empty<Rule>();
 
     /// <summary>True when some rule reads the payload (a verification then parses it).</summary>
     internal bool HasClaimRules { get; private set; }
@@ -187,7 +185,7 @@ public sealed class VerificationPolicy : IDisposable
         }
 
         _rules.Add(new Rule(_rules.Count, target, claimPath, op, kind, expected, adjust));
-        RuleArray = _rules.ToArray();
+        Rules = _rules.ToArray();
         HasClaimRules |= target == RuleTarget.Claim;
         HasHeaderRules |= target == RuleTarget.Header;
         return ConfigError.None;
