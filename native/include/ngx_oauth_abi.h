@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define NOX_ABI_VERSION              1
+#define NOX_ABI_VERSION              2
 
 /* ---- status codes ------------------------------------------------------ */
 
@@ -77,6 +77,40 @@
                                             "access_token" */
 /* (and NOX_JSON_INVALID / NOX_JSON_NOT_OBJECT for the document itself) */
 
+/* decisions about Security Token Service answers (positive) */
+#define NOX_STS_REJECTED            60   /* the STS refused the source token:
+                                            HTTP 4xx, an OAuth "error" other
+                                            than those of NOX_STS_FORBIDDEN,
+                                            a SOAP Fault -> 401 */
+#define NOX_STS_FORBIDDEN           61   /* "access_denied", "invalid_scope",
+                                            "insufficient_scope" -> 403 */
+#define NOX_STS_SERVER_ERROR        62   /* HTTP 5xx (or other non-2xx that
+                                            is not 4xx) -> 502 */
+#define NOX_XML_INVALID             63   /* not well-formed XML, not a SOAP
+                                            1.1/1.2 envelope, or no
+                                            RequestSecurityTokenResponse */
+#define NOX_XML_DTD                 64   /* a DTD / entity declaration */
+#define NOX_TOKEN_CHARS             65   /* the issued token holds a byte
+                                            outside 0x20-0x7e, 0x09 and
+                                            valid UTF-8 >= 0x80 (CR, LF, NUL
+                                            and other controls refused) */
+#define NOX_UTF8_INVALID            66   /* the response is not valid UTF-8 */
+#define NOX_SOURCE_INVALID          67   /* the source token cannot be used:
+                                            wstrust without value_type and
+                                            not well-formed XML; jwt with a
+                                            source that is not a JSON object */
+/* (and NOX_RESPONSE_TOO_LARGE, NOX_RESPONSE_NO_TOKEN, NOX_JSON_INVALID,
+    NOX_JSON_NOT_OBJECT for the STS answer itself) */
+
+/* decisions about STS settings (nox_sts_create; positive, detail = index
+   of the offending setting pair) */
+#define NOX_STS_SETTING_UNKNOWN     70   /* a name the core does not know */
+#define NOX_STS_SETTING_INVALID     71   /* a value the core cannot use (bad
+                                            number, bad params form string,
+                                            bad projection) */
+#define NOX_STS_KEY_INVALID         72   /* jwk: not a private JWK, or its
+                                            kty/crv does not fit alg */
+
 /* faults (negative) */
 #define NOX_E_ARGUMENT             -1
 #define NOX_E_BUFFER_TOO_SMALL     -2   /* *out_len holds the size needed */
@@ -90,6 +124,9 @@
 #define NOX_MAX_KEYSET          (1024 * 1024)  /* JWKS / keyval document */
 #define NOX_MAX_KEYS            256
 #define NOX_MAX_IDP_RESPONSE    (64 * 1024)    /* introspection / exchange */
+#define NOX_MAX_STS_RESPONSE    (1024 * 1024)  /* STS answer (JSON or SOAP) */
+#define NOX_STS_ERROR_MAX       128            /* error/fault code returned
+                                                  by nox_sts_response */
 #define NOX_SHA256_LEN          32
 
 /* ---- enumerations ------------------------------------------------------ */
@@ -126,6 +163,13 @@
 #define NOX_PATH_NESTED              1   /* delimiter/quote path, or a
                                             JQ-like path starting . or [ */
 #define NOX_PATH_NAMES               2   /* literal names separated by 0x00 */
+
+/* STS exchange types (the "type" setting) */
+#define NOX_STS_WSTRUST              1
+#define NOX_STS_ROPC                 2
+#define NOX_STS_OTX                  3
+#define NOX_STS_CC                   4
+#define NOX_STS_JWT                  5
 
 typedef struct {
     const uint8_t  *data;
@@ -227,5 +271,86 @@ int32_t nox_exchange_parse(const uint8_t *json, int32_t json_len,
 /* SHA-256 of data into out (NOX_SHA256_LEN bytes): cache keys. */
 int32_t nox_sha256(const uint8_t *data, int32_t len, uint8_t *out,
     int32_t out_cap);
+
+/* ---- Security Token Service exchange ---------------------------------- */
+
+/*
+ * An STS exchange configuration: built once per location per worker (and
+ * once in the configuration validator child, to check it).  settings holds
+ * n_settings buffers: name, value, name, value, ...  Names (all optional
+ * unless the type needs them; the shim has already checked that required
+ * ones are present and that enumerations are valid):
+ *
+ *   type            "wstrust" | "ropc" | "otx" | "cc" | "jwt"
+ *   endpoint        the STS URL as configured (wsa:To and soapAction of
+ *                   WS-Trust; the client assertion's default aud); for
+ *                   type jwt: the private JWK (JSON)
+ *   auth            none | client_secret_basic | client_secret_post |
+ *                   client_secret_jwt | private_key_jwt | client_cert |
+ *                   basic   (client_cert: TLS only, nothing in the body)
+ *   client_id, client_secret, username, password, jwk (private JWK of
+ *   private_key_jwt), kid (overrides the JWK's kid), aud (client assertion
+ *   audience; for type jwt: the minted token's aud), alg (client assertion
+ *   or minted token algorithm; default from the key: RS256, ES256 by
+ *   curve, EdDSA; HS256 for client_secret_jwt), iss, sub (type jwt)
+ *   params          a form string "a=1&b=2" of extra parameters (values
+ *                   decoded, re-encoded when sent); for otx, a
+ *                   subject_token_type here replaces the default
+ *   applies_to, token_type, value_type, wsa_to      (wstrust)
+ *   audience, scope, resource (repeatable), requested_token_type,
+ *   subject_token_type, actor_token, actor_token_type        (otx)
+ *   expiry          cache lifetime cap in seconds (default 300)
+ *   claims          type jwt: projection of the source claims, e.g.
+ *                   "{sub, email, roles: .realm_access.roles}"
+ *   lifetime        type jwt: exp = now + lifetime unless the source
+ *                   has exp (default 60)
+ *
+ * On a decision, *detail is the index of the offending pair (0-based).
+ */
+int32_t nox_sts_create(const nox_buf_t *settings, int32_t n_settings,
+    int64_t *handle, int32_t *detail);
+int32_t nox_sts_free(int64_t handle);
+
+/*
+ * values: n_values == n_settings / 2 entries, one per setting pair; an
+ * entry with data == NULL means "the configured value", otherwise the value
+ * of this request (a setting whose configured value had variables,
+ * evaluated by the shim).  The same convention for every call below.
+ */
+
+/* The cache key: SHA-256 over the settings (with this request's values)
+ * and the source token, into out (NOX_SHA256_LEN bytes). */
+int32_t nox_sts_key(int64_t handle, const uint8_t *source,
+    int32_t source_len, const nox_buf_t *values, int32_t n_values,
+    uint8_t *out, int32_t out_cap);
+
+/*
+ * Builds the STS request for a source token at time `now`: out receives
+ * the body (lens[0] bytes), then the Authorization header value (lens[1]
+ * bytes, 0: none), then the SOAPAction header value (lens[2], 0: none).
+ * The content type follows from the type (WS-Trust:
+ * "application/soap+xml; charset=utf-8", else form-urlencoded).
+ * Type jwt: out receives the minted token (lens[0]), *ttl its cache
+ * lifetime.  NOX_E_BUFFER_TOO_SMALL sets lens[0] to the capacity needed.
+ * NOX_SOURCE_INVALID when the source cannot be used.
+ */
+int32_t nox_sts_request(int64_t handle, const uint8_t *source,
+    int32_t source_len, const nox_buf_t *values, int32_t n_values,
+    int64_t now, uint8_t *out, int32_t out_cap, int32_t *lens,
+    int64_t *ttl);
+
+/*
+ * Reads the STS answer (its HTTP status and body) at time `now`.  NOX_OK:
+ * out holds the target token (lens[0]), then issued_token_type (lens[1],
+ * -1 absent), then token_type (lens[2], -1 absent); *ttl is how long it may
+ * be cached: min(expiry, lifetime - a margin), 0 = do not cache.
+ * NOX_STS_REJECTED / NOX_STS_FORBIDDEN: out holds the OAuth error code or
+ * SOAP fault code (lens[0] bytes, printable ASCII, at most
+ * NOX_STS_ERROR_MAX; 0 when there is none).  out_cap >= body_len + 256
+ * always suffices.
+ */
+int32_t nox_sts_response(int64_t handle, int32_t http_status,
+    const uint8_t *body, int32_t body_len, int64_t now, uint8_t *out,
+    int32_t out_cap, int32_t *lens, int64_t *ttl);
 
 #endif /* NGX_OAUTH_ABI_H */
