@@ -56,7 +56,7 @@ public sealed class CacheTests : NginxFixture
                 }
                 location /short {
                     auth_oauth2_token_introspect on;
-                    auth_oauth2_token_introspect_cache zone=ic:1m max_ttl=1s;
+                    auth_oauth2_token_introspect_cache zone=ic:1m max_ttl=4s;
                     {{echo}}
                 }
                 location /tiny {
@@ -96,6 +96,23 @@ public sealed class CacheTests : NginxFixture
     private int Introspections(string token) => _idp.Calls("/introspect", token);
 
     private int Exchanges(string token) => _idp.Calls("/token", token);
+
+    /// <summary>
+    /// Requests <paramref name="path"/> with <paramref name="token"/> (200
+    /// expected) until <paramref name="calls"/> counts a second IdP call: the
+    /// entry expired. Fails after the poll deadline while it is still served.
+    /// </summary>
+    private async Task WaitForSecondCallAsync(string path, string token, Func<int> calls)
+    {
+        int seen = await Poll.UntilAsync(async () =>
+        {
+            HttpReply reply = await Nginx.GetAsync(path, token);
+            Assert.That(reply.Status, Is.EqualTo(200), reply.ToString());
+            return calls();
+        }, n => n != 1, $"the cached entry of {token} to expire");
+
+        Assert.That(seen, Is.EqualTo(2), "one new IdP call once the entry expired");
+    }
 
     [Test]
     public async Task Cache_hit_does_not_ask_the_IdP_again()
@@ -138,27 +155,23 @@ public sealed class CacheTests : NginxFixture
     [Test]
     public async Task Entry_expires_after_max_ttl()
     {
+        // max_ttl=4s: the hit right after the store is well inside it
         Assert.That((await Nginx.GetAsync("/short", "tok-short")).Status, Is.EqualTo(200));
         Assert.That((await Nginx.GetAsync("/short", "tok-short")).Status, Is.EqualTo(200));
         Assert.That(Introspections("tok-short"), Is.EqualTo(1));
 
-        await Task.Delay(TimeSpan.FromSeconds(2.2));
-        Assert.That((await Nginx.GetAsync("/short", "tok-short")).Status, Is.EqualTo(200));
-
-        Assert.That(Introspections("tok-short"), Is.EqualTo(2));
+        await WaitForSecondCallAsync("/short", "tok-short", () => Introspections("tok-short"));
     }
 
     [Test]
     public async Task Entry_expires_at_the_token_exp_before_max_ttl()
     {
-        Assert.That((await Nginx.GetAsync("/cached", "exp2-e")).Status, Is.EqualTo(200));
-        Assert.That((await Nginx.GetAsync("/cached", "exp2-e")).Status, Is.EqualTo(200));
-        Assert.That(Introspections("exp2-e"), Is.EqualTo(1));
+        // exp = now + 5 s, max_ttl 300 s: expiry within the poll deadline comes from exp
+        Assert.That((await Nginx.GetAsync("/cached", "exp5-e")).Status, Is.EqualTo(200));
+        Assert.That((await Nginx.GetAsync("/cached", "exp5-e")).Status, Is.EqualTo(200));
+        Assert.That(Introspections("exp5-e"), Is.EqualTo(1));
 
-        await Task.Delay(TimeSpan.FromSeconds(3.2));
-        Assert.That((await Nginx.GetAsync("/cached", "exp2-e")).Status, Is.EqualTo(200));
-
-        Assert.That(Introspections("exp2-e"), Is.EqualTo(2));
+        await WaitForSecondCallAsync("/cached", "exp5-e", () => Introspections("exp5-e"));
     }
 
     [Test]
@@ -254,13 +267,11 @@ public sealed class CacheTests : NginxFixture
     [Test]
     public async Task Exchange_entry_expires_after_expires_in()
     {
-        Assert.That((await Nginx.GetAsync("/xcached", "ttl1-x")).Status, Is.EqualTo(200));
-        Assert.That((await Nginx.GetAsync("/xcached", "ttl1-x")).Status, Is.EqualTo(200));
-        Assert.That(Exchanges("ttl1-x"), Is.EqualTo(1));
+        // expires_in 4 s, max_ttl 300 s: expiry within the poll deadline comes from expires_in
+        Assert.That((await Nginx.GetAsync("/xcached", "ttl4-x")).Status, Is.EqualTo(200));
+        Assert.That((await Nginx.GetAsync("/xcached", "ttl4-x")).Status, Is.EqualTo(200));
+        Assert.That(Exchanges("ttl4-x"), Is.EqualTo(1));
 
-        await Task.Delay(TimeSpan.FromSeconds(2.2));
-        Assert.That((await Nginx.GetAsync("/xcached", "ttl1-x")).Status, Is.EqualTo(200));
-
-        Assert.That(Exchanges("ttl1-x"), Is.EqualTo(2));
+        await WaitForSecondCallAsync("/xcached", "ttl4-x", () => Exchanges("ttl4-x"));
     }
 }

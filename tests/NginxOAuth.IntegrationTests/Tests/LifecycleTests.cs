@@ -152,16 +152,30 @@ public sealed class LifecycleTests
             }
         }
 
-        Task[] loops = Enumerable.Range(0, 4).Select(id => Task.Run(() => LoopAsync(id))).ToArray();
-        await Task.Delay(300);
-        for (int r = 0; r < 5; r++)
+        // the loops are under way before the first reload and between reloads:
+        // wait for their requests instead of sleeping for a time
+        int Attempts() => Volatile.Read(ref answered) + failures.Count;
+        Task ProgressAsync(int more)
         {
-            nginx.Reload(viaCommand: r % 2 == 1);
-            await Task.Delay(200);
+            int target = Attempts() + more;
+            return Poll.UntilAsync(Attempts, n => n >= target, $"{more} more requests of the load loops");
         }
 
-        await cts.CancelAsync();
-        await Task.WhenAll(loops);
+        Task[] loops = Enumerable.Range(0, 4).Select(id => Task.Run(() => LoopAsync(id))).ToArray();
+        try
+        {
+            await ProgressAsync(20);
+            for (int r = 0; r < 5; r++)
+            {
+                nginx.Reload(viaCommand: r % 2 == 1);
+                await ProgressAsync(10);
+            }
+        }
+        finally
+        {
+            await cts.CancelAsync();
+            await Task.WhenAll(loops);
+        }
 
         TestContext.Out.WriteLine($"{answered} answers during 5 reloads");
         Assert.That(failures, Is.Empty, $"{failures.Count} wrong answers out of {answered}");

@@ -174,12 +174,10 @@ public sealed class VariableTests : NginxFixture
         await BodyAsync("/logged", new JsonObject { ["sub"] = "logged-user", ["aud"] = new JsonArray("a", "b") });
         await Nginx.GetAsync("/logged", forged);
 
-        string log = "";
-        for (int i = 0; i < 50 && log.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length < 2; i++)
-        {
-            await Task.Delay(20);
-            log = System.IO.File.Exists(Nginx.Directory + "/jwt-access.log") ? System.IO.File.ReadAllText(Nginx.Directory + "/jwt-access.log") : "";
-        }
+        // nginx writes the access log line after the response leaves: wait for both lines
+        string path = Nginx.Directory + "/jwt-access.log";
+        string log = await Poll.UntilAsync(() => System.IO.File.Exists(path) ? System.IO.File.ReadAllText(path) : "",
+            l => l.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length >= 2, "two access log lines");
 
         Assert.That(log.Split('\n', StringSplitOptions.RemoveEmptyEntries), Is.EqualTo(new[]
         {
