@@ -864,8 +864,6 @@ ngx_http_oauth2_token_post(ngx_http_request_t *r,
     ngx_http_oauth2_token_ctx_t *ctx, ngx_str_t *uri, ngx_str_t *body,
     ngx_uint_t step)
 {
-    ngx_buf_t                          *b;
-    ngx_chain_t                        *cl;
     ngx_table_elt_t                    *h;
     ngx_http_request_t                 *sr;
     ngx_http_post_subrequest_t         *ps;
@@ -913,33 +911,9 @@ ngx_http_oauth2_token_post(ngx_http_request_t *r,
         sr->headers_in.authorization = h;
     }
 
-    sr->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
-    if (sr->request_body == NULL) {
+    if (ngx_oauth_subrequest_set_body(r, sr, body) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = body->data;
-    b->last = body->data + body->len;
-    b->start = b->pos;
-    b->end = b->last;
-    b->memory = 1;
-    b->last_buf = 1;
-
-    cl = ngx_alloc_chain_link(r->pool);
-    if (cl == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cl->buf = b;
-    cl->next = NULL;
-
-    sr->request_body->bufs = cl;
-    sr->headers_in.content_length_n = body->len;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "auth_oauth2_token: POST \"%V\", body %uz bytes",

@@ -107,6 +107,11 @@ static struct {
     ngx_oauth_sym(introspect_parse),
     ngx_oauth_sym(exchange_parse),
     ngx_oauth_sym(sha256),
+    ngx_oauth_sym(sts_create),
+    ngx_oauth_sym(sts_free),
+    ngx_oauth_sym(sts_key),
+    ngx_oauth_sym(sts_request),
+    ngx_oauth_sym(sts_response),
 
 #undef ngx_oauth_sym
 };
@@ -567,11 +572,25 @@ ngx_oauth_status_text(int32_t status)
     case NOX_RESPONSE_ACTIVE_INVALID:
                                   return "\"active\" missing or not a "
                                          "boolean";
-    case NOX_RESPONSE_TOO_LARGE:  return "response larger than 64 KiB";
+    case NOX_RESPONSE_TOO_LARGE:  return "response larger than its limit";
     case NOX_RESPONSE_NO_TOKEN:   return "no \"access_token\" in the "
                                          "response";
     case NOX_VALUE_TYPE_INVALID:  return "expected value has the wrong type "
                                          "for the operator";
+    case NOX_STS_REJECTED:        return "the STS refused the token";
+    case NOX_STS_FORBIDDEN:       return "the STS denied access";
+    case NOX_STS_SERVER_ERROR:    return "the STS failed";
+    case NOX_XML_INVALID:         return "not a WS-Trust response";
+    case NOX_XML_DTD:             return "a DTD or entity declaration";
+    case NOX_TOKEN_CHARS:         return "the issued token has control "
+                                         "characters or invalid UTF-8";
+    case NOX_UTF8_INVALID:        return "the response is not valid UTF-8";
+    case NOX_SOURCE_INVALID:      return "the source token cannot be used "
+                                         "for this exchange";
+    case NOX_STS_SETTING_UNKNOWN: return "unknown option";
+    case NOX_STS_SETTING_INVALID: return "invalid value";
+    case NOX_STS_KEY_INVALID:     return "not a usable private JWK for the "
+                                         "algorithm";
     case NOX_E_ARGUMENT:          return "bad argument (internal)";
     case NOX_E_BUFFER_TOO_SMALL:  return "buffer too small (internal)";
     case NOX_E_HANDLE:            return "bad handle (internal)";
@@ -1103,6 +1122,47 @@ ngx_oauth_subrequest_body(ngx_http_request_t *sr, ngx_str_t *body)
     for (cl = sr->out; cl; cl = cl->next) {
         p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
     }
+
+    return NGX_OK;
+}
+
+
+/* the in-memory body of a POST subrequest (r's pool) */
+
+ngx_int_t
+ngx_oauth_subrequest_set_body(ngx_http_request_t *r, ngx_http_request_t *sr,
+    ngx_str_t *body)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    sr->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+    if (sr->request_body == NULL) {
+        return NGX_ERROR;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->start = b->pos;
+    b->end = b->last;
+    b->memory = 1;
+    b->last_buf = 1;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    sr->request_body->bufs = cl;
+    sr->headers_in.content_length_n = body->len;
 
     return NGX_OK;
 }

@@ -10,6 +10,7 @@
 
 
 #define NGX_OAUTH_CACHE_EXPIRE_MAX  8   /* expired entries freed per store */
+#define NGX_OAUTH_CACHE_FAILED_TTL  2   /* a failed leader's status, s */
 
 
 typedef struct {
@@ -50,6 +51,11 @@ static void ngx_oauth_cache_rbtree_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_int_t ngx_oauth_cache_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static void ngx_oauth_cache_store_locked(ngx_http_request_t *r,
+    ngx_oauth_cache_conf_t *cc, u_char kind, u_char *hash, ngx_str_t *value,
+    int32_t aux, time_t expires);
+static void ngx_oauth_cache_wake(ngx_event_t *ev);
+static void ngx_oauth_cache_wait_cleanup(void *data);
 
 
 char *
@@ -243,6 +249,135 @@ void
 ngx_oauth_cache_put(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     u_char kind, u_char *hash, ngx_str_t *value, int32_t aux, time_t ttl)
 {
+    ngx_oauth_cache_t  *cache;
+
+    if (ttl <= 0) {
+        return;
+    }
+
+    cache = cc->zone->data;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    ngx_oauth_cache_store_locked(r, cc, kind, hash, value, aux,
+                                 ngx_time() + ttl);
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "%s: cache \"%V\" stored %uz bytes for %T s", cache->who,
+                   &cc->zone->shm.name, value->len, ttl);
+}
+
+
+/*
+ * Single-flight (see the header): one lookup and, on a miss, a "pending"
+ * marker stored under the same lock, so that of N requests missing the
+ * same key in any worker exactly one leads.
+ */
+
+ngx_int_t
+ngx_oauth_cache_acquire(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
+    u_char kind, u_char *hash, ngx_str_t *value, int32_t *aux,
+    time_t lead_ttl, ngx_uint_t waited)
+{
+    u_char                  *p;
+    time_t                   now;
+    ngx_str_t                empty;
+    ngx_oauth_cache_t       *cache;
+    ngx_oauth_cache_node_t  *cn;
+
+    cache = cc->zone->data;
+    now = ngx_time();
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    cn = ngx_oauth_cache_lookup(cache, hash);
+
+    if (cn && cn->expires > now) {
+
+        if (cn->kind == kind) {
+            p = ngx_pnalloc(r->pool, cn->len + 1);
+            if (p == NULL) {
+                ngx_shmtx_unlock(&cache->shpool->mutex);
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(p, cn->data, cn->len);
+            value->data = p;
+            value->len = cn->len;
+            *aux = cn->aux;
+
+            ngx_queue_remove(&cn->queue);
+            ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
+
+            ngx_shmtx_unlock(&cache->shpool->mutex);
+
+            ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "%s: cache \"%V\" hit, %uz bytes", cache->who,
+                           &cc->zone->shm.name, value->len);
+            return NGX_OK;
+        }
+
+        if (cn->kind == NGX_OAUTH_CACHE_PENDING) {
+            ngx_shmtx_unlock(&cache->shpool->mutex);
+            return NGX_AGAIN;
+        }
+
+        if (cn->kind == NGX_OAUTH_CACHE_FAILED && waited) {
+            *aux = cn->aux;
+            ngx_shmtx_unlock(&cache->shpool->mutex);
+            return NGX_ABORT;
+        }
+    }
+
+    /* a miss: this request leads */
+
+    ngx_str_null(&empty);
+
+    ngx_oauth_cache_store_locked(r, cc, NGX_OAUTH_CACHE_PENDING, hash, &empty,
+                                 0, now + lead_ttl);
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "%s: cache \"%V\" miss, this request leads", cache->who,
+                   &cc->zone->shm.name);
+
+    return NGX_DECLINED;
+}
+
+
+/* the leader failed: the requests waiting for it take its status */
+
+void
+ngx_oauth_cache_fail(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
+    u_char *hash, ngx_uint_t status)
+{
+    ngx_str_t           empty;
+    ngx_oauth_cache_t  *cache;
+
+    cache = cc->zone->data;
+
+    ngx_str_null(&empty);
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    ngx_oauth_cache_store_locked(r, cc, NGX_OAUTH_CACHE_FAILED, hash, &empty,
+                                 (int32_t) status,
+                                 ngx_time() + NGX_OAUTH_CACHE_FAILED_TTL);
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+/* the caller holds the zone's mutex; replaces an entry of the same digest */
+
+static void
+ngx_oauth_cache_store_locked(ngx_http_request_t *r,
+    ngx_oauth_cache_conf_t *cc, u_char kind, u_char *hash, ngx_str_t *value,
+    int32_t aux, time_t expires)
+{
     size_t                   size;
     time_t                   now;
     ngx_uint_t               i;
@@ -251,18 +386,12 @@ ngx_oauth_cache_put(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     ngx_oauth_cache_t       *cache;
     ngx_oauth_cache_node_t  *cn;
 
-    if (ttl <= 0) {
-        return;
-    }
-
     cache = cc->zone->data;
     now = ngx_time();
 
     size = offsetof(ngx_rbtree_node_t, color)
            + offsetof(ngx_oauth_cache_node_t, data)
            + value->len;
-
-    ngx_shmtx_lock(&cache->shpool->mutex);
 
     cn = ngx_oauth_cache_lookup(cache, hash);
     if (cn) {
@@ -300,8 +429,6 @@ ngx_oauth_cache_put(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
         }
 
         if (ngx_queue_empty(&cache->sh->queue)) {
-            ngx_shmtx_unlock(&cache->shpool->mutex);
-
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                           "%s: cache \"%V\" is too small for an entry of "
                           "%uz bytes", cache->who, &cc->zone->shm.name,
@@ -324,19 +451,75 @@ ngx_oauth_cache_put(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
 
     cn->kind = kind;
     cn->len = (uint32_t) value->len;
-    cn->expires = now + ttl;
+    cn->expires = expires;
     cn->aux = aux;
     ngx_memcpy(cn->hash, hash, NOX_SHA256_LEN);
-    ngx_memcpy(cn->data, value->data, value->len);
+
+    if (value->len) {
+        ngx_memcpy(cn->data, value->data, value->len);
+    }
 
     ngx_rbtree_insert(&cache->sh->rbtree, node);
     ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
+}
 
-    ngx_shmtx_unlock(&cache->shpool->mutex);
 
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "%s: cache \"%V\" stored %uz bytes for %T s", cache->who,
-                   &cc->zone->shm.name, value->len, ttl);
+/*
+ * Suspends a request (whose phase handler returns NGX_AGAIN) for msec and
+ * then runs its phases again: how a single-flight follower polls.  ev lives
+ * in the request ctx; a pool cleanup removes the timer if the request ends
+ * first.
+ */
+
+ngx_int_t
+ngx_oauth_cache_wait(ngx_http_request_t *r, ngx_event_t *ev, ngx_msec_t msec)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    if (ev->data == NULL) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_oauth_cache_wait_cleanup;
+        cln->data = ev;
+
+        ev->data = r;
+        ev->log = r->connection->log;
+        ev->handler = ngx_oauth_cache_wake;
+    }
+
+    ngx_add_timer(ev, msec);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_oauth_cache_wake(ngx_event_t *ev)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ev->data;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_oauth_cache_wait_cleanup(void *data)
+{
+    ngx_event_t  *ev = data;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
 }
 
 

@@ -46,4 +46,33 @@ void ngx_oauth_cache_put(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     u_char kind, u_char *hash, ngx_str_t *value, int32_t aux, time_t ttl);
 
 
+/*
+ * Single-flight.  Kinds of the markers a lookup may meet instead of an
+ * entry: another request is asking the IdP for this key (pending), or the
+ * request that asked failed with the HTTP status in aux (failed).
+ */
+#define NGX_OAUTH_CACHE_PENDING  0xfe
+#define NGX_OAUTH_CACHE_FAILED   0xff
+
+/*
+ * NGX_OK: a live entry of this kind (as ngx_oauth_cache_get);
+ * NGX_DECLINED: a miss, and this request now leads: a pending marker
+ *   lives for lead_ttl seconds or until the leader stores (put) or fails;
+ * NGX_AGAIN: another request leads: wait (ngx_oauth_cache_wait), ask again;
+ * NGX_ABORT: only when waited is set: the leader failed, *aux = its status;
+ * NGX_ERROR: out of memory.
+ */
+ngx_int_t ngx_oauth_cache_acquire(ngx_http_request_t *r,
+    ngx_oauth_cache_conf_t *cc, u_char kind, u_char *hash, ngx_str_t *value,
+    int32_t *aux, time_t lead_ttl, ngx_uint_t waited);
+
+/* the leader failed with this HTTP status: followers answer the same */
+void ngx_oauth_cache_fail(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
+    u_char *hash, ngx_uint_t status);
+
+/* runs r's phases again after msec (ev: zeroed, in the request ctx) */
+ngx_int_t ngx_oauth_cache_wait(ngx_http_request_t *r, ngx_event_t *ev,
+    ngx_msec_t msec);
+
+
 #endif /* NGX_OAUTH_CACHE_H */

@@ -63,6 +63,20 @@ typedef struct {
                  int32_t *type_len, int64_t *expires_in);
     int32_t  (*sha256)(const uint8_t *data, int32_t len, uint8_t *out,
                  int32_t out_cap);
+    int32_t  (*sts_create)(const nox_buf_t *settings, int32_t n_settings,
+                 int64_t *handle, int32_t *detail);
+    int32_t  (*sts_free)(int64_t handle);
+    int32_t  (*sts_key)(int64_t handle, const uint8_t *source,
+                 int32_t source_len, const nox_buf_t *values,
+                 int32_t n_values, uint8_t *out, int32_t out_cap);
+    int32_t  (*sts_request)(int64_t handle, const uint8_t *source,
+                 int32_t source_len, const nox_buf_t *values,
+                 int32_t n_values, int64_t now, uint8_t *out,
+                 int32_t out_cap, int32_t *lens, int64_t *ttl);
+    int32_t  (*sts_response)(int64_t handle, int32_t http_status,
+                 const uint8_t *body, int32_t body_len, int64_t now,
+                 uint8_t *out, int32_t out_cap, int32_t *lens,
+                 int64_t *ttl);
 } ngx_oauth_managed_t;
 
 
@@ -99,6 +113,8 @@ ngx_int_t ngx_oauth_read_file(ngx_conf_t *cf, ngx_str_t *name,
 ngx_int_t ngx_oauth_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
     ngx_http_post_subrequest_t *ps, ngx_http_request_t **psr);
 ngx_int_t ngx_oauth_subrequest_body(ngx_http_request_t *sr, ngx_str_t *body);
+ngx_int_t ngx_oauth_subrequest_set_body(ngx_http_request_t *r,
+    ngx_http_request_t *sr, ngx_str_t *body);
 ngx_table_elt_t *ngx_oauth_header_add(ngx_pool_t *pool, ngx_list_t *headers,
     const char *key, ngx_str_t *value);
 ngx_int_t ngx_oauth_bearer_token(ngx_http_request_t *r, ngx_str_t *token);
