@@ -3,7 +3,7 @@ namespace NginxOAuth.Native;
 /// <summary>Mirror of native/include/ngx_oauth_abi.h (the single source of truth).</summary>
 internal static class Abi
 {
-    public const int NOX_ABI_VERSION = 1;
+    public const int NOX_ABI_VERSION = 2;
 
     public const int NOX_OK = 0;
 
@@ -50,6 +50,19 @@ internal static class Abi
     public const int NOX_RESPONSE_TOO_LARGE = 52;
     public const int NOX_RESPONSE_NO_TOKEN = 53;
 
+    public const int NOX_STS_REJECTED = 60;
+    public const int NOX_STS_FORBIDDEN = 61;
+    public const int NOX_STS_SERVER_ERROR = 62;
+    public const int NOX_XML_INVALID = 63;
+    public const int NOX_XML_DTD = 64;
+    public const int NOX_TOKEN_CHARS = 65;
+    public const int NOX_UTF8_INVALID = 66;
+    public const int NOX_SOURCE_INVALID = 67;
+
+    public const int NOX_STS_SETTING_UNKNOWN = 70;
+    public const int NOX_STS_SETTING_INVALID = 71;
+    public const int NOX_STS_KEY_INVALID = 72;
+
     public const int NOX_E_ARGUMENT = -1;
     public const int NOX_E_BUFFER_TOO_SMALL = -2;
     public const int NOX_E_HANDLE = -3;
@@ -60,6 +73,8 @@ internal static class Abi
     public const int NOX_MAX_KEYSET = 1024 * 1024;
     public const int NOX_MAX_KEYS = 256;
     public const int NOX_MAX_IDP_RESPONSE = 64 * 1024;
+    public const int NOX_MAX_STS_RESPONSE = 1024 * 1024;
+    public const int NOX_STS_ERROR_MAX = 128;
     public const int NOX_SHA256_LEN = 32;
 
     public const int NOX_KEYS_JWKS = 0;
@@ -92,6 +107,12 @@ internal static class Abi
     public const int NOX_PATH_NAME = 0;
     public const int NOX_PATH_NESTED = 1;
     public const int NOX_PATH_NAMES = 2;
+
+    public const int NOX_STS_WSTRUST = 1;
+    public const int NOX_STS_ROPC = 2;
+    public const int NOX_STS_OTX = 3;
+    public const int NOX_STS_CC = 4;
+    public const int NOX_STS_JWT = 5;
 }
 
 /// <summary>nox_buf_t.</summary>

@@ -7,6 +7,7 @@ using NginxOAuth.Core.Jwt;
 using NginxOAuth.Core.Keys;
 using NginxOAuth.Core.OAuth2;
 using NginxOAuth.Core.Policy;
+using NginxOAuth.Core.Sts;
 
 namespace NginxOAuth.Native;
 
@@ -397,6 +398,151 @@ internal static unsafe class Exports
         }
     }
 
+    [UnmanagedCallersOnly(EntryPoint = "nox_sts_create")]
+    public static int StsCreate(NoxBuf* settings, int nSettings, long* handle, int* detail)
+    {
+        try
+        {
+            Set(detail, -1);
+            if (handle == null || !IsArray(settings, nSettings) || nSettings % 2 != 0
+                || !NativeStsValues.AreValid(settings, nSettings, allowNull: true))
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            *handle = 0;
+            StsCreateResult result = StsSettings.Create(NativeStsValues.Pairs(settings, nSettings));
+            if (result.Settings is null)
+            {
+                Set(detail, result.Detail);
+                return (int)result.Error;
+            }
+            *handle = Handles.Add(result.Settings);
+            return Abi.NOX_OK;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_sts_free")]
+    public static int StsFree(long handle)
+    {
+        try
+        {
+            StsSettings? settings = Handles.Remove<StsSettings>(handle);
+            if (settings is null)
+            {
+                return Abi.NOX_E_HANDLE;
+            }
+            settings.Dispose();
+            return Abi.NOX_OK;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_sts_key")]
+    public static int StsKey(long handle, byte* source, int sourceLen, NoxBuf* values, int nValues, byte* output,
+        int outCap)
+    {
+        try
+        {
+            if (!IsBuffer(source, sourceLen) || !IsBuffer(output, outCap) || !IsArray(values, nValues)
+                || !NativeStsValues.AreValid(values, nValues, allowNull: true))
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            StsSettings? settings = Handles.Get<StsSettings>(handle);
+            if (settings is null)
+            {
+                return Abi.NOX_E_HANDLE;
+            }
+            if (nValues != 0 && nValues != settings.Count)
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            return StsExchange.CacheKey(settings, new ReadOnlySpan<byte>(source, sourceLen),
+                new NativeStsValues(values, nValues), new Span<byte>(output, outCap))
+                ? Abi.NOX_OK
+                : Abi.NOX_E_BUFFER_TOO_SMALL;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_sts_request")]
+    public static int StsRequest(long handle, byte* source, int sourceLen, NoxBuf* values, int nValues, long now,
+        byte* output, int outCap, int* lens, long* ttl)
+    {
+        try
+        {
+            if (lens == null || !IsBuffer(source, sourceLen) || !IsBuffer(output, outCap) || !IsArray(values, nValues)
+                || !NativeStsValues.AreValid(values, nValues, allowNull: true))
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            lens[0] = lens[1] = lens[2] = 0;
+            SetLong(ttl, 0);
+            StsSettings? settings = Handles.Get<StsSettings>(handle);
+            if (settings is null)
+            {
+                return Abi.NOX_E_HANDLE;
+            }
+            if (nValues != 0 && nValues != settings.Count)
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            StsRequestResult result = StsExchange.CreateRequest(settings, new ReadOnlySpan<byte>(source, sourceLen),
+                new NativeStsValues(values, nValues), now, new Span<byte>(output, outCap));
+            lens[0] = result.Error == StsError.BufferTooSmall ? result.Needed : result.BodyLength;
+            lens[1] = result.AuthorizationLength;
+            lens[2] = result.ActionLength;
+            SetLong(ttl, result.Ttl);
+            return (int)result.Error;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_sts_response")]
+    public static int StsResponse(long handle, int httpStatus, byte* body, int bodyLen, long now, byte* output,
+        int outCap, int* lens, long* ttl)
+    {
+        try
+        {
+            if (lens == null || !IsBuffer(body, bodyLen) || !IsBuffer(output, outCap))
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            lens[0] = 0;
+            lens[1] = lens[2] = -1;
+            SetLong(ttl, 0);
+            StsSettings? settings = Handles.Get<StsSettings>(handle);
+            if (settings is null)
+            {
+                return Abi.NOX_E_HANDLE;
+            }
+            StsResponseResult result = StsExchange.ReadResponse(settings, httpStatus,
+                new ReadOnlySpan<byte>(body, bodyLen), now, new Span<byte>(output, outCap));
+            lens[0] = result.TokenLength;
+            lens[1] = result.IssuedTypeLength;
+            lens[2] = result.TokenTypeLength;
+            SetLong(ttl, result.Ttl);
+            return (int)result.Error;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
     /// <summary>A (pointer, length) pair is usable: length not negative, pointer set unless empty.</summary>
     private static bool IsBuffer(byte* data, int len) => len >= 0 && (data != null || len == 0);
 
@@ -404,6 +550,14 @@ internal static unsafe class Exports
         where T : unmanaged => count >= 0 && (items != null || count == 0);
 
     private static void Set(int* target, int value)
+    {
+        if (target != null)
+        {
+            *target = value;
+        }
+    }
+
+    private static void SetLong(long* target, long value)
     {
         if (target != null)
         {
@@ -460,6 +614,57 @@ internal readonly unsafe struct NativeRuleValues : IRuleValues
     public bool TryGet(int index, out ReadOnlySpan<byte> value)
     {
         if ((uint)index < (uint)_count && _values[index].Len > 0)
+        {
+            value = new ReadOnlySpan<byte>(_values[index].Data, _values[index].Len);
+            return true;
+        }
+        value = default;
+        return false;
+    }
+}
+
+/// <summary>nox_buf_t STS setting pairs and per-request values (data NULL: the configured value).</summary>
+internal readonly unsafe struct NativeStsValues : IStsValues
+{
+    private readonly NoxBuf* _values;
+
+    public NativeStsValues(NoxBuf* values, int count)
+    {
+        _values = values;
+        Count = count;
+    }
+
+    public int Count { get; }
+
+    /// <summary>Lengths not negative; NULL data only with length 0.</summary>
+    public static bool AreValid(NoxBuf* values, int count, bool allowNull = true)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            if (values[i].Len < 0 || (values[i].Data == null && (values[i].Len != 0 || !allowNull)))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>Copies name, value, name, value, ... into pairs.</summary>
+    public static System.Collections.Generic.List<System.Collections.Generic.KeyValuePair<byte[], byte[]>> Pairs(
+        NoxBuf* settings, int count)
+    {
+        var pairs = new System.Collections.Generic.List<System.Collections.Generic.KeyValuePair<byte[], byte[]>>(count / 2);
+        for (int i = 0; i + 1 < count; i += 2)
+        {
+            pairs.Add(new(new ReadOnlySpan<byte>(settings[i].Data, settings[i].Len).ToArray(),
+                new ReadOnlySpan<byte>(settings[i + 1].Data, settings[i + 1].Len).ToArray()));
+        }
+        return pairs;
+    }
+
+    public bool TryGet(int index, out ReadOnlySpan<byte> value)
+    {
+        if ((uint)index < (uint)Count && _values[index].Data != null)
         {
             value = new ReadOnlySpan<byte>(_values[index].Data, _values[index].Len);
             return true;

@@ -25,6 +25,19 @@ internal static unsafe partial class LibCrypto
     internal static partial void EVP_PKEY_free(nint pkey);
 
     [LibraryImport(Library)]
+    internal static partial nint EVP_PKEY_new_raw_private_key(int type, nint engine, byte* key, nuint keyLength);
+
+    [LibraryImport(Library)]
+    internal static partial int EVP_PKEY_get_raw_public_key(nint pkey, byte* key, nuint* keyLength);
+
+    [LibraryImport(Library)]
+    internal static partial int EVP_DigestSignInit(nint ctx, nint pctx, nint type, nint engine, nint pkey);
+
+    [LibraryImport(Library)]
+    internal static partial int EVP_DigestSign(nint ctx, byte* signature, nuint* signatureLength,
+        byte* data, nuint dataLength);
+
+    [LibraryImport(Library)]
     internal static partial nint EVP_MD_CTX_new();
 
     [LibraryImport(Library)]

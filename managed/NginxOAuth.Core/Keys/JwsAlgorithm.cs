@@ -104,6 +104,22 @@ public static class JwsAlgorithms
         return false;
     }
 
+    /// <summary>Parses an algorithm name given as raw bytes (exact, case-sensitive).</summary>
+    public static bool TryParseName(ReadOnlySpan<byte> name, out JwsAlgorithm alg)
+    {
+        for (int i = 0; i < Names.Length; i++)
+        {
+            if (name.SequenceEqual(Names[i]))
+            {
+                alg = (JwsAlgorithm)i;
+                return true;
+            }
+        }
+
+        alg = default;
+        return false;
+    }
+
     internal static bool IsEncryptionAlgorithm(JsonElement name)
     {
         foreach (byte[] n in EncryptionNames)
