@@ -19,7 +19,15 @@ namespace NginxOAuth.IntegrationTests.Harness;
 /// </summary>
 public static class LoopbackKestrel
 {
-    public static async Task<(WebApplication App, int Port)> StartAsync(RequestDelegate handler)
+    public static Task<(WebApplication App, int Port)> StartAsync(RequestDelegate handler) =>
+        StartAsync(_ => { }, app => app.Run(handler));
+
+    /// <summary>
+    /// The same transport for a server with its own services and pipeline
+    /// (e.g. a real authorization server hosted in-process).
+    /// </summary>
+    public static async Task<(WebApplication App, int Port)> StartAsync(Action<IServiceCollection> services,
+        Action<WebApplication> pipeline)
     {
         WebApplicationBuilder builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.WebHost.UseKestrelCore();
@@ -29,9 +37,10 @@ public static class LoopbackKestrel
             o.AddServerHeader = false;
         });
         builder.Services.AddLogging(l => l.ClearProviders());
+        services(builder.Services);
 
         WebApplication app = builder.Build();
-        app.Run(handler);
+        pipeline(app);
         await app.StartAsync().ConfigureAwait(false);
 
         string address = app.Services.GetRequiredService<IServer>().Features
