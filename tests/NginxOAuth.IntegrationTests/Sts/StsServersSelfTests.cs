@@ -473,6 +473,32 @@ public sealed class StsServersSelfTests
         Assert.That(payload.GetProperty("aud").GetString(), Is.EqualTo("api"), "no audience nor resource asked: the default");
     }
 
+    [Test]
+    public async Task OpenIddict_issuer_stays_the_same_whatever_host_header_a_proxy_sends()
+    {
+        string subject = await _openIddict.IssueAccessTokenAsync();
+        using var request = new HttpRequestMessage(HttpMethod.Post, _openIddict.TokenEndpoint)
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["grant_type"] = OpenIddictSts.TokenExchangeGrant,
+                ["client_id"] = OpenIddictSts.ClientId,
+                ["client_secret"] = OpenIddictSts.ClientSecret,
+                ["subject_token"] = subject,
+                ["subject_token_type"] = OpenIddictSts.AccessTokenType,
+            }),
+        };
+        request.Headers.Host = "sts.example.test";
+
+        using HttpResponseMessage response = await _http.SendAsync(request);
+        string body = await response.Content.ReadAsStringAsync();
+
+        Assert.That((int)response.StatusCode, Is.EqualTo(200), body);
+        string issued = JsonDocument.Parse(body).RootElement.GetProperty("access_token").GetString()!;
+        Assert.That(Payload(issued).GetProperty("iss").GetString(), Is.EqualTo(_openIddict.BaseUrl + "/"));
+        Assert.That(_openIddict.Requests.Last().Headers["Host"], Is.EqualTo("sts.example.test"));
+    }
+
     [TestCase("not-a-token", TestName = "OpenIddict_token_exchange_of_garbage_is_invalid_grant")]
     [TestCase("eyJhbGciOiJSUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJzdWIiOiJ4In0.c2ln", TestName = "OpenIddict_token_exchange_of_a_forged_jwt_is_invalid_grant")]
     public async Task OpenIddict_bad_subject_token(string subject)
