@@ -33,7 +33,7 @@ public sealed class OidcProviderTests : NginxFixture
 
     protected override async Task StartNginx(NginxInstance nginx)
     {
-        string dir = Install();
+        string dir = Sts.OidcProviderServer.Install();
         _idpPort = NginxInstance.NewPort();
         _idp = Process.Start(new ProcessStartInfo("node", ["idp.mjs", _idpPort.ToString(System.Globalization.CultureInfo.InvariantCulture)])
         {
@@ -91,61 +91,6 @@ public sealed class OidcProviderTests : NginxFixture
         _idp?.Dispose();
         _http.Dispose();
         return Task.CompletedTask;
-    }
-
-    /// <summary>Copies package.json and idp.mjs to build/e2e-oidc-provider and runs npm install once.</summary>
-    private static string Install()
-    {
-        string source = Path.Combine(TestEnvironment.RepoRoot, "tests", "e2e", "oidc-provider");
-        string dir = Path.Combine(TestEnvironment.RepoRoot, "build", "e2e-oidc-provider");
-        Directory.CreateDirectory(dir);
-        foreach (string file in new[] { "package.json", "idp.mjs" })
-        {
-            File.Copy(Path.Combine(source, file), Path.Combine(dir, file), overwrite: true);
-        }
-
-        if (Run("node", dir, "--version").Code != 0 || Run("npm", dir, "--version").Code != 0)
-        {
-            Assert.Ignore("node and npm are needed for the oidc-provider end-to-end test");
-        }
-
-        if (!File.Exists(Path.Combine(dir, "node_modules", "oidc-provider", "package.json")))
-        {
-            (int code, string output) = Run("npm", dir, "install", "--no-audit", "--no-fund", "--loglevel=error");
-            if (code != 0)
-            {
-                Assert.Ignore("npm install oidc-provider failed: " + output);
-            }
-        }
-
-        return dir;
-    }
-
-    private static (int Code, string Output) Run(string file, string dir, params string[] args)
-    {
-        try
-        {
-            using Process p = Process.Start(new ProcessStartInfo(file, args)
-            {
-                WorkingDirectory = dir,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            })!;
-            Task<string> stdout = p.StandardOutput.ReadToEndAsync();
-            Task<string> stderr = p.StandardError.ReadToEndAsync();
-            if (!p.WaitForExit(180_000))
-            {
-                p.Kill(entireProcessTree: true);
-                return (-1, "timed out");
-            }
-
-            return (p.ExitCode, stdout.Result + stderr.Result);
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            return (-1, e.Message);
-        }
     }
 
     private async Task WaitForIdpAsync()

@@ -13,6 +13,7 @@ using System.Threading.Tasks;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using NginxOAuth.IntegrationTests.Harness;
 using NginxOAuth.IntegrationTests.OAuth2;
 using OpenIddict.Abstractions;
@@ -151,6 +152,9 @@ public sealed class OpenIddictSts : IAsyncDisposable, IDisposable
     {
         var sts = new OpenIddictSts();
         (sts._app, sts.Port) = await LoopbackKestrel.StartAsync(sts.ConfigureServices, sts.ConfigurePipeline).ConfigureAwait(false);
+        // A fixed issuer (the port is known only now): tokens keep one iss whatever Host header
+        // a proxy sends, so a token issued here directly can be exchanged through nginx.
+        sts._app.Services.GetRequiredService<IOptionsMonitor<OpenIddictServerOptions>>().CurrentValue.Issuer = new Uri(sts.BaseUrl + "/");
         return sts;
     }
 

@@ -36,6 +36,12 @@ public sealed class StsServersSelfTests
     {
         await _wsTrust.DisposeAsync();
         await _openIddict.DisposeAsync();
+        if (_oidcProvider is not null)
+        {
+            await _oidcProvider.DisposeAsync();
+            _oidcProvider = null;
+        }
+
         _http.Dispose();
     }
 
@@ -467,6 +473,32 @@ public sealed class StsServersSelfTests
         Assert.That(payload.GetProperty("aud").GetString(), Is.EqualTo("api"), "no audience nor resource asked: the default");
     }
 
+    [Test]
+    public async Task OpenIddict_issuer_stays_the_same_whatever_host_header_a_proxy_sends()
+    {
+        string subject = await _openIddict.IssueAccessTokenAsync();
+        using var request = new HttpRequestMessage(HttpMethod.Post, _openIddict.TokenEndpoint)
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["grant_type"] = OpenIddictSts.TokenExchangeGrant,
+                ["client_id"] = OpenIddictSts.ClientId,
+                ["client_secret"] = OpenIddictSts.ClientSecret,
+                ["subject_token"] = subject,
+                ["subject_token_type"] = OpenIddictSts.AccessTokenType,
+            }),
+        };
+        request.Headers.Host = "sts.example.test";
+
+        using HttpResponseMessage response = await _http.SendAsync(request);
+        string body = await response.Content.ReadAsStringAsync();
+
+        Assert.That((int)response.StatusCode, Is.EqualTo(200), body);
+        string issued = JsonDocument.Parse(body).RootElement.GetProperty("access_token").GetString()!;
+        Assert.That(Payload(issued).GetProperty("iss").GetString(), Is.EqualTo(_openIddict.BaseUrl + "/"));
+        Assert.That(_openIddict.Requests.Last().Headers["Host"], Is.EqualTo("sts.example.test"));
+    }
+
     [TestCase("not-a-token", TestName = "OpenIddict_token_exchange_of_garbage_is_invalid_grant")]
     [TestCase("eyJhbGciOiJSUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJzdWIiOiJ4In0.c2ln", TestName = "OpenIddict_token_exchange_of_a_forged_jwt_is_invalid_grant")]
     public async Task OpenIddict_bad_subject_token(string subject)
@@ -480,6 +512,87 @@ public sealed class StsServersSelfTests
 
         Assert.That((reply.Status, reply.Error), Is.EqualTo((400, "invalid_grant")), reply.Body);
         Assert.That(_openIddict.Requests.Last(r => r.SourceToken == subject).Status, Is.EqualTo(400));
+    }
+
+    // ---- oidc-provider ----
+
+    private static async Task<OidcProviderServer> OidcProviderAsync() => _oidcProvider ??= await OidcProviderServer.StartAsync();
+
+    private static OidcProviderServer? _oidcProvider;
+
+    private static Dictionary<string, string> ExchangeForm(string clientId, string assertion, string subject) => new()
+    {
+        ["grant_type"] = OidcProviderServer.TokenExchangeGrant,
+        ["client_id"] = clientId,
+        ["client_assertion_type"] = OidcProviderServer.ClientAssertionType,
+        ["client_assertion"] = assertion,
+        ["subject_token"] = subject,
+        ["subject_token_type"] = OidcProviderServer.AccessTokenType,
+        ["audience"] = "backend-service",
+        ["scope"] = "api:read",
+    };
+
+    [TestCase(true, TestName = "OidcProvider_exchanges_its_token_for_a_client_authenticated_by_client_secret_jwt")]
+    [TestCase(false, TestName = "OidcProvider_exchanges_its_token_for_a_client_authenticated_by_private_key_jwt")]
+    public async Task OidcProvider_exchange(bool secretJwt)
+    {
+        OidcProviderServer idp = await OidcProviderAsync();
+        string subject = await idp.GetSourceAccessTokenAsync();
+        string client = secretJwt ? OidcProviderServer.SecretJwtClientId : OidcProviderServer.KeyJwtClientId;
+        string assertion = secretJwt ? idp.ClientSecretJwtAssertion() : idp.PrivateKeyJwtAssertion();
+
+        (int status, string body) = await idp.PostTokenAsync(ExchangeForm(client, assertion, subject));
+
+        Assert.That(status, Is.EqualTo(200), body);
+        JsonElement json = JsonDocument.Parse(body).RootElement;
+        string issued = json.GetProperty("access_token").GetString()!;
+        Assert.That(issued, Is.Not.Empty.And.Not.EqualTo(subject));
+        Assert.That(json.GetProperty("issued_token_type").GetString(), Is.EqualTo(OidcProviderServer.AccessTokenType));
+        Assert.That(json.GetProperty("scope").GetString(), Is.EqualTo("api:read"));
+
+        (int istatus, string ibody) = await idp.PostTokenAsync(new Dictionary<string, string> { ["token"] = issued },
+            basic: (OidcProviderServer.GatewayClientId, OidcProviderServer.GatewayClientSecret), path: "/token/introspection");
+        JsonElement introspected = JsonDocument.Parse(ibody).RootElement;
+        Assert.That(istatus, Is.EqualTo(200), ibody);
+        Assert.That(introspected.GetProperty("active").GetBoolean(), Is.True, ibody);
+        Assert.That(introspected.GetProperty("sub").GetString(), Is.EqualTo(OidcProviderServer.AppClientId), ibody);
+        Assert.That(introspected.GetProperty("client_id").GetString(), Is.EqualTo(client), ibody);
+        Assert.That(introspected.GetProperty("aud").GetString(), Is.EqualTo("backend-service"), ibody);
+        Assert.That(introspected.GetProperty("act").GetProperty("sub").GetString(), Is.EqualTo(client), ibody);
+
+        await Task.Delay(100); // the request line arrives on stdout
+        OidcProviderRequest recorded = idp.Requests.Last(r => r.Param("subject_token") == subject);
+        Assert.That(recorded.ClientId, Is.EqualTo(client));
+        Assert.That(recorded.Status, Is.EqualTo(200));
+        Assert.That(recorded.Param("client_assertion"), Is.EqualTo(assertion));
+        Assert.That(recorded.Authorization, Is.Null);
+    }
+
+    [Test]
+    public async Task OidcProvider_refuses_an_assertion_signed_by_another_key_and_an_unknown_subject_token()
+    {
+        OidcProviderServer idp = await OidcProviderAsync();
+        string subject = await idp.GetSourceAccessTokenAsync();
+        using var other = System.Security.Cryptography.RSA.Create(2048);
+        string forged = new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = OidcProviderServer.KeyJwtClientId,
+            Audience = idp.TokenEndpoint,
+            Claims = new Dictionary<string, object> { ["sub"] = OidcProviderServer.KeyJwtClientId, ["jti"] = Guid.NewGuid().ToString("N") },
+            Expires = DateTime.UtcNow.AddMinutes(1),
+            SigningCredentials = new SigningCredentials(new RsaSecurityKey(other) { KeyId = OidcProviderServer.KeyId }, SecurityAlgorithms.RsaSha256),
+        });
+
+        (int badClient, string badClientBody) = await idp.PostTokenAsync(ExchangeForm(OidcProviderServer.KeyJwtClientId, forged, subject));
+        (int badGrant, string badGrantBody) = await idp.PostTokenAsync(
+            ExchangeForm(OidcProviderServer.SecretJwtClientId, idp.ClientSecretJwtAssertion(), "not-a-token-it-issued"));
+
+        Assert.That((badClient, JsonDocument.Parse(badClientBody).RootElement.GetProperty("error").GetString()),
+            Is.EqualTo((401, "invalid_client")), badClientBody);
+        Assert.That((badGrant, JsonDocument.Parse(badGrantBody).RootElement.GetProperty("error").GetString()),
+            Is.EqualTo((400, "invalid_grant")), badGrantBody);
+        Assert.That(JsonDocument.Parse(idp.PrivateJwk).RootElement.GetProperty("d").GetString(), Is.Not.Empty);
+        Assert.That(idp.PublicJwk, Does.Not.Contain("\"d\""));
     }
 
     // ---- FaultyServer ----

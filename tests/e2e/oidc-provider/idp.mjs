@@ -1,6 +1,10 @@
-// A real OAuth 2.0 authorization server for the end-to-end test:
+// A real OAuth 2.0 authorization server for the end-to-end tests:
 // oidc-provider with client credentials, RFC 7662 introspection, RFC 7009
 // revocation and an RFC 8693 token exchange grant registered on top.
+// Clients authenticate with client_secret_basic, client_secret_jwt or
+// private_key_jwt (the public RSA JWK of the last comes from the
+// IDP_CLIENT_JWK environment variable; without it that client is absent).
+// Every token endpoint request is printed as one line "REQUEST <json>".
 // usage: node idp.mjs PORT   (listens on 127.0.0.1 only)
 import Provider, { errors } from 'oidc-provider';
 
@@ -8,6 +12,31 @@ const port = Number(process.argv[2]);
 const issuer = `http://127.0.0.1:${port}`;
 const exchangeGrant = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const accessTokenType = 'urn:ietf:params:oauth:token-type:access_token';
+const clientJwk = process.env.IDP_CLIENT_JWK ? JSON.parse(process.env.IDP_CLIENT_JWK) : undefined;
+
+// the clients of the STS exchange: same grants, other ways to authenticate
+const exchangeClients = [
+  {
+    client_id: 'jwt-secret-client',
+    client_secret: 'jwt-secret-client-secret-0123456789abcdef0123456789',
+    grant_types: ['client_credentials', exchangeGrant],
+    redirect_uris: [],
+    response_types: [],
+    scope: 'api:read api:write',
+    token_endpoint_auth_method: 'client_secret_jwt',
+    token_endpoint_auth_signing_alg: 'HS256',
+  },
+  ...(clientJwk ? [{
+    client_id: 'jwt-key-client',
+    grant_types: ['client_credentials', exchangeGrant],
+    redirect_uris: [],
+    response_types: [],
+    scope: 'api:read api:write',
+    token_endpoint_auth_method: 'private_key_jwt',
+    token_endpoint_auth_signing_alg: 'RS256',
+    jwks: { keys: [clientJwk] },
+  }] : []),
+];
 
 const provider = new Provider(issuer, {
   clients: [
@@ -31,8 +60,11 @@ const provider = new Provider(issuer, {
       scope: 'api:read api:write',
       token_endpoint_auth_method: 'client_secret_basic',
     },
+    ...exchangeClients,
   ],
   scopes: ['api:read', 'api:write'],
+  // keep the claims the exchange grant puts in `extra` (sub, act, aud): introspection shows them
+  extraTokenClaims: (ctx, token) => token.extra,
   features: {
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
@@ -46,15 +78,19 @@ provider.registerGrantType(exchangeGrant, async (ctx) => {
   if (params.subject_token_type !== accessTokenType) {
     throw new errors.InvalidRequest('unsupported subject_token_type');
   }
-  const subject = await provider.ClientCredentials.find(params.subject_token);
+  const subject = await provider.ClientCredentials.find(params.subject_token)
+    ?? await provider.AccessToken.find(params.subject_token);
   if (!subject || subject.isExpired) {
     throw new errors.InvalidGrant('subject_token is not active');
   }
   const token = new provider.ClientCredentials({
     client,
     scope: params.scope || subject.scope,
-    extra: { act: { sub: client.clientId }, sub: subject.clientId, aud: params.audience },
+    extra: { act: { sub: client.clientId }, sub: subject.accountId ?? subject.clientId },
   });
+  if (params.audience) {
+    token.setAudience(params.audience);
+  }
   ctx.body = {
     access_token: await token.save(),
     issued_token_type: accessTokenType,
@@ -63,6 +99,25 @@ provider.registerGrantType(exchangeGrant, async (ctx) => {
     scope: token.scope,
   };
 }, ['subject_token', 'subject_token_type', 'audience', 'scope']);
+
+// one line per token endpoint request, for the tests to read
+provider.use(async (ctx, next) => {
+  await next();
+  if (ctx.path === '/token' || ctx.path === '/token/introspection') {
+    const params = ctx.oidc?.params ? Object.fromEntries(
+      Object.entries(ctx.oidc.params).filter(([, v]) => v !== undefined)) : {};
+    console.log('REQUEST ' + JSON.stringify({
+      method: ctx.method,
+      path: ctx.path,
+      authorization: ctx.get('authorization') || null,
+      contentType: ctx.get('content-type') || null,
+      clientId: ctx.oidc?.client?.clientId ?? null,
+      params,
+      status: ctx.status,
+      error: ctx.body?.error ?? null,
+    }));
+  }
+});
 
 provider.listen(port, '127.0.0.1');
 console.log(`listening ${issuer}`);
