@@ -20,6 +20,11 @@
 #   introspect-nocache    introspection on every request against a local IdP
 #                         (an nginx server returning a fixed JSON response)
 #   exchange-hit          auth_oauth2_token_exchange, answered by the cache
+#   sts-hit               STSExchange otx, answered by the shared STS cache
+#
+# Then the slow-STS concurrency run (bench/sts-slow.sh): N concurrent
+# exchanges with distinct source tokens against an STS that answers after
+# 1 s, and an unrelated request's latency while they are outstanding.
 #
 # Prints requests/s, p50, p99, the ratio to the baseline of the same run,
 # the worker's RSS before/after each scenario, `openssl speed` verify times
@@ -201,6 +206,11 @@ $(jwt_locations)
             auth_oauth2_token_exchange_cache zone=exchange:16m;
             alias $WORK/www/;
         }
+        location /sts-hit/ {
+            STSExchange otx http://127.0.0.1:$IDP_PORT/token "auth=client_secret_basic&client_id=bench&client_secret=bench-secret&audience=api";
+            STSVariables \$http_authorization \$sts_target;
+            alias $WORK/www/;
+        }
     }
 }
 EOF
@@ -215,11 +225,12 @@ for a in $ALGS; do
     TOKEN_OF["jwt-$a-warm-cache"]="warm:$a"
     TOKEN_OF["jwt-$a-cold"]="cold:$a"
 done
-SCENARIOS+=(jwt-claims3 introspect-hit introspect-nocache exchange-hit)
+SCENARIOS+=(jwt-claims3 introspect-hit introspect-nocache exchange-hit sts-hit)
 TOKEN_OF[jwt-claims3]="warm:rs256"
 TOKEN_OF[introspect-hit]="warm:hs256"
 TOKEN_OF[introspect-nocache]="warm:hs256"
 TOKEN_OF[exchange-hit]="warm:hs256"
+TOKEN_OF[sts-hit]="warm:hs256"
 if [ -n "${BENCH_ONLY:-}" ]; then   # space-separated scenario names; baseline always runs
     keep=(baseline)
     for s in "${SCENARIOS[@]}"; do
@@ -529,6 +540,10 @@ REPORT="$WORK/report.md"
     crypto
     echo
     memory
+    if [ "$MODE" != callgrind ] && [ -z "${BENCH_ONLY:-}" ]; then
+        echo
+        "$ROOT/bench/sts-slow.sh" "$MODULES" "$WORK/sts-slow"
+    fi
 } > "$REPORT"
 echo
 cat "$REPORT"
