@@ -75,24 +75,28 @@ python3 "$WORK/sts.py" & STS_PID=$!
 "$NGINX_BIN" -p "$WORK" -c "$WORK/nginx.conf" & NGINX_PID=$!
 trap 'kill $NGINX_PID $STS_PID 2>/dev/null || true' EXIT
 
-for _ in $(seq 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$PORT/static/ok.txt" && break
+for _ in $(seq 300); do
+    curl -s -o /dev/null "http://127.0.0.1:$PORT/static/ok.txt" \
+        && curl -s -o /dev/null -X POST -d subject_token=up "http://127.0.0.1:$STS_PORT/token" \
+        && break
     sleep 0.1
 done
 
 # warm the worker's managed core with one exchange
 curl -s -o /dev/null -H "X-Source: warm" "http://127.0.0.1:$PORT/x/ok.txt"
 
+CURLS=()
 start=$(date +%s.%N)
 for i in $(seq "$N"); do
     curl -s -o /dev/null -w '%{http_code}\n' -H "X-Source: user-$i-$RANDOM" \
-        "http://127.0.0.1:$PORT/x/ok.txt" >> "$WORK/codes.txt" &
+        "http://127.0.0.1:$PORT/x/ok.txt" > "$WORK/code-$i.txt" &
+    CURLS+=($!)
 done
 sleep 0.3
 static=$(curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$PORT/static/ok.txt")
-wait_jobs() { while [ "$(grep -c . "$WORK/codes.txt" 2>/dev/null || echo 0)" -lt "$N" ]; do sleep 0.02; done; }
-wait_jobs
+wait "${CURLS[@]}" || true
 end=$(date +%s.%N)
+cat "$WORK"/code-*.txt > "$WORK/codes.txt"
 
 ok=$(grep -c '^200$' "$WORK/codes.txt" || true)
 

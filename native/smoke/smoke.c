@@ -47,6 +47,15 @@ typedef int32_t (*introspect_parse_pt)(const uint8_t *, int32_t, int64_t *);
 typedef int32_t (*exchange_parse_pt)(const uint8_t *, int32_t, uint8_t *,
     int32_t, int32_t *, int32_t *, int64_t *);
 typedef int32_t (*sha256_pt)(const uint8_t *, int32_t, uint8_t *, int32_t);
+typedef int32_t (*sts_create_pt)(const nox_buf_t *, int32_t, int64_t *,
+    int32_t *);
+typedef int32_t (*sts_key_pt)(int64_t, const uint8_t *, int32_t,
+    const nox_buf_t *, int32_t, uint8_t *, int32_t);
+typedef int32_t (*sts_request_pt)(int64_t, const uint8_t *, int32_t,
+    const nox_buf_t *, int32_t, int64_t, uint8_t *, int32_t, int32_t *,
+    int64_t *);
+typedef int32_t (*sts_response_pt)(int64_t, int32_t, const uint8_t *,
+    int32_t, int64_t, uint8_t *, int32_t, int32_t *, int64_t *);
 
 
 #define S(lit)  (const uint8_t *) (lit), (int32_t) (sizeof(lit) - 1)
@@ -107,6 +116,14 @@ static const char  rsa_token[] =
 #define NOW  1700000000
 
 static int  failures;
+
+
+static void check(int ok, const char *name);
+static void *sym(void *lib, const char *name);
+static void check_exports(void *lib, const char *path);
+static void smoke_sts(void *lib);
+static int64_t sts_make(sts_create_pt create, const char **nv, int32_t n,
+    int32_t *rc, int32_t *detail);
 
 
 static void
@@ -499,6 +516,234 @@ main(int argc, char **argv)
     check(keyset_free(ks) == NOX_OK, "keyset_free ok");
     check(keyset_free(0) == NOX_E_HANDLE, "keyset_free 0 is E_HANDLE");
 
+    smoke_sts(lib);
+
     printf("%s: %d failure(s)\n", failures ? "FAIL" : "ok", failures);
     return failures ? 1 : 0;
+}
+
+
+/* Builds an STS configuration from NUL-terminated name/value strings. */
+static int64_t
+sts_make(sts_create_pt create, const char **nv, int32_t n, int32_t *rc,
+    int32_t *detail)
+{
+    int32_t    i;
+    int64_t    handle;
+    nox_buf_t  settings[16];
+
+    for (i = 0; i < n; i++) {
+        settings[i].data = (const uint8_t *) nv[i];
+        settings[i].len = (int32_t) strlen(nv[i]);
+        settings[i].reserved = 0;
+    }
+
+    handle = 0;
+    *rc = create(settings, n, &handle, detail);
+    return handle;
+}
+
+
+/* Security Token Service exchange: every export's status paths. */
+static void
+smoke_sts(void *lib)
+{
+    int32_t          rc, detail, lens[3];
+    int64_t          otx, ws, jwt, ttl;
+    uint8_t          out[4096], key1[NOX_SHA256_LEN], key2[NOX_SHA256_LEN];
+    uint8_t         *big;
+    nox_buf_t        values[4], bad;
+    sts_create_pt    create;
+    free_pt          sts_free;
+    sts_key_pt       key;
+    sts_request_pt   request;
+    sts_response_pt  response;
+
+    static const char  *otx_nv[] = {
+        "type", "otx", "auth", "client_secret_basic",
+        "client_id", "app", "client_secret", "s3cret"
+    };
+    static const char  *ws_nv[] = {
+        "type", "wstrust", "endpoint", "https://sts.example/adfs"
+    };
+    static const char   oct_jwk[] =
+        "{\"kty\":\"oct\",\"kid\":\"m\","
+        "\"k\":\"c21va2UtdGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZiEh\"}";
+    static const char  *jwt_nv[] = { "type", "jwt", "endpoint", oct_jwk };
+    static const char  *unknown_nv[] = { "type", "otx", "colour", "blue" };
+    static const char  *invalid_nv[] = { "type", "otx", "expiry", "soon" };
+    static const char  *badkey_nv[] = { "type", "jwt", "endpoint", "{}" };
+    static const char   fault[] =
+        "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\">"
+        "<s:Body><s:Fault><s:Code><s:Value>s:Sender</s:Value></s:Code>"
+        "</s:Fault></s:Body></s:Envelope>";
+    static const char   dtd[] =
+        "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><x>&e;</x>";
+    static const char   no_rstr[] =
+        "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\">"
+        "<s:Body/></s:Envelope>";
+    static const char   no_token[] =
+        "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\">"
+        "<s:Body><t:RequestSecurityTokenResponse xmlns:t=\"http://docs.oasis"
+        "-open.org/ws-sx/ws-trust/200512\"/></s:Body></s:Envelope>";
+
+    create = (sts_create_pt) sym(lib, "nox_sts_create");
+    sts_free = (free_pt) sym(lib, "nox_sts_free");
+    key = (sts_key_pt) sym(lib, "nox_sts_key");
+    request = (sts_request_pt) sym(lib, "nox_sts_request");
+    response = (sts_response_pt) sym(lib, "nox_sts_response");
+    if (create == NULL || sts_free == NULL || key == NULL || request == NULL
+        || response == NULL)
+    {
+        return;
+    }
+
+    /* nox_sts_create */
+
+    otx = sts_make(create, otx_nv, 8, &rc, &detail);
+    check(rc == NOX_OK && otx != 0, "sts_create otx ok");
+    ws = sts_make(create, ws_nv, 4, &rc, &detail);
+    check(rc == NOX_OK && ws != 0, "sts_create wstrust ok");
+    jwt = sts_make(create, jwt_nv, 4, &rc, &detail);
+    check(rc == NOX_OK && jwt != 0, "sts_create jwt ok");
+    sts_make(create, unknown_nv, 4, &rc, &detail);
+    check(rc == NOX_STS_SETTING_UNKNOWN && detail == 1,
+          "sts_create unknown name is STS_SETTING_UNKNOWN, detail 1");
+    sts_make(create, invalid_nv, 4, &rc, &detail);
+    check(rc == NOX_STS_SETTING_INVALID && detail == 1,
+          "sts_create bad expiry is STS_SETTING_INVALID, detail 1");
+    sts_make(create, badkey_nv, 4, &rc, &detail);
+    check(rc == NOX_STS_KEY_INVALID && detail == 1,
+          "sts_create bad JWK is STS_KEY_INVALID, detail 1");
+    sts_make(create, otx_nv, 3, &rc, &detail);
+    check(rc == NOX_E_ARGUMENT, "sts_create odd count is E_ARGUMENT");
+    check(create(NULL, 2, NULL, &detail) == NOX_E_ARGUMENT,
+          "sts_create NULL is E_ARGUMENT");
+
+    /* nox_sts_key */
+
+    memset(values, 0, sizeof(values));
+    rc = key(otx, S("tok"), NULL, 0, key1, sizeof(key1));
+    check(rc == NOX_OK, "sts_key ok");
+    rc = key(otx, S("tok"), values, 4, key2, sizeof(key2));
+    check(rc == NOX_OK && memcmp(key1, key2, NOX_SHA256_LEN) == 0,
+          "sts_key with NULL values equals the configured key");
+    values[3].data = (const uint8_t *) "other";
+    values[3].len = 5;
+    rc = key(otx, S("tok"), values, 4, key2, sizeof(key2));
+    check(rc == NOX_OK && memcmp(key1, key2, NOX_SHA256_LEN) != 0,
+          "sts_key changes with a request value");
+    check(key(otx, S("tok"), NULL, 0, key1, 16) == NOX_E_BUFFER_TOO_SMALL,
+          "sts_key small buffer is E_BUFFER_TOO_SMALL");
+    check(key(otx, S("tok"), values, 3, key1, 32) == NOX_E_ARGUMENT,
+          "sts_key wrong value count is E_ARGUMENT");
+    check(key(12345, S("tok"), NULL, 0, key1, 32) == NOX_E_HANDLE,
+          "sts_key bogus handle is E_HANDLE");
+
+    /* nox_sts_request */
+
+    rc = request(otx, S("tok"), NULL, 0, NOW, out, sizeof(out), lens, &ttl);
+    check(rc == NOX_OK && lens[0] > 0 && lens[1] > 6 && lens[2] == 0
+          && memcmp(out, "grant_type=urn%3Aietf%3Aparams", 30) == 0
+          && memcmp(out + lens[0], "Basic ", 6) == 0, "sts_request otx ok");
+    rc = request(otx, S("tok"), NULL, 0, NOW, out, 10, lens, &ttl);
+    check(rc == NOX_E_BUFFER_TOO_SMALL && lens[0] > 10,
+          "sts_request small buffer is E_BUFFER_TOO_SMALL with the size");
+    rc = request(otx, S(""), NULL, 0, NOW, out, sizeof(out), lens, &ttl);
+    check(rc == NOX_SOURCE_INVALID, "sts_request empty source is SOURCE_INVALID");
+    bad.data = NULL;
+    bad.len = 3;
+    bad.reserved = 0;
+    rc = request(otx, S("tok"), &bad, 1, NOW, out, sizeof(out), lens, &ttl);
+    check(rc == NOX_E_ARGUMENT, "sts_request bad values is E_ARGUMENT");
+    rc = request(otx, S("tok"), NULL, 0, NOW, out, sizeof(out), NULL, &ttl);
+    check(rc == NOX_E_ARGUMENT, "sts_request NULL lens is E_ARGUMENT");
+    rc = request(7, S("tok"), NULL, 0, NOW, out, sizeof(out), lens, &ttl);
+    check(rc == NOX_E_HANDLE, "sts_request bogus handle is E_HANDLE");
+    rc = request(ws, S("not xml"), NULL, 0, NOW, out, sizeof(out), lens,
+                 &ttl);
+    check(rc == NOX_SOURCE_INVALID,
+          "sts_request wstrust non-XML source is SOURCE_INVALID");
+    rc = request(ws, S("<a xmlns=\"urn:x\"/>"), NULL, 0, NOW, out,
+                 sizeof(out), lens, &ttl);
+    check(rc == NOX_OK && lens[1] == 0 && lens[2] == 24
+          && memcmp(out + lens[0], "https://sts.example/adfs", 24) == 0,
+          "sts_request wstrust ok, soapAction is the endpoint");
+    rc = request(jwt, S("{\"sub\":\"alice\"}"), NULL, 0, NOW, out,
+                 sizeof(out), lens, &ttl);
+    check(rc == NOX_OK && lens[0] > 40 && ttl == 54,
+          "sts_request jwt mints a token with its ttl");
+    rc = request(jwt, S("eyJ.x.y"), NULL, 0, NOW, out, sizeof(out), lens,
+                 &ttl);
+    check(rc == NOX_SOURCE_INVALID,
+          "sts_request jwt non-JSON source is SOURCE_INVALID");
+
+    /* nox_sts_response */
+
+    rc = response(otx, 200, S("{\"access_token\":\"new\",\"issued_token_type"
+                  "\":\"urn:x\",\"token_type\":\"Bearer\",\"expires_in\":100}"),
+                  NOW, out, sizeof(out), lens, &ttl);
+    check(rc == NOX_OK && lens[0] == 3 && lens[1] == 5 && lens[2] == 6
+          && ttl == 90 && memcmp(out, "newurn:xBearer", 14) == 0,
+          "sts_response ok");
+    rc = response(otx, 400, S("{\"error\":\"invalid_grant\"}"), NOW, out,
+                  sizeof(out), lens, &ttl);
+    check(rc == NOX_STS_REJECTED && lens[0] == 13
+          && memcmp(out, "invalid_grant", 13) == 0,
+          "sts_response invalid_grant is STS_REJECTED");
+    rc = response(otx, 403, S("{\"error\":\"access_denied\"}"), NOW, out,
+                  sizeof(out), lens, &ttl);
+    check(rc == NOX_STS_FORBIDDEN, "sts_response access_denied is STS_FORBIDDEN");
+    rc = response(otx, 503, S("busy"), NOW, out, sizeof(out), lens, &ttl);
+    check(rc == NOX_STS_SERVER_ERROR, "sts_response 503 is STS_SERVER_ERROR");
+    rc = response(otx, 200, S("{\"access_token\":"), NOW, out, sizeof(out),
+                  lens, &ttl);
+    check(rc == NOX_JSON_INVALID, "sts_response truncated is JSON_INVALID");
+    rc = response(otx, 200, S("[1]"), NOW, out, sizeof(out), lens, &ttl);
+    check(rc == NOX_JSON_NOT_OBJECT, "sts_response array is JSON_NOT_OBJECT");
+    rc = response(otx, 200, S("{\"token_type\":\"Bearer\"}"), NOW, out,
+                  sizeof(out), lens, &ttl);
+    check(rc == NOX_RESPONSE_NO_TOKEN, "sts_response no token is NO_TOKEN");
+    rc = response(otx, 200, S("{\"access_token\":\"a\\r\\nb\"}"), NOW, out,
+                  sizeof(out), lens, &ttl);
+    check(rc == NOX_TOKEN_CHARS, "sts_response CRLF token is TOKEN_CHARS");
+    rc = response(otx, 200, S("{\"access_token\":\"\xff\"}"), NOW, out,
+                  sizeof(out), lens, &ttl);
+    check(rc == NOX_UTF8_INVALID, "sts_response bad UTF-8 is UTF8_INVALID");
+    rc = response(otx, 200, S("{\"access_token\":\"abcdef\"}"), NOW, out, 2,
+                  lens, &ttl);
+    check(rc == NOX_E_BUFFER_TOO_SMALL && lens[0] == 6,
+          "sts_response small buffer is E_BUFFER_TOO_SMALL");
+    rc = response(otx, 200, NULL, 5, NOW, out, sizeof(out), lens, &ttl);
+    check(rc == NOX_E_ARGUMENT, "sts_response NULL body is E_ARGUMENT");
+    rc = response(99, 200, S("{}"), NOW, out, sizeof(out), lens, &ttl);
+    check(rc == NOX_E_HANDLE, "sts_response bogus handle is E_HANDLE");
+
+    big = malloc(NOX_MAX_STS_RESPONSE + 1);
+    if (big != NULL) {
+        memset(big, ' ', NOX_MAX_STS_RESPONSE + 1);
+        rc = response(otx, 200, big, NOX_MAX_STS_RESPONSE + 1, NOW, out,
+                      sizeof(out), lens, &ttl);
+        check(rc == NOX_RESPONSE_TOO_LARGE,
+              "sts_response over the limit is RESPONSE_TOO_LARGE");
+        free(big);
+    }
+
+    rc = response(ws, 500, S(fault), NOW, out, sizeof(out), lens, &ttl);
+    check(rc == NOX_STS_REJECTED && lens[0] == 8
+          && memcmp(out, "s:Sender", 8) == 0,
+          "sts_response SOAP fault is STS_REJECTED with its code");
+    rc = response(ws, 200, S(dtd), NOW, out, sizeof(out), lens, &ttl);
+    check(rc == NOX_XML_DTD, "sts_response DTD is XML_DTD");
+    rc = response(ws, 200, S(no_rstr), NOW, out, sizeof(out), lens, &ttl);
+    check(rc == NOX_XML_INVALID, "sts_response no RSTR is XML_INVALID");
+    rc = response(ws, 200, S(no_token), NOW, out, sizeof(out), lens, &ttl);
+    check(rc == NOX_RESPONSE_NO_TOKEN,
+          "sts_response RSTR without token is RESPONSE_NO_TOKEN");
+
+    /* nox_sts_free */
+
+    check(sts_free(otx) == NOX_OK && sts_free(ws) == NOX_OK
+          && sts_free(jwt) == NOX_OK, "sts_free ok");
+    check(sts_free(otx) == NOX_E_HANDLE, "sts_free twice is E_HANDLE");
 }

@@ -81,6 +81,7 @@ public sealed class AbiTests
             string[] failed = output.Split('\n').Where(l => l.StartsWith("FAIL", StringComparison.Ordinal)).ToArray();
             Assert.That(failed, Is.Empty);
             Assert.That(output, Does.Contain("ok jwt_verify ok, header and payload written"));
+            Assert.That(output, Does.Contain("ok sts_free twice is E_HANDLE"), "the STS exports were walked");
             Assert.That(code, Is.Zero);
         }
         finally

@@ -144,7 +144,11 @@ internal sealed unsafe partial class EdKey : IDisposable
             }
         }
         PublicKey = pub;
+        Seed = seed;
     }
+
+    /// <summary>The raw private key (the JWK's "d").</summary>
+    public byte[] Seed { get; }
 
     public bool Ed448 { get; }
 

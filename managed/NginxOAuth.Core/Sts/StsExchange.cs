@@ -398,18 +398,19 @@ public static class StsExchange
         JsonElement root = doc.RootElement;
         if (root.TryGetProperty("error"u8, out JsonElement error) || !ok)
         {
-            string code = error.ValueKind == JsonValueKind.String ? error.GetString() ?? "" : "";
+            string code = TryString(error) ?? "";
             return Refusal(code is "access_denied" or "invalid_scope" or "insufficient_scope"
                 ? StsError.Forbidden : StsError.Rejected, code, output);
         }
 
         if (!root.TryGetProperty("access_token"u8, out JsonElement tokenElement)
-            || tokenElement.ValueKind != JsonValueKind.String || tokenElement.GetString() is not { Length: > 0 } token)
+            || tokenElement.ValueKind != JsonValueKind.String || tokenElement.ValueEquals(""u8))
         {
             return new StsResponseResult(StsError.ResponseNoToken);
         }
-        byte[] tokenBytes = Encoding.UTF8.GetBytes(token);
-        if (!TokenCharsOk(tokenBytes))
+        // a lone surrogate escape cannot become UTF-8: not a usable token
+        byte[]? tokenBytes = TryString(tokenElement) is { } token ? Encoding.UTF8.GetBytes(token) : null;
+        if (tokenBytes is null || !TokenCharsOk(tokenBytes))
         {
             return new StsResponseResult(StsError.TokenChars);
         }
@@ -436,8 +437,24 @@ public static class StsExchange
     }
 
     private static byte[]? StringMember(JsonElement root, ReadOnlySpan<byte> name) =>
-        root.TryGetProperty(name, out JsonElement e) && e.ValueKind == JsonValueKind.String
-            ? Encoding.UTF8.GetBytes(e.GetString()!) : null;
+        root.TryGetProperty(name, out JsonElement e) && TryString(e) is { } text ? Encoding.UTF8.GetBytes(text) : null;
+
+    /// <summary>The text of a JSON string; null for other kinds and for strings holding a lone surrogate.</summary>
+    private static string? TryString(JsonElement value)
+    {
+        if (value.ValueKind != JsonValueKind.String)
+        {
+            return null;
+        }
+        try
+        {
+            return value.GetString();
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>Seconds, clamped to [-1, 10^10]; null when unusable (then the expiry applies).</summary>
     internal static long? ExpiresIn(JsonElement value)
@@ -454,7 +471,7 @@ public static class StsExchange
                 return null;
             }
         }
-        else if (value.ValueKind == JsonValueKind.String && value.GetString() is { Length: > 0 and <= 15 } text
+        else if (TryString(value) is { Length: > 0 and <= 15 } text
             && IsDigits(text))
         {
             seconds = long.Parse(text, System.Globalization.CultureInfo.InvariantCulture);

@@ -459,6 +459,8 @@ public static class WsTrust
     /// declarations are added to its start tag so it stands alone (what
     /// inclusive canonicalization sees anyway). Leaves the reader on the
     /// element's end tag. Null for an empty element.
+    /// (Declarations are added only when the exact text does not parse on
+    /// its own: in-scope namespaces include every ancestor's.)
     /// </summary>
     private static byte[]? OuterXml(XmlReader r, string text)
     {
@@ -511,7 +513,7 @@ public static class WsTrust
         }
 
         string element = text[start..(close + 1)];
-        if (missing.Count > 0)
+        if (missing.Count > 0 && SingleElement(Encoding.UTF8.GetBytes(element)) is null)
         {
             var declarations = new StringBuilder();
             foreach (KeyValuePair<string, string> ns in missing)
