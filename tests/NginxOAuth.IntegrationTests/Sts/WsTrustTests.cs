@@ -101,6 +101,12 @@ public sealed class WsTrustTests : NginxFixture
                     proxy_pass http://127.0.0.1:{{_backendPort}}/;
                 }
 
+                location /vars/ {
+                    STSExchange wstrust {{url}} "value_type=urn:vt&applies_to=urn:aud:$arg_aud&wsa_to=https://sts.example.test/trust";
+                    STSVariables $sts_source_token $vars_target;
+                    {{nginx.Echo("$vars_target")}}
+                }
+
                 location /lifetime/ {
                     STSExchange wstrust {{url}} "value_type=urn:vt&cache.expiry=3600";
                     STSVariables $sts_source_token $lifetime_target;
@@ -214,6 +220,25 @@ public sealed class WsTrustTests : NginxFixture
         Assert.That(r.AppliesTo, Is.Null, "no AppliesTo without applies_to");
         Assert.That(r.Authorization, Is.Null, "auth defaults to none");
         Assert.That(r.Header("Authorization"), Is.Null, "the client's Authorization (the source) is not forwarded to the STS");
+    }
+
+    [Test]
+    public async Task Applies_to_with_a_variable_is_per_request_and_part_of_the_cache_key()
+    {
+        string source = Unique("vars-");
+
+        HttpReply a1 = await GetAsync("/vars/x?aud=one", source);
+        HttpReply a2 = await GetAsync("/vars/x?aud=one", source);
+        HttpReply b = await GetAsync("/vars/x?aud=two", source);
+
+        Assert.That(a1.Status, Is.EqualTo(200), a1.ToString());
+        Assert.That(a2.Status, Is.EqualTo(200), a2.ToString());
+        Assert.That(b.Status, Is.EqualTo(200), b.ToString());
+        WsTrustRequest[] calls = _sts.Requests.Where(r => r.SourceToken == source).ToArray();
+        Assert.That(calls.Select(r => r.AppliesTo), Is.EqualTo(new[] { "urn:aud:one", "urn:aud:two" }),
+            "the second request with aud=one is a cache hit; aud=two is another exchange");
+        Assert.That(calls.Select(r => r.To), Is.All.EqualTo("https://sts.example.test/trust"), "wsa_to replaces the endpoint in wsa:To");
+        Assert.That(calls.Select(r => r.Header("SOAPAction")), Is.All.EqualTo(_sts.Endpoint));
     }
 
     [Test]
