@@ -102,6 +102,7 @@ typedef struct {
     nox_buf_t                   *settings;  /* names and values, pairs */
     ngx_uint_t                   n_settings;
     ngx_uint_t                   depth;     /* of the location that set it */
+    ngx_uint_t                   quiet;     /* options warned about before */
     const char                  *directive;
     ngx_str_t                    file;
     ngx_uint_t                   line;
@@ -268,6 +269,9 @@ static char *ngx_http_sts_finish(ngx_conf_t *cf, ngx_http_sts_def_t *def);
 static ngx_oauth_cache_conf_t *ngx_http_sts_cache_zone(ngx_conf_t *cf,
     ngx_str_t *name, ssize_t size);
 static u_char *ngx_http_sts_check(void *data, u_char *buf, u_char *last);
+static ngx_str_t *ngx_http_sts_directive_name(ngx_conf_t *cf);
+static ngx_uint_t ngx_http_sts_has_opt(ngx_http_sts_def_t *def,
+    const char *name);
 
 
 static ngx_conf_enum_t  ngx_http_sts_types[] = {
@@ -436,8 +440,8 @@ static ngx_command_t  ngx_http_sts_commands[] = {
       NULL },
 
     { ngx_string("STSExchange"),
-      NGX_HTTP_STS_LOC|NGX_CONF_TAKE2|NGX_CONF_TAKE3|NGX_CONF_TAKE4
-                      |NGX_CONF_TAKE5,
+      NGX_HTTP_STS_LOC|NGX_CONF_TAKE1|NGX_CONF_TAKE2|NGX_CONF_TAKE3
+                      |NGX_CONF_TAKE4|NGX_CONF_TAKE5,
       ngx_http_sts_exchange,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -1843,9 +1847,10 @@ ngx_http_sts_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->def->type != NOX_STS_CC && !conf->source_set) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "the exchange of %V:%ui has no source token: add "
+                      "\"%s\" in %V:%ui has no source token: add "
                       "\"STSVariables <source> $<target>\"",
-                      &conf->def->file, conf->def->line);
+                      conf->def->directive, &conf->def->file,
+                      conf->def->line);
         return NGX_CONF_ERROR;
     }
 
@@ -1914,8 +1919,8 @@ ngx_http_sts_type(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\": expected wstrust, ropc, otx "
-                       "or disabled", &value[1]);
+                       "\"%V\": invalid value \"%V\": expected wstrust, "
+                       "ropc, otx or disabled", &value[0], &value[1]);
     return NGX_CONF_ERROR;
 }
 
@@ -1950,7 +1955,9 @@ ngx_http_sts_endpoint_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_sts_loc_conf_t *slcf = conf;
 
-    ngx_str_t  *value;
+    char                *rv;
+    ngx_str_t           *value;
+    ngx_http_sts_def_t   tmp;
 
     value = cf->args->elts;
 
@@ -1962,6 +1969,14 @@ ngx_http_sts_endpoint_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (cf->args->nelts == 3) {
         slcf->auth_opts[cmd->offset] = value[2];
+
+        /* checked (and warned about) here, at this line, once */
+
+        ngx_memzero(&tmp, sizeof(ngx_http_sts_def_t));
+        rv = ngx_http_sts_form_each(cf, &value[2], &tmp, 1, NULL);
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
 
     } else {
         ngx_str_set(&slcf->auth_opts[cmd->offset], "");
@@ -2075,8 +2090,9 @@ ngx_http_sts_cache_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             && ngx_strcmp(value[1].data, "redis") != 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid cache type \"%V\": expected shm, "
-                               "file, memcache or redis", &value[1]);
+                               "\"%V\": invalid cache type \"%V\": "
+                               "expected shm, file, memcache or redis",
+                               &value[0], &value[1]);
             return NGX_CONF_ERROR;
         }
 
@@ -2121,7 +2137,8 @@ ngx_http_sts_cache_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             if (n == NGX_ERROR || n == 0 || val == NGX_ERROR || val == 0) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid value of \"%V\"", &kv[i].key);
+                                   "\"%V\": invalid value of \"%V\"",
+                                   &value[0], &kv[i].key);
                 return NGX_CONF_ERROR;
             }
         }
@@ -2231,7 +2248,8 @@ ngx_http_sts_variables(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (name.len < 2 || name.data[0] != '$') {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid target variable name \"%V\"", &name);
+                           "\"%V\": invalid target variable name \"%V\"",
+                           &value[0], &name);
         return NGX_CONF_ERROR;
     }
 
@@ -2318,16 +2336,24 @@ ngx_http_sts_exchange(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ngx_strcmp(value[1].data, "disabled") != 0 && def->type == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid type \"%V\": expected wstrust, ropc, otx, "
-                           "cc, jwt or disabled", &value[1]);
+                           "\"%V\": invalid type \"%V\": expected wstrust, "
+                           "ropc, otx, cc, jwt or disabled", &value[0],
+                           &value[1]);
         return NGX_CONF_ERROR;
     }
 
-    slcf->exchange = def;
-
     if (def->type == 0) {
+        /* "STSExchange disabled", or the anchor's form with ignored rest */
+        slcf->exchange = def;
         return NGX_CONF_OK;
     }
+
+    if (cf->args->nelts < 3) {
+        return "needs an endpoint (a URL, the URI of a location, or for "
+               "\"jwt\" a JWK)";
+    }
+
+    slcf->exchange = def;
 
     ngx_oauth_use(cf);
 
@@ -2526,18 +2552,24 @@ ngx_http_sts_option(ngx_conf_t *cf, ngx_http_sts_def_t *def, ngx_str_t *name,
         || ngx_strcmp(name->data, "http_retry_interval") == 0
         || ngx_strcmp(name->data, "jq.cache.name") == 0)
     {
+        if (def->quiet) {
+            return NGX_CONF_OK;
+        }
+
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "option \"%V\" has no effect: STS calls are not "
-                           "retried (an exchange is never repeated behind "
-                           "the client's back)", name);
+                           "\"%V\": option \"%V\" has no effect: STS calls "
+                           "are not retried (an exchange is never repeated "
+                           "behind the client's back)",
+                           ngx_http_sts_directive_name(cf), name);
         return NGX_CONF_OK;
     }
 
     if (ngx_strcmp(name->data, "outgoing_proxy") == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "option \"outgoing_proxy\" is not supported: "
-                           "point the endpoint at an internal location "
-                           "that proxy_passes where it must");
+                           "\"%V\": option \"outgoing_proxy\" is not "
+                           "supported: point the endpoint at an internal "
+                           "location that proxy_passes where it must",
+                           ngx_http_sts_directive_name(cf));
         return NGX_CONF_ERROR;
     }
 
@@ -2591,7 +2623,8 @@ ngx_http_sts_option(ngx_conf_t *cf, ngx_http_sts_def_t *def, ngx_str_t *name,
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" of option \"%V\"", value, name);
+                       "\"%V\": invalid value \"%V\" of option \"%V\"",
+                       ngx_http_sts_directive_name(cf), value, name);
     return NGX_CONF_ERROR;
 }
 
@@ -2651,8 +2684,9 @@ ngx_http_sts_form_each(ngx_conf_t *cf, ngx_str_t *form,
             || name.len == 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid options \"%V\": expected "
-                               "name=value&...", form);
+                               "\"%V\": invalid options \"%V\": expected "
+                               "name=value&...",
+                               ngx_http_sts_directive_name(cf), form);
             return NGX_CONF_ERROR;
         }
 
@@ -2836,8 +2870,9 @@ ngx_http_sts_place_parse(ngx_conf_t *cf, ngx_str_t *spec,
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid place \"%V\": expected %s header:NAME, "
-                       "cookie:NAME or query:NAME", spec,
+                       "\"%V\": invalid place \"%V\": expected %s "
+                       "header:NAME, cookie:NAME or query:NAME",
+                       ngx_http_sts_directive_name(cf), spec,
                        target ? "bearer," : "authorization,");
     return NGX_CONF_ERROR;
 }
@@ -2919,6 +2954,7 @@ ngx_http_sts_seed_routes(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf)
 
         if (opts && opts->len) {
             ngx_memzero(&tmp, sizeof(ngx_http_sts_def_t));
+            tmp.quiet = 1;
             rv = ngx_http_sts_form_each(cf, opts, &tmp, 1, NULL);
             if (rv != NGX_CONF_OK) {
                 return rv;
@@ -2974,9 +3010,9 @@ ngx_http_sts_route(ngx_conf_t *cf, ngx_http_sts_route_t *rt)
                        == 0))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid endpoint \"%V\": expected an http:// or "
-                           "https:// URL, or the URI of a location",
-                           &rt->url);
+                           "\"%V\": invalid endpoint \"%V\": expected an "
+                           "http:// or https:// URL, or the URI of a location",
+                           ngx_http_sts_directive_name(cf), &rt->url);
         return NGX_CONF_ERROR;
     }
 
@@ -2991,7 +3027,8 @@ ngx_http_sts_route(ngx_conf_t *cf, ngx_http_sts_route_t *rt)
                 || *p == '{' || *p == '}' || *p == ';' || *p == 0x7f)
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid character in \"%V\"", s);
+                                   "\"%V\": invalid character in \"%V\"",
+                                   ngx_http_sts_directive_name(cf), s);
                 return NGX_CONF_ERROR;
             }
         }
@@ -2999,8 +3036,9 @@ ngx_http_sts_route(ngx_conf_t *cf, ngx_http_sts_route_t *rt)
 
     if ((rt->cert.len == 0) != (rt->key.len == 0)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "a client certificate needs both \"cert\" and "
-                           "\"key\"");
+                           "\"%V\": a client certificate needs both "
+                           "\"cert\" and \"key\"",
+                           ngx_http_sts_directive_name(cf));
         return NGX_CONF_ERROR;
     }
 
@@ -3054,8 +3092,9 @@ ngx_http_sts_route(ngx_conf_t *cf, ngx_http_sts_route_t *rt)
 
     } else if (rt->cert.len) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "a client certificate needs an https:// "
-                           "endpoint, not \"%V\"", &rt->url);
+                           "\"%V\": a client certificate needs an https:// "
+                           "endpoint, not \"%V\"",
+                           ngx_http_sts_directive_name(cf), &rt->url);
         return NGX_CONF_ERROR;
     }
 
@@ -3178,8 +3217,10 @@ ngx_http_sts_seed_def(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf,
         }
 
         if (slcf->auth_opts[k].len) {
+            def->quiet = 1;   /* warned about at the directive */
             rv = ngx_http_sts_form_each(cf, &slcf->auth_opts[k], def, 1,
                                         NULL);
+            def->quiet = 0;
             if (rv != NGX_CONF_OK) {
                 return rv;
             }
@@ -3201,16 +3242,33 @@ ngx_http_sts_seed_def(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf,
         ngx_http_sts_seed_opt(value_type, "value_type", 0);
 
     } else if (def->type == NOX_STS_ROPC) {
-        ngx_http_sts_seed_opt(ropc_client_id, "client_id", 0);
-
         if (slcf->ropc_username.len == 1 && slcf->ropc_username.data[0] == '*')
         {
             ngx_str_set(&slcf->ropc_username, "$remote_user");
         }
 
+        /*
+         * The client_id of STSROPCEndpointAuth authenticates the client;
+         * the anchor sends STSROPCClientID only without client
+         * authentication, and uses it as the default username.  With both,
+         * the core gets the first as "client_id" and the second as the
+         * username unless STSROPCUsername names one.
+         */
+
+        if (slcf->ropc_client_id.len
+            && ngx_http_sts_has_opt(def, "client_id"))
+        {
+            if (slcf->ropc_username.len == 0) {
+                ngx_http_sts_seed_opt(ropc_client_id, "username", 0);
+            }
+
+        } else {
+            ngx_http_sts_seed_opt(ropc_client_id, "client_id", 0);
+        }
+
         ngx_http_sts_seed_opt(ropc_username, "username", 1);
 
-    } else {
+    } else if (!ngx_http_sts_has_opt(def, "client_id")) {
         ngx_http_sts_seed_opt(otx_client_id, "client_id", 0);
     }
 
@@ -3408,4 +3466,44 @@ ngx_http_sts_check(void *data, u_char *buf, u_char *last)
 
     return ngx_slprintf(buf, last, "\"%s\": %s", def->directive,
                         ngx_oauth_status_text(rc));
+}
+
+
+/*
+ * The directive being parsed, for messages of helpers that several
+ * directives share ("STS" once parsing is over, at the merge).
+ */
+
+static ngx_str_t *
+ngx_http_sts_directive_name(ngx_conf_t *cf)
+{
+    static ngx_str_t  sts = ngx_string("STS");
+
+    if (cf->args == NULL || cf->args->nelts == 0) {
+        return &sts;
+    }
+
+    return cf->args->elts;
+}
+
+
+static ngx_uint_t
+ngx_http_sts_has_opt(ngx_http_sts_def_t *def, const char *name)
+{
+    ngx_uint_t           i;
+    ngx_http_sts_opt_t  *opt;
+
+    if (def->opts == NULL) {
+        return 0;
+    }
+
+    opt = def->opts->elts;
+
+    for (i = 0; i < def->opts->nelts; i++) {
+        if (ngx_strcmp(opt[i].name.data, name) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
 }

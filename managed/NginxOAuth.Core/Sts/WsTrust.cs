@@ -455,12 +455,13 @@ public static class WsTrust
     /// <summary>
     /// The current element exactly as received (a signed assertion must
     /// keep its bytes), found through the reader's line information. When
-    /// the element uses namespaces declared on its ancestors, those
-    /// declarations are added to its start tag so it stands alone (what
-    /// inclusive canonicalization sees anyway). Leaves the reader on the
-    /// element's end tag. Null for an empty element.
-    /// (Declarations are added only when the exact text does not parse on
-    /// its own: in-scope namespaces include every ancestor's.)
+    /// the element uses namespaces declared on its ancestors (a prefix of an
+    /// element or attribute inside it, the default namespace, or a
+    /// "prefix:" in a value, as in xsi:type="xs:string"), those declarations
+    /// are added to its start tag so it stands alone; the envelope's other
+    /// declarations are not, so a self-contained assertion comes out byte
+    /// for byte. Leaves the reader on the element's end tag. Null for an
+    /// empty element.
     /// </summary>
     private static byte[]? OuterXml(XmlReader r, string text)
     {
@@ -474,7 +475,6 @@ public static class WsTrust
         int start = Offset(lines, info.LineNumber, info.LinePosition) - 1;
 
         // namespaces in scope that the element does not declare itself
-        var missing = new List<KeyValuePair<string, string>>();
         var declared = new HashSet<string>();
         if (r.MoveToFirstAttribute())
         {
@@ -492,16 +492,38 @@ public static class WsTrust
             while (r.MoveToNextAttribute());
             r.MoveToElement();
         }
+        var inherited = new List<KeyValuePair<string, string>>();
         foreach (KeyValuePair<string, string> ns in ((IXmlNamespaceResolver)r).GetNamespacesInScope(XmlNamespaceScope.ExcludeXml))
         {
             if (!declared.Contains(ns.Key))
             {
-                missing.Add(ns);
+                inherited.Add(ns);
             }
         }
 
+        // which of them the element's subtree uses
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        var values = new StringBuilder();
+        NoteNames(r, used, values);
         while (r.Read() && !(r.NodeType == XmlNodeType.EndElement && r.Depth == depth))
         {
+            if (r.NodeType == XmlNodeType.Element)
+            {
+                NoteNames(r, used, values);
+            }
+            else if (r.NodeType is XmlNodeType.Text or XmlNodeType.CDATA)
+            {
+                values.Append(r.Value).Append(' ');
+            }
+        }
+        var missing = new List<KeyValuePair<string, string>>();
+        string allValues = values.ToString();
+        foreach (KeyValuePair<string, string> ns in inherited)
+        {
+            if (used.Contains(ns.Key) || (ns.Key.Length > 0 && HasQNamePrefix(allValues, ns.Key)))
+            {
+                missing.Add(ns);
+            }
         }
         int endName = Offset(lines, info.LineNumber, info.LinePosition);
         int close = endName < 0 ? -1 : text.IndexOf('>', endName);
@@ -524,6 +546,50 @@ public static class WsTrust
             element = element.Insert(1 + name.Length, declarations.ToString());
         }
         return Encoding.UTF8.GetBytes(element);
+    }
+
+    /// <summary>
+    /// Records the prefixes of the current element and its attributes ("" for
+    /// an unprefixed element in a namespace) and appends the attribute values.
+    /// </summary>
+    private static void NoteNames(XmlReader r, HashSet<string> used, StringBuilder values)
+    {
+        if (r.Prefix.Length > 0 || r.NamespaceURI.Length > 0)
+        {
+            used.Add(r.Prefix);
+        }
+        if (r.MoveToFirstAttribute())
+        {
+            do
+            {
+                if (r.Prefix == "xmlns" || (r.Prefix.Length == 0 && r.LocalName == "xmlns"))
+                {
+                    continue;
+                }
+                if (r.Prefix.Length > 0)
+                {
+                    used.Add(r.Prefix);
+                }
+                values.Append(r.Value).Append(' ');
+            }
+            while (r.MoveToNextAttribute());
+            r.MoveToElement();
+        }
+    }
+
+    /// <summary>True when <paramref name="text"/> holds "prefix:" not preceded by a name character.</summary>
+    private static bool HasQNamePrefix(string text, string prefix)
+    {
+        string needle = prefix + ":";
+        for (int at = text.IndexOf(needle, StringComparison.Ordinal); at >= 0;
+            at = text.IndexOf(needle, at + 1, StringComparison.Ordinal))
+        {
+            if (at == 0 || !XmlConvert.IsNCNameChar(text[at - 1]))
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     /// <summary>Where each line starts, with XML's line breaks (LF, CRLF, CR).</summary>
