@@ -376,43 +376,6 @@ public readonly struct MemberValue
         return reader.GetString()!;
     }
 
-    /// <summary>A number value as a decimal; false when it does not fit one.</summary>
-    public bool TryGetDecimal(ReadOnlySpan<byte> json, out decimal value)
-    {
-        value = 0;
-        if (Type != JsonTokenType.Number)
-        {
-            return false;
-        }
-        ReadOnlySpan<byte> number = json.Slice(Start, Length);
-        if (number.Length <= 18 && number.IndexOfAnyExceptInRange((byte)'0', (byte)'9') < 0)
-        {
-            // The common case (exp, nbf, iat): a plain integer; the reader
-            // already checked its syntax.
-            long n = 0;
-            foreach (byte digit in number)
-            {
-                n = n * 10 + (digit - '0');
-            }
-            value = n;
-            return true;
-        }
-        var reader = new Utf8JsonReader(number);
-        return reader.Read() && reader.TryGetDecimal(out value);
-    }
-
-    /// <summary>A number value as a double; false when it does not parse as one.</summary>
-    public bool TryGetDouble(ReadOnlySpan<byte> json, out double value)
-    {
-        value = 0;
-        if (Type != JsonTokenType.Number)
-        {
-            return false;
-        }
-        var reader = new Utf8JsonReader(json.Slice(Start, Length));
-        return reader.Read() && reader.TryGetDouble(out value);
-    }
-
     // The quoted string on its own is a JSON document: a reader over it
     // unescapes with System.Text.Json's own rules.
     private Utf8JsonReader Quoted(ReadOnlySpan<byte> json)
