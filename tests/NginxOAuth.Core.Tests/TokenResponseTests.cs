@@ -154,7 +154,7 @@ public sealed class TokenResponseTests
     [TestCase("{\"access_token\":\"NEW\\u0000\"}", ResponseError.TokenChars, TestName = "Issued_token_with_NUL_fails")]
     [TestCase("{\"access_token\":\"NEW\\u001b\"}", ResponseError.TokenChars, TestName = "Issued_token_with_ESC_fails")]
     [TestCase("{\"access_token\":\"NEW\\u007f\"}", ResponseError.TokenChars, TestName = "Issued_token_with_DEL_fails")]
-    [TestCase("{\"access_token\":\"NEW\\ud800\"}", ResponseError.TokenChars, TestName = "Issued_token_with_a_lone_surrogate_escape_fails")]
+    [TestCase("{\"access_token\":\"NEW\\ud800\"}", ResponseError.JsonInvalid, TestName = "Issued_token_with_a_lone_surrogate_escape_fails")]
     [TestCase("{\"token_type\":\"Bearer\"}", ResponseError.AccessTokenMissing, TestName = "Exchange_without_access_token_fails")]
     [TestCase("{\"access_token\":\"\"}", ResponseError.AccessTokenMissing, TestName = "Exchange_with_empty_access_token_fails")]
     [TestCase("{\"access_token\":42}", ResponseError.AccessTokenMissing, TestName = "Exchange_with_numeric_access_token_fails")]

@@ -202,6 +202,18 @@ public sealed class IdpAnswerTests : NginxFixture
         Nginx.WaitForLogLine(TestLogMark, @"\[error\].*token exchange .*not valid UTF-8");
     }
 
+    [Test]
+    public async Task Introspection_answer_with_a_lone_surrogate_escape_is_refused_without_an_alert()
+    {
+        _idp.Set("/introspect", FakeResponse.Json("{\"active\":true,\"sub\":\"a\\ud800\"}"));
+        string token = NewToken("surrogate");
+
+        Assert.That(await StatusAsync("/i", token), Is.EqualTo(500));
+        Assert.That(await StatusAsync("/ic", token), Is.EqualTo(500));
+        Nginx.WaitForLogLine(TestLogMark, @"\[error\].*introspection .*unusable response .*invalid JSON");
+        Assert.That(Nginx.ProblemLines(TestLogMark), Is.Empty);
+    }
+
     // ---- issued tokens (header injection) ------------------------------------
 
     [TestCase("\"NEW\\r\\nX-Injected: yes\"", "CRLF")]

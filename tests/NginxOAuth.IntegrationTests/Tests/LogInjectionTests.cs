@@ -116,6 +116,23 @@ public sealed class LogInjectionTests : NginxFixture
         AssertLogIsSafe(mark);
     }
 
+    [TestCase("kid")]
+    [TestCase("iss")]
+    public async Task Lone_surrogate_escape_in_a_token_is_malformed_not_an_alert(string member)
+    {
+        // "\ud800" is not Unicode text: no reader can render it, so the part is not well-formed JSON
+        long mark = Nginx.LogMark();
+        string header = "{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"" + (member == "kid" ? "k\\ud800" : Keys.Rs256.Kid) + "\"}";
+        string payload = "{\"sub\":\"s\",\"exp\":" + (TokenFactory.Now + 3600) + (member == "iss" ? ",\"iss\":\"i\\ud800\"" : "") + "}";
+        string token = TokenFactory.SignRaw(Keys.Rs256, header, payload);
+
+        HttpReply reply = await Nginx.GetAsync("/plain", token);
+
+        Assert.That(reply.Status, Is.EqualTo(401), reply.ToString());
+        Nginx.WaitForLogLine(mark, @"\[info\].*auth_jwt: rejected: malformed token");
+        Assert.That(Nginx.ProblemLines(mark), Is.Empty);
+    }
+
     [Test]
     public async Task Long_kid_is_cut_in_the_log()
     {
