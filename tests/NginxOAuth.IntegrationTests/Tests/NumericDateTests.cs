@@ -101,8 +101,9 @@ public sealed class NumericDateTests : NginxFixture
     [Test]
     public async Task Cached_token_with_an_exponent_form_exp_is_rejected_once_it_expired()
     {
-        // the attack campaign's case: exp = 17961582910e-1 style, a few seconds away
-        long exp = TokenFactory.Now + 4;
+        // the attack campaign's case: exp = 17961582910e-1 style, a few seconds
+        // away (wide enough for the first requests on a loaded machine)
+        long exp = TokenFactory.Now + 8;
         string token = Token("e4", Text(exp * 10) + "e-1");
         foreach (string location in Locations)
         {
@@ -121,7 +122,7 @@ public sealed class NumericDateTests : NginxFixture
     [Test]
     public async Task Cached_token_with_a_fractional_exp_is_rejected_once_it_expired()
     {
-        double exp = TokenFactory.Now + 4.5;
+        double exp = TokenFactory.Now + 8.5;
         string token = Token("f1", exp.ToString("0.0", CultureInfo.InvariantCulture));
         foreach (string location in Locations)
         {
