@@ -1080,7 +1080,9 @@ ngx_int_t
 ngx_oauth_subrequest_done(ngx_http_request_t *sr, ngx_int_t rc,
     ngx_str_t *body)
 {
+    u_char            *p;
     ngx_connection_t  *c;
+    u_char             safe[ngx_oauth_log_safe_size(NGX_OAUTH_LOG_SAFE_MAX)];
 
     if (ngx_oauth_subrequest_body(sr, body) != NGX_OK) {
         rc = NGX_ERROR;
@@ -1098,10 +1100,12 @@ ngx_oauth_subrequest_done(ngx_http_request_t *sr, ngx_int_t rc,
     }
 
     if (rc == NGX_OK && ngx_oauth_subrequest_whole(sr, body) != NGX_OK) {
+        /* the uri may come from request variables */
+        p = ngx_oauth_log_safe(safe, &sr->uri, NGX_OAUTH_LOG_SAFE_MAX);
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "oauth: the answer to the subrequest \"%V\" did not "
+                      "oauth: the answer to the subrequest \"%*s\" did not "
                       "arrive whole (%uz bytes, Content-Length %O): refused",
-                      &sr->uri, body->len,
+                      p - safe, safe, body->len,
                       sr->headers_out.content_length_n);
         rc = NGX_ERROR;
     }
