@@ -533,7 +533,12 @@ ngx_http_oauth2_token_introspect(ngx_http_request_t *r,
 }
 
 
-/* a 200 response from the IdP, or a cached one */
+/*
+ * A 200 response from the IdP.  Active with an exp that has passed is
+ * inactive (NOX_EXPIRED): a token is never accepted after its exp, from
+ * the IdP or from the cache (kjdev/nginx-auth-oauth2-token reads only
+ * "active").  The cache keeps an answer until min(max_ttl, exp - now).
+ */
 
 static ngx_int_t
 ngx_http_oauth2_token_introspect_response(ngx_http_request_t *r,
@@ -542,8 +547,8 @@ ngx_http_oauth2_token_introspect_response(ngx_http_request_t *r,
 {
     u_char     hash[NOX_SHA256_LEN];
     int32_t    rc;
-    int64_t    exp;
-    time_t     ttl, now;
+    int64_t    expires_in;
+    time_t     ttl;
     ngx_str_t  parts[2];
 
     if (body->len > NOX_MAX_IDP_RESPONSE) {
@@ -554,21 +559,25 @@ ngx_http_oauth2_token_introspect_response(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    exp = 0;
+    expires_in = 0;
     rc = ngx_oauth_managed.introspect_parse(body->data, (int32_t) body->len,
-                                            &exp);
+                                            (int64_t) ngx_time(),
+                                            &expires_in);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "auth_oauth2_token: introspection response of %uz bytes: "
                    "status %D", body->len, rc);
 
-    if (rc == NOX_RESPONSE_INACTIVE) {
+    if (rc == NOX_RESPONSE_INACTIVE || rc == NOX_EXPIRED) {
         ctx->introspected = 1;
         ctx->active = 0;
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "auth_oauth2_token: rejected: token is not active "
-                      "(token %uz bytes)", ctx->token.len);
+                      "auth_oauth2_token: rejected: token is not active%s "
+                      "(token %uz bytes)",
+                      rc == NOX_EXPIRED ? ": active, but its exp has passed"
+                                        : "",
+                      ctx->token.len);
 
         return ngx_http_oauth2_token_reject(r, olcf, NGX_HTTP_UNAUTHORIZED,
                                             1);
@@ -579,7 +588,9 @@ ngx_http_oauth2_token_introspect_response(ngx_http_request_t *r,
                       "auth_oauth2_token: introspection \"%V\" returned an "
                       "unusable response of %uz bytes: %s",
                       &olcf->introspect_endpoint, body->len,
-                      ngx_oauth_status_text(rc));
+                      rc == NOX_TIME_INVALID
+                      ? "\"exp\" is not a number of seconds within 64 bits"
+                      : ngx_oauth_status_text(rc));
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -591,13 +602,12 @@ ngx_http_oauth2_token_introspect_response(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    /* TTL: min(max_ttl, exp - now); max_ttl without a usable exp */
+    /* TTL: min(max_ttl, exp - now); max_ttl without exp */
 
-    now = ngx_time();
     ttl = olcf->introspect_cache->max_ttl;
 
-    if (exp > now && exp - now < ttl) {
-        ttl = (time_t) (exp - now);
+    if (expires_in > 0 && expires_in < (int64_t) ttl) {
+        ttl = (time_t) expires_in;
     }
 
     parts[0] = olcf->introspect_endpoint;
@@ -742,7 +752,7 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
 
     token_len = -1;
     type_len = -1;
-    expires_in = 0;
+    expires_in = -1;
 
     rc = ngx_oauth_managed.exchange_parse(ctx->sr_body.data,
                                           (int32_t) ctx->sr_body.len, out,
@@ -776,10 +786,15 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
                    "auth_oauth2_token: exchanged for a token of %D bytes, "
                    "expires_in %L", token_len, expires_in);
 
+    /*
+     * TTL: min(max_ttl, expires_in), expires_in rounded down (0: the token
+     * is used for this request but not stored); max_ttl without one
+     */
+
     if (olcf->exchange_cache) {
         ttl = olcf->exchange_cache->max_ttl;
 
-        if (expires_in > 0 && expires_in < ttl) {
+        if (expires_in >= 0 && expires_in < (int64_t) ttl) {
             ttl = (time_t) expires_in;
         }
 
@@ -1167,13 +1182,7 @@ ngx_http_oauth2_token_variable_claim(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->data = value.data;
-    v->len = value.len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return ngx_oauth_variable_set(r, v, &value);
 }
 
 
@@ -1193,13 +1202,7 @@ ngx_http_oauth2_token_variable_new(ngx_http_request_t *r,
 
     value = data ? &ctx->new_token_type : &ctx->new_token;
 
-    v->data = value->data;
-    v->len = value->len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return ngx_oauth_variable_set(r, v, value);
 }
 
 

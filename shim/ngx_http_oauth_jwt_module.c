@@ -613,10 +613,13 @@ static ngx_int_t
 ngx_http_auth_jwt_key_request(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
 {
+    u_char                           *p;
     ngx_str_t                         uri;
     ngx_http_request_t               *sr;
     ngx_http_post_subrequest_t       *ps;
     ngx_http_auth_jwt_key_request_t  *kr;
+    u_char                            safe[ngx_oauth_log_safe_size(
+                                               NGX_OAUTH_LOG_SAFE_MAX)];
 
     kr = jlcf->key_requests->elts;
     kr = &kr[ctx->key_index];
@@ -637,13 +640,16 @@ ngx_http_auth_jwt_key_request(ngx_http_request_t *r,
     ctx->done = 0;
 
     if (ngx_oauth_subrequest(r, &uri, ps, &sr) != NGX_OK) {
+        /* the uri may hold request variables */
+        p = ngx_oauth_log_safe(safe, &uri, NGX_OAUTH_LOG_SAFE_MAX);
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_jwt: cannot start the key request \"%V\"", &uri);
+                      "auth_jwt: cannot start the key request \"%*s\"",
+                      p - safe, safe);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "auth_jwt: key request \"%V\"", &uri);
+                   "auth_jwt: key request \"%V\"", &kr->uri.value);
 
     return NGX_AGAIN;
 }
@@ -1038,16 +1044,22 @@ ngx_http_auth_jwt_cache_key(ngx_http_request_t *r,
 }
 
 
-/* TTL: min(max_ttl, exp + leeway - now); tokens without exp get max_ttl */
+/*
+ * TTL: min(max_ttl, exp + leeway - now), exp read as the verification
+ * reads it (nox_numeric_date: any number form, rounded down, within
+ * int64), so an entry never outlives its token.  Tokens without exp (or,
+ * with auth_jwt_validate_exp off, with an unusable one) get max_ttl.
+ */
 
 static void
 ngx_http_auth_jwt_cache_store(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
     u_char *hash)
 {
-    size_t     i;
-    time_t     ttl, exp, now;
-    ngx_str_t  value, path, text;
+    time_t     ttl, now;
+    int32_t    rc;
+    int64_t    exp;
+    ngx_str_t  value;
 
     value.data = ctx->header.data;
     value.len = ctx->header.len + ctx->payload.len;
@@ -1061,26 +1073,28 @@ ngx_http_auth_jwt_cache_store(ngx_http_request_t *r,
 
     ttl = jlcf->verify_cache->max_ttl;
     now = ngx_time();
+    exp = 0;
 
-    ngx_str_set(&path, "exp");
+    rc = ngx_oauth_managed.numeric_date(ctx->payload.data,
+                                        (int32_t) ctx->payload.len,
+                                        (u_char *) "exp", 3, &exp);
 
-    if (ngx_http_auth_jwt_render(r, &ctx->payload, &path, NOX_PATH_NAME,
-                                 jlcf, &text)
-        == NGX_OK)
-    {
-        /* the integer part of a NumericDate; "1e9" reads as 1: no store */
+    if (rc == NOX_OK) {
+        /* written so that neither side can overflow near INT64_MIN/MAX */
 
-        for (i = 0; i < text.len; i++) {
-            if (text.data[i] < '0' || text.data[i] > '9') {
-                break;
-            }
+        if (exp <= (int64_t) (now - jlcf->leeway)) {
+            return;
         }
 
-        exp = (i > 0) ? ngx_atotm(text.data, i) : NGX_ERROR;
-
-        if (exp != NGX_ERROR && exp + jlcf->leeway - now < ttl) {
-            ttl = exp + jlcf->leeway - now;
+        if (exp < (int64_t) (now + ttl - jlcf->leeway)) {
+            ttl = (time_t) (exp + jlcf->leeway - now);
         }
+
+    } else if (rc != NOX_NOT_FOUND && rc != NOX_TIME_INVALID) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "auth_jwt: nox_numeric_date failed: %s",
+                      ngx_oauth_status_text(rc));
+        return;
     }
 
     ngx_oauth_cache_put(r, jlcf->verify_cache, NGX_HTTP_AUTH_JWT_CACHE_KIND,
@@ -1428,16 +1442,25 @@ ngx_http_auth_jwt_reject(ngx_http_request_t *r,
 }
 
 
-/* never logs the token or a claim value: the reason, kid, iss, lengths */
+/*
+ * Never logs the token or a claim value: the reason, kid, iss, lengths.
+ * kid and iss come from the token (a forged one too): escaped and cut by
+ * ngx_oauth_log_safe, so they cannot start a log line of their own.
+ */
 
 static void
 ngx_http_auth_jwt_log_reject(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
     int32_t rc, int32_t detail)
 {
+    u_char                    *kid_end, *iss_end;
     ngx_str_t                  kid, iss, path;
     ngx_uint_t                 level;
     ngx_http_auth_jwt_rule_t  *rule;
+    u_char                     kid_safe[ngx_oauth_log_safe_size(
+                                            NGX_OAUTH_LOG_SAFE_MAX)];
+    u_char                     iss_safe[ngx_oauth_log_safe_size(
+                                            NGX_OAUTH_LOG_SAFE_MAX)];
 
     ngx_str_null(&kid);
     ngx_str_null(&iss);
@@ -1450,15 +1473,10 @@ ngx_http_auth_jwt_log_reject(ngx_http_request_t *r,
         ngx_str_set(&path, "iss");
         (void) ngx_http_auth_jwt_render(r, &ctx->payload, &path,
                                         NOX_PATH_NAME, jlcf, &iss);
-
-        if (kid.len > 128) {
-            kid.len = 128;
-        }
-
-        if (iss.len > 256) {
-            iss.len = 256;
-        }
     }
+
+    kid_end = ngx_oauth_log_safe(kid_safe, &kid, NGX_OAUTH_LOG_SAFE_MAX);
+    iss_end = ngx_oauth_log_safe(iss_safe, &iss, NGX_OAUTH_LOG_SAFE_MAX);
 
     switch (rc) {
 
@@ -1481,18 +1499,20 @@ ngx_http_auth_jwt_log_reject(ngx_http_request_t *r,
 
         ngx_log_error(level, r->connection->log, 0,
                       "auth_jwt: rejected: %s \"%V\" failed operator "
-                      "\"%V\"%s (kid \"%V\", iss \"%V\")",
+                      "\"%V\"%s (kid \"%*s\", iss \"%*s\")",
                       rule->target == NOX_TARGET_CLAIM ? "claim" : "header",
                       &rule->name, &ngx_http_auth_jwt_ops[rule->op],
                       rc == NOX_RULE_VALUE_INVALID
                       ? ": the expected value is not JSON" : "",
-                      &kid, &iss);
+                      kid_end - kid_safe, kid_safe, iss_end - iss_safe,
+                      iss_safe);
         return;
     }
 
     ngx_log_error(level, r->connection->log, 0,
-                  "auth_jwt: rejected: %s (kid \"%V\", iss \"%V\", "
-                  "token %uz bytes)", ngx_oauth_status_text(rc), &kid, &iss,
+                  "auth_jwt: rejected: %s (kid \"%*s\", iss \"%*s\", "
+                  "token %uz bytes)", ngx_oauth_status_text(rc),
+                  kid_end - kid_safe, kid_safe, iss_end - iss_safe, iss_safe,
                   ctx->token.len);
 }
 
@@ -1615,13 +1635,9 @@ ngx_http_auth_jwt_variable_lookup(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->data = value.data;
-    v->len = value.len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
+    /* a forged token's header too: no control character in any value */
 
-    return NGX_OK;
+    return ngx_oauth_variable_set(r, v, &value);
 }
 
 
@@ -1631,6 +1647,7 @@ ngx_http_auth_jwt_variable_claims(ngx_http_request_t *r,
 {
     u_char                   *out;
     int32_t                   rc, len, cap;
+    ngx_str_t                 value;
     ngx_http_auth_jwt_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_oauth_jwt_module);
@@ -1669,13 +1686,10 @@ ngx_http_auth_jwt_variable_claims(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->data = out;
-    v->len = len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
+    value.data = out;
+    value.len = len;
 
-    return NGX_OK;
+    return ngx_oauth_variable_set(r, v, &value);
 }
 
 

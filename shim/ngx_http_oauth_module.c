@@ -46,6 +46,8 @@ static void ngx_oauth_checks_child(ngx_http_oauth_main_conf_t *omcf,
     ngx_log_t *log, int fd);
 static void ngx_oauth_write_all(int fd, u_char *p, size_t n);
 static ngx_int_t ngx_oauth_managed_path(u_char *buf, size_t size);
+static ngx_int_t ngx_oauth_subrequest_whole(ngx_http_request_t *sr,
+    ngx_str_t *body);
 
 
 static ngx_http_module_t  ngx_http_oauth_module_ctx = {
@@ -106,6 +108,7 @@ static struct {
     ngx_oauth_sym(json_compact),
     ngx_oauth_sym(introspect_parse),
     ngx_oauth_sym(exchange_parse),
+    ngx_oauth_sym(numeric_date),
     ngx_oauth_sym(sha256),
     ngx_oauth_sym(sts_create),
     ngx_oauth_sym(sts_free),
@@ -550,6 +553,8 @@ ngx_oauth_status_text(int32_t status)
     case NOX_RULE_VALUE_INVALID:  return "expected value is not JSON";
     case NOX_NO_KEYS:             return "no keys to verify the signature";
     case NOX_CRIT_UNSUPPORTED:    return "unsupported crit header";
+    case NOX_TIME_INVALID:        return "exp or nbf is not a number of "
+                                         "seconds within 64 bits";
     case NOX_NOT_FOUND:           return "not found";
     case NOX_JSON_INVALID:        return "invalid JSON";
     case NOX_JSON_NOT_OBJECT:     return "not a JSON object";
@@ -690,17 +695,22 @@ ngx_int_t
 ngx_oauth_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
     ngx_http_post_subrequest_t *ps, ngx_http_request_t **psr)
 {
+    u_char              *p;
     ngx_str_t            path, args;
     ngx_uint_t           flags;
     ngx_http_request_t  *sr;
+    u_char               safe[ngx_oauth_log_safe_size(NGX_OAUTH_LOG_SAFE_MAX)];
 
     path = *uri;
     ngx_str_null(&args);
     flags = NGX_HTTP_LOG_UNSAFE;
 
     if (ngx_http_parse_unsafe_uri(r, &path, &args, &flags) != NGX_OK) {
+        /* the uri may hold request variables */
+        p = ngx_oauth_log_safe(safe, uri, NGX_OAUTH_LOG_SAFE_MAX);
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "oauth: unsafe subrequest uri \"%V\"", uri);
+                      "oauth: unsafe subrequest uri \"%*s\"", p - safe,
+                      safe);
         return NGX_ERROR;
     }
 
@@ -1049,7 +1059,8 @@ ngx_oauth_merge_array(ngx_conf_t *cf, ngx_array_t **conf, ngx_array_t *prev,
 
 /*
  * For post-subrequest handlers: collects the body of a finished in-memory
- * subrequest and tells whether the subrequest itself succeeded.
+ * subrequest and tells whether the subrequest itself succeeded, i.e. ran
+ * to its end and its whole answer arrived.
  *
  * A filter that gives up on an in-memory subrequest ("too big subrequest
  * response" past subrequest_output_buffer_size) makes
@@ -1058,13 +1069,20 @@ ngx_oauth_merge_array(ngx_conf_t *cf, ngx_array_t **conf, ngx_array_t *prev,
  * response.  Nothing of an in-memory subrequest is written to the client,
  * so unless the client itself went away the connection is intact: undo
  * that and report the failure, so the handler answers 500.
+ *
+ * An upstream that closes the connection before its answer is complete
+ * leaves rc NGX_OK and a body that may well be complete JSON (nginx only
+ * logs "upstream prematurely closed connection"):
+ * ngx_oauth_subrequest_whole() tells.
  */
 
 ngx_int_t
 ngx_oauth_subrequest_done(ngx_http_request_t *sr, ngx_int_t rc,
     ngx_str_t *body)
 {
+    u_char            *p;
     ngx_connection_t  *c;
+    u_char             safe[ngx_oauth_log_safe_size(NGX_OAUTH_LOG_SAFE_MAX)];
 
     if (ngx_oauth_subrequest_body(sr, body) != NGX_OK) {
         rc = NGX_ERROR;
@@ -1081,7 +1099,172 @@ ngx_oauth_subrequest_done(ngx_http_request_t *sr, ngx_int_t rc,
         rc = NGX_ERROR;
     }
 
+    if (rc == NGX_OK && ngx_oauth_subrequest_whole(sr, body) != NGX_OK) {
+        /* the uri may come from request variables */
+        p = ngx_oauth_log_safe(safe, &sr->uri, NGX_OAUTH_LOG_SAFE_MAX);
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "oauth: the answer to the subrequest \"%*s\" did not "
+                      "arrive whole (%uz bytes, Content-Length %O): refused",
+                      p - safe, safe, body->len,
+                      sr->headers_out.content_length_n);
+        rc = NGX_ERROR;
+    }
+
     return (rc == NGX_OK) ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * Whether an in-memory subrequest got its whole answer.  What nginx 1.22
+ * leaves behind (observed with a proxy_pass location):
+ *
+ *   - any location: the body is shorter than headers_out.content_length_n
+ *     when the upstream announced more than it sent;
+ *   - proxy_buffering on (u->buffering, the default): the event pipe ends
+ *     with upstream_done after the last byte of a Content-Length body or
+ *     the last chunk; a close before that leaves upstream_eof (or
+ *     upstream_error) without upstream_done; only a body without length
+ *     (neither Content-Length nor chunked, p->length -1) ends at the close;
+ *   - proxy_buffering off (or "X-Accel-Buffering: no" from the upstream):
+ *     u->length counts down to 0 for a Content-Length body and for a
+ *     chunked one once its last chunk arrived; -1 without length;
+ *   - an answer from proxy_cache (sr->cached) never went through the pipe
+ *     and was complete when it was stored.
+ */
+
+static ngx_int_t
+ngx_oauth_subrequest_whole(ngx_http_request_t *sr, ngx_str_t *body)
+{
+    ngx_event_pipe_t     *p;
+    ngx_http_upstream_t  *u;
+
+    if (sr->headers_out.content_length_n >= 0
+        && (off_t) body->len != sr->headers_out.content_length_n)
+    {
+        return NGX_DECLINED;
+    }
+
+    u = sr->upstream;
+
+    if (u == NULL || sr->cached || sr->header_only) {
+        return NGX_OK;
+    }
+
+    if (u->buffering) {
+        p = u->pipe;
+
+        if (p == NULL || p->upstream_done) {
+            return NGX_OK;
+        }
+
+        return (p->upstream_eof && !p->upstream_error && p->length == -1)
+               ? NGX_OK : NGX_DECLINED;
+    }
+
+    return (u->length == 0 || u->length == -1) ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * Writes a value from a token or an IdP (kid, iss, a claim, an IdP's
+ * string) for a log line: printable ASCII as is, but control characters,
+ * DEL, '"', '\\' and every byte from 0x80 as \xNN, so the value can
+ * neither start a line of its own nor put raw bytes into the log; at most
+ * max source bytes, then "...".  dst must hold
+ * ngx_oauth_log_safe_size(max) bytes.  Returns the end of the output.
+ */
+
+u_char *
+ngx_oauth_log_safe(u_char *dst, ngx_str_t *src, size_t max)
+{
+    u_char         c;
+    size_t         i, n;
+    static u_char  hex[] = "0123456789abcdef";
+
+    n = ngx_min(src->len, max);
+
+    for (i = 0; i < n; i++) {
+        c = src->data[i];
+
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            *dst++ = c;
+            continue;
+        }
+
+        *dst++ = '\\';
+        *dst++ = 'x';
+        *dst++ = hex[c >> 4];
+        *dst++ = hex[c & 0x0f];
+    }
+
+    if (src->len > max) {
+        dst = ngx_cpymem(dst, "...", sizeof("...") - 1);
+    }
+
+    return dst;
+}
+
+
+/*
+ * Sets a variable to a value from a token or an IdP answer with every
+ * control character (0x00-0x1f, 0x7f) written as \xNN: a CR/LF in a claim
+ * cannot end a header line of add_header, proxy_set_header or a log
+ * format.  Other bytes are kept (token parts and IdP answers are valid
+ * UTF-8); a value without control characters is used as is.
+ */
+
+ngx_int_t
+ngx_oauth_variable_set(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    ngx_str_t *value)
+{
+    u_char         c, *p;
+    size_t         i, n;
+    static u_char  hex[] = "0123456789abcdef";
+
+    n = 0;
+
+    for (i = 0; i < value->len; i++) {
+        c = value->data[i];
+
+        if (c < 0x20 || c == 0x7f) {
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        v->data = value->data;
+        v->len = value->len;
+
+    } else {
+        p = ngx_pnalloc(r->pool, value->len + 3 * n);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        v->data = p;
+
+        for (i = 0; i < value->len; i++) {
+            c = value->data[i];
+
+            if (c < 0x20 || c == 0x7f) {
+                *p++ = '\\';
+                *p++ = 'x';
+                *p++ = hex[c >> 4];
+                *p++ = hex[c & 0x0f];
+                continue;
+            }
+
+            *p++ = c;
+        }
+
+        v->len = p - v->data;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
 }
 
 

@@ -6,7 +6,9 @@
  *   - configuration checks that need managed code: recorded while parsing,
  *     run in a short-lived forked child at the end of the http block, so
  *     the nginx master never starts the .NET runtime;
- *   - helpers for subrequests and status texts.
+ *   - helpers for subrequests, status texts, and for values from tokens
+ *     and IdPs on their way into a log line (ngx_oauth_log_safe) or a
+ *     variable (ngx_oauth_variable_set).
  */
 
 #ifndef NGX_OAUTH_CORE_H
@@ -21,6 +23,12 @@
 
 #define NGX_OAUTH_MANAGED_NAME  "ngx_http_oauth_managed.so"
 #define NGX_OAUTH_GC_GEN0SIZE   "100000"      /* 1 MiB, hexadecimal */
+
+/* source bytes of a token or IdP value that reach a log line */
+#define NGX_OAUTH_LOG_SAFE_MAX  128
+
+/* the room ngx_oauth_log_safe() needs for max source bytes */
+#define ngx_oauth_log_safe_size(max)  ((max) * 4 + sizeof("...") - 1)
 
 
 typedef struct {
@@ -57,10 +65,12 @@ typedef struct {
     int32_t  (*json_compact)(const uint8_t *json, int32_t json_len,
                  uint8_t *out, int32_t out_cap, int32_t *out_len);
     int32_t  (*introspect_parse)(const uint8_t *json, int32_t json_len,
-                 int64_t *exp);
+                 int64_t now, int64_t *expires_in);
     int32_t  (*exchange_parse)(const uint8_t *json, int32_t json_len,
                  uint8_t *out, int32_t out_cap, int32_t *token_len,
                  int32_t *type_len, int64_t *expires_in);
+    int32_t  (*numeric_date)(const uint8_t *json, int32_t json_len,
+                 const uint8_t *name, int32_t name_len, int64_t *seconds);
     int32_t  (*sha256)(const uint8_t *data, int32_t len, uint8_t *out,
                  int32_t out_cap);
     int32_t  (*sts_create)(const nox_buf_t *settings, int32_t n_settings,
@@ -128,6 +138,9 @@ ngx_int_t ngx_oauth_merge_array(ngx_conf_t *cf, ngx_array_t **conf,
     ngx_array_t *prev, size_t size);
 ngx_int_t ngx_oauth_subrequest_done(ngx_http_request_t *sr, ngx_int_t rc,
     ngx_str_t *body);
+u_char *ngx_oauth_log_safe(u_char *dst, ngx_str_t *src, size_t max);
+ngx_int_t ngx_oauth_variable_set(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, ngx_str_t *value);
 
 
 #endif /* NGX_OAUTH_CORE_H */

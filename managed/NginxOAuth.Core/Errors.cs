@@ -3,7 +3,7 @@ namespace NginxOAuth.Core;
 // Closed outcome enums. Every value equals the NOX_* code of the same name in
 // native/include/ngx_oauth_abi.h, so the export layer maps them with a cast.
 
-/// <summary>Decisions about a token (NOX_TOKEN_MALFORMED .. NOX_CRIT_UNSUPPORTED).</summary>
+/// <summary>Decisions about a token (NOX_TOKEN_MALFORMED .. NOX_TIME_INVALID).</summary>
 public enum TokenError
 {
     None = 0,
@@ -23,6 +23,8 @@ public enum TokenError
     RuleValueInvalid = 14,
     NoKeys = 15,
     CritUnsupported = 16,
+    /// <summary>exp or nbf is a number outside a 64-bit second count (1e999, -1e999).</summary>
+    TimeInvalid = 17,
 }
 
 /// <summary>Decisions about configuration input (NOX_JSON_INVALID .. NOX_VALUE_TYPE_INVALID).</summary>

@@ -3,7 +3,7 @@ namespace NginxOAuth.Native;
 /// <summary>Mirror of native/include/ngx_oauth_abi.h (the single source of truth).</summary>
 internal static class Abi
 {
-    public const int NOX_ABI_VERSION = 2;
+    public const int NOX_ABI_VERSION = 3;
 
     public const int NOX_OK = 0;
 
@@ -23,6 +23,7 @@ internal static class Abi
     public const int NOX_RULE_VALUE_INVALID = 14;
     public const int NOX_NO_KEYS = 15;
     public const int NOX_CRIT_UNSUPPORTED = 16;
+    public const int NOX_TIME_INVALID = 17;
 
     public const int NOX_NOT_FOUND = 20;
 

@@ -337,16 +337,16 @@ internal static unsafe class Exports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "nox_introspect_parse")]
-    public static int IntrospectParse(byte* json, int jsonLen, long* exp)
+    public static int IntrospectParse(byte* json, int jsonLen, long now, long* expiresIn)
     {
         try
         {
-            if (!IsBuffer(json, jsonLen) || exp == null)
+            if (!IsBuffer(json, jsonLen) || expiresIn == null)
             {
                 return Abi.NOX_E_ARGUMENT;
             }
-            IntrospectionResult result = TokenResponses.ParseIntrospection(new ReadOnlySpan<byte>(json, jsonLen));
-            *exp = result.Exp;
+            IntrospectionResult result = TokenResponses.ParseIntrospection(new ReadOnlySpan<byte>(json, jsonLen), now);
+            *expiresIn = result.ExpiresIn;
             return (int)result.Error;
         }
         catch
@@ -372,6 +372,34 @@ internal static unsafe class Exports
             *typeLen = result.TypeLength;
             *expiresIn = result.ExpiresIn;
             return (int)result.Error;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_numeric_date")]
+    public static int NumericDateRead(byte* json, int jsonLen, byte* name, int nameLen, long* seconds)
+    {
+        try
+        {
+            if (!IsBuffer(json, jsonLen) || !IsBuffer(name, nameLen) || seconds == null)
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            *seconds = 0;
+            if (!NumericDate.TryReadMember(new ReadOnlySpan<byte>(json, jsonLen), new ReadOnlySpan<byte>(name, nameLen),
+                    out NumericDateStatus status, out long value))
+            {
+                return Abi.NOX_NOT_FOUND;
+            }
+            if (status != NumericDateStatus.Ok)
+            {
+                return Abi.NOX_TIME_INVALID;
+            }
+            *seconds = value;
+            return Abi.NOX_OK;
         }
         catch
         {

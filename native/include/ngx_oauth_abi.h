@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define NOX_ABI_VERSION              2
+#define NOX_ABI_VERSION              3
 
 /* ---- status codes ------------------------------------------------------ */
 
@@ -43,6 +43,10 @@
                                             JSON; detail = rule index */
 #define NOX_NO_KEYS                 15   /* validate_sig on, no keys at all */
 #define NOX_CRIT_UNSUPPORTED        16   /* "crit" names an unknown header */
+#define NOX_TIME_INVALID            17   /* exp/nbf (or an IdP's exp) is a
+                                            number whose whole seconds do
+                                            not fit int64 (1e999), or an
+                                            IdP's exp is not a number */
 
 /* results of lookups */
 #define NOX_NOT_FOUND               20
@@ -248,25 +252,47 @@ int32_t nox_json_compact(const uint8_t *json, int32_t json_len,
     uint8_t *out, int32_t out_cap, int32_t *out_len);
 
 /*
- * Reads an RFC 7662 introspection response: NOX_OK when "active" is true,
- * NOX_RESPONSE_INACTIVE when false, else a decision about the document.
- * *exp is its "exp" when that is a positive integer, else 0 (also set on
- * NOX_RESPONSE_INACTIVE and NOX_RESPONSE_ACTIVE_INVALID).  Other members
- * are read with nox_json_get.
+ * Time values (JWT exp/nbf, an introspection exp, expires_in) are read one
+ * way everywhere: any JSON number form (integer, fraction, exponent) as
+ * whole seconds rounded down; whole seconds outside int64 are
+ * NOX_TIME_INVALID, never "forever".
+ */
+
+/*
+ * Reads an RFC 7662 introspection response at time `now` (Unix seconds):
+ * NOX_OK when "active" is true and "exp" (if any, null = none) is after
+ * now; *expires_in is then exp - now (>= 1), or 0 without exp.
+ * NOX_RESPONSE_INACTIVE when "active" is false; NOX_EXPIRED when it is
+ * true but exp <= now; NOX_TIME_INVALID when exp is not a number within
+ * int64; NOX_UTF8_INVALID when the document is not UTF-8; else a decision
+ * about the document.  Other members are read with nox_json_get.
  */
 int32_t nox_introspect_parse(const uint8_t *json, int32_t json_len,
-    int64_t *exp);
+    int64_t now, int64_t *expires_in);
 
 /*
  * Reads an RFC 8693 token exchange response.  On NOX_OK, out holds the
  * unescaped "access_token" (*token_len bytes) followed by the token type
  * ("issued_token_type", else "token_type"; *type_len bytes, -1 when the
  * response has neither).  out_cap >= json_len always suffices.
- * *expires_in is "expires_in" when a positive integer, else 0.
+ * NOX_TOKEN_CHARS when the token holds a control character or invalid
+ * UTF-8; NOX_UTF8_INVALID when the document is not UTF-8.
+ * *expires_in: "expires_in" in whole seconds rounded down (a number in any
+ * form, or a string of digits), 0 when zero or negative, -1 when absent,
+ * unusable or beyond int64.
  */
 int32_t nox_exchange_parse(const uint8_t *json, int32_t json_len,
     uint8_t *out, int32_t out_cap, int32_t *token_len, int32_t *type_len,
     int64_t *expires_in);
+
+/*
+ * The top-level member `name` of a JSON object (a decoded payload) read
+ * as a time: NOX_OK with *seconds; NOX_NOT_FOUND when there is no such
+ * member (or the document is not an object); NOX_TIME_INVALID when it is
+ * not a number or out of int64.  (The verified-token cache's TTL.)
+ */
+int32_t nox_numeric_date(const uint8_t *json, int32_t json_len,
+    const uint8_t *name, int32_t name_len, int64_t *seconds);
 
 /* SHA-256 of data into out (NOX_SHA256_LEN bytes): cache keys. */
 int32_t nox_sha256(const uint8_t *data, int32_t len, uint8_t *out,

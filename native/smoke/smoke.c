@@ -43,9 +43,12 @@ typedef int32_t (*json_get_pt)(const uint8_t *, int32_t, const uint8_t *,
     uint8_t *, int32_t, int32_t *);
 typedef int32_t (*json_compact_pt)(const uint8_t *, int32_t, uint8_t *,
     int32_t, int32_t *);
-typedef int32_t (*introspect_parse_pt)(const uint8_t *, int32_t, int64_t *);
+typedef int32_t (*introspect_parse_pt)(const uint8_t *, int32_t, int64_t,
+    int64_t *);
 typedef int32_t (*exchange_parse_pt)(const uint8_t *, int32_t, uint8_t *,
     int32_t, int32_t *, int32_t *, int64_t *);
+typedef int32_t (*numeric_date_pt)(const uint8_t *, int32_t, const uint8_t *,
+    int32_t, int64_t *);
 typedef int32_t (*sha256_pt)(const uint8_t *, int32_t, uint8_t *, int32_t);
 typedef int32_t (*sts_create_pt)(const nox_buf_t *, int32_t, int64_t *,
     int32_t *);
@@ -208,6 +211,7 @@ main(int argc, char **argv)
     json_compact_pt           json_compact;
     introspect_parse_pt       introspect_parse;
     exchange_parse_pt         exchange_parse;
+    numeric_date_pt           numeric_date;
     sha256_pt                 sha256;
     int64_t                   exp;
     int32_t                   tlen, ylen;
@@ -246,6 +250,7 @@ main(int argc, char **argv)
     introspect_parse = (introspect_parse_pt)
         sym(lib, "nox_introspect_parse");
     exchange_parse = (exchange_parse_pt) sym(lib, "nox_exchange_parse");
+    numeric_date = (numeric_date_pt) sym(lib, "nox_numeric_date");
     sha256 = (sha256_pt) sym(lib, "nox_sha256");
 
     if (failures) {
@@ -474,17 +479,29 @@ main(int argc, char **argv)
     /* IdP responses (RFC 7662, RFC 8693) and cache keys */
 
     exp = -1;
-    rc = introspect_parse(S("{\"active\":true,\"exp\":2000000000}"), &exp);
-    check(rc == NOX_OK && exp == 2000000000, "introspect_parse active ok");
-    rc = introspect_parse(S("{\"active\":false}"), &exp);
+    rc = introspect_parse(S("{\"active\":true,\"exp\":2000000000}"),
+                          1999999000, &exp);
+    check(rc == NOX_OK && exp == 1000, "introspect_parse active ok");
+    rc = introspect_parse(S("{\"active\":true}"), 1999999000, &exp);
+    check(rc == NOX_OK && exp == 0, "introspect_parse without exp ok");
+    rc = introspect_parse(S("{\"active\":true,\"exp\":19999990005e-1}"),
+                          1999999000, &exp);
+    check(rc == NOX_EXPIRED, "introspect_parse exp <= now is EXPIRED");
+    rc = introspect_parse(S("{\"active\":true,\"exp\":1e999}"),
+                          1999999000, &exp);
+    check(rc == NOX_TIME_INVALID, "introspect_parse exp 1e999 is TIME_INVALID");
+    rc = introspect_parse(S("{\"active\":true,\"sub\":\"\xff\"}"),
+                          1999999000, &exp);
+    check(rc == NOX_UTF8_INVALID, "introspect_parse non-UTF-8 is UTF8_INVALID");
+    rc = introspect_parse(S("{\"active\":false}"), 1999999000, &exp);
     check(rc == NOX_RESPONSE_INACTIVE && exp == 0,
           "introspect_parse inactive is RESPONSE_INACTIVE");
-    rc = introspect_parse(S("{\"active\":\"true\"}"), &exp);
+    rc = introspect_parse(S("{\"active\":\"true\"}"), 1999999000, &exp);
     check(rc == NOX_RESPONSE_ACTIVE_INVALID,
           "introspect_parse string active is RESPONSE_ACTIVE_INVALID");
-    rc = introspect_parse(S("{\"active\":"), &exp);
+    rc = introspect_parse(S("{\"active\":"), 1999999000, &exp);
     check(rc == NOX_JSON_INVALID, "introspect_parse truncated is JSON_INVALID");
-    rc = introspect_parse(NULL, 3, &exp);
+    rc = introspect_parse(NULL, 3, 1999999000, &exp);
     check(rc == NOX_E_ARGUMENT, "introspect_parse NULL is E_ARGUMENT");
 
     rc = exchange_parse(S("{\"access_token\":\"n\\u0065w\",\"expires_in\":60,"
@@ -492,6 +509,15 @@ main(int argc, char **argv)
                         sizeof(out), &tlen, &ylen, &exp);
     check(rc == NOX_OK && tlen == 3 && ylen == 5 && exp == 60
           && memcmp(out, "newurn:x", 8) == 0, "exchange_parse ok");
+    rc = exchange_parse(S("{\"access_token\":\"n\",\"expires_in\":25e-1}"),
+                        out, sizeof(out), &tlen, &ylen, &exp);
+    check(rc == NOX_OK && exp == 2, "exchange_parse expires_in 25e-1 is 2");
+    rc = exchange_parse(S("{\"access_token\":\"n\"}"), out, sizeof(out),
+                        &tlen, &ylen, &exp);
+    check(rc == NOX_OK && exp == -1, "exchange_parse without expires_in: -1");
+    rc = exchange_parse(S("{\"access_token\":\"a\\r\\nX-Injected: 1\"}"),
+                        out, sizeof(out), &tlen, &ylen, &exp);
+    check(rc == NOX_TOKEN_CHARS, "exchange_parse CRLF token is TOKEN_CHARS");
     rc = exchange_parse(S("{\"token_type\":\"Bearer\"}"), out, sizeof(out),
                         &tlen, &ylen, &exp);
     check(rc == NOX_RESPONSE_NO_TOKEN,
@@ -500,6 +526,20 @@ main(int argc, char **argv)
                         &ylen, &exp);
     check(rc == NOX_E_BUFFER_TOO_SMALL && tlen == 6,
           "exchange_parse small buffer is E_BUFFER_TOO_SMALL");
+
+    rc = numeric_date(S("{\"sub\":\"a\",\"exp\":17961582915e-1}"), S("exp"),
+                      &exp);
+    check(rc == NOX_OK && exp == 1796158291, "numeric_date exponent form");
+    rc = numeric_date(S("{\"exp\":-1.5}"), S("exp"), &exp);
+    check(rc == NOX_OK && exp == -2, "numeric_date rounds down");
+    rc = numeric_date(S("{\"exp\":1e999}"), S("exp"), &exp);
+    check(rc == NOX_TIME_INVALID, "numeric_date 1e999 is TIME_INVALID");
+    rc = numeric_date(S("{\"exp\":\"1\"}"), S("exp"), &exp);
+    check(rc == NOX_TIME_INVALID, "numeric_date string is TIME_INVALID");
+    rc = numeric_date(S("{\"nbf\":1}"), S("exp"), &exp);
+    check(rc == NOX_NOT_FOUND, "numeric_date absent is NOT_FOUND");
+    rc = numeric_date(NULL, 1, S("exp"), &exp);
+    check(rc == NOX_E_ARGUMENT, "numeric_date NULL is E_ARGUMENT");
 
     rc = sha256(S("abc"), out, sizeof(out));
     check(rc == NOX_OK && out[0] == 0xba && out[1] == 0x78

@@ -104,6 +104,14 @@ public sealed class JsonRenderTests
     [TestCase("{\"a\":1}{", JsonShape.Invalid, TestName = "Guard_refuses_trailing_data")]
     [TestCase("{\"a\":{\"b\":1},\"c\":{\"b\":2}}", JsonShape.Object, TestName = "Guard_allows_a_name_in_two_objects")]
     [TestCase("{\"a\":1,\"b\":{},\"a\":2}", JsonShape.DuplicateMember, TestName = "Guard_finds_a_duplicate_after_a_nested_object")]
+    [TestCase("{\"a\":\"x\\ud800\"}", JsonShape.Invalid, TestName = "Guard_refuses_a_lone_high_surrogate_escape")]
+    [TestCase("{\"a\":\"\\udc00x\"}", JsonShape.Invalid, TestName = "Guard_refuses_a_lone_low_surrogate_escape")]
+    [TestCase("{\"a\":\"\\ud800\\u0041\"}", JsonShape.Invalid, TestName = "Guard_refuses_a_high_surrogate_before_another_escape")]
+    [TestCase("{\"a\":\"\\ude00\\ud83d\"}", JsonShape.Invalid, TestName = "Guard_refuses_surrogates_in_the_wrong_order")]
+    [TestCase("{\"\\ud800\":1}", JsonShape.Invalid, TestName = "Guard_refuses_a_lone_surrogate_in_a_name")]
+    [TestCase("[\"\\uD83D\"]", JsonShape.Invalid, TestName = "Guard_refuses_a_lone_surrogate_in_an_array")]
+    [TestCase("{\"a\":\"\\ud83d\\ude00 \\n \\\\ud800 \\u00e9\"}", JsonShape.Object, TestName = "Guard_allows_paired_surrogates_and_escaped_backslashes")]
+    [TestCase("{\"a\":\"\\uD83D\\uDE00\"}", JsonShape.Object, TestName = "Guard_allows_upper_case_surrogate_pairs")]
     public void Guard_classifies(string json, JsonShape shape)
     {
         Assert.That(JsonGuard.Check(T.U(json)), Is.EqualTo(shape));

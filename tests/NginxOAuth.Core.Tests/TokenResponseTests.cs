@@ -9,13 +9,27 @@ namespace NginxOAuth.Core.Tests;
 /// <summary>nox_introspect_parse / nox_exchange_parse / nox_sha256 (RFC 7662, RFC 8693).</summary>
 public sealed class TokenResponseTests
 {
+    private const long Now = 1_900_000_000;
+
     [TestCase("{\"active\":true}", ResponseError.None, 0L, TestName = "Active_true_is_ok")]
-    [TestCase("{\"active\":true,\"exp\":2000000000}", ResponseError.None, 2000000000L, TestName = "Exp_is_extracted")]
-    [TestCase("{\"active\":true,\"exp\":\"2000000000\"}", ResponseError.None, 0L, TestName = "String_exp_counts_as_missing")]
-    [TestCase("{\"active\":true,\"exp\":1.5}", ResponseError.None, 0L, TestName = "Fractional_exp_counts_as_missing")]
-    [TestCase("{\"active\":true,\"exp\":-5}", ResponseError.None, 0L, TestName = "Negative_exp_counts_as_missing")]
+    [TestCase("{\"active\":true,\"exp\":1900000600}", ResponseError.None, 600L, TestName = "Seconds_until_exp_are_reported")]
+    [TestCase("{\"active\":true,\"exp\":1900000600.9}", ResponseError.None, 600L, TestName = "Fractional_exp_is_rounded_down")]
+    [TestCase("{\"active\":true,\"exp\":19000006009e-1}", ResponseError.None, 600L, TestName = "Exponent_form_exp_is_read_whole")]
+    [TestCase("{\"active\":true,\"exp\":1.9000006E9}", ResponseError.None, 600L, TestName = "Exponent_form_exp_with_fraction_digits")]
+    [TestCase("{\"active\":true,\"exp\":1900000000.5}", ResponseError.Expired, 0L, TestName = "Exp_within_the_current_second_has_passed")]
+    [TestCase("{\"active\":true,\"exp\":1900000000}", ResponseError.Expired, 0L, TestName = "Exp_equal_to_now_has_passed")]
+    [TestCase("{\"active\":true,\"exp\":1899999900}", ResponseError.Expired, 0L, TestName = "Past_exp_is_expired")]
+    [TestCase("{\"active\":true,\"exp\":-5}", ResponseError.Expired, 0L, TestName = "Negative_exp_is_expired")]
+    [TestCase("{\"active\":true,\"exp\":0}", ResponseError.Expired, 0L, TestName = "Zero_exp_is_expired")]
+    [TestCase("{\"active\":true,\"exp\":9223372036854775807}", ResponseError.None, 9223372036854775807L - Now, TestName = "Largest_exp_is_read")]
+    [TestCase("{\"active\":true,\"exp\":1e999}", ResponseError.TimeInvalid, 0L, TestName = "Exp_beyond_64_bits_is_invalid")]
+    [TestCase("{\"active\":true,\"exp\":-1e999}", ResponseError.TimeInvalid, 0L, TestName = "Exp_below_64_bits_is_invalid")]
+    [TestCase("{\"active\":true,\"exp\":9223372036854775808}", ResponseError.TimeInvalid, 0L, TestName = "Exp_of_2_to_the_63_is_invalid")]
+    [TestCase("{\"active\":true,\"exp\":\"2000000000\"}", ResponseError.TimeInvalid, 0L, TestName = "String_exp_is_invalid")]
+    [TestCase("{\"active\":true,\"exp\":[2000000000]}", ResponseError.TimeInvalid, 0L, TestName = "Array_exp_is_invalid")]
+    [TestCase("{\"active\":true,\"exp\":null}", ResponseError.None, 0L, TestName = "Null_exp_means_no_exp")]
     [TestCase("{\"active\":false}", ResponseError.Inactive, 0L, TestName = "Active_false_is_inactive")]
-    [TestCase("{\"active\":false,\"exp\":7}", ResponseError.Inactive, 7L, TestName = "Inactive_still_reports_exp")]
+    [TestCase("{\"active\":false,\"exp\":1e999}", ResponseError.Inactive, 0L, TestName = "Inactive_is_inactive_whatever_its_exp")]
     [TestCase("{\"sub\":\"alice\"}", ResponseError.ActiveInvalid, 0L, TestName = "Missing_active_is_invalid")]
     [TestCase("{\"active\":\"true\"}", ResponseError.ActiveInvalid, 0L, TestName = "String_active_is_invalid")]
     [TestCase("{\"active\":1}", ResponseError.ActiveInvalid, 0L, TestName = "Numeric_active_is_invalid")]
@@ -26,18 +40,48 @@ public sealed class TokenResponseTests
     [TestCase("{\"active\":true,\"active\":false}", ResponseError.JsonInvalid, 0L, TestName = "Duplicate_active_is_malformed")]
     [TestCase("[{\"active\":true}]", ResponseError.JsonNotObject, 0L, TestName = "Array_response_is_not_an_object")]
     [TestCase("true", ResponseError.JsonNotObject, 0L, TestName = "Scalar_response_is_not_an_object")]
-    public void Introspection_response_is_classified(string json, ResponseError expected, long exp)
+    public void Introspection_response_is_classified(string json, ResponseError expected, long expiresIn)
     {
-        IntrospectionResult result = TokenResponses.ParseIntrospection(T.U(json));
+        IntrospectionResult result = TokenResponses.ParseIntrospection(T.U(json), Now);
         Assert.That(result.Error, Is.EqualTo(expected));
-        Assert.That(result.Exp, Is.EqualTo(exp));
+        Assert.That(result.ExpiresIn, Is.EqualTo(expiresIn));
+    }
+
+    private static readonly byte[][] NotUtf8 =
+    [
+        [.. "{\"active\":true,\"sub\":\"a"u8, 0xff, .. "\"}"u8],
+        [.. "{\"active\":true,\"sub\":\"a"u8, 0xc3, 0x28, .. "\"}"u8],
+        [.. "{\"active\":true,\"sub\":\"a"u8, 0xed, 0xa0, 0x80, .. "\"}"u8], // a UTF-16 surrogate
+        [.. "{\"active\":true,\"sub\":\"a"u8, 0xc0, 0xaf, .. "\"}"u8], // overlong "/"
+        [.. "{\"active\":true,\"s"u8, 0xe2, 0x82, .. "\":1}"u8], // cut in a member name
+    ];
+
+    [TestCaseSource(nameof(NotUtf8))]
+    public void Introspection_response_that_is_not_UTF8_is_refused(byte[] json)
+    {
+        Assert.That(TokenResponses.ParseIntrospection(json, Now).Error, Is.EqualTo(ResponseError.Utf8Invalid));
+    }
+
+    [TestCaseSource(nameof(NotUtf8))]
+    public void Exchange_response_that_is_not_UTF8_is_refused(byte[] json)
+    {
+        Assert.That(TokenResponses.ParseExchange(json, new byte[json.Length]).Error, Is.EqualTo(ResponseError.Utf8Invalid));
+    }
+
+    [Test]
+    public void UTF8_member_values_are_accepted()
+    {
+        Assert.That(TokenResponses.ParseIntrospection(T.U("{\"active\":true,\"sub\":\"J\u00f6rg \u4e2d \ud83d\ude00\"}"), Now).Error,
+            Is.EqualTo(ResponseError.None));
+        Assert.That(TokenResponses.ParseIntrospection(T.U("{\"active\":true,\"sub\":\"Jörg 中 😀\"}"), Now).Error,
+            Is.EqualTo(ResponseError.None));
     }
 
     [Test]
     public void Response_over_64_KiB_is_too_large()
     {
         string big = "{\"active\":true,\"pad\":\"" + new string('x', 64 * 1024) + "\"}";
-        Assert.That(TokenResponses.ParseIntrospection(T.U(big)).Error, Is.EqualTo(ResponseError.TooLarge));
+        Assert.That(TokenResponses.ParseIntrospection(T.U(big), Now).Error, Is.EqualTo(ResponseError.TooLarge));
         Assert.That(TokenResponses.ParseExchange(T.U(big), new byte[big.Length]).Error,
             Is.EqualTo(ResponseError.TooLarge));
     }
@@ -48,7 +92,7 @@ public sealed class TokenResponseTests
         string head = "{\"active\":true,\"pad\":\"";
         string json = head + new string('x', 64 * 1024 - head.Length - 2) + "\"}";
         Assert.That(Encoding.UTF8.GetByteCount(json), Is.EqualTo(64 * 1024));
-        Assert.That(TokenResponses.ParseIntrospection(T.U(json)).Error, Is.EqualTo(ResponseError.None));
+        Assert.That(TokenResponses.ParseIntrospection(T.U(json), Now).Error, Is.EqualTo(ResponseError.None));
     }
 
     [TestCase("sub", "alice", TestName = "Sub_is_read_for_its_variable")]
@@ -70,13 +114,27 @@ public sealed class TokenResponseTests
     [TestCase("{\"access_token\":\"new\",\"issued_token_type\":\"urn:ietf:params:oauth:token-type:access_token\","
         + "\"token_type\":\"Bearer\",\"expires_in\":120}", "new", "urn:ietf:params:oauth:token-type:access_token", 120L,
         TestName = "Exchange_reads_token_issued_type_and_expires_in")]
-    [TestCase("{\"access_token\":\"new\",\"token_type\":\"Bearer\"}", "new", "Bearer", 0L,
+    [TestCase("{\"access_token\":\"new\",\"token_type\":\"Bearer\"}", "new", "Bearer", -1L,
         TestName = "Exchange_falls_back_to_token_type")]
-    [TestCase("{\"access_token\":\"new\"}", "new", null, 0L, TestName = "Exchange_without_a_type_reports_none")]
-    [TestCase("{\"access_token\":\"a\\u002Fb\",\"expires_in\":\"60\"}", "a/b", null, 0L,
-        TestName = "Exchange_token_is_unescaped_and_string_expires_in_ignored")]
+    [TestCase("{\"access_token\":\"new\"}", "new", null, -1L, TestName = "Exchange_without_a_type_reports_none")]
+    [TestCase("{\"access_token\":\"a\\u002Fb\",\"expires_in\":\"60\"}", "a/b", null, 60L,
+        TestName = "Exchange_token_is_unescaped_and_string_of_digits_expires_in_read")]
+    [TestCase("{\"access_token\":\"t\",\"expires_in\":\"60s\"}", "t", null, -1L,
+        TestName = "Other_string_expires_in_counts_as_missing")]
     [TestCase("{\"access_token\":\"t\",\"expires_in\":-1}", "t", null, 0L,
-        TestName = "Negative_expires_in_counts_as_missing")]
+        TestName = "Negative_expires_in_leaves_no_lifetime")]
+    [TestCase("{\"access_token\":\"t\",\"expires_in\":2.5}", "t", null, 2L,
+        TestName = "Fractional_expires_in_is_rounded_down")]
+    [TestCase("{\"access_token\":\"t\",\"expires_in\":25e-1}", "t", null, 2L,
+        TestName = "Exponent_form_expires_in_is_read")]
+    [TestCase("{\"access_token\":\"t\",\"expires_in\":0.9}", "t", null, 0L,
+        TestName = "Expires_in_below_a_second_leaves_no_lifetime")]
+    [TestCase("{\"access_token\":\"t\",\"expires_in\":1e999}", "t", null, -1L,
+        TestName = "Expires_in_beyond_64_bits_sets_no_limit")]
+    [TestCase("{\"access_token\":\"t\",\"expires_in\":-1e999}", "t", null, 0L,
+        TestName = "Expires_in_below_64_bits_leaves_no_lifetime")]
+    [TestCase("{\"access_token\":\"J\u00f6rg\\tT\"}", "J\u00f6rg\tT", null, -1L,
+        TestName = "Issued_token_may_hold_tab_and_UTF8")]
     public void Exchange_response_is_read(string json, string token, string? type, long expiresIn)
     {
         var output = new byte[json.Length];
@@ -91,6 +149,12 @@ public sealed class TokenResponseTests
         Assert.That(result.ExpiresIn, Is.EqualTo(expiresIn));
     }
 
+    [TestCase("{\"access_token\":\"NEW\\r\\nX-Injected: yes\"}", ResponseError.TokenChars, TestName = "Issued_token_with_CRLF_fails")]
+    [TestCase("{\"access_token\":\"NEW\\n\"}", ResponseError.TokenChars, TestName = "Issued_token_with_LF_fails")]
+    [TestCase("{\"access_token\":\"NEW\\u0000\"}", ResponseError.TokenChars, TestName = "Issued_token_with_NUL_fails")]
+    [TestCase("{\"access_token\":\"NEW\\u001b\"}", ResponseError.TokenChars, TestName = "Issued_token_with_ESC_fails")]
+    [TestCase("{\"access_token\":\"NEW\\u007f\"}", ResponseError.TokenChars, TestName = "Issued_token_with_DEL_fails")]
+    [TestCase("{\"access_token\":\"NEW\\ud800\"}", ResponseError.JsonInvalid, TestName = "Issued_token_with_a_lone_surrogate_escape_fails")]
     [TestCase("{\"token_type\":\"Bearer\"}", ResponseError.AccessTokenMissing, TestName = "Exchange_without_access_token_fails")]
     [TestCase("{\"access_token\":\"\"}", ResponseError.AccessTokenMissing, TestName = "Exchange_with_empty_access_token_fails")]
     [TestCase("{\"access_token\":42}", ResponseError.AccessTokenMissing, TestName = "Exchange_with_numeric_access_token_fails")]

@@ -19,9 +19,11 @@ public enum JsonShape
 /// <summary>
 /// One forward pass over untrusted JSON: well-formedness (strict RFC 8259, no
 /// comments or trailing commas), depth at most <see cref="Limits.MaxJsonDepth"/>,
-/// and no duplicate member names in any object (compared after unescaping:
-/// "a" and "\u0061" are the same name). Duplicates are ambiguous, and
-/// ambiguity between two JSON parsers is an attack vector.
+/// no duplicate member names in any object (compared after unescaping:
+/// "a" and "\u0061" are the same name), and no string whose \u escapes
+/// leave a UTF-16 surrogate unpaired ("\ud800": not Unicode text, which no
+/// reader can turn into UTF-8). Duplicates are ambiguous, and ambiguity
+/// between two JSON parsers is an attack vector.
 /// </summary>
 public static class JsonGuard
 {
@@ -96,6 +98,10 @@ public static class JsonGuard
                 found[pending] = MemberValue.At(ref reader);
                 pending = -1;
             }
+            if (reader.ValueIsEscaped && !SurrogatesPaired(reader.ValueSpan))
+            {
+                return JsonShape.Invalid;
+            }
             switch (reader.TokenType)
             {
                 case JsonTokenType.StartObject:
@@ -121,6 +127,53 @@ public static class JsonGuard
 
         // Utf8JsonReader (final block) has rejected truncated or trailing data.
         return shape;
+    }
+
+    /// <summary>
+    /// Whether every \u escape of an escaped string or name (as the reader
+    /// validated its syntax) denotes Unicode text: a high surrogate followed
+    /// by a low one, and no surrogate on its own.
+    /// </summary>
+    private static bool SurrogatesPaired(ReadOnlySpan<byte> raw)
+    {
+        for (int i = 0; i < raw.Length; i++)
+        {
+            if (raw[i] != (byte)'\\')
+            {
+                continue;
+            }
+            i++;
+            if (i >= raw.Length || raw[i] != (byte)'u' || i + 4 >= raw.Length)
+            {
+                continue;
+            }
+            int unit = Hex4(raw.Slice(i + 1, 4));
+            i += 4;
+            if (unit is >= 0xDC00 and <= 0xDFFF)
+            {
+                return false;
+            }
+            if (unit is >= 0xD800 and <= 0xDBFF)
+            {
+                if (i + 6 >= raw.Length || raw[i + 1] != (byte)'\\' || raw[i + 2] != (byte)'u'
+                    || Hex4(raw.Slice(i + 3, 4)) is < 0xDC00 or > 0xDFFF)
+                {
+                    return false;
+                }
+                i += 6;
+            }
+        }
+        return true;
+    }
+
+    private static int Hex4(ReadOnlySpan<byte> hex)
+    {
+        int value = 0;
+        foreach (byte b in hex)
+        {
+            value = value * 16 + (b <= '9' ? b - '0' : (b | 0x20) - 'a' + 10);
+        }
+        return value;
     }
 
     /// <summary>Up to three member names for <see cref="Check(ReadOnlySpan{byte}, MemberNames, Span{MemberValue})"/>.</summary>
@@ -374,43 +427,6 @@ public readonly struct MemberValue
         }
         Utf8JsonReader reader = Quoted(json);
         return reader.GetString()!;
-    }
-
-    /// <summary>A number value as a decimal; false when it does not fit one.</summary>
-    public bool TryGetDecimal(ReadOnlySpan<byte> json, out decimal value)
-    {
-        value = 0;
-        if (Type != JsonTokenType.Number)
-        {
-            return false;
-        }
-        ReadOnlySpan<byte> number = json.Slice(Start, Length);
-        if (number.Length <= 18 && number.IndexOfAnyExceptInRange((byte)'0', (byte)'9') < 0)
-        {
-            // The common case (exp, nbf, iat): a plain integer; the reader
-            // already checked its syntax.
-            long n = 0;
-            foreach (byte digit in number)
-            {
-                n = n * 10 + (digit - '0');
-            }
-            value = n;
-            return true;
-        }
-        var reader = new Utf8JsonReader(number);
-        return reader.Read() && reader.TryGetDecimal(out value);
-    }
-
-    /// <summary>A number value as a double; false when it does not parse as one.</summary>
-    public bool TryGetDouble(ReadOnlySpan<byte> json, out double value)
-    {
-        value = 0;
-        if (Type != JsonTokenType.Number)
-        {
-            return false;
-        }
-        var reader = new Utf8JsonReader(json.Slice(Start, Length));
-        return reader.Read() && reader.TryGetDouble(out value);
     }
 
     // The quoted string on its own is a JSON document: a reader over it

@@ -366,13 +366,17 @@ public static class JwtVerifier
 
     private static TokenError CheckTimes(VerificationPolicy policy, ref TokenParts parts, long now)
     {
-        long leeway = policy.Leeway;
+        // Int128: exp + leeway and nbf - leeway cannot overflow at the ends of the range
+        Int128 leeway = policy.Leeway;
         ReadOnlySpan<byte> payload = parts.Payload;
         if (policy.ValidateExp)
         {
-            if (!TryGetTime(payload, parts.Exp, out decimal expiry))
+            switch (NumericDate.Read(payload, parts.Exp, out long expiry))
             {
-                return TokenError.ExpMissing;
+                case NumericDateStatus.NotANumber:
+                    return TokenError.ExpMissing;
+                case NumericDateStatus.OutOfRange:
+                    return TokenError.TimeInvalid;
             }
             if (now >= expiry + leeway)
             {
@@ -382,9 +386,12 @@ public static class JwtVerifier
 
         if (parts.Nbf.Present)
         {
-            if (!TryGetTime(payload, parts.Nbf, out decimal notBefore))
+            switch (NumericDate.Read(payload, parts.Nbf, out long notBefore))
             {
-                return TokenError.TokenMalformed;
+                case NumericDateStatus.NotANumber:
+                    return TokenError.TokenMalformed;
+                case NumericDateStatus.OutOfRange:
+                    return TokenError.TimeInvalid;
             }
             if (now < notBefore - leeway)
             {
@@ -392,23 +399,6 @@ public static class JwtVerifier
             }
         }
         return TokenError.None;
-    }
-
-    /// <summary>A NumericDate: integer or decimal seconds.</summary>
-    private static bool TryGetTime(ReadOnlySpan<byte> json, MemberValue value, out decimal seconds)
-    {
-        if (value.TryGetDecimal(json, out seconds))
-        {
-            return true;
-        }
-
-        // Beyond decimal's range (e.g. 1e40): clamp, the comparison stays right.
-        if (value.TryGetDouble(json, out double d) && !double.IsNaN(d))
-        {
-            seconds = d > 0 ? decimal.MaxValue / 2 : decimal.MinValue / 2;
-            return true;
-        }
-        return false;
     }
 
     private static RuleOutcome EvaluateRule<TValues>(Rule rule, JsonElement root, TValues ruleValues)

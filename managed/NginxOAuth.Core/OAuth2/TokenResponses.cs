@@ -1,11 +1,13 @@
 using System;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Text.Unicode;
 using NginxOAuth.Core.Json;
 
 namespace NginxOAuth.Core.OAuth2;
 
-/// <summary>Outcomes of reading an IdP response (NOX_RESPONSE_* codes, NOX_JSON_*).</summary>
+/// <summary>Outcomes of reading an IdP response (NOX_RESPONSE_* codes, NOX_JSON_*, and the NOX_* codes named below).</summary>
 public enum ResponseError
 {
     None = 0,
@@ -19,29 +21,42 @@ public enum ResponseError
     TooLarge = 52,
     /// <summary>Token exchange response without a non-empty string "access_token".</summary>
     AccessTokenMissing = 53,
+    /// <summary>Introspection: "active" true but "exp" is at or before now (NOX_EXPIRED).</summary>
+    Expired = 7,
+    /// <summary>Introspection "exp" present but not a number of seconds within 64 bits (NOX_TIME_INVALID).</summary>
+    TimeInvalid = 17,
+    /// <summary>The issued token holds a control character or invalid UTF-8 (NOX_TOKEN_CHARS).</summary>
+    TokenChars = 65,
+    /// <summary>The response is not valid UTF-8 (NOX_UTF8_INVALID).</summary>
+    Utf8Invalid = 66,
     /// <summary>NOX_E_BUFFER_TOO_SMALL.</summary>
     BufferTooSmall = -2,
 }
 
-/// <summary>An introspection response: its decision and "exp" (0 when absent or not a positive integer).</summary>
+/// <summary>
+/// An introspection response: its decision and, for an active token, the
+/// seconds from now until its "exp" (at least 1), or 0 when it has no exp.
+/// </summary>
 public readonly struct IntrospectionResult
 {
-    public IntrospectionResult(ResponseError error, long exp)
+    public IntrospectionResult(ResponseError error, long expiresIn)
     {
         Error = error;
-        Exp = exp;
+        ExpiresIn = expiresIn;
     }
 
     public ResponseError Error { get; }
 
-    public long Exp { get; }
+    public long ExpiresIn { get; }
 }
 
 /// <summary>
 /// A token exchange response: the new token and its type written to the
-/// caller's buffer (token first, type right after), and "expires_in" (0 when
-/// absent or not a positive integer). TypeLength is -1 when the response names
-/// no type ("issued_token_type", else "token_type").
+/// caller's buffer (token first, type right after), and "expires_in" in whole
+/// seconds, rounded down (a number in any form, or a string of digits; 0 when
+/// it is zero or negative; -1 when absent, unusable or beyond 64 bits).
+/// TypeLength is -1 when the response names no type ("issued_token_type",
+/// else "token_type").
 /// </summary>
 public readonly struct ExchangeResult
 {
@@ -65,14 +80,22 @@ public readonly struct ExchangeResult
 /// <summary>
 /// RFC 7662 introspection and RFC 8693 token exchange responses, as
 /// kjdev/nginx-auth-oauth2-token reads them: a JSON object of at most 64 KiB,
-/// "active" a boolean, "access_token" a non-empty string. Other members
-/// (sub, scope, client_id, any claim) are read with <see cref="JsonRender.Get"/>.
+/// "active" a boolean, "access_token" a non-empty string. Stricter where the
+/// anchor lets a problem through: the document must be UTF-8, an issued
+/// token must be safe in a header (<see cref="TokenChars"/>), and an active
+/// token whose "exp" has passed is expired. Times read through
+/// <see cref="NumericDate"/>. Other members (sub, scope, client_id, any claim)
+/// are read with <see cref="JsonRender.Get"/>.
 /// </summary>
 public static class TokenResponses
 {
     public const int MaxResponse = 64 * 1024;
 
-    public static IntrospectionResult ParseIntrospection(ReadOnlySpan<byte> json)
+    /// <summary>An issued token is sent as it was issued or not at all: never with a U+FFFD in it.</summary>
+    private static readonly System.Text.UTF8Encoding StrictUtf8 = new(false, true);
+
+    /// <summary>Reads an introspection answer at Unix time <paramref name="now"/>.</summary>
+    public static IntrospectionResult ParseIntrospection(ReadOnlySpan<byte> json, long now)
     {
         ResponseError gate = Gate(json);
         if (gate != ResponseError.None)
@@ -82,16 +105,32 @@ public static class TokenResponses
 
         using JsonDocument doc = Parse(json);
         JsonElement root = doc.RootElement;
-        long exp = PositiveInteger(root, "exp"u8);
 
         if (!root.TryGetProperty("active"u8, out JsonElement active)
             || active.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
         {
-            return new IntrospectionResult(ResponseError.ActiveInvalid, exp);
+            return new IntrospectionResult(ResponseError.ActiveInvalid, 0);
+        }
+        if (active.ValueKind == JsonValueKind.False)
+        {
+            return new IntrospectionResult(ResponseError.Inactive, 0);
         }
 
-        return new IntrospectionResult(active.ValueKind == JsonValueKind.True ? ResponseError.None
-            : ResponseError.Inactive, exp);
+        // "exp": null is read as no exp; anything else must be a time
+        if (!root.TryGetProperty("exp"u8, out JsonElement expElement) || expElement.ValueKind == JsonValueKind.Null)
+        {
+            return new IntrospectionResult(ResponseError.None, 0);
+        }
+        if (NumericDate.Read(expElement, out long exp) != NumericDateStatus.Ok)
+        {
+            return new IntrospectionResult(ResponseError.TimeInvalid, 0);
+        }
+        if (exp <= now)
+        {
+            return new IntrospectionResult(ResponseError.Expired, 0);
+        }
+        Int128 left = (Int128)exp - now;
+        return new IntrospectionResult(ResponseError.None, left > long.MaxValue ? long.MaxValue : (long)left);
     }
 
     public static ExchangeResult ParseExchange(ReadOnlySpan<byte> json, Span<byte> output)
@@ -99,15 +138,28 @@ public static class TokenResponses
         ResponseError gate = Gate(json);
         if (gate != ResponseError.None)
         {
-            return new ExchangeResult(gate, -1, -1, 0);
+            return new ExchangeResult(gate, -1, -1, -1);
         }
 
         using JsonDocument doc = Parse(json);
         JsonElement root = doc.RootElement;
-        long expiresIn = PositiveInteger(root, "expires_in"u8);
+        long expiresIn = root.TryGetProperty("expires_in"u8, out JsonElement lifetime) ? Lifetime(lifetime) : -1;
 
-        if (!root.TryGetProperty("access_token"u8, out JsonElement token)
-            || token.ValueKind != JsonValueKind.String || token.GetString() is not { Length: > 0 } tokenText)
+        if (!root.TryGetProperty("access_token"u8, out JsonElement token) || token.ValueKind != JsonValueKind.String)
+        {
+            return new ExchangeResult(ResponseError.AccessTokenMissing, -1, -1, expiresIn);
+        }
+
+        string tokenText;
+        try
+        {
+            tokenText = token.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            return new ExchangeResult(ResponseError.TokenChars, -1, -1, expiresIn); // a lone surrogate escape
+        }
+        if (tokenText.Length == 0)
         {
             return new ExchangeResult(ResponseError.AccessTokenMissing, -1, -1, expiresIn);
         }
@@ -119,19 +171,48 @@ public static class TokenResponses
             typeText = type.GetString();
         }
 
-        int tokenLength = System.Text.Encoding.UTF8.GetByteCount(tokenText);
+        int tokenLength = StrictUtf8.GetByteCount(tokenText);
         int typeLength = typeText is null ? -1 : System.Text.Encoding.UTF8.GetByteCount(typeText);
         if (tokenLength + Math.Max(typeLength, 0) > output.Length)
         {
             return new ExchangeResult(ResponseError.BufferTooSmall, tokenLength, typeLength, expiresIn);
         }
 
-        System.Text.Encoding.UTF8.GetBytes(tokenText, output);
+        StrictUtf8.GetBytes(tokenText, output);
+        if (!TokenChars.Valid(output[..tokenLength]))
+        {
+            output[..tokenLength].Clear();
+            return new ExchangeResult(ResponseError.TokenChars, -1, -1, expiresIn);
+        }
         if (typeText is not null)
         {
             System.Text.Encoding.UTF8.GetBytes(typeText, output[tokenLength..]);
         }
         return new ExchangeResult(ResponseError.None, tokenLength, typeLength, expiresIn);
+    }
+
+    /// <summary>
+    /// expires_in (RFC 6749 5.1): a number of seconds in any JSON form, or a
+    /// string of digits (some token endpoints send "3599"), rounded down; 0
+    /// for zero or less; -1 for anything else or beyond 64 bits (no limit
+    /// from the IdP: the cache's max_ttl applies). A negative number beyond
+    /// 64 bits is 0.
+    /// </summary>
+    private static long Lifetime(JsonElement value)
+    {
+        if (value.ValueKind == JsonValueKind.String)
+        {
+            string text = value.GetString()!;
+            return text.Length is > 0 and <= 18 && text.AsSpan().IndexOfAnyExceptInRange('0', '9') < 0
+                ? long.Parse(text, System.Globalization.CultureInfo.InvariantCulture)
+                : -1;
+        }
+        return NumericDate.Read(value, out long seconds) switch
+        {
+            NumericDateStatus.Ok => Math.Max(seconds, 0),
+            NumericDateStatus.OutOfRange => JsonMarshal.GetRawUtf8Value(value)[0] == (byte)'-' ? 0 : -1,
+            _ => -1,
+        };
     }
 
     /// <summary>SHA-256 of <paramref name="data"/> into 32 bytes (cache keys: no raw token in shared memory).</summary>
@@ -162,6 +243,10 @@ public static class TokenResponses
         {
             return ResponseError.TooLarge;
         }
+        if (!Utf8.IsValid(json))
+        {
+            return ResponseError.Utf8Invalid; // RFC 8259 8.1: JSON between systems is UTF-8
+        }
         return JsonGuard.Check(json) switch
         {
             JsonShape.Object => ResponseError.None,
@@ -175,8 +260,4 @@ public static class TokenResponses
         byte[] copy = json.ToArray();
         return JsonGuard.Parse(copy);
     }
-
-    private static long PositiveInteger(JsonElement root, ReadOnlySpan<byte> name) =>
-        root.TryGetProperty(name, out JsonElement value) && value.ValueKind == JsonValueKind.Number
-            && value.TryGetInt64(out long n) && n > 0 ? n : 0;
 }

@@ -14,7 +14,7 @@ namespace NginxOAuth.IntegrationTests.Harness;
 /// <summary>What a <see cref="FakeHttpServer"/> path answers.</summary>
 public sealed record FakeResponse(int Status, string Body, string ContentType = "application/json",
     TimeSpan Delay = default, bool Gzip = false, IReadOnlyDictionary<string, string>? Headers = null,
-    bool Truncated = false)
+    bool Truncated = false, byte[]? Raw = null)
 {
     public static FakeResponse Json(string body) => new(200, body);
 
@@ -26,6 +26,9 @@ public sealed record FakeResponse(int Status, string Body, string ContentType = 
 
     /// <summary>Announces the whole body but closes the connection after half of it.</summary>
     public static FakeResponse Cut(string body) => new(200, body, Truncated: true);
+
+    /// <summary>Exactly these body bytes (e.g. invalid UTF-8), as application/json.</summary>
+    public static FakeResponse Bytes(byte[] body) => new(200, "", Raw: body);
 
     /// <summary>The body gzip-compressed with Content-Encoding: gzip.</summary>
     public static FakeResponse Compressed(string body) => new(200, body, Gzip: true);
@@ -109,7 +112,7 @@ public sealed class FakeHttpServer : IAsyncDisposable, IDisposable
             }
         }
 
-        byte[] body = Encoding.UTF8.GetBytes(response.Body);
+        byte[] body = response.Raw ?? Encoding.UTF8.GetBytes(response.Body);
         if (response.Gzip)
         {
             using var compressed = new System.IO.MemoryStream();

@@ -220,6 +220,27 @@ public sealed partial class NginxInstance : IDisposable
 
     public string ErrorLogSince(long mark) => File.Exists(_host.ErrorLogPath) ? ReadShared(_host.ErrorLogPath, mark) : "";
 
+    /// <summary>The raw bytes of the error log after <paramref name="mark"/> (no decoding: a test can look for control or non-ASCII bytes).</summary>
+    public byte[] ErrorLogBytesSince(long mark)
+    {
+        if (!File.Exists(_host.ErrorLogPath))
+        {
+            return [];
+        }
+
+        using var fs = new FileStream(_host.ErrorLogPath, FileMode.Open, FileAccess.Read,
+            FileShare.ReadWrite | FileShare.Delete);
+        if (mark >= fs.Length)
+        {
+            return [];
+        }
+
+        fs.Seek(mark, SeekOrigin.Begin);
+        using var copy = new MemoryStream();
+        fs.CopyTo(copy);
+        return copy.ToArray();
+    }
+
     /// <summary>Waits until a line matching <paramref name="pattern"/> is in the log after <paramref name="mark"/>.</summary>
     public string WaitForLogLine(long mark, string pattern, TimeSpan? timeout = null)
     {
