@@ -1058,16 +1058,39 @@ ngx_oauth_merge_array(ngx_conf_t *cf, ngx_array_t **conf, ngx_array_t *prev,
  * response.  Nothing of an in-memory subrequest is written to the client,
  * so unless the client itself went away the connection is intact: undo
  * that and report the failure, so the handler answers 500.
+ *
+ * An upstream that closes before the end of its body (shorter than its
+ * Content-Length, a chunked body without its last chunk) is logged by the
+ * upstream module ("upstream prematurely closed connection"), but once the
+ * response header has passed the filters the subrequest is finalized with
+ * NGX_OK: the body is judged complete here the way the upstream module
+ * judges it (ngx_http_upstream_process_request()).
  */
 
 ngx_int_t
 ngx_oauth_subrequest_done(ngx_http_request_t *sr, ngx_int_t rc,
     ngx_str_t *body)
 {
-    ngx_connection_t  *c;
+    ngx_connection_t      *c;
+    ngx_http_upstream_t   *u;
 
     if (ngx_oauth_subrequest_body(sr, body) != NGX_OK) {
         rc = NGX_ERROR;
+    }
+
+    u = sr->upstream;
+
+    if (rc == NGX_OK && u && u->header_sent) {
+        if (u->pipe) {
+            if (!u->pipe->upstream_done
+                && !(u->pipe->upstream_eof && u->pipe->length == -1))
+            {
+                rc = NGX_ERROR;
+            }
+
+        } else if (u->length != 0 && u->length != -1) {
+            rc = NGX_ERROR;
+        }
     }
 
     c = sr->connection;
