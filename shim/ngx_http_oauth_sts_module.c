@@ -859,12 +859,16 @@ ngx_http_sts_post_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
 
     /*
      * A status line from the STS (through proxy_pass), or an answer of the
-     * operator's own location: the STS answered.  A proxy with no status
-     * line (refused, reset, timed out) did not.
+     * operator's own location: the STS answered.  A proxy that received
+     * nothing (refused, reset, timed out) did not.  Bytes without a valid
+     * status line (the proxy reads them as an HTTP/0.9 answer, status 0)
+     * are an answer, an unusable one.
      */
 
     ctx->sr_answered = (r->upstream == NULL
-                        || r->upstream->headers_in.status_n != 0);
+                        || r->upstream->headers_in.status_n != 0
+                        || (r->upstream->state
+                            && r->upstream->state->bytes_received > 0));
 
     ctx->sr_rc = ngx_oauth_subrequest_done(r, rc, &ctx->sr_body);
 
@@ -890,6 +894,13 @@ ngx_http_sts_answer(ngx_http_request_t *r, ngx_http_sts_def_t *def,
                       ctx->sr_status);
         return ngx_http_sts_fail(r, def, ctx,
                                  NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+
+    if (ctx->sr_status == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "sts: \"%V\" answered without a valid HTTP status "
+                      "line", &def->route.url);
+        return ngx_http_sts_fail(r, def, ctx, NGX_HTTP_BAD_GATEWAY);
     }
 
     if (ctx->sr_rc != NGX_OK) {
@@ -1052,6 +1063,14 @@ ngx_http_sts_fail(ngx_http_request_t *r, ngx_http_sts_def_t *def,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "sts: on_error=pass: continuing without a target "
                       "token (would have been %ui)", status);
+
+        /* the source token must not reach the upstream either way */
+
+        if (def->strip.in && ngx_http_sts_strip(r, &def->strip) != NGX_OK) {
+            ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return ctx->rc;
+        }
+
         ctx->rc = NGX_DECLINED;
         return NGX_DECLINED;
     }
