@@ -3052,8 +3052,17 @@ ngx_http_sts_route(ngx_conf_t *cf, ngx_http_sts_route_t *rt)
                      rt->timeout);
 
     if (https) {
+        /*
+         * No session reuse: nginx keeps TLS sessions per upstream server,
+         * and every location that proxy_passes to one host:port shares it.
+         * A session resumed in another endpoint location would carry that
+         * location's verification result (another CA file, or none) and
+         * client certificate into this one.
+         */
+
         p = ngx_slprintf(p, text + len,
-                         "proxy_ssl_server_name on; proxy_ssl_verify %s; ",
+                         "proxy_ssl_server_name on; proxy_ssl_verify %s; "
+                         "proxy_ssl_session_reuse off; ",
                          rt->verify ? "on" : "off");
 
         if (rt->verify) {
