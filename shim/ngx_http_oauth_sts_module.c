@@ -165,6 +165,7 @@ struct ngx_http_sts_loc_conf_s {
 
 typedef struct {
     ngx_uint_t                   state;
+    ngx_http_sts_def_t          *def;
     ngx_str_t                    source;
     ngx_str_t                    target;
     ngx_str_t                    issued_type;
@@ -172,6 +173,7 @@ typedef struct {
     nox_buf_t                   *values;
     u_char                       hash[NOX_SHA256_LEN];
     ngx_uint_t                   leader;
+    ngx_uint_t                   leader_cleanup;
     ngx_uint_t                   waited;
     ngx_uint_t                   done;
     ngx_int_t                    sr_rc;
@@ -195,6 +197,7 @@ static ngx_int_t ngx_http_sts_answer(ngx_http_request_t *r,
     ngx_http_sts_def_t *def, ngx_http_sts_ctx_t *ctx);
 static ngx_int_t ngx_http_sts_post_done(ngx_http_request_t *r, void *data,
     ngx_int_t rc);
+static void ngx_http_sts_leader_cleanup(void *data);
 static ngx_int_t ngx_http_sts_success(ngx_http_request_t *r,
     ngx_http_sts_def_t *def, ngx_http_sts_ctx_t *ctx, time_t ttl);
 static ngx_int_t ngx_http_sts_fail(ngx_http_request_t *r,
@@ -544,6 +547,8 @@ ngx_http_sts_handler(ngx_http_request_t *r)
          *     ctx->wait = { 0 };
          */
 
+        ctx->def = def;
+
         ngx_http_set_ctx(r, ctx, ngx_http_oauth_sts_module);
 
         rc = ngx_http_sts_begin(r, def, slcf, ctx);
@@ -640,11 +645,12 @@ static ngx_int_t
 ngx_http_sts_lookup(ngx_http_request_t *r, ngx_http_sts_def_t *def,
     ngx_http_sts_ctx_t *ctx)
 {
-    u_char     *p;
-    int32_t     aux;
-    uint32_t    issued, ttype;
-    ngx_int_t   rc;
-    ngx_str_t   value;
+    u_char              *p;
+    int32_t              aux;
+    uint32_t             issued, ttype;
+    ngx_int_t            rc;
+    ngx_str_t            value;
+    ngx_pool_cleanup_t  *cln;
 
     if (def->cache == NULL) {
         return NGX_OK;
@@ -682,6 +688,19 @@ ngx_http_sts_lookup(ngx_http_request_t *r, ngx_http_sts_def_t *def,
 
     case NGX_DECLINED:
         ctx->leader = 1;
+
+        if (!ctx->leader_cleanup) {
+            cln = ngx_pool_cleanup_add(r->pool, 0);
+            if (cln == NULL) {
+                return ngx_http_sts_fail(r, def, ctx,
+                                         NGX_HTTP_INTERNAL_SERVER_ERROR);
+            }
+
+            cln->handler = ngx_http_sts_leader_cleanup;
+            cln->data = r;
+            ctx->leader_cleanup = 1;
+        }
+
         return NGX_OK;
 
     case NGX_AGAIN:
@@ -844,6 +863,35 @@ ngx_http_sts_call(ngx_http_request_t *r, ngx_http_sts_def_t *def,
                    def->type == NOX_STS_WSTRUST ? "SOAP" : "form", lens[0]);
 
     return NGX_AGAIN;
+}
+
+
+/*
+ * A leader that ends without storing or failing (its client went away and
+ * the request was terminated while the STS was asked): the requests
+ * waiting for it must not wait for its pending marker to expire
+ * (http_timeout + 5 s); without the marker the next one to look leads.
+ */
+
+static void
+ngx_http_sts_leader_cleanup(void *data)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_http_sts_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_oauth_sts_module);
+
+    if (ctx == NULL || !ctx->leader) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "sts: the request ended before its exchange did: "
+                  "another request may lead");
+
+    ngx_oauth_cache_release(ctx->def->cache, ctx->hash);
+    ctx->leader = 0;
 }
 
 
