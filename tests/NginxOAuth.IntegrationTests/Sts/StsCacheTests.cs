@@ -38,6 +38,7 @@ public sealed class StsCacheTests : NginxFixture
         {
             "/big" => ScriptedAnswer.Token(r.Source + "." + new string('b', BigToken)),
             "/slow" => ScriptedAnswer.Token(ScriptedSts.TargetFor(r.Source ?? "none", r.Number), delay: TimeSpan.FromSeconds(1)),
+            "/slow5" => ScriptedAnswer.Token(ScriptedSts.TargetFor(r.Source ?? "none", r.Number), delay: TimeSpan.FromSeconds(5)),
             "/slowfail" => new ScriptedAnswer(500, "{\"error\":\"server_error\"}", TimeSpan.FromSeconds(1)),
             "/vars" => ScriptedAnswer.Token($"tgt.{r.Source}.{r.Field("audience")}.{r.Field("custom")}.{r.Number}"),
             "/nocache" => ScriptedAnswer.Token(ScriptedSts.TargetFor(r.Source ?? "none", r.Number), expiresIn: 0,
@@ -83,6 +84,15 @@ public sealed class StsCacheTests : NginxFixture
                     proxy_set_header Authorization "Bearer $t";
                     proxy_set_header X-Worker $pid;
                     proxy_pass {{_backend.BaseUrl}}/backend;
+                }
+                location = /slow5 {
+                    STSExchange otx {{_scripted.BaseUrl}}/slow5 "client_id=gw&http_timeout=10";
+                    STSVariables $http_x_source $t;
+                    proxy_set_header Authorization "Bearer $t";
+                    proxy_pass {{_backend.BaseUrl}}/backend;
+                }
+                location = /status {
+                    stub_status;
                 }
                 location = /slowfail {
                     STSExchange otx {{_scripted.BaseUrl}}/slowfail "client_id=gw&http_timeout=10";
@@ -354,16 +364,30 @@ public sealed class StsCacheTests : NginxFixture
         }, n => n > 1, "a later request to ask the STS again (a failure is not kept)");
     }
 
+    /// <summary>Requests being processed now (stub_status "Writing"), this one included.</summary>
+    private async Task<int> InFlightAsync()
+    {
+        HttpReply status = await Nginx.GetAsync("/status");
+        return int.Parse(System.Text.RegularExpressions.Regex.Match(status.Body, @"Writing: (\d+)").Groups[1].Value,
+            System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     [Test]
     public async Task Leader_whose_client_goes_away_does_not_fail_the_requests_waiting_for_it()
     {
         string source = NewSource("abandoned");
-        Task<HttpReply> leader = Nginx.SendAsync(HttpMethod.Get, "/slow",
-            configure: r => r.Headers.TryAddWithoutValidation("X-Source", source), timeout: TimeSpan.FromMilliseconds(400));
+        using var leaderGone = new CancellationTokenSource();
+        using var leaderRequest = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{Nginx.Port}/slow5");
+        leaderRequest.Headers.TryAddWithoutValidation("X-Source", source);
+        Task<HttpResponseMessage> leader = Nginx.Client.SendAsync(leaderRequest, leaderGone.Token);
         await Poll.UntilAsync(() => _scripted.Calls(source), n => n == 1, "the leader's exchange to reach the STS");
 
-        Task<HttpReply>[] followers = Enumerable.Range(0, 5).Select(_ => GetAsync("/slow", source, close: true)).ToArray();
-        Assert.ThrowsAsync<TimeoutException>(async () => await leader, "the leader's client gave up");
+        // the STS holds the leader's exchange 5 s: the followers wait for it, then its client leaves
+        Task<HttpReply>[] followers = Enumerable.Range(0, 5).Select(_ => GetAsync("/slow5", source, close: true)).ToArray();
+        await Poll.UntilAsync(InFlightAsync, n => n >= 7, "the leader and the 5 waiting requests in nginx");
+        Assert.That(_scripted.Calls(source), Is.EqualTo(1), "the others wait for the leader");
+        await leaderGone.CancelAsync();
+        Assert.CatchAsync<OperationCanceledException>(async () => await leader, "the leader's client gave up");
         HttpReply[] replies = await Task.WhenAll(followers);
 
         Assert.That(replies.Select(r => r.Status), Is.All.EqualTo(200), string.Join("\n", replies.Select(r => r.ToString())));
