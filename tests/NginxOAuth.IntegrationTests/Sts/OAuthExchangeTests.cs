@@ -32,6 +32,7 @@ public sealed class OAuthExchangeTests : NginxFixture
     private ScriptedSts _assertSts = null!;
     private RecordingBackend _backend = null!;
     private JsonWebKeySet _jwks = null!;
+    private string _actor = null!;
 
     private readonly StsKey _rsa = StsKey.Create("RS256", "pkjwt-rsa-1");
     private readonly StsKey _ec = StsKey.Create("ES256", "pkjwt-ec-1");
@@ -43,6 +44,7 @@ public sealed class OAuthExchangeTests : NginxFixture
         _assertSts = await ScriptedSts.StartAsync();
         _backend = await RecordingBackend.StartAsync();
         _jwks = new JsonWebKeySet(await _sts.GetJwksAsync());
+        _actor = await _sts.IssueAccessTokenAsync(scope: "api:read");
 
         string token = _sts.TokenEndpoint;
         string secretFile = nginx.WriteFile("sts/client_secret", OpenIddictSts.ClientSecret + "\n");
@@ -103,6 +105,11 @@ public sealed class OAuthExchangeTests : NginxFixture
                 }
                 location = /otx {
                     STSExchange otx {{token}} "{{basic}}&audience=backend-service&scope=api:read&resource=https://backend.example.test/&resource=https://api.example.test/&requested_token_type=urn:ietf:params:oauth:token-type:access_token";
+                    {{source}}
+                    {{backend}}
+                }
+                location = /otx-actor {
+                    STSExchange otx {{token}} "{{basic}}&actor_token={{_actor}}&actor_token_type=urn:ietf:params:oauth:token-type:access_token&requested_token_type=urn:ietf:params:oauth:token-type:access_token";
                     {{source}}
                     {{backend}}
                 }
@@ -323,6 +330,27 @@ public sealed class OAuthExchangeTests : NginxFixture
             "the server hashed exactly the source");
     }
 
+    [Test]
+    public async Task Request_body_of_a_POST_reaches_the_backend_whole_after_the_exchange()
+    {
+        string source = NewSource("post-body");
+        byte[] body = System.Security.Cryptography.RandomNumberGenerator.GetBytes(200 * 1024);
+
+        HttpReply reply = await Nginx.SendAsync(HttpMethod.Post, "/ropc", configure: r =>
+        {
+            r.Headers.TryAddWithoutValidation("X-Source", source);
+            r.Content = new ByteArrayContent(body);
+        });
+
+        Assert.That(reply.Status, Is.EqualTo(200), reply.ToString());
+        BackendView view = BackendView.Parse(reply.Body);
+        Assert.That(view.Method, Is.EqualTo("POST"));
+        Assert.That((view.BodyLength, view.BodySha256),
+            Is.EqualTo(((long)body.Length, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(body)))));
+        Assert.That((await ValidTargetAsync(TargetOf(view))).GetProperty("src").GetString(), Is.EqualTo(OpenIddictSts.SourceHash(source)));
+        Assert.That(RequestFor(source).Field("password"), Is.EqualTo(source), "the STS got the exchange's own body");
+    }
+
     // ---- client credentials -----------------------------------------------
 
     [Test]
@@ -397,6 +425,22 @@ public sealed class OAuthExchangeTests : NginxFixture
         Assert.That(payload.GetProperty("scope").GetString(), Is.EqualTo("api:read"));
         Assert.That(Strings(payload, "aud"), Is.EquivalentTo(new[] { "https://backend.example.test/", "https://api.example.test/" }));
         Assert.That(Strings(payload, "requested_audience"), Is.EqualTo(new[] { "backend-service" }));
+    }
+
+    [Test]
+    public async Task Token_exchange_with_an_actor_token_from_the_options()
+    {
+        string subject = await _sts.IssueAccessTokenAsync(username: "bob", password: "bob-actor");
+
+        (HttpReply reply, BackendView? view) = await SendAsync("/otx-actor", subject);
+
+        StsTokenRequest call = RequestFor(subject);
+        Assert.That(Form.One(call.Body, "actor_token"), Is.EqualTo(_actor));
+        Assert.That(Form.One(call.Body, "actor_token_type"), Is.EqualTo(OpenIddictSts.AccessTokenType));
+        Assert.That(Form.One(call.Body, "requested_token_type"), Is.EqualTo(OpenIddictSts.AccessTokenType));
+        Assert.That(Form.One(call.Body, "audience"), Is.Null);
+        Assert.That(reply.Status, Is.EqualTo(200), reply + " / STS: " + call.ResponseBody);
+        Assert.That((await ValidTargetAsync(TargetOf(view!))).GetProperty("sub").GetString(), Is.EqualTo("bob"));
     }
 
     [Test]

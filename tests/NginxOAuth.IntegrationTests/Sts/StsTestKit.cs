@@ -197,7 +197,8 @@ public sealed class ScriptedSts : IAsyncDisposable
 }
 
 /// <summary>What <see cref="RecordingBackend"/> saw of one request (its answer's body).</summary>
-public sealed record BackendView(string Method, string Path, string Query, IReadOnlyDictionary<string, string[]> Headers)
+public sealed record BackendView(string Method, string Path, string Query, IReadOnlyDictionary<string, string[]> Headers,
+    long BodyLength = 0, string BodySha256 = "")
 {
     public static BackendView Parse(string json) => JsonSerializer.Deserialize<BackendView>(json)
         ?? throw new InvalidOperationException("not a backend view: " + json);
@@ -241,8 +242,11 @@ public sealed class RecordingBackend : IAsyncDisposable
     private async Task HandleAsync(HttpContext context)
     {
         Interlocked.Increment(ref _count);
+        using var received = new MemoryStream();
+        await context.Request.Body.CopyToAsync(received).ConfigureAwait(false);
         var view = new BackendView(context.Request.Method, context.Request.Path.Value ?? "", context.Request.QueryString.Value ?? "",
-            context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.Select(v => v ?? "").ToArray(), StringComparer.OrdinalIgnoreCase));
+            context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.Select(v => v ?? "").ToArray(), StringComparer.OrdinalIgnoreCase),
+            received.Length, Convert.ToHexStringLower(SHA256.HashData(received.ToArray())));
         byte[] body = JsonSerializer.SerializeToUtf8Bytes(view);
         context.Response.StatusCode = 200;
         context.Response.ContentType = "application/json";
