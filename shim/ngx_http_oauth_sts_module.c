@@ -166,6 +166,7 @@ struct ngx_http_sts_loc_conf_s {
 
 typedef struct {
     ngx_uint_t                   state;
+    ngx_http_sts_def_t          *def;
     ngx_str_t                    source;
     ngx_str_t                    target;
     ngx_str_t                    issued_type;
@@ -173,6 +174,7 @@ typedef struct {
     nox_buf_t                   *values;
     u_char                       hash[NOX_SHA256_LEN];
     ngx_uint_t                   leader;
+    ngx_uint_t                   leader_cleanup;
     ngx_uint_t                   waited;
     ngx_uint_t                   done;
     ngx_int_t                    sr_rc;
@@ -196,6 +198,7 @@ static ngx_int_t ngx_http_sts_answer(ngx_http_request_t *r,
     ngx_http_sts_def_t *def, ngx_http_sts_ctx_t *ctx);
 static ngx_int_t ngx_http_sts_post_done(ngx_http_request_t *r, void *data,
     ngx_int_t rc);
+static void ngx_http_sts_leader_cleanup(void *data);
 static ngx_int_t ngx_http_sts_success(ngx_http_request_t *r,
     ngx_http_sts_def_t *def, ngx_http_sts_ctx_t *ctx, time_t ttl);
 static ngx_int_t ngx_http_sts_fail(ngx_http_request_t *r,
@@ -548,6 +551,8 @@ ngx_http_sts_handler(ngx_http_request_t *r)
          *     ctx->wait = { 0 };
          */
 
+        ctx->def = def;
+
         ngx_http_set_ctx(r, ctx, ngx_http_oauth_sts_module);
 
         rc = ngx_http_sts_begin(r, def, slcf, ctx);
@@ -644,11 +649,12 @@ static ngx_int_t
 ngx_http_sts_lookup(ngx_http_request_t *r, ngx_http_sts_def_t *def,
     ngx_http_sts_ctx_t *ctx)
 {
-    u_char     *p;
-    int32_t     aux;
-    uint32_t    issued, ttype;
-    ngx_int_t   rc;
-    ngx_str_t   value;
+    u_char              *p;
+    int32_t              aux;
+    uint32_t             issued, ttype;
+    ngx_int_t            rc;
+    ngx_str_t            value;
+    ngx_pool_cleanup_t  *cln;
 
     if (def->cache == NULL) {
         return NGX_OK;
@@ -686,6 +692,19 @@ ngx_http_sts_lookup(ngx_http_request_t *r, ngx_http_sts_def_t *def,
 
     case NGX_DECLINED:
         ctx->leader = 1;
+
+        if (!ctx->leader_cleanup) {
+            cln = ngx_pool_cleanup_add(r->pool, 0);
+            if (cln == NULL) {
+                return ngx_http_sts_fail(r, def, ctx,
+                                         NGX_HTTP_INTERNAL_SERVER_ERROR);
+            }
+
+            cln->handler = ngx_http_sts_leader_cleanup;
+            cln->data = r;
+            ctx->leader_cleanup = 1;
+        }
+
         return NGX_OK;
 
     case NGX_AGAIN:
@@ -851,6 +870,35 @@ ngx_http_sts_call(ngx_http_request_t *r, ngx_http_sts_def_t *def,
 }
 
 
+/*
+ * A leader that ends without storing or failing (its client went away and
+ * the request was terminated while the STS was asked): the requests
+ * waiting for it must not wait for its pending marker to expire
+ * (http_timeout + 5 s); without the marker the next one to look leads.
+ */
+
+static void
+ngx_http_sts_leader_cleanup(void *data)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_http_sts_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_oauth_sts_module);
+
+    if (ctx == NULL || !ctx->leader) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "sts: the request ended before its exchange did: "
+                  "another request may lead");
+
+    ngx_oauth_cache_release(ctx->def->cache, ctx->hash);
+    ctx->leader = 0;
+}
+
+
 /* only records facts: the decision is made back in the handler */
 
 static ngx_int_t
@@ -863,12 +911,16 @@ ngx_http_sts_post_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
 
     /*
      * A status line from the STS (through proxy_pass), or an answer of the
-     * operator's own location: the STS answered.  A proxy with no status
-     * line (refused, reset, timed out) did not.
+     * operator's own location: the STS answered.  A proxy that received
+     * nothing (refused, reset, timed out) did not.  Bytes without a valid
+     * status line (the proxy reads them as an HTTP/0.9 answer, status 0)
+     * are an answer, an unusable one.
      */
 
     ctx->sr_answered = (r->upstream == NULL
-                        || r->upstream->headers_in.status_n != 0);
+                        || r->upstream->headers_in.status_n != 0
+                        || (r->upstream->state
+                            && r->upstream->state->bytes_received > 0));
 
     ctx->sr_rc = ngx_oauth_subrequest_done(r, rc, &ctx->sr_body);
 
@@ -894,6 +946,13 @@ ngx_http_sts_answer(ngx_http_request_t *r, ngx_http_sts_def_t *def,
                       ctx->sr_status);
         return ngx_http_sts_fail(r, def, ctx,
                                  NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+
+    if (ctx->sr_status == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "sts: \"%V\" answered without a valid HTTP status "
+                      "line", &def->route.url);
+        return ngx_http_sts_fail(r, def, ctx, NGX_HTTP_BAD_GATEWAY);
     }
 
     if (ctx->sr_rc != NGX_OK) {
@@ -1056,6 +1115,14 @@ ngx_http_sts_fail(ngx_http_request_t *r, ngx_http_sts_def_t *def,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "sts: on_error=pass: continuing without a target "
                       "token (would have been %ui)", status);
+
+        /* the source token must not reach the upstream either way */
+
+        if (def->strip.in && ngx_http_sts_strip(r, &def->strip) != NGX_OK) {
+            ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return ctx->rc;
+        }
+
         ctx->rc = NGX_DECLINED;
         return NGX_DECLINED;
     }
@@ -3071,8 +3138,17 @@ ngx_http_sts_route(ngx_conf_t *cf, ngx_http_sts_route_t *rt)
                      rt->timeout);
 
     if (https) {
+        /*
+         * No session reuse: nginx keeps TLS sessions per upstream server,
+         * and every location that proxy_passes to one host:port shares it.
+         * A session resumed in another endpoint location would carry that
+         * location's verification result (another CA file, or none) and
+         * client certificate into this one.
+         */
+
         p = ngx_slprintf(p, text + len,
-                         "proxy_ssl_server_name on; proxy_ssl_verify %s; ",
+                         "proxy_ssl_server_name on; proxy_ssl_verify %s; "
+                         "proxy_ssl_session_reuse off; ",
                          rt->verify ? "on" : "off");
 
         if (rt->verify) {

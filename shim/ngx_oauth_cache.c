@@ -371,6 +371,26 @@ ngx_oauth_cache_fail(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
 }
 
 
+void
+ngx_oauth_cache_release(ngx_oauth_cache_conf_t *cc, u_char *hash)
+{
+    ngx_oauth_cache_t       *cache;
+    ngx_oauth_cache_node_t  *cn;
+
+    cache = cc->zone->data;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    cn = ngx_oauth_cache_lookup(cache, hash);
+
+    if (cn && cn->kind == NGX_OAUTH_CACHE_PENDING) {
+        ngx_oauth_cache_delete(cache, cn);
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
 /* the caller holds the zone's mutex; replaces an entry of the same digest */
 
 static void

@@ -70,6 +70,12 @@ ngx_int_t ngx_oauth_cache_acquire(ngx_http_request_t *r,
 void ngx_oauth_cache_fail(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     u_char *hash, ngx_uint_t status);
 
+/*
+ * a leader that will neither store nor fail (its request ended first):
+ * drops its pending marker, so that the next request to look leads
+ */
+void ngx_oauth_cache_release(ngx_oauth_cache_conf_t *cc, u_char *hash);
+
 /* runs r's phases again after msec (ev: zeroed, in the request ctx) */
 ngx_int_t ngx_oauth_cache_wait(ngx_http_request_t *r, ngx_event_t *ev,
     ngx_msec_t msec);

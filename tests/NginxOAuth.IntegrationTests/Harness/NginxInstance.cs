@@ -94,6 +94,9 @@ public sealed partial class NginxInstance : IDisposable
     /// <summary>Extra main-context directives (e.g. "env NAME=value;"), written by the next <see cref="Configure"/>.</summary>
     public string MainContext { get; set; } = "";
 
+    /// <summary>worker_processes of the next <see cref="Configure"/> (default 2); start, reload and respawn wait for this many.</summary>
+    public int WorkerProcesses { get; set; } = 2;
+
     /// <summary>Writes nginx.conf with <paramref name="http"/> as the test's part of the http block.</summary>
     public void Configure(string http)
     {
@@ -118,7 +121,7 @@ public sealed partial class NginxInstance : IDisposable
 
         _started = true;
         _host.Start();
-        WaitUntil(() => _host.WorkerPids().Count == 2 && Probe(), "nginx to start", ReadyTimeout);
+        WaitUntil(() => _host.WorkerPids().Count == WorkerProcesses && Probe(), "nginx to start", ReadyTimeout);
     }
 
     /// <summary>Runs nginx -t on the current nginx.conf.</summary>
@@ -162,7 +165,7 @@ public sealed partial class NginxInstance : IDisposable
         WaitUntil(() =>
         {
             IReadOnlyList<int> now = _host.WorkerPids();
-            return now.Count == 2 && !now.Intersect(old).Any();
+            return now.Count == WorkerProcesses && !now.Intersect(old).Any();
         }, "the reload to start new workers", ReadyTimeout);
         RenewClient();
         WaitUntil(Probe, "the new workers to answer", ReadyTimeout);
@@ -203,7 +206,7 @@ public sealed partial class NginxInstance : IDisposable
         WaitUntil(() =>
         {
             IReadOnlyList<int> now = _host.WorkerPids();
-            return now.Count == 2 && !now.Contains(victim);
+            return now.Count == WorkerProcesses && !now.Contains(victim);
         }, "the master to respawn the killed worker", ReadyTimeout);
         RenewClient();
         WaitUntil(Probe, "the workers to answer", ReadyTimeout);
@@ -357,7 +360,7 @@ public sealed partial class NginxInstance : IDisposable
             {{MainContext}}
             daemon off;
             master_process on;
-            worker_processes 2;
+            worker_processes {{WorkerProcesses}};
             error_log {{dir}}/error.log info;
             pid {{dir}}/nginx.pid;
 
