@@ -113,7 +113,7 @@ public sealed class OpenIddictSts : IAsyncDisposable, IDisposable
 
     private WebApplication _app = null!;
     private readonly ConcurrentQueue<StsTokenRequest> _requests = new();
-    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(15) };
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(90) };
 
     private OpenIddictSts()
     {

@@ -22,7 +22,7 @@ public sealed class StsServersSelfTests
 {
     private FakeWsTrustSts _wsTrust = null!;
     private OpenIddictSts _openIddict = null!;
-    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(60) };
 
     [OneTimeSetUp]
     public async Task StartServers()
