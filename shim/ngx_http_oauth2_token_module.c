@@ -119,7 +119,6 @@ static ngx_int_t ngx_http_oauth2_token_idp_status(ngx_http_request_t *r,
 static ngx_int_t ngx_http_oauth2_token_reject(ngx_http_request_t *r,
     ngx_http_oauth2_token_loc_conf_t *olcf, ngx_uint_t status,
     ngx_uint_t invalid);
-static u_char *ngx_http_oauth2_token_form(u_char *dst, ngx_str_t *src);
 static size_t ngx_http_oauth2_token_form_len(ngx_str_t *src);
 static ngx_int_t ngx_http_oauth2_token_key(ngx_http_request_t *r,
     u_char kind, ngx_str_t *parts, ngx_uint_t n, u_char *hash);
@@ -522,7 +521,7 @@ ngx_http_oauth2_token_introspect(ngx_http_request_t *r,
     }
 
     p = ngx_cpymem(body.data, "token=", sizeof("token=") - 1);
-    p = ngx_http_oauth2_token_form(p, &ctx->token);
+    p = ngx_oauth_form_encode(p, &ctx->token);
     p = ngx_cpymem(p, NGX_HTTP_OAUTH2_INTROSPECT_TAIL,
                    sizeof(NGX_HTTP_OAUTH2_INTROSPECT_TAIL) - 1);
 
@@ -706,18 +705,18 @@ ngx_http_oauth2_token_exchange(ngx_http_request_t *r,
 
     p = ngx_cpymem(body.data, NGX_HTTP_OAUTH2_EXCHANGE_HEAD,
                    sizeof(NGX_HTTP_OAUTH2_EXCHANGE_HEAD) - 1);
-    p = ngx_http_oauth2_token_form(p, &ctx->token);
+    p = ngx_oauth_form_encode(p, &ctx->token);
     p = ngx_cpymem(p, NGX_HTTP_OAUTH2_EXCHANGE_TYPE,
                    sizeof(NGX_HTTP_OAUTH2_EXCHANGE_TYPE) - 1);
 
     if (olcf->audience.len) {
         p = ngx_cpymem(p, "&audience=", sizeof("&audience=") - 1);
-        p = ngx_http_oauth2_token_form(p, &olcf->audience);
+        p = ngx_oauth_form_encode(p, &olcf->audience);
     }
 
     if (olcf->scope.len) {
         p = ngx_cpymem(p, "&scope=", sizeof("&scope=") - 1);
-        p = ngx_http_oauth2_token_form(p, &olcf->scope);
+        p = ngx_oauth_form_encode(p, &olcf->scope);
     }
 
     body.len = p - body.data;
@@ -1030,34 +1029,6 @@ ngx_http_oauth2_token_form_len(ngx_str_t *src)
 }
 
 
-static u_char *
-ngx_http_oauth2_token_form(u_char *dst, ngx_str_t *src)
-{
-    u_char         c;
-    size_t         i;
-    static u_char  hex[] = "0123456789ABCDEF";
-
-    for (i = 0; i < src->len; i++) {
-        c = src->data[i];
-
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
-            || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'
-            || c == '*')
-        {
-            *dst++ = c;
-
-        } else if (c == ' ') {
-            *dst++ = '+';
-
-        } else {
-            *dst++ = '%';
-            *dst++ = hex[c >> 4];
-            *dst++ = hex[c & 0x0f];
-        }
-    }
-
-    return dst;
-}
 
 
 /* SHA-256 over kind and the length-prefixed parts */
@@ -1272,9 +1243,9 @@ ngx_http_oauth2_token_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    p = ngx_http_oauth2_token_form(plain.data, &omcf->client_id);
+    p = ngx_oauth_form_encode(plain.data, &omcf->client_id);
     *p++ = ':';
-    p = ngx_http_oauth2_token_form(p, &omcf->client_secret);
+    p = ngx_oauth_form_encode(p, &omcf->client_secret);
     plain.len = p - plain.data;
 
     p = ngx_pnalloc(cf->pool, sizeof("Basic ") - 1

@@ -1349,3 +1349,35 @@ ngx_oauth_subrequest_set_body(ngx_http_request_t *r, ngx_http_request_t *sr,
 
     return NGX_OK;
 }
+
+
+/* application/x-www-form-urlencoded (RFC 6749 appendix B); 3 x len room */
+
+u_char *
+ngx_oauth_form_encode(u_char *dst, ngx_str_t *src)
+{
+    u_char         c;
+    size_t         i;
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    for (i = 0; i < src->len; i++) {
+        c = src->data[i];
+
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+            || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'
+            || c == '*')
+        {
+            *dst++ = c;
+
+        } else if (c == ' ') {
+            *dst++ = '+';
+
+        } else {
+            *dst++ = '%';
+            *dst++ = hex[c >> 4];
+            *dst++ = hex[c & 0x0f];
+        }
+    }
+
+    return dst;
+}

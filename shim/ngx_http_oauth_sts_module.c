@@ -219,8 +219,6 @@ static ngx_int_t ngx_http_sts_cookie_strip(ngx_http_request_t *r,
     ngx_str_t *name);
 static void ngx_http_sts_args_strip(ngx_http_request_t *r,
     ngx_str_t *name);
-static u_char *ngx_http_sts_form(u_char *dst, ngx_str_t *src);
-static u_char *ngx_http_sts_safe(u_char *dst, ngx_str_t *src, size_t max);
 
 static ngx_int_t ngx_http_sts_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -937,7 +935,7 @@ ngx_http_sts_answer(ngx_http_request_t *r, ngx_http_sts_def_t *def,
     int32_t     rc, lens[3];
     int64_t     ttl;
     ngx_str_t   code;
-    u_char      safe[NOX_STS_ERROR_MAX * 4];
+    u_char      safe[ngx_oauth_log_safe_size(NOX_STS_ERROR_MAX)];
 
     if (!ctx->sr_answered) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -1005,7 +1003,7 @@ ngx_http_sts_answer(ngx_http_request_t *r, ngx_http_sts_def_t *def,
     if (rc == NOX_STS_REJECTED || rc == NOX_STS_FORBIDDEN) {
         code.data = out;
         code.len = (lens[0] > 0) ? (size_t) lens[0] : 0;
-        code.len = ngx_http_sts_safe(safe, &code, NOX_STS_ERROR_MAX) - safe;
+        code.len = ngx_oauth_log_safe(safe, &code, NOX_STS_ERROR_MAX) - safe;
         code.data = safe;
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -1258,9 +1256,9 @@ ngx_http_sts_params(ngx_pool_t *pool, ngx_http_request_t *r,
             *p++ = '&';
         }
 
-        p = ngx_http_sts_form(p, &prm[i].name);
+        p = ngx_oauth_form_encode(p, &prm[i].name);
         *p++ = '=';
-        p = ngx_http_sts_form(p, &values[i]);
+        p = ngx_oauth_form_encode(p, &values[i]);
     }
 
     out->len = p - out->data;
@@ -1352,9 +1350,9 @@ ngx_http_sts_deliver(ngx_http_request_t *r, ngx_http_sts_place_t *place,
             *p++ = '&';
         }
 
-        p = ngx_http_sts_form(p, &place->name);
+        p = ngx_oauth_form_encode(p, &place->name);
         *p++ = '=';
-        p = ngx_http_sts_form(p, token);
+        p = ngx_oauth_form_encode(p, token);
 
         r->args.data = value.data;
         r->args.len = p - value.data;
@@ -1647,63 +1645,8 @@ ngx_http_sts_args_strip(ngx_http_request_t *r, ngx_str_t *name)
 }
 
 
-/* application/x-www-form-urlencoded (RFC 6749 appendix B) */
-
-static u_char *
-ngx_http_sts_form(u_char *dst, ngx_str_t *src)
-{
-    u_char         c;
-    size_t         i;
-    static u_char  hex[] = "0123456789ABCDEF";
-
-    for (i = 0; i < src->len; i++) {
-        c = src->data[i];
-
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
-            || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'
-            || c == '*')
-        {
-            *dst++ = c;
-
-        } else if (c == ' ') {
-            *dst++ = '+';
-
-        } else {
-            *dst++ = '%';
-            *dst++ = hex[c >> 4];
-            *dst++ = hex[c & 0x0f];
-        }
-    }
-
-    return dst;
-}
 
 
-/* printable ASCII for a log line: anything else as \xNN, at most max in */
-
-static u_char *
-ngx_http_sts_safe(u_char *dst, ngx_str_t *src, size_t max)
-{
-    u_char         c;
-    size_t         i;
-    static u_char  hex[] = "0123456789abcdef";
-
-    for (i = 0; i < src->len && i < max; i++) {
-        c = src->data[i];
-
-        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') {
-            *dst++ = c;
-
-        } else {
-            *dst++ = '\\';
-            *dst++ = 'x';
-            *dst++ = hex[c >> 4];
-            *dst++ = hex[c & 0x0f];
-        }
-    }
-
-    return dst;
-}
 
 
 /* ---- variables --------------------------------------------------------- */
@@ -1721,13 +1664,9 @@ ngx_http_sts_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         return NGX_OK;
     }
 
-    v->data = ctx->target.data;
-    v->len = ctx->target.len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
+    /* the core admitted no control characters; the shared gate anyway */
 
-    return NGX_OK;
+    return ngx_oauth_variable_set(r, v, &ctx->target);
 }
 
 

@@ -139,6 +139,7 @@ ngx_int_t ngx_oauth_merge_array(ngx_conf_t *cf, ngx_array_t **conf,
 ngx_int_t ngx_oauth_subrequest_done(ngx_http_request_t *sr, ngx_int_t rc,
     ngx_str_t *body);
 u_char *ngx_oauth_log_safe(u_char *dst, ngx_str_t *src, size_t max);
+u_char *ngx_oauth_form_encode(u_char *dst, ngx_str_t *src);
 ngx_int_t ngx_oauth_variable_set(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, ngx_str_t *value);
 
