@@ -18,8 +18,8 @@ public enum JsonShape
 
 /// <summary>
 /// One forward pass over untrusted JSON: well-formedness (strict RFC 8259, no
-/// comments or trailing commas), depth at most <see cref="Limits.MaxJsonDepth"/>,
-/// and no duplicate member names in any object (compared after unescaping:
+/// comments or trailing commas, UTF-8, no lone surrogate escapes), depth at
+/// most <see cref="Limits.MaxJsonDepth"/>, and no duplicate member names in any object (compared after unescaping:
 /// "a" and "\u0061" are the same name). Duplicates are ambiguous, and
 /// ambiguity between two JSON parsers is an attack vector.
 /// </summary>
@@ -51,6 +51,12 @@ public static class JsonGuard
     public static JsonShape Check(ReadOnlySpan<byte> json, MemberNames wanted, Span<MemberValue> found)
     {
         found.Clear();
+        // JSON text is UTF-8 (RFC 8259 8.1). Utf8JsonReader does not check
+        // the bytes inside strings; reading such a string later throws.
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+        {
+            return JsonShape.Invalid;
+        }
         var names = new NameTable();
         try
         {
@@ -91,6 +97,11 @@ public static class JsonGuard
         int pending = -1; // the wanted member whose value is the next token
         do
         {
+            if (reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName && reader.ValueIsEscaped
+                && !SurrogatesPaired(reader.ValueSpan))
+            {
+                return JsonShape.Invalid;
+            }
             if (pending >= 0)
             {
                 found[pending] = MemberValue.At(ref reader);
@@ -121,6 +132,55 @@ public static class JsonGuard
 
         // Utf8JsonReader (final block) has rejected truncated or trailing data.
         return shape;
+    }
+
+    /// <summary>
+    /// Every \uD800-\uDBFF escape is followed by a \uDC00-\uDFFF escape,
+    /// and no low surrogate stands alone. A lone surrogate has no UTF-8 form:
+    /// System.Text.Json throws when such a string or name is read (found by
+    /// fuzzing: a token header <c>{"\ud800":1}</c> threw out of the verifier),
+    /// and other parsers replace or refuse it, an ambiguity like a repeated name.
+    /// </summary>
+    private static bool SurrogatesPaired(ReadOnlySpan<byte> escaped)
+    {
+        for (int i = 0; i < escaped.Length; i++)
+        {
+            if (escaped[i] != (byte)'\\')
+            {
+                continue;
+            }
+            i++; // the reader has checked that every escape is complete
+            if (escaped[i] != (byte)'u')
+            {
+                continue;
+            }
+            int unit = Hex4(escaped.Slice(i + 1, 4));
+            i += 4;
+            if (unit is >= 0xDC00 and <= 0xDFFF)
+            {
+                return false;
+            }
+            if (unit is >= 0xD800 and <= 0xDBFF)
+            {
+                if (i + 6 >= escaped.Length || escaped[i + 1] != (byte)'\\' || escaped[i + 2] != (byte)'u'
+                    || Hex4(escaped.Slice(i + 3, 4)) is not (>= 0xDC00 and <= 0xDFFF))
+                {
+                    return false;
+                }
+                i += 6;
+            }
+        }
+        return true;
+    }
+
+    private static int Hex4(ReadOnlySpan<byte> digits)
+    {
+        int value = 0;
+        foreach (byte d in digits)
+        {
+            value = value * 16 + (d <= (byte)'9' ? d - '0' : (d | 0x20) - 'a' + 10);
+        }
+        return value;
     }
 
     /// <summary>Up to three member names for <see cref="Check(ReadOnlySpan{byte}, MemberNames, Span{MemberValue})"/>.</summary>
