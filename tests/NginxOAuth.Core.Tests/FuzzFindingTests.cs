@@ -44,6 +44,30 @@ public sealed class FuzzFindingTests
             Is.EqualTo(ConfigError.JsonInvalid));
     }
 
+    [TestCase("{\"a\":1,\"a\":2}]", TestName = "Repeated_name_then_trailing_data_is_invalid_JSON")]
+    [TestCase("{\"a\":1,\"a\":2,", TestName = "Repeated_name_then_truncation_is_invalid_JSON")]
+    [TestCase("[{\"a\":1,\"a\":2},{]", TestName = "Repeated_name_then_a_syntax_error_is_invalid_JSON")]
+    public void Duplicate_check_does_not_stop_the_syntax_check(string json)
+    {
+        Assert.That(JsonGuard.Check(T.U(json)), Is.EqualTo(JsonShape.Invalid));
+        Assert.That(JsonRender.Compact(T.U(json), new byte[64]).Error, Is.EqualTo(JsonReadError.JsonInvalid));
+        Assert.That(JsonRender.Get(T.U(json), ClaimPath.Parse("a"u8, PathKind.Name, default, default), new byte[64]).Error,
+            Is.EqualTo(JsonReadError.JsonInvalid));
+    }
+
+    [Test]
+    public void Revocation_list_that_is_an_array_with_a_repeated_name_is_not_an_object()
+    {
+        Assert.That(T.Policy().AddRevocation(RevocationKind.Sub, T.U("[{\"a\":1,\"a\":2}]")),
+            Is.EqualTo(ConfigError.JsonNotObject));
+    }
+
+    [Test]
+    public void Repeated_name_in_well_formed_JSON_is_still_reported()
+    {
+        Assert.That(JsonGuard.Check(T.U("[{\"a\":1,\"a\":2},{}]")), Is.EqualTo(JsonShape.DuplicateMember));
+    }
+
     [Test]
     public void Token_header_with_a_lone_surrogate_name_is_malformed()
     {

@@ -95,6 +95,7 @@ public static class JsonGuard
         Span<int> levels = stackalloc int[Limits.MaxJsonDepth + 2];
         int depth = 0;
         int pending = -1; // the wanted member whose value is the next token
+        bool duplicate = false;
         do
         {
             if (reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName && reader.ValueIsEscaped
@@ -114,10 +115,10 @@ public static class JsonGuard
                     break;
                 case JsonTokenType.EndObject:
                     depth--;
-                    if (!names.EndObject(levels[depth]))
-                    {
-                        return JsonShape.DuplicateMember;
-                    }
+                    // read on: DuplicateMember promises well-formed JSON, and
+                    // callers that tolerate repeated names parse it (found by
+                    // fuzzing: {"a":1,"a":2}] threw out of nox_json_get)
+                    duplicate |= !names.EndObject(levels[depth]);
                     break;
                 case JsonTokenType.PropertyName:
                     names.Add(ref reader);
@@ -131,7 +132,7 @@ public static class JsonGuard
         while (reader.Read());
 
         // Utf8JsonReader (final block) has rejected truncated or trailing data.
-        return shape;
+        return duplicate ? JsonShape.DuplicateMember : shape;
     }
 
     /// <summary>
