@@ -11,6 +11,11 @@
 #                         build, then run the benchmark (bench/run.sh): one
 #                         nginx worker, wrk, ratios to a baseline of the same
 #                         run, written to docs/PERFORMANCE.md
+#   ./build.sh fuzz [--seconds N] [target ...]
+#                         fuzz the core's parsers of untrusted input with
+#                         SharpFuzz + afl-fuzz (tests/fuzz/run.sh), N seconds
+#                         per target (default 60); crash inputs are saved as
+#                         regression tests; exit 1 on a crash
 #   ./build.sh clean      remove build/
 #
 # Environment:
@@ -21,6 +26,7 @@
 #   BASE_IMAGE=debian:bookworm-slim  base of the Docker image (its nginx must
 #                                    match the nginx the module is built for)
 #   IMAGE=nginx-oauth:latest         tag of the Docker image
+#   FUZZ_SECONDS=3                   seconds per fuzz target in ./build.sh test
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -210,6 +216,15 @@ cmd_test() {
     NGINX_OAUTH_HOST=local dotnet test "$ROOT/NginxOAuth.sln" -c Release --nologo \
         --logger "console;verbosity=minimal" "$@" || local_rc=$?
 
+    # a short, bounded fuzzing run of every target: CI catches regressions
+    log "fuzzing: every target for ${FUZZ_SECONDS:-3}s (tests/fuzz/run.sh)"
+    ensure_packages afl++
+    local fuzz_rc=0
+    "$ROOT/tests/fuzz/run.sh" --ci --seconds "${FUZZ_SECONDS:-3}" || fuzz_rc=$?
+    if [ $fuzz_rc -ne 0 ] && [ $local_rc -eq 0 ]; then
+        local_rc=$fuzz_rc
+    fi
+
     # the same integration suite against nginx in a container
     local reason=""
     if [ "${NGINX_OAUTH_SKIP_CONTAINER:-0}" = 1 ]; then
@@ -234,7 +249,7 @@ cmd_test() {
         --logger "console;verbosity=minimal" "$@" || rc=$?
     remove_test_containers
     if [ $local_rc -ne 0 ]; then
-        log "the local run failed (exit $local_rc)"
+        log "the local run or the fuzzing failed (exit $local_rc)"
         return $local_rc
     fi
     return $rc
@@ -264,6 +279,7 @@ case "${1:-build}" in
     test) shift; cmd_test "$@" ;;
     image) cmd_image ;;
     bench) shift; build_all; "$ROOT/bench/run.sh" "$@" ;;
+    fuzz) shift; ensure_packages afl++; "$ROOT/tests/fuzz/run.sh" "$@" ;;
     clean) rm -rf "$BUILD" ;;
-    *) die "unknown command '$1' (build | demo | test | bench | image | clean)" ;;
+    *) die "unknown command '$1' (build | demo | test | bench | fuzz | image | clean)" ;;
 esac

@@ -117,7 +117,8 @@ public sealed class StsResponseTests
     [TestCase("{\"access_token\":\"a\\u001bb\"}", StsError.TokenChars, TestName = "Token_with_ESC_is_refused")]
     [TestCase("{\"access_token\":\"a\\tb c\"}", StsError.None, TestName = "Token_with_tab_and_space_is_accepted")]
     [TestCase("{\"access_token\":\"jeton-\u00e9t\u00e9-\u2713\"}", StsError.None, TestName = "Token_with_UTF8_is_accepted")]
-    [TestCase("{\"access_token\":\"\\ud800\"}", StsError.JsonInvalid, TestName = "Token_with_a_lone_surrogate_is_refused_as_invalid_JSON")]
+    // JsonGuard refuses lone surrogate escapes as invalid JSON (FuzzFindingTests); 502 either way
+    [TestCase("{\"access_token\":\"\\ud800\"}", StsError.JsonInvalid, TestName = "Token_with_a_lone_surrogate_is_refused")]
     public void Token_answers_are_checked(string body, StsError expected)
     {
         using StsSettings s = Otx();

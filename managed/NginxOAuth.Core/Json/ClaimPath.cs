@@ -309,6 +309,10 @@ public sealed class ClaimPath
         {
             return false;
         }
+        catch (InvalidOperationException)
+        {
+            return false; // invalid UTF-8 or a lone surrogate escape: no name (found by fuzzing)
+        }
 
         pos = end + 1;
         return true;

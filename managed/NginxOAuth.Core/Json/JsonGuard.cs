@@ -18,12 +18,10 @@ public enum JsonShape
 
 /// <summary>
 /// One forward pass over untrusted JSON: well-formedness (strict RFC 8259, no
-/// comments or trailing commas), depth at most <see cref="Limits.MaxJsonDepth"/>,
-/// no duplicate member names in any object (compared after unescaping:
-/// "a" and "\u0061" are the same name), and no string whose \u escapes
-/// leave a UTF-16 surrogate unpaired ("\ud800": not Unicode text, which no
-/// reader can turn into UTF-8). Duplicates are ambiguous, and ambiguity
-/// between two JSON parsers is an attack vector.
+/// comments or trailing commas, UTF-8, no lone surrogate escapes), depth at
+/// most <see cref="Limits.MaxJsonDepth"/>, and no duplicate member names in any object (compared after unescaping:
+/// "a" and "\u0061" are the same name). Duplicates are ambiguous, and
+/// ambiguity between two JSON parsers is an attack vector.
 /// </summary>
 public static class JsonGuard
 {
@@ -53,6 +51,12 @@ public static class JsonGuard
     public static JsonShape Check(ReadOnlySpan<byte> json, MemberNames wanted, Span<MemberValue> found)
     {
         found.Clear();
+        // JSON text is UTF-8 (RFC 8259 8.1). Utf8JsonReader does not check
+        // the bytes inside strings; reading such a string later throws.
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+        {
+            return JsonShape.Invalid;
+        }
         var names = new NameTable();
         try
         {
@@ -91,16 +95,18 @@ public static class JsonGuard
         Span<int> levels = stackalloc int[Limits.MaxJsonDepth + 2];
         int depth = 0;
         int pending = -1; // the wanted member whose value is the next token
+        bool duplicate = false;
         do
         {
+            if (reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName && reader.ValueIsEscaped
+                && !SurrogatesPaired(reader.ValueSpan))
+            {
+                return JsonShape.Invalid;
+            }
             if (pending >= 0)
             {
                 found[pending] = MemberValue.At(ref reader);
                 pending = -1;
-            }
-            if (reader.ValueIsEscaped && !SurrogatesPaired(reader.ValueSpan))
-            {
-                return JsonShape.Invalid;
             }
             switch (reader.TokenType)
             {
@@ -109,10 +115,10 @@ public static class JsonGuard
                     break;
                 case JsonTokenType.EndObject:
                     depth--;
-                    if (!names.EndObject(levels[depth]))
-                    {
-                        return JsonShape.DuplicateMember;
-                    }
+                    // read on: DuplicateMember promises well-formed JSON, and
+                    // callers that tolerate repeated names parse it (found by
+                    // fuzzing: {"a":1,"a":2}] threw out of nox_json_get)
+                    duplicate |= !names.EndObject(levels[depth]);
                     break;
                 case JsonTokenType.PropertyName:
                     names.Add(ref reader);
@@ -126,28 +132,30 @@ public static class JsonGuard
         while (reader.Read());
 
         // Utf8JsonReader (final block) has rejected truncated or trailing data.
-        return shape;
+        return duplicate ? JsonShape.DuplicateMember : shape;
     }
 
     /// <summary>
-    /// Whether every \u escape of an escaped string or name (as the reader
-    /// validated its syntax) denotes Unicode text: a high surrogate followed
-    /// by a low one, and no surrogate on its own.
+    /// Every \uD800-\uDBFF escape is followed by a \uDC00-\uDFFF escape,
+    /// and no low surrogate stands alone. A lone surrogate has no UTF-8 form:
+    /// System.Text.Json throws when such a string or name is read (found by
+    /// fuzzing: a token header <c>{"\ud800":1}</c> threw out of the verifier),
+    /// and other parsers replace or refuse it, an ambiguity like a repeated name.
     /// </summary>
-    private static bool SurrogatesPaired(ReadOnlySpan<byte> raw)
+    private static bool SurrogatesPaired(ReadOnlySpan<byte> escaped)
     {
-        for (int i = 0; i < raw.Length; i++)
+        for (int i = 0; i < escaped.Length; i++)
         {
-            if (raw[i] != (byte)'\\')
+            if (escaped[i] != (byte)'\\')
             {
                 continue;
             }
-            i++;
-            if (i >= raw.Length || raw[i] != (byte)'u' || i + 4 >= raw.Length)
+            i++; // the reader has checked that every escape is complete
+            if (escaped[i] != (byte)'u')
             {
                 continue;
             }
-            int unit = Hex4(raw.Slice(i + 1, 4));
+            int unit = Hex4(escaped.Slice(i + 1, 4));
             i += 4;
             if (unit is >= 0xDC00 and <= 0xDFFF)
             {
@@ -155,8 +163,8 @@ public static class JsonGuard
             }
             if (unit is >= 0xD800 and <= 0xDBFF)
             {
-                if (i + 6 >= raw.Length || raw[i + 1] != (byte)'\\' || raw[i + 2] != (byte)'u'
-                    || Hex4(raw.Slice(i + 3, 4)) is < 0xDC00 or > 0xDFFF)
+                if (i + 6 >= escaped.Length || escaped[i + 1] != (byte)'\\' || escaped[i + 2] != (byte)'u'
+                    || Hex4(escaped.Slice(i + 3, 4)) is not (>= 0xDC00 and <= 0xDFFF))
                 {
                     return false;
                 }
@@ -166,12 +174,12 @@ public static class JsonGuard
         return true;
     }
 
-    private static int Hex4(ReadOnlySpan<byte> hex)
+    private static int Hex4(ReadOnlySpan<byte> digits)
     {
         int value = 0;
-        foreach (byte b in hex)
+        foreach (byte d in digits)
         {
-            value = value * 16 + (b <= '9' ? b - '0' : (b | 0x20) - 'a' + 10);
+            value = value * 16 + (d <= (byte)'9' ? d - '0' : (d | 0x20) - 'a' + 10);
         }
         return value;
     }

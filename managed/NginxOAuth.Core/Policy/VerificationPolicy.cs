@@ -79,6 +79,10 @@ public sealed class VerificationPolicy : IDisposable
         }
 
         using JsonDocument doc = JsonGuard.Parse(json.ToArray());
+        if (doc.RootElement.ValueKind != JsonValueKind.Object)
+        {
+            return ConfigError.JsonNotObject; // DuplicateMember says nothing of the root: [{"a":1,"a":2}]
+        }
         var names = new List<string>();
         foreach (JsonProperty member in doc.RootElement.EnumerateObject())
         {

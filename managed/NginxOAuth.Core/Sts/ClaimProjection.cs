@@ -185,6 +185,10 @@ public sealed class ClaimProjection
         {
             return null;
         }
+        catch (InvalidOperationException)
+        {
+            return null; // a lone surrogate escape: no name (found by fuzzing)
+        }
     }
 
     /// <summary>The text of a path: up to a ',' or '}' outside quotes and brackets, trailing space trimmed.</summary>
