@@ -28,16 +28,16 @@ internal static class ResponseTargets
     /// <summary>An introspection (RFC 7662) or exchange (RFC 8693) answer, and the variables read from it.</summary>
     public static void OAuth2Response(ReadOnlySpan<byte> input)
     {
-        IntrospectionResult introspection = TokenResponses.ParseIntrospection(input);
+        IntrospectionResult introspection = TokenResponses.ParseIntrospection(input, 1_700_000_000);
         Contract.Defined(introspection.Error);
-        Contract.That(introspection.Exp >= 0, "negative exp");
+        Contract.That(introspection.ExpiresIn >= 0, "negative seconds to exp");
 
         foreach (int capacity in (ReadOnlySpan<int>)[16, input.Length + 16])
         {
             var output = new byte[capacity];
             ExchangeResult exchange = TokenResponses.ParseExchange(input, output);
             Contract.Defined(exchange.Error);
-            Contract.That(exchange.ExpiresIn >= 0, "negative expires_in");
+            Contract.That(exchange.ExpiresIn >= -1, "expires_in below -1 (absent)");
             int total = exchange.TokenLength + Math.Max(exchange.TypeLength, 0);
             if (exchange.Error == ResponseError.None)
             {
