@@ -54,6 +54,9 @@ static ngx_int_t ngx_oauth_cache_init_zone(ngx_shm_zone_t *shm_zone,
 static void ngx_oauth_cache_store_locked(ngx_http_request_t *r,
     ngx_oauth_cache_conf_t *cc, u_char kind, u_char *hash, ngx_str_t *value,
     int32_t aux, time_t expires);
+static ngx_int_t ngx_oauth_cache_hit_locked(ngx_http_request_t *r,
+    ngx_oauth_cache_conf_t *cc, ngx_oauth_cache_node_t *cn, ngx_str_t *value,
+    int32_t *aux);
 static void ngx_oauth_cache_wake(ngx_event_t *ev);
 static void ngx_oauth_cache_wait_cleanup(void *data);
 
@@ -189,7 +192,6 @@ ngx_int_t
 ngx_oauth_cache_get(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     u_char kind, u_char *hash, ngx_str_t *value, int32_t *aux)
 {
-    u_char                  *p;
     ngx_oauth_cache_t       *cache;
     ngx_oauth_cache_node_t  *cn;
 
@@ -218,30 +220,8 @@ ngx_oauth_cache_get(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
         return NGX_DECLINED;
     }
 
-    p = ngx_pnalloc(r->pool, cn->len + 1);
-    if (p == NULL) {
-        ngx_shmtx_unlock(&cache->shpool->mutex);
-        return NGX_DECLINED;
-    }
-
-    ngx_memcpy(p, cn->data, cn->len);
-    value->data = p;
-    value->len = cn->len;
-
-    if (aux) {
-        *aux = cn->aux;
-    }
-
-    ngx_queue_remove(&cn->queue);
-    ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
-
-    ngx_shmtx_unlock(&cache->shpool->mutex);
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "%s: cache \"%V\" hit, %uz bytes", cache->who,
-                   &cc->zone->shm.name, value->len);
-
-    return NGX_OK;
+    return (ngx_oauth_cache_hit_locked(r, cc, cn, value, aux) == NGX_OK)
+           ? NGX_OK : NGX_DECLINED;
 }
 
 
@@ -281,7 +261,6 @@ ngx_oauth_cache_acquire(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     u_char kind, u_char *hash, ngx_str_t *value, int32_t *aux,
     time_t lead_ttl, ngx_uint_t waited)
 {
-    u_char                  *p;
     time_t                   now;
     ngx_str_t                empty;
     ngx_oauth_cache_t       *cache;
@@ -297,26 +276,7 @@ ngx_oauth_cache_acquire(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     if (cn && cn->expires > now) {
 
         if (cn->kind == kind) {
-            p = ngx_pnalloc(r->pool, cn->len + 1);
-            if (p == NULL) {
-                ngx_shmtx_unlock(&cache->shpool->mutex);
-                return NGX_ERROR;
-            }
-
-            ngx_memcpy(p, cn->data, cn->len);
-            value->data = p;
-            value->len = cn->len;
-            *aux = cn->aux;
-
-            ngx_queue_remove(&cn->queue);
-            ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
-
-            ngx_shmtx_unlock(&cache->shpool->mutex);
-
-            ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                           "%s: cache \"%V\" hit, %uz bytes", cache->who,
-                           &cc->zone->shm.name, value->len);
-            return NGX_OK;
+            return ngx_oauth_cache_hit_locked(r, cc, cn, value, aux);
         }
 
         if (cn->kind == NGX_OAUTH_CACHE_PENDING) {
@@ -388,6 +348,48 @@ ngx_oauth_cache_release(ngx_oauth_cache_conf_t *cc, u_char *hash)
     }
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+/*
+ * A live entry into r->pool, moved to the head of the LRU queue; called
+ * with the zone's mutex held, returns with it released.  NGX_ERROR: out of
+ * memory.
+ */
+
+static ngx_int_t
+ngx_oauth_cache_hit_locked(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
+    ngx_oauth_cache_node_t *cn, ngx_str_t *value, int32_t *aux)
+{
+    u_char             *p;
+    ngx_oauth_cache_t  *cache;
+
+    cache = cc->zone->data;
+
+    p = ngx_pnalloc(r->pool, cn->len + 1);
+    if (p == NULL) {
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, cn->data, cn->len);
+    value->data = p;
+    value->len = cn->len;
+
+    if (aux) {
+        *aux = cn->aux;
+    }
+
+    ngx_queue_remove(&cn->queue);
+    ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "%s: cache \"%V\" hit, %uz bytes", cache->who,
+                   &cc->zone->shm.name, value->len);
+
+    return NGX_OK;
 }
 
 
