@@ -1,5 +1,6 @@
 using System;
 using System.Text;
+using NginxOAuth.Core.OAuth2;
 using NginxOAuth.Core.Sts;
 using NUnit.Framework;
 
@@ -162,14 +163,14 @@ public sealed class StsResponseTests
     [TestCase("a\u0001b", false)]
     public void Token_character_rule(string token, bool ok)
     {
-        Assert.That(StsExchange.TokenCharsOk(T.U(token)), Is.EqualTo(ok));
+        Assert.That(TokenChars.Valid(T.U(token)), Is.EqualTo(ok));
     }
 
     [Test]
     public void Token_character_rule_refuses_invalid_UTF8()
     {
-        Assert.That(StsExchange.TokenCharsOk(new byte[] { 0x61, 0xC0, 0xAF }), Is.False);
-        Assert.That(StsExchange.TokenCharsOk(new byte[] { 0x61, 0xE2, 0x9C }), Is.False);
+        Assert.That(TokenChars.Valid(new byte[] { 0x61, 0xC0, 0xAF }), Is.False);
+        Assert.That(TokenChars.Valid(new byte[] { 0x61, 0xE2, 0x9C }), Is.False);
     }
 
     // ---- WS-Trust ----------------------------------------------------------------

@@ -360,7 +360,7 @@ public static class StsExchange
             return new StsResponseResult(answer.Error);
         }
         byte[] token = answer.Token!;
-        if (!TokenCharsOk(token))
+        if (!TokenChars.Valid(token))
         {
             return new StsResponseResult(StsError.TokenChars);
         }
@@ -410,7 +410,7 @@ public static class StsExchange
         }
         // a lone surrogate escape cannot become UTF-8: not a usable token
         byte[]? tokenBytes = TryString(tokenElement) is { } token ? Encoding.UTF8.GetBytes(token) : null;
-        if (tokenBytes is null || !TokenCharsOk(tokenBytes))
+        if (tokenBytes is null || !TokenChars.Valid(tokenBytes))
         {
             return new StsResponseResult(StsError.TokenChars);
         }
@@ -505,23 +505,6 @@ public static class StsExchange
             output[i] = ch is >= ' ' and <= '~' ? (byte)ch : (byte)'?';
         }
         return new StsResponseResult(error, length);
-    }
-
-    /// <summary>
-    /// NOX_TOKEN_CHARS: 0x20-0x7E, tab, and well-formed UTF-8 sequences;
-    /// NUL, CR, LF, other C0 controls and DEL are refused (the token goes
-    /// into a header).
-    /// </summary>
-    public static bool TokenCharsOk(ReadOnlySpan<byte> token)
-    {
-        foreach (byte b in token)
-        {
-            if ((b < 0x20 && b != 0x09) || b == 0x7F)
-            {
-                return false;
-            }
-        }
-        return System.Text.Unicode.Utf8.IsValid(token);
     }
 
     // ---- cache key ---------------------------------------------------------

@@ -10,6 +10,7 @@ using NginxOAuth.Core.Json;
 using NginxOAuth.Core.Jwt;
 using NginxOAuth.Core.Keys;
 using NginxOAuth.Core.Policy;
+using NginxOAuth.Core.OAuth2;
 using NginxOAuth.Core.Sts;
 
 namespace NginxOAuth.Fuzz;
@@ -142,7 +143,7 @@ internal static class StsTargets
                     int types = Math.Max(r.IssuedTypeLength, 0) + Math.Max(r.TokenTypeLength, 0);
                     Contract.That(r.TokenLength > 0 && r.IssuedTypeLength >= -1 && r.TokenTypeLength >= -1
                         && r.TokenLength + types <= capacity, "answer lengths beyond the output buffer");
-                    Contract.That(StsExchange.TokenCharsOk(output.AsSpan(0, r.TokenLength)),
+                    Contract.That(TokenChars.Valid(output.AsSpan(0, r.TokenLength)),
                         "a target token with characters a header cannot carry");
                     Contract.That(r.Ttl >= 0 && r.Ttl <= settings.Configured.Expiry, "ttl outside [0, expiry]");
                     if (soap && output[0] == (byte)'<')
