@@ -878,7 +878,6 @@ ngx_http_oauth2_token_post(ngx_http_request_t *r,
     ngx_http_oauth2_token_ctx_t *ctx, ngx_str_t *uri, ngx_str_t *body,
     ngx_uint_t step)
 {
-    ngx_table_elt_t                    *h;
     ngx_http_request_t                 *sr;
     ngx_http_post_subrequest_t         *ps;
     ngx_http_oauth2_token_main_conf_t  *omcf;
@@ -897,35 +896,11 @@ ngx_http_oauth2_token_post(ngx_http_request_t *r,
     ctx->waiting = 1;
     ctx->done = 0;
 
-    if (ngx_oauth_subrequest(r, uri, ps, &sr) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_oauth2_token: cannot start the subrequest to "
-                      "\"%V\"", uri);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    sr->method = NGX_HTTP_POST;
-    ngx_str_set(&sr->method_name, "POST");
-
-    h = ngx_oauth_header_add(r->pool, &sr->headers_in.headers,
-                             "Content-Type", &ngx_http_oauth2_token_form_type);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    sr->headers_in.content_type = h;
-
-    if (omcf->authorization.len) {
-        h = ngx_oauth_header_add(r->pool, &sr->headers_in.headers,
-                                 "Authorization", &omcf->authorization);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        sr->headers_in.authorization = h;
-    }
-
-    if (ngx_oauth_subrequest_set_body(r, sr, body) != NGX_OK) {
+    if (ngx_oauth_subrequest_post(r, uri, ps,
+                                  &ngx_http_oauth2_token_form_type,
+                                  &omcf->authorization, body, &sr)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

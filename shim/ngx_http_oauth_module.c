@@ -1310,22 +1310,54 @@ ngx_oauth_subrequest_body(ngx_http_request_t *sr, ngx_str_t *body)
 }
 
 
-/* the in-memory body of a POST subrequest (r's pool) */
+/*
+ * A POST subrequest with an in-memory body (r's pool), its Content-Type
+ * and, when not empty, an Authorization header
+ */
 
 ngx_int_t
-ngx_oauth_subrequest_set_body(ngx_http_request_t *r, ngx_http_request_t *sr,
-    ngx_str_t *body)
+ngx_oauth_subrequest_post(ngx_http_request_t *r, ngx_str_t *uri,
+    ngx_http_post_subrequest_t *ps, ngx_str_t *type, ngx_str_t *authorization,
+    ngx_str_t *body, ngx_http_request_t **psr)
 {
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
+    ngx_buf_t           *b;
+    ngx_chain_t         *cl;
+    ngx_table_elt_t     *h;
+    ngx_http_request_t  *sr;
 
-    sr->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
-    if (sr->request_body == NULL) {
+    if (ngx_oauth_subrequest(r, uri, ps, psr) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "oauth: cannot start the subrequest to \"%V\"", uri);
         return NGX_ERROR;
     }
 
+    sr = *psr;
+    sr->method = NGX_HTTP_POST;
+    ngx_str_set(&sr->method_name, "POST");
+
+    h = ngx_oauth_header_add(r->pool, &sr->headers_in.headers, "Content-Type",
+                             type);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    sr->headers_in.content_type = h;
+
+    if (authorization && authorization->len) {
+        h = ngx_oauth_header_add(r->pool, &sr->headers_in.headers,
+                                 "Authorization", authorization);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        sr->headers_in.authorization = h;
+    }
+
+    sr->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
     b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
+    cl = ngx_alloc_chain_link(r->pool);
+
+    if (sr->request_body == NULL || b == NULL || cl == NULL) {
         return NGX_ERROR;
     }
 
@@ -1335,11 +1367,6 @@ ngx_oauth_subrequest_set_body(ngx_http_request_t *r, ngx_http_request_t *sr,
     b->end = b->last;
     b->memory = 1;
     b->last_buf = 1;
-
-    cl = ngx_alloc_chain_link(r->pool);
-    if (cl == NULL) {
-        return NGX_ERROR;
-    }
 
     cl->buf = b;
     cl->next = NULL;

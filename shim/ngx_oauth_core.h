@@ -123,8 +123,9 @@ ngx_int_t ngx_oauth_read_file(ngx_conf_t *cf, ngx_str_t *name,
 ngx_int_t ngx_oauth_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
     ngx_http_post_subrequest_t *ps, ngx_http_request_t **psr);
 ngx_int_t ngx_oauth_subrequest_body(ngx_http_request_t *sr, ngx_str_t *body);
-ngx_int_t ngx_oauth_subrequest_set_body(ngx_http_request_t *r,
-    ngx_http_request_t *sr, ngx_str_t *body);
+ngx_int_t ngx_oauth_subrequest_post(ngx_http_request_t *r, ngx_str_t *uri,
+    ngx_http_post_subrequest_t *ps, ngx_str_t *type, ngx_str_t *authorization,
+    ngx_str_t *body, ngx_http_request_t **psr);
 ngx_table_elt_t *ngx_oauth_header_add(ngx_pool_t *pool, ngx_list_t *headers,
     const char *key, ngx_str_t *value);
 ngx_int_t ngx_oauth_bearer_token(ngx_http_request_t *r, ngx_str_t *token);
