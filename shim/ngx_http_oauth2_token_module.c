@@ -827,47 +827,13 @@ static ngx_int_t
 ngx_http_oauth2_token_set_authorization(ngx_http_request_t *r,
     ngx_http_oauth2_token_ctx_t *ctx)
 {
-    u_char           *p;
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    static ngx_oauth_place_t  bearer = {
+        NGX_OAUTH_PLACE_BEARER, ngx_string("Authorization")
+    };
 
-    len = sizeof("Bearer ") - 1 + ctx->new_token.len;
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
+    if (ngx_oauth_place_set(r, &bearer, &ctx->new_token) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_memcpy(ngx_cpymem(p, "Bearer ", sizeof("Bearer ") - 1),
-               ctx->new_token.data, ctx->new_token.len);
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Authorization") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Authorization",
-                               sizeof("Authorization") - 1) == 0)
-        {
-            h[i].value.data = p;
-            h[i].value.len = len;
-        }
-    }
-
-    /* r->headers_in.authorization is one of the entries above */
 
     return NGX_OK;
 }

@@ -39,7 +39,6 @@
 #define NGX_HTTP_STS_WAIT_MSEC        20
 #define NGX_HTTP_STS_RETRY_AFTER      "5"
 #define NGX_HTTP_STS_SECRET_MAX       (64 * 1024)
-#define NGX_HTTP_STS_BUFFER_SIZE      "1m"   /* > NOX_MAX_STS_RESPONSE */
 
 /*
  * The seed syntax's directives are kept as strings, one slot each, and
@@ -62,10 +61,10 @@
 #define NGX_HTTP_STS_EXPIRES          19
 #define NGX_HTTP_STS_SLOTS            20
 
-#define NGX_HTTP_STS_IN_HEADER        1
-#define NGX_HTTP_STS_IN_COOKIE        2
-#define NGX_HTTP_STS_IN_QUERY         3
-#define NGX_HTTP_STS_IN_BEARER        4
+#define NGX_OAUTH_PLACE_HEADER        1
+#define NGX_OAUTH_PLACE_COOKIE        2
+#define NGX_OAUTH_PLACE_QUERY         3
+#define NGX_OAUTH_PLACE_BEARER        4
 
 #define NGX_HTTP_STS_NEW              0
 #define NGX_HTTP_STS_SUBREQUEST       1
@@ -82,39 +81,18 @@ typedef struct {
 } ngx_http_sts_opt_t;
 
 
-/* where the source token is removed from / the target token is put */
-
-typedef struct {
-    ngx_uint_t                   in;        /* NGX_HTTP_STS_IN_*, 0: none */
-    ngx_str_t                    name;
-} ngx_http_sts_place_t;
-
-
-/* what the generated proxy location was built with */
-
-typedef struct {
-    ngx_str_t                    url;
-    ngx_str_t                    uri;       /* the subrequest target */
-    ngx_flag_t                   verify;
-    ngx_msec_t                   timeout;
-    ngx_str_t                    cert;
-    ngx_str_t                    key;
-    ngx_str_t                    ca;
-} ngx_http_sts_route_t;
-
-
 /* one exchange, whichever syntax described it */
 
 typedef struct {
     ngx_uint_t                   type;      /* NOX_STS_*, 0: disabled */
     ngx_str_t                    endpoint;  /* URL, internal URI, or JWK */
-    ngx_http_sts_route_t         route;
+    ngx_oauth_route_t         route;
     ngx_array_t                 *opts;      /* of ngx_http_sts_opt_t */
     ngx_str_t                    cache_name;
     ngx_oauth_cache_conf_t      *cache;
     ngx_flag_t                   pass_on_error;
-    ngx_http_sts_place_t         strip;
-    ngx_http_sts_place_t         deliver;
+    ngx_oauth_place_t         strip;
+    ngx_oauth_place_t         deliver;
     nox_buf_t                   *settings;  /* names and values, pairs */
     ngx_uint_t                   n;         /* pairs */
     ngx_uint_t                   depth;     /* of the location that set it */
@@ -155,12 +133,12 @@ struct ngx_http_sts_loc_conf_s {
     ngx_uint_t                   seed_depth;    /* of STSType */
     ngx_str_t                    seed_file;
     ngx_uint_t                   seed_line;
-    ngx_http_sts_route_t        *route[3];
+    ngx_oauth_route_t        *route[3];
     ngx_array_t                 *params;    /* STSRequestParameter */
 
     ngx_oauth_cache_conf_t      *cache;     /* STSCache in this location */
-    ngx_http_sts_place_t        *strip;
-    ngx_http_sts_place_t        *deliver;
+    ngx_oauth_place_t        *strip;
+    ngx_oauth_place_t        *deliver;
 
     ngx_http_complex_value_t    *source;    /* STSVariables */
     ngx_uint_t                   source_set;
@@ -218,12 +196,6 @@ static ngx_int_t ngx_http_sts_fail(ngx_http_request_t *r,
     ngx_http_sts_def_t *def, ngx_http_sts_ctx_t *ctx, ngx_uint_t status);
 static ngx_int_t ngx_http_sts_handle(ngx_http_request_t *r,
     ngx_http_sts_def_t *def);
-static ngx_int_t ngx_http_sts_place(ngx_http_request_t *r,
-    ngx_http_sts_place_t *place, ngx_str_t *token);
-static ngx_int_t ngx_http_sts_list_edit(ngx_pool_t *pool, ngx_str_t *list,
-    ngx_uint_t cookie, ngx_str_t *name, ngx_str_t *item);
-static ngx_int_t ngx_http_sts_drop_headers(ngx_http_request_t *r,
-    ngx_str_t *name);
 static ngx_int_t ngx_http_sts_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
@@ -257,14 +229,11 @@ static char *ngx_http_sts_form_each(ngx_conf_t *cf, ngx_str_t *form,
 static ngx_int_t ngx_http_sts_decode(ngx_pool_t *pool, ngx_str_t *s);
 static char *ngx_http_sts_opt_add(ngx_conf_t *cf, ngx_array_t **opts,
     ngx_str_t *name, ngx_str_t *value, ngx_uint_t variables);
-static char *ngx_http_sts_place_parse(ngx_conf_t *cf, ngx_str_t *spec,
-    ngx_http_sts_place_t *place, ngx_uint_t target);
 static ngx_msec_t ngx_http_sts_msec(ngx_str_t *value);
 static char *ngx_http_sts_seed_routes(ngx_conf_t *cf,
     ngx_http_sts_loc_conf_t *slcf);
 static char *ngx_http_sts_seed_transport(ngx_conf_t *cf,
-    ngx_http_sts_loc_conf_t *slcf, ngx_uint_t k, ngx_http_sts_route_t *rt);
-static char *ngx_http_sts_route(ngx_conf_t *cf, ngx_http_sts_route_t *rt);
+    ngx_http_sts_loc_conf_t *slcf, ngx_uint_t k, ngx_oauth_route_t *rt);
 static char *ngx_http_sts_seed_def(ngx_conf_t *cf,
     ngx_http_sts_loc_conf_t *slcf, ngx_http_sts_def_t **pdef);
 static char *ngx_http_sts_finish(ngx_conf_t *cf, ngx_http_sts_def_t *def);
@@ -273,7 +242,6 @@ static ngx_oauth_cache_conf_t *ngx_http_sts_cache_find(ngx_conf_t *cf,
 static ngx_oauth_cache_conf_t *ngx_http_sts_cache_zone(ngx_conf_t *cf,
     ngx_str_t *name, ssize_t size);
 static u_char *ngx_http_sts_check(void *data, u_char *buf, u_char *last);
-static ngx_str_t *ngx_http_sts_directive_name(ngx_conf_t *cf);
 
 
 /* NOX_STS_* order */
@@ -958,8 +926,8 @@ ngx_http_sts_success(ngx_http_request_t *r, ngx_http_sts_def_t *def,
 
     ctx->leader = 0;
 
-    if (ngx_http_sts_place(r, &def->strip, NULL) != NGX_OK
-        || ngx_http_sts_place(r, &def->deliver, &ctx->target) != NGX_OK)
+    if (ngx_oauth_place_set(r, &def->strip, NULL) != NGX_OK
+        || ngx_oauth_place_set(r, &def->deliver, &ctx->target) != NGX_OK)
     {
         return ngx_http_sts_fail(r, def, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
@@ -1003,7 +971,7 @@ ngx_http_sts_fail(ngx_http_request_t *r, ngx_http_sts_def_t *def,
 
         /* the source token must not reach the upstream either way */
 
-        ctx->rc = (ngx_http_sts_place(r, &def->strip, NULL) == NGX_OK)
+        ctx->rc = (ngx_oauth_place_set(r, &def->strip, NULL) == NGX_OK)
                   ? NGX_DECLINED : NGX_HTTP_INTERNAL_SERVER_ERROR;
         return ctx->rc;
     }
@@ -1075,267 +1043,10 @@ ngx_http_sts_handle(ngx_http_request_t *r, ngx_http_sts_def_t *def)
 }
 
 
-/* ---- the source token out, the target token in ------------------------ */
-
-/*
- * Removes the header, cookie or query argument of this place; with a
- * token, then puts the token there (so a client cannot send its own).
- */
-
-static ngx_int_t
-ngx_http_sts_place(ngx_http_request_t *r, ngx_http_sts_place_t *place,
-    ngx_str_t *token)
-{
-    u_char           *p;
-    ngx_str_t         item, *add;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *first;
-
-    if (place->in == 0) {
-        return NGX_OK;
-    }
-
-    add = NULL;
-
-    if (token) {
-        item.len = sizeof("Bearer ") - 1 + place->name.len + 1
-                   + 3 * token->len;
-        item.data = ngx_pnalloc(r->pool, item.len);
-        if (item.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        p = item.data;
-
-        if (place->in == NGX_HTTP_STS_IN_BEARER) {
-            p = ngx_cpymem(p, "Bearer ", sizeof("Bearer ") - 1);
-
-        } else if (place->in != NGX_HTTP_STS_IN_HEADER) {
-            p = ngx_cpymem(p, place->name.data, place->name.len);
-            *p++ = '=';
-        }
-
-        p = (place->in == NGX_HTTP_STS_IN_QUERY)
-            ? ngx_oauth_form_encode(p, token)
-            : ngx_cpymem(p, token->data, token->len);
-
-        item.len = p - item.data;
-        add = &item;
-    }
-
-    if (place->in == NGX_HTTP_STS_IN_QUERY) {
-        r->valid_unparsed_uri = 0;
-        return ngx_http_sts_list_edit(r->pool, &r->args, 0, &place->name,
-                                      add);
-    }
-
-    if (place->in == NGX_HTTP_STS_IN_COOKIE) {
-        first = NULL;
-        part = &r->headers_in.headers.part;
-        h = part->elts;
-
-        for (i = 0; /* void */; i++) {
-
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-
-                part = part->next;
-                h = part->elts;
-                i = 0;
-            }
-
-            if (h[i].key.len != sizeof("Cookie") - 1
-                || ngx_strncasecmp(h[i].key.data, (u_char *) "Cookie",
-                                   sizeof("Cookie") - 1) != 0)
-            {
-                continue;
-            }
-
-            if (ngx_http_sts_list_edit(r->pool, &h[i].value, 1, &place->name,
-                                       first ? NULL : add)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-
-            first = &h[i];
-        }
-
-        if (first || add == NULL) {
-            return NGX_OK;
-        }
-
-        return ngx_oauth_header_add(r->pool, &r->headers_in.headers, "Cookie",
-                                    add) ? NGX_OK : NGX_ERROR;
-    }
-
-    /* a header: every one of this name goes, then the new one */
-
-    if (ngx_http_sts_drop_headers(r, &place->name) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (add) {
-        h = ngx_oauth_header_add(r->pool, &r->headers_in.headers,
-                                 (const char *) place->name.data, add);
-        if (h == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (place->name.len == sizeof("Authorization") - 1
-            && ngx_strncasecmp(place->name.data, (u_char *) "Authorization",
-                               place->name.len) == 0)
-        {
-            r->headers_in.authorization = h;
-        }
-    }
-
-    return NGX_OK;
-}
 
 
-/*
- * A list of name=value items (a Cookie header, "; "-separated, or the
- * query string, "&"-separated) without the items called name, and with
- * item at its end when given.
- */
-
-static ngx_int_t
-ngx_http_sts_list_edit(ngx_pool_t *pool, ngx_str_t *list, ngx_uint_t cookie,
-    ngx_str_t *name, ngx_str_t *item)
-{
-    u_char   *p, *end, *start, *eq, *out, *o, sep;
-    size_t    len;
-
-    sep = cookie ? ';' : '&';
-
-    /* a cookie separator may grow from ";" to "; " */
-
-    out = ngx_pnalloc(pool, 2 * list->len + 2 + (item ? item->len : 0));
-    if (out == NULL) {
-        return NGX_ERROR;
-    }
-
-    o = out;
-    p = list->data;
-    end = p + list->len;
-
-    while (p < end) {
-        while (p < end && (*p == sep || (cookie && *p == ' '))) {
-            p++;
-        }
-
-        start = p;
-
-        while (p < end && *p != sep) {
-            p++;
-        }
-
-        eq = ngx_strlchr(start, p, '=');
-        len = (eq ? eq : p) - start;
-
-        if (start == p
-            || (len == name->len && ngx_strncmp(start, name->data, len) == 0))
-        {
-            continue;
-        }
-
-        if (o != out) {
-            *o++ = sep;
-            o = cookie ? ngx_cpymem(o, " ", 1) : o;
-        }
-
-        o = ngx_cpymem(o, start, p - start);
-    }
-
-    if (item) {
-        if (o != out) {
-            *o++ = sep;
-            o = cookie ? ngx_cpymem(o, " ", 1) : o;
-        }
-
-        o = ngx_cpymem(o, item->data, item->len);
-    }
-
-    list->data = out;
-    list->len = o - out;
-
-    return NGX_OK;
-}
 
 
-/* headers_in without every header of this name (a list cannot shrink) */
-
-static ngx_int_t
-ngx_http_sts_drop_headers(ngx_http_request_t *r, ngx_str_t *name)
-{
-    ngx_uint_t        i, found;
-    ngx_list_t        list;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *n;
-
-    found = 0;
-
-    if (ngx_list_init(&list, r->pool, 16, sizeof(ngx_table_elt_t))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == name->len
-            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
-        {
-            found = 1;
-            continue;
-        }
-
-        n = ngx_list_push(&list);
-        if (n == NULL) {
-            return NGX_ERROR;
-        }
-
-        *n = h[i];
-    }
-
-    if (!found) {
-        return NGX_OK;
-    }
-
-    r->headers_in.headers = list;
-
-    if (list.last == &list.part) {
-        r->headers_in.headers.last = &r->headers_in.headers.part;
-    }
-
-    /* the shortcuts pointed into the old list: only this one can matter */
-
-    if (name->len == sizeof("Authorization") - 1
-        && ngx_strncasecmp(name->data, (u_char *) "Authorization",
-                           name->len) == 0)
-    {
-        r->headers_in.authorization = NULL;
-    }
-
-    return NGX_OK;
-}
 
 
 /* ---- variables --------------------------------------------------------- */
@@ -1801,7 +1512,7 @@ ngx_http_sts_cache_option(ngx_conf_t *cf, void *data, ngx_str_t *name,
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\": invalid value of \"%V\"",
-                           ngx_http_sts_directive_name(cf), name);
+                           ngx_oauth_directive_name(cf), name);
         return NGX_CONF_ERROR;
     }
 
@@ -1875,10 +1586,11 @@ ngx_http_sts_exchange(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_sts_loc_conf_t *slcf = conf;
 
-    char                *rv;
-    ngx_str_t           *value, name;
-    ngx_uint_t           i;
-    ngx_http_sts_def_t  *def;
+    char                      *rv;
+    ngx_str_t                 *value, name;
+    ngx_uint_t                 i;
+    ngx_http_sts_def_t        *def;
+    ngx_http_sts_main_conf_t  *smcf;
 
     static ngx_str_t  claims = ngx_string("claims");
 
@@ -1973,7 +1685,10 @@ ngx_http_sts_exchange(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     def->route.url = def->endpoint;
 
-    return ngx_http_sts_route(cf, &def->route);
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_oauth_sts_module);
+
+    return ngx_oauth_route_conf(cf, &def->route, "/.oauth-sts/",
+                                &smcf->routes);
 }
 
 
@@ -1985,22 +1700,22 @@ ngx_http_sts_place_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     char  *p = conf;
 
     ngx_str_t              *value;
-    ngx_http_sts_place_t  **field;
+    ngx_oauth_place_t  **field;
 
-    field = (ngx_http_sts_place_t **) (p + cmd->offset);
+    field = (ngx_oauth_place_t **) (p + cmd->offset);
 
     if (*field != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
-    *field = ngx_pcalloc(cf->pool, sizeof(ngx_http_sts_place_t));
+    *field = ngx_pcalloc(cf->pool, sizeof(ngx_oauth_place_t));
     if (*field == NULL) {
         return NGX_CONF_ERROR;
     }
 
     value = cf->args->elts;
 
-    return ngx_http_sts_place_parse(cf, &value[1], *field,
+    return ngx_oauth_place_parse(cf, &value[1], *field,
                                     cmd->offset == ngx_http_sts_off(deliver));
 }
 
@@ -2094,7 +1809,7 @@ ngx_http_sts_option(ngx_conf_t *cf, void *data, ngx_str_t *name,
     if (ngx_strcmp(name->data, "strip_source") == 0
         || ngx_strcmp(name->data, "pass_target") == 0)
     {
-        return ngx_http_sts_place_parse(cf, value,
+        return ngx_oauth_place_parse(cf, value,
                                         name->data[0] == 's' ? &def->strip
                                                              : &def->deliver,
                                         name->data[0] == 'p');
@@ -2114,7 +1829,7 @@ ngx_http_sts_option(ngx_conf_t *cf, void *data, ngx_str_t *name,
                                "\"%V\": option \"%V\" has no effect: STS "
                                "calls are not retried (an exchange is never "
                                "repeated behind the client's back)",
-                               ngx_http_sts_directive_name(cf), name);
+                               ngx_oauth_directive_name(cf), name);
         }
 
         return NGX_CONF_OK;
@@ -2125,7 +1840,7 @@ ngx_http_sts_option(ngx_conf_t *cf, void *data, ngx_str_t *name,
                            "\"%V\": option \"outgoing_proxy\" is not "
                            "supported: point the endpoint at an internal "
                            "location that proxy_passes where it must",
-                           ngx_http_sts_directive_name(cf));
+                           ngx_oauth_directive_name(cf));
         return NGX_CONF_ERROR;
     }
 
@@ -2174,7 +1889,7 @@ invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "\"%V\": invalid value \"%V\" of option \"%V\"",
-                       ngx_http_sts_directive_name(cf), value, name);
+                       ngx_oauth_directive_name(cf), value, name);
     return NGX_CONF_ERROR;
 }
 
@@ -2243,7 +1958,7 @@ ngx_http_sts_form_each(ngx_conf_t *cf, ngx_str_t *form,
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"%V\": invalid options \"%V\": expected "
                                "name=value&...",
-                               ngx_http_sts_directive_name(cf), form);
+                               ngx_oauth_directive_name(cf), form);
             return NGX_CONF_ERROR;
         }
 
@@ -2341,64 +2056,6 @@ ngx_http_sts_opt_add(ngx_conf_t *cf, ngx_array_t **opts, ngx_str_t *name,
 }
 
 
-/*
- * authorization | header:NAME | cookie:NAME | query:NAME; for the target
- * also bearer (Authorization: Bearer <target>)
- */
-
-static char *
-ngx_http_sts_place_parse(ngx_conf_t *cf, ngx_str_t *spec,
-    ngx_http_sts_place_t *place, ngx_uint_t target)
-{
-    u_char  *colon;
-
-    colon = ngx_strlchr(spec->data, spec->data + spec->len, ':');
-
-    if (colon == NULL) {
-        if (ngx_strcasecmp(spec->data, (u_char *) "authorization") == 0
-            || (target
-                && ngx_strcasecmp(spec->data, (u_char *) "bearer") == 0))
-        {
-            place->in = target ? NGX_HTTP_STS_IN_BEARER
-                               : NGX_HTTP_STS_IN_HEADER;
-            ngx_str_set(&place->name, "Authorization");
-            return NGX_CONF_OK;
-        }
-
-        goto invalid;
-    }
-
-    place->name.data = colon + 1;
-    place->name.len = spec->data + spec->len - colon - 1;
-
-    if (place->name.len == 0) {
-        goto invalid;
-    }
-
-    if (ngx_strncmp(spec->data, "header:", 7) == 0) {
-        place->in = NGX_HTTP_STS_IN_HEADER;
-
-    } else if (ngx_strncmp(spec->data, "cookie:", 7) == 0) {
-        place->in = NGX_HTTP_STS_IN_COOKIE;
-
-    } else if (ngx_strncmp(spec->data, "query:", 6) == 0) {
-        place->in = NGX_HTTP_STS_IN_QUERY;
-
-    } else {
-        goto invalid;
-    }
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"%V\": invalid place \"%V\": expected %s "
-                       "header:NAME, cookie:NAME or query:NAME",
-                       ngx_http_sts_directive_name(cf), spec,
-                       target ? "bearer," : "authorization,");
-    return NGX_CONF_ERROR;
-}
 
 
 /* seconds, as the anchor; nginx time units work too */
@@ -2431,12 +2088,15 @@ ngx_http_sts_msec(ngx_str_t *value)
 static char *
 ngx_http_sts_seed_routes(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf)
 {
-    char                  *rv;
-    ngx_uint_t             k;
-    ngx_http_sts_route_t  *rt;
+    char                      *rv;
+    ngx_uint_t                 k;
+    ngx_oauth_route_t         *rt;
+    ngx_http_sts_main_conf_t  *smcf;
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_oauth_sts_module);
 
     for (k = 0; k < 3; k++) {
-        rt = ngx_pcalloc(cf->pool, sizeof(ngx_http_sts_route_t));
+        rt = ngx_pcalloc(cf->pool, sizeof(ngx_oauth_route_t));
         if (rt == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -2444,7 +2104,7 @@ ngx_http_sts_seed_routes(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf)
         rv = ngx_http_sts_seed_transport(cf, slcf, k, rt);
 
         if (rv == NGX_CONF_OK && rt->url.len) {
-            rv = ngx_http_sts_route(cf, rt);
+            rv = ngx_oauth_route_conf(cf, rt, "/.oauth-sts/", &smcf->routes);
             slcf->route[k] = rt;
         }
 
@@ -2461,7 +2121,7 @@ ngx_http_sts_seed_routes(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf)
 
 static char *
 ngx_http_sts_seed_transport(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf,
-    ngx_uint_t k, ngx_http_sts_route_t *rt)
+    ngx_uint_t k, ngx_oauth_route_t *rt)
 {
     char                     *rv;
     ngx_str_t                *s[NGX_HTTP_STS_SLOTS];
@@ -2509,168 +2169,6 @@ ngx_http_sts_seed_transport(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf,
 }
 
 
-/*
- * An absolute URL becomes an internal location of this server that
- * proxy_passes to it, parsed from generated text in the server's context:
- * TLS verification against the system CA bundle (or ca_file), SNI, the
- * timeouts, the client certificate, and room for the whole answer.  A URI
- * starting with "/" is the operator's own location, used as it is.
- */
-
-static char *
-ngx_http_sts_route(ngx_conf_t *cf, ngx_http_sts_route_t *rt)
-{
-    u_char                    *p, *text, *last;
-    size_t                     len;
-    ngx_buf_t                  b;
-    ngx_uint_t                 https, i;
-    ngx_conf_t                 save;
-    ngx_str_t                 *s[4];
-    ngx_conf_file_t            file;
-    ngx_http_core_srv_conf_t  *cscf;
-    ngx_http_sts_main_conf_t  *smcf;
-
-    if (rt->url.len && rt->url.data[0] == '/') {
-        rt->uri = rt->url;
-        return NGX_CONF_OK;
-    }
-
-    https = (rt->url.len > 8
-             && ngx_strncasecmp(rt->url.data, (u_char *) "https://", 8) == 0);
-
-    if (!https && !(rt->url.len > 7
-                    && ngx_strncasecmp(rt->url.data, (u_char *) "http://", 7)
-                       == 0))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\": invalid endpoint \"%V\": expected an "
-                           "http:// or https:// URL, or the URI of a location",
-                           ngx_http_sts_directive_name(cf), &rt->url);
-        return NGX_CONF_ERROR;
-    }
-
-    /* the generated text quotes these: no quote, backslash, $ or space */
-
-    s[0] = &rt->url;
-    s[1] = &rt->cert;
-    s[2] = &rt->key;
-    s[3] = &rt->ca;
-
-    for (i = 0; i < 4; i++) {
-        for (p = s[i]->data; p < s[i]->data + s[i]->len; p++) {
-            if (*p <= ' ' || *p == 0x7f || ngx_strchr("\"\\${};", *p)) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"%V\": invalid character in \"%V\"",
-                                   ngx_http_sts_directive_name(cf), s[i]);
-                return NGX_CONF_ERROR;
-            }
-        }
-    }
-
-    if ((rt->cert.len == 0) != (rt->key.len == 0)
-        || (rt->cert.len && !https))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\": a client certificate needs both \"cert\" "
-                           "and \"key\", and an https:// endpoint",
-                           ngx_http_sts_directive_name(cf));
-        return NGX_CONF_ERROR;
-    }
-
-    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_oauth_sts_module);
-
-    len = 1024 + rt->url.len + rt->cert.len + rt->key.len + rt->ca.len;
-
-    text = ngx_pnalloc(cf->pool, len);
-    rt->uri.data = ngx_pnalloc(cf->pool, sizeof("/.oauth-sts/") + NGX_INT_T_LEN);
-
-    if (text == NULL || rt->uri.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    rt->uri.len = ngx_sprintf(rt->uri.data, "/.oauth-sts/%ui", ++smcf->routes)
-                  - rt->uri.data;
-
-    last = text + len;
-
-    p = ngx_slprintf(text, last,
-                     "location = %V { internal; proxy_pass \"%V\"; "
-                     "proxy_connect_timeout %Mms; proxy_send_timeout %Mms; "
-                     "proxy_read_timeout %Mms; proxy_next_upstream off; "
-                     "proxy_redirect off; proxy_intercept_errors off; "
-                     "proxy_buffering on; subrequest_output_buffer_size "
-                     NGX_HTTP_STS_BUFFER_SIZE "; ",
-                     &rt->uri, &rt->url, rt->timeout, rt->timeout,
-                     rt->timeout);
-
-    /*
-     * No TLS session reuse: nginx keeps sessions per upstream server, and
-     * every location that proxy_passes to one host:port shares it.  A
-     * session resumed in another endpoint location would carry that
-     * location's verification result (another CA file, or none) and
-     * client certificate into this one.
-     */
-
-    if (https) {
-        p = ngx_slprintf(p, last, "proxy_ssl_server_name on; "
-                         "proxy_ssl_session_reuse off; proxy_ssl_verify %s; ",
-                         rt->verify ? "on" : "off");
-    }
-
-    if (https && rt->verify) {
-        p = ngx_slprintf(p, last, "proxy_ssl_verify_depth 8; "
-                         "proxy_ssl_trusted_certificate \"%V\"; ",
-                         rt->ca.len ? &rt->ca : &(ngx_str_t)
-                         ngx_string("/etc/ssl/certs/ca-certificates.crt"));
-    }
-
-    if (rt->cert.len) {
-        p = ngx_slprintf(p, last, "proxy_ssl_certificate \"%V\"; "
-                         "proxy_ssl_certificate_key \"%V\"; ",
-                         &rt->cert, &rt->key);
-    }
-
-    p = ngx_slprintf(p, last, "} }");
-
-    /* parse it as a block of the server, reported at this line */
-
-    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
-
-    ngx_memzero(&b, sizeof(ngx_buf_t));
-    b.start = text;
-    b.pos = text;
-    b.last = p;
-    b.end = p;
-    b.temporary = 1;
-
-    ngx_memzero(&file, sizeof(ngx_conf_file_t));
-    file.file.fd = 0;    /* anything but NGX_INVALID_FILE: a block */
-    file.file.name = cf->conf_file->file.name;
-    file.file.log = cf->log;
-    file.line = cf->conf_file->line;
-    file.buffer = &b;
-
-    save = *cf;
-
-    cf->args = ngx_array_create(cf->temp_pool, 10, sizeof(ngx_str_t));
-    if (cf->args == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    cf->ctx = cscf->ctx;
-    cf->cmd_type = NGX_HTTP_SRV_CONF;
-    cf->conf_file = &file;
-    cf->handler = NULL;
-
-    p = (u_char *) ngx_conf_parse(cf, NULL);
-
-    *cf = save;
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, cf->log, 0,
-                   "sts: \"%V\" through \"%V\"", &rt->url, &rt->uri);
-
-    return ((char *) p == NGX_CONF_OK) ? NGX_CONF_OK : NGX_CONF_ERROR;
-}
 
 
 /* the seed syntax's slots as one definition (at merge) */
@@ -2684,7 +2182,7 @@ ngx_http_sts_seed_def(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf,
     ngx_uint_t                i, k;
     ngx_http_sts_def_t       *def;
     ngx_http_sts_opt_t       *opt;
-    ngx_http_sts_route_t      now;
+    ngx_oauth_route_t      now;
     ngx_http_sts_seed_opt_t  *so;
 
     static ngx_str_t    auth = ngx_string("auth");
@@ -2731,7 +2229,7 @@ ngx_http_sts_seed_def(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf,
 
     /* what the endpoint location was generated with must still hold */
 
-    ngx_memzero(&now, sizeof(ngx_http_sts_route_t));
+    ngx_memzero(&now, sizeof(ngx_oauth_route_t));
 
     if (ngx_http_sts_seed_transport(cf, slcf, k, &now) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
@@ -2989,19 +2487,3 @@ ngx_http_sts_check(void *data, u_char *buf, u_char *last)
 }
 
 
-/*
- * The directive being parsed, for messages of helpers that several
- * directives share ("STS" once parsing is over, at the merge).
- */
-
-static ngx_str_t *
-ngx_http_sts_directive_name(ngx_conf_t *cf)
-{
-    static ngx_str_t  sts = ngx_string("STS");
-
-    if (cf->args == NULL || cf->args->nelts == 0) {
-        return &sts;
-    }
-
-    return cf->args->elts;
-}

@@ -98,6 +98,32 @@ typedef struct {
 typedef u_char *(*ngx_oauth_check_pt)(void *data, u_char *buf, u_char *last);
 
 
+/* where a token is removed from or put into the request to the upstream */
+
+#define NGX_OAUTH_PLACE_HEADER   1
+#define NGX_OAUTH_PLACE_COOKIE   2
+#define NGX_OAUTH_PLACE_QUERY    3
+#define NGX_OAUTH_PLACE_BEARER   4    /* Authorization: Bearer <token> */
+
+typedef struct {
+    ngx_uint_t                   in;        /* NGX_OAUTH_PLACE_*, 0: none */
+    ngx_str_t                    name;
+} ngx_oauth_place_t;
+
+
+/* an IdP endpoint: an absolute URL and the generated location reaching it */
+
+typedef struct {
+    ngx_str_t                    url;
+    ngx_str_t                    uri;       /* the subrequest target */
+    ngx_flag_t                   verify;
+    ngx_msec_t                   timeout;
+    ngx_str_t                    cert;
+    ngx_str_t                    key;
+    ngx_str_t                    ca;
+} ngx_oauth_route_t;
+
+
 /* one "*_require $v ... [error=code]" directive */
 
 typedef struct {
@@ -143,6 +169,15 @@ u_char *ngx_oauth_log_safe(u_char *dst, ngx_str_t *src, size_t max);
 u_char *ngx_oauth_form_encode(u_char *dst, ngx_str_t *src);
 ngx_int_t ngx_oauth_variable_set(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, ngx_str_t *value);
+
+/* ngx_oauth_proxy.c */
+ngx_str_t *ngx_oauth_directive_name(ngx_conf_t *cf);
+char *ngx_oauth_place_parse(ngx_conf_t *cf, ngx_str_t *spec,
+    ngx_oauth_place_t *place, ngx_uint_t target);
+ngx_int_t ngx_oauth_place_set(ngx_http_request_t *r, ngx_oauth_place_t *place,
+    ngx_str_t *token);
+char *ngx_oauth_route_conf(ngx_conf_t *cf, ngx_oauth_route_t *rt,
+    const char *prefix, ngx_uint_t *counter);
 
 
 #endif /* NGX_OAUTH_CORE_H */
