@@ -36,7 +36,6 @@
 
 #define NGX_HTTP_STS_DEFAULT_TIMEOUT  20000
 #define NGX_HTTP_STS_DEFAULT_ZONE     (4 * 1024 * 1024)
-#define NGX_HTTP_STS_WAIT_MSEC        20
 #define NGX_HTTP_STS_RETRY_AFTER      "5"
 #define NGX_HTTP_STS_SECRET_MAX       (64 * 1024)
 
@@ -157,16 +156,7 @@ typedef struct {
     ngx_str_t                    issued_type;
     ngx_str_t                    token_type;
     nox_buf_t                   *values;
-    u_char                       hash[NOX_SHA256_LEN];
-    ngx_uint_t                   leader;
-    ngx_uint_t                   leader_cleanup;
-    ngx_uint_t                   waited;
-    ngx_uint_t                   done;
-    ngx_int_t                    sr_rc;
-    ngx_uint_t                   sr_status;
-    ngx_uint_t                   sr_answered;  /* a status line came */
-    ngx_str_t                    sr_body;
-    ngx_event_t                  wait;
+    ngx_oauth_flight_t           flight;      /* cache and STS call */
     ngx_int_t                    rc;          /* once decided */
 } ngx_http_sts_ctx_t;
 
@@ -187,9 +177,6 @@ static ngx_int_t ngx_http_sts_call(ngx_http_request_t *r,
     ngx_http_sts_def_t *def, ngx_http_sts_ctx_t *ctx);
 static ngx_int_t ngx_http_sts_answer(ngx_http_request_t *r,
     ngx_http_sts_def_t *def, ngx_http_sts_ctx_t *ctx);
-static ngx_int_t ngx_http_sts_post_done(ngx_http_request_t *r, void *data,
-    ngx_int_t rc);
-static void ngx_http_sts_leader_cleanup(void *data);
 static ngx_int_t ngx_http_sts_success(ngx_http_request_t *r,
     ngx_http_sts_def_t *def, ngx_http_sts_ctx_t *ctx, time_t ttl);
 static ngx_int_t ngx_http_sts_fail(ngx_http_request_t *r,
@@ -421,12 +408,13 @@ ngx_http_sts_handler(ngx_http_request_t *r)
          *
          *     ctx->state = NGX_HTTP_STS_NEW;
          *     ctx->target = { 0, NULL };
-         *     ctx->leader = 0;
-         *     ctx->waited = 0;
-         *     ctx->wait = { 0 };
+         *     ctx->flight.leader = 0;
          */
 
         ctx->def = def;
+        ctx->flight.cache = def->cache;
+        ctx->flight.kind = 's';
+        ctx->flight.lead_ttl = (time_t) (def->route.timeout / 1000) + 5;
 
         ngx_http_set_ctx(r, ctx, ngx_http_oauth_sts_module);
 
@@ -446,7 +434,7 @@ ngx_http_sts_handler(ngx_http_request_t *r)
     switch (ctx->state) {
 
     case NGX_HTTP_STS_SUBREQUEST:
-        if (!ctx->done) {
+        if (!ctx->flight.done) {
             return NGX_AGAIN;
         }
 
@@ -528,7 +516,7 @@ ngx_http_sts_begin(ngx_http_request_t *r, ngx_http_sts_def_t *def,
 
     if (ngx_oauth_managed.sts_key(def->handle, ctx->source.data,
                                   (int32_t) ctx->source.len, ctx->values,
-                                  (int32_t) def->n, ctx->hash,
+                                  (int32_t) def->n, ctx->flight.hash,
                                   NOX_SHA256_LEN)
         != NOX_OK)
     {
@@ -547,16 +535,13 @@ static ngx_int_t
 ngx_http_sts_lookup(ngx_http_request_t *r, ngx_http_sts_def_t *def,
     ngx_http_sts_ctx_t *ctx)
 {
-    u_char              *p;
-    int32_t              aux;
-    uint32_t             issued, ttype;
-    ngx_int_t            rc;
-    ngx_str_t            value;
-    ngx_pool_cleanup_t  *cln;
+    u_char     *p;
+    int32_t     aux;
+    uint32_t    issued, ttype;
+    ngx_int_t   rc;
+    ngx_str_t   value;
 
-    rc = ngx_oauth_cache_acquire(r, def->cache, 's', ctx->hash, &value, &aux,
-                                 (time_t) (def->route.timeout / 1000) + 5,
-                                 ctx->waited);
+    rc = ngx_oauth_flight_lookup(r, &ctx->flight, &value, &aux);
 
     switch (rc) {
 
@@ -585,41 +570,16 @@ ngx_http_sts_lookup(ngx_http_request_t *r, ngx_http_sts_def_t *def,
         return ngx_http_sts_success(r, def, ctx, 0);
 
     case NGX_DECLINED:
-        ctx->leader = 1;
-
-        if (!ctx->leader_cleanup) {
-            cln = ngx_pool_cleanup_add(r->pool, 0);
-            if (cln == NULL) {
-                return ngx_http_sts_fail(r, def, ctx,
-                                         NGX_HTTP_INTERNAL_SERVER_ERROR);
-            }
-
-            cln->handler = ngx_http_sts_leader_cleanup;
-            cln->data = r;
-            ctx->leader_cleanup = 1;
-        }
-
         return NGX_OK;
 
     case NGX_AGAIN:
         ctx->state = NGX_HTTP_STS_WAITING;
-        ctx->waited = 1;
-
-        if (ngx_oauth_cache_wait(r, &ctx->wait, NGX_HTTP_STS_WAIT_MSEC)
-            != NGX_OK)
-        {
-            return ngx_http_sts_fail(r, def, ctx,
-                                     NGX_HTTP_INTERNAL_SERVER_ERROR);
-        }
-
         return NGX_AGAIN;
 
     case NGX_ABORT:
-        if (aux) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "sts: the exchange this request waited for "
-                          "failed with %D", aux);
-        }
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "sts: the exchange this request waited for failed "
+                      "with %D", aux);
 
         return ngx_http_sts_fail(r, def, ctx, (ngx_uint_t) aux);
 
@@ -643,7 +603,6 @@ ngx_http_sts_call(ngx_http_request_t *r, ngx_http_sts_def_t *def,
     int64_t                      ttl;
     ngx_str_t                    body, auth, action;
     ngx_http_request_t          *sr;
-    ngx_http_post_subrequest_t  *ps;
 
     cap = 3 * ctx->source.len + 16384;
 
@@ -699,26 +658,17 @@ ngx_http_sts_call(ngx_http_request_t *r, ngx_http_sts_def_t *def,
     action.data = out + lens[0] + lens[1];
     action.len = lens[2];
 
-    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
-    if (ps == NULL) {
-        return ngx_http_sts_fail(r, def, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
-    }
-
-    ps->handler = ngx_http_sts_post_done;
-    ps->data = ctx;
-
-    if (ngx_oauth_subrequest_post(r, &def->route.uri, ps,
-                                  def->type == NOX_STS_WSTRUST
-                                  ? &ngx_http_sts_soap_type
-                                  : &ngx_http_sts_form_type,
-                                  &auth, &body, &sr)
+    if (ngx_oauth_flight_post(r, &ctx->flight, &def->route.uri,
+                              def->type == NOX_STS_WSTRUST
+                              ? &ngx_http_sts_soap_type
+                              : &ngx_http_sts_form_type,
+                              &auth, &body, &sr)
         != NGX_OK)
     {
         return ngx_http_sts_fail(r, def, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
     ctx->state = NGX_HTTP_STS_SUBREQUEST;
-    ctx->done = 0;
 
     if (action.len
         && ngx_oauth_header_add(r->pool, &sr->headers_in.headers,
@@ -736,99 +686,26 @@ ngx_http_sts_call(ngx_http_request_t *r, ngx_http_sts_def_t *def,
 }
 
 
-/*
- * A leader that ends without storing or failing (its client went away and
- * the request was terminated while the STS was asked): the requests
- * waiting for it must not wait for its pending marker to expire
- * (http_timeout + 5 s); without the marker the next one to look leads.
- */
-
-static void
-ngx_http_sts_leader_cleanup(void *data)
-{
-    ngx_http_request_t  *r = data;
-
-    ngx_http_sts_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_oauth_sts_module);
-
-    if (ctx == NULL || !ctx->leader) {
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "sts: the request ended before its exchange did: "
-                  "another request may lead");
-
-    ngx_oauth_cache_release(ctx->def->cache, ctx->hash);
-    ctx->leader = 0;
-}
-
-
-/* only records facts: the decision is made back in the handler */
-
-static ngx_int_t
-ngx_http_sts_post_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
-{
-    ngx_http_sts_ctx_t  *ctx = data;
-
-    ctx->done = 1;
-    ctx->sr_status = r->headers_out.status;
-
-    /*
-     * A status line from the STS (through proxy_pass), or an answer of the
-     * operator's own location: the STS answered.  A proxy that received
-     * nothing (refused, reset, timed out) did not.  Bytes without a valid
-     * status line (the proxy reads them as an HTTP/0.9 answer, status 0)
-     * are an answer, an unusable one.
-     */
-
-    ctx->sr_answered = (r->upstream == NULL
-                        || r->upstream->headers_in.status_n != 0
-                        || (r->upstream->state
-                            && r->upstream->state->bytes_received > 0));
-
-    ctx->sr_rc = ngx_oauth_subrequest_done(r, rc, &ctx->sr_body);
-
-    return NGX_OK;
-}
-
-
 static ngx_int_t
 ngx_http_sts_answer(ngx_http_request_t *r, ngx_http_sts_def_t *def,
     ngx_http_sts_ctx_t *ctx)
 {
-    u_char     *out;
-    int32_t     rc, lens[3];
-    int64_t     ttl;
-    ngx_str_t   code;
-    u_char      safe[ngx_oauth_log_safe_size(NOX_STS_ERROR_MAX)];
+    u_char              *out;
+    int32_t              lens[3];
+    int64_t              ttl;
+    ngx_int_t            rc;
+    ngx_str_t            code;
+    ngx_oauth_flight_t  *f;
+    u_char               safe[ngx_oauth_log_safe_size(NOX_STS_ERROR_MAX)];
 
-    if (!ctx->sr_answered) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "sts: \"%V\" did not answer (status %ui): "
-                      "unreachable or timed out", &def->route.url,
-                      ctx->sr_status);
-        return ngx_http_sts_fail(r, def, ctx, NGX_HTTP_SERVICE_UNAVAILABLE);
+    f = &ctx->flight;
+
+    rc = ngx_oauth_flight_answer(r, f, "sts", &def->route.url);
+    if (rc != NGX_OK) {
+        return ngx_http_sts_fail(r, def, ctx, rc);
     }
 
-    if (ctx->sr_status == 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "sts: \"%V\" answered without a valid HTTP status "
-                      "line", &def->route.url);
-        return ngx_http_sts_fail(r, def, ctx, NGX_HTTP_BAD_GATEWAY);
-    }
-
-    if (ctx->sr_rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "sts: the answer of \"%V\" (status %ui) did not "
-                      "arrive whole (closed early, or larger than "
-                      "subrequest_output_buffer_size)", &def->route.url,
-                      ctx->sr_status);
-        return ngx_http_sts_fail(r, def, ctx, NGX_HTTP_BAD_GATEWAY);
-    }
-
-    out = ngx_pnalloc(r->pool, ctx->sr_body.len + 256);
+    out = ngx_pnalloc(r->pool, f->body.len + 256);
     if (out == NULL) {
         return ngx_http_sts_fail(r, def, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
@@ -837,11 +714,11 @@ ngx_http_sts_answer(ngx_http_request_t *r, ngx_http_sts_def_t *def,
     ttl = 0;
 
     rc = ngx_oauth_managed.sts_response(def->handle,
-                                        (int32_t) ctx->sr_status,
-                                        ctx->sr_body.data,
-                                        (int32_t) ctx->sr_body.len,
+                                        (int32_t) f->status,
+                                        f->body.data,
+                                        (int32_t) f->body.len,
                                         (int64_t) ngx_time(), out,
-                                        (int32_t) (ctx->sr_body.len + 256),
+                                        (int32_t) (f->body.len + 256),
                                         lens, &ttl);
 
     if (rc == NOX_OK) {
@@ -869,7 +746,7 @@ ngx_http_sts_answer(ngx_http_request_t *r, ngx_http_sts_def_t *def,
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "sts: rejected: \"%V\" answered %ui \"%V\" (source "
-                      "token %uz bytes)", &def->route.url, ctx->sr_status,
+                      "token %uz bytes)", &def->route.url, f->status,
                       &code, ctx->source.len);
 
         return ngx_http_sts_fail(r, def, ctx,
@@ -880,7 +757,7 @@ ngx_http_sts_answer(ngx_http_request_t *r, ngx_http_sts_def_t *def,
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "sts: \"%V\" answered %ui with %uz bytes: %s",
-                  &def->route.url, ctx->sr_status, ctx->sr_body.len,
+                  &def->route.url, f->status, f->body.len,
                   ngx_oauth_status_text(rc));
 
     return ngx_http_sts_fail(r, def, ctx, NGX_HTTP_BAD_GATEWAY);
@@ -895,7 +772,9 @@ ngx_http_sts_success(ngx_http_request_t *r, ngx_http_sts_def_t *def,
     size_t      issued, ttype;
     ngx_str_t   value;
 
-    if (ctx->leader && ttl > 0) {
+    value.len = 0;
+
+    if (ctx->flight.leader && ttl > 0) {
         issued = ngx_min(ctx->issued_type.len, 0xffff);
         ttype = ngx_min(ctx->token_type.len, 0xffff);
 
@@ -915,16 +794,12 @@ ngx_http_sts_success(ngx_http_request_t *r, ngx_http_sts_def_t *def,
         p = ngx_cpymem(p, ctx->target.data, ctx->target.len);
         p = ngx_cpymem(p, ctx->issued_type.data, issued);
         ngx_memcpy(p, ctx->token_type.data, ttype);
-
-        ngx_oauth_cache_put(r, def->cache, 's', ctx->hash, &value,
-                            (int32_t) ctx->target.len, ttl);
-
-    } else if (ctx->leader) {
-        /* not cacheable: let the followers ask for themselves */
-        ngx_oauth_cache_fail(r, def->cache, ctx->hash, 0);
     }
 
-    ctx->leader = 0;
+    /* not cacheable (ttl 0): the followers ask for themselves */
+
+    ngx_oauth_flight_store(r, &ctx->flight, &value, (int32_t) ctx->target.len,
+                           ttl);
 
     if (ngx_oauth_place_set(r, &def->strip, NULL) != NGX_OK
         || ngx_oauth_place_set(r, &def->deliver, &ctx->target) != NGX_OK)
@@ -946,23 +821,13 @@ ngx_http_sts_fail(ngx_http_request_t *r, ngx_http_sts_def_t *def,
     ngx_str_t         value;
     ngx_table_elt_t  *h;
 
-    if (ctx->leader) {
-        ngx_oauth_cache_fail(r, def->cache, ctx->hash, status);
-        ctx->leader = 0;
-    }
+    ngx_oauth_flight_fail(r, &ctx->flight, status);
 
     ngx_str_null(&ctx->target);
     ngx_str_null(&ctx->issued_type);
     ngx_str_null(&ctx->token_type);
 
     ctx->state = NGX_HTTP_STS_DONE;
-
-    if (status == 0) {
-        /* a follower whose leader's answer was not cacheable: ask */
-        ctx->state = NGX_HTTP_STS_NEW;
-        ctx->waited = 0;
-        return ngx_http_sts_call(r, def, ctx);
-    }
 
     if (def->pass_on_error && status != NGX_HTTP_INTERNAL_SERVER_ERROR) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
