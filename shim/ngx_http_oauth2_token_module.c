@@ -941,12 +941,8 @@ ngx_http_oauth2_token_reject(ngx_http_request_t *r,
             return status;
         }
 
-    } else if (invalid) {
-        ngx_str_set(&value, "Bearer error=\"invalid_token\"");
-
     } else {
-        /* RFC 6750 3.1: no error code when the request had no token */
-        ngx_str_set(&value, "Bearer");
+        return ngx_oauth_challenge(r, status, invalid);
     }
 
     h = ngx_oauth_header_add(r->pool, &r->headers_out.headers,
@@ -1376,18 +1372,11 @@ ngx_http_oauth2_token_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     } else {
         name = value[1];
 
-        if (ngx_oauth_read_file(cf, &name, NGX_HTTP_OAUTH2_SECRET_MAX,
-                                &content)
+        if (ngx_oauth_read_secret(cf, &name, NGX_HTTP_OAUTH2_SECRET_MAX,
+                                  &content)
             != NGX_OK)
         {
             return NGX_CONF_ERROR;
-        }
-
-        while (content.len
-               && (content.data[content.len - 1] == '\n'
-                   || content.data[content.len - 1] == '\r'))
-        {
-            content.len--;
         }
     }
 
@@ -1522,8 +1511,7 @@ ngx_http_oauth2_token_www_authenticate(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_oauth2_token_loc_conf_t *olcf = conf;
 
-    ngx_str_t                         *value;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_str_t  *value;
 
     if (olcf->www_mode != NGX_CONF_UNSET_UINT) {
         return "is duplicate";
@@ -1541,18 +1529,8 @@ ngx_http_oauth2_token_www_authenticate(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_OK;
     }
 
-    olcf->www = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    olcf->www = ngx_oauth_complex_value(cf, &value[1]);
     if (olcf->www == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &value[1];
-    ccv.complex_value = olcf->www;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

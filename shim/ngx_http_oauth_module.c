@@ -686,6 +686,94 @@ failed:
 
 
 /*
+ * The headers of a refusal: 401 challenges (RFC 6750 3: with
+ * error="invalid_token" when a token was sent), 503 says when to retry.
+ * Returns the status, or 500 when a header cannot be added.
+ */
+
+ngx_int_t
+ngx_oauth_challenge(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_uint_t invalid)
+{
+    ngx_str_t         value;
+    ngx_table_elt_t  *h;
+
+    if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+        ngx_str_set(&value, NGX_OAUTH_RETRY_AFTER);
+
+        return ngx_oauth_header_add(r->pool, &r->headers_out.headers,
+                                    "Retry-After", &value)
+               ? (ngx_int_t) status : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (status != NGX_HTTP_UNAUTHORIZED) {
+        return status;
+    }
+
+    if (invalid) {
+        ngx_str_set(&value, "Bearer error=\"invalid_token\"");
+
+    } else {
+        ngx_str_set(&value, "Bearer");
+    }
+
+    h = ngx_oauth_header_add(r->pool, &r->headers_out.headers,
+                             "WWW-Authenticate", &value);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.www_authenticate = h;
+
+    return status;
+}
+
+
+/* a secret from a file: its content without the trailing line ends */
+
+ngx_int_t
+ngx_oauth_read_secret(ngx_conf_t *cf, ngx_str_t *name, size_t max,
+    ngx_str_t *content)
+{
+    if (ngx_oauth_read_file(cf, name, max, content) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    while (content->len
+           && (content->data[content->len - 1] == '\n'
+               || content->data[content->len - 1] == '\r'))
+    {
+        content->len--;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a value with variables, compiled (NULL after an error) */
+
+ngx_http_complex_value_t *
+ngx_oauth_complex_value(ngx_conf_t *cf, ngx_str_t *value)
+{
+    ngx_http_complex_value_t          *cv;
+    ngx_http_compile_complex_value_t   ccv;
+
+    cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (cv == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = value;
+    ccv.complex_value = cv;
+
+    return (ngx_http_compile_complex_value(&ccv) == NGX_OK) ? cv : NULL;
+}
+
+
+/*
  * Starts an in-memory, waited subrequest to an (internal) location with a
  * clean slate: no client headers and no client body reach the IdP or key
  * server.  The caller sets the method and body afterwards if it needs to.

@@ -36,7 +36,6 @@
 
 #define NGX_HTTP_STS_DEFAULT_TIMEOUT  20000
 #define NGX_HTTP_STS_DEFAULT_ZONE     (4 * 1024 * 1024)
-#define NGX_HTTP_STS_RETRY_AFTER      "5"
 #define NGX_HTTP_STS_SECRET_MAX       (64 * 1024)
 
 /*
@@ -60,11 +59,6 @@
 #define NGX_HTTP_STS_EXPIRES          19
 #define NGX_HTTP_STS_SLOTS            20
 
-#define NGX_OAUTH_PLACE_HEADER        1
-#define NGX_OAUTH_PLACE_COOKIE        2
-#define NGX_OAUTH_PLACE_QUERY         3
-#define NGX_OAUTH_PLACE_BEARER        4
-
 #define NGX_HTTP_STS_NEW              0
 #define NGX_HTTP_STS_SUBREQUEST       1
 #define NGX_HTTP_STS_WAITING          2
@@ -85,13 +79,13 @@ typedef struct {
 typedef struct {
     ngx_uint_t                   type;      /* NOX_STS_*, 0: disabled */
     ngx_str_t                    endpoint;  /* URL, internal URI, or JWK */
-    ngx_oauth_route_t         route;
+    ngx_oauth_route_t            route;
     ngx_array_t                 *opts;      /* of ngx_http_sts_opt_t */
     ngx_str_t                    cache_name;
     ngx_oauth_cache_conf_t      *cache;
     ngx_flag_t                   pass_on_error;
-    ngx_oauth_place_t         strip;
-    ngx_oauth_place_t         deliver;
+    ngx_oauth_place_t            strip;
+    ngx_oauth_place_t            deliver;
     nox_buf_t                   *settings;  /* names and values, pairs */
     ngx_uint_t                   n;         /* pairs */
     ngx_uint_t                   depth;     /* of the location that set it */
@@ -105,16 +99,15 @@ typedef struct {
 
 
 typedef struct {
-    ngx_array_t                  caches;    /* of ngx_http_sts_cache_t */
-    ngx_oauth_cache_conf_t      *default_cache;
     ngx_uint_t                   routes;    /* generated locations so far */
 } ngx_http_sts_main_conf_t;
 
 
+/* STSCache while it is parsed */
+
 typedef struct {
     ngx_str_t                    name;
-    ngx_oauth_cache_conf_t      *cache;
-    ssize_t                      size;      /* while parsing STSCache */
+    ssize_t                      size;
     ngx_int_t                    entries;
     ngx_int_t                    value_size;
 } ngx_http_sts_cache_t;
@@ -132,12 +125,12 @@ struct ngx_http_sts_loc_conf_s {
     ngx_uint_t                   seed_depth;    /* of STSType */
     ngx_str_t                    seed_file;
     ngx_uint_t                   seed_line;
-    ngx_oauth_route_t        *route[3];
+    ngx_oauth_route_t           *route[3];
     ngx_array_t                 *params;    /* STSRequestParameter */
 
     ngx_oauth_cache_conf_t      *cache;     /* STSCache in this location */
-    ngx_oauth_place_t        *strip;
-    ngx_oauth_place_t        *deliver;
+    ngx_oauth_place_t           *strip;
+    ngx_oauth_place_t           *deliver;
 
     ngx_http_complex_value_t    *source;    /* STSVariables */
     ngx_uint_t                   source_set;
@@ -159,12 +152,6 @@ typedef struct {
     ngx_oauth_flight_t           flight;      /* cache and STS call */
     ngx_int_t                    rc;          /* once decided */
 } ngx_http_sts_ctx_t;
-
-
-/* a name=value pair of a form-encoded option string */
-
-typedef char *(*ngx_http_sts_pair_pt)(ngx_conf_t *cf, void *data,
-    ngx_str_t *name, ngx_str_t *value);
 
 
 static ngx_int_t ngx_http_sts_handler(ngx_http_request_t *r);
@@ -211,12 +198,10 @@ static char *ngx_http_sts_param(ngx_conf_t *cf, void *data,
     ngx_str_t *name, ngx_str_t *value);
 static char *ngx_http_sts_cache_option(ngx_conf_t *cf, void *data,
     ngx_str_t *name, ngx_str_t *value);
-static char *ngx_http_sts_form_each(ngx_conf_t *cf, ngx_str_t *form,
-    ngx_http_sts_pair_pt handler, void *data);
-static ngx_int_t ngx_http_sts_decode(ngx_pool_t *pool, ngx_str_t *s);
 static char *ngx_http_sts_opt_add(ngx_conf_t *cf, ngx_array_t **opts,
     ngx_str_t *name, ngx_str_t *value, ngx_uint_t variables);
-static ngx_msec_t ngx_http_sts_msec(ngx_str_t *value);
+static ngx_uint_t ngx_http_sts_type(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_uint_t last);
 static char *ngx_http_sts_seed_routes(ngx_conf_t *cf,
     ngx_http_sts_loc_conf_t *slcf);
 static char *ngx_http_sts_seed_transport(ngx_conf_t *cf,
@@ -224,10 +209,6 @@ static char *ngx_http_sts_seed_transport(ngx_conf_t *cf,
 static char *ngx_http_sts_seed_def(ngx_conf_t *cf,
     ngx_http_sts_loc_conf_t *slcf, ngx_http_sts_def_t **pdef);
 static char *ngx_http_sts_finish(ngx_conf_t *cf, ngx_http_sts_def_t *def);
-static ngx_oauth_cache_conf_t *ngx_http_sts_cache_find(ngx_conf_t *cf,
-    ngx_str_t *name);
-static ngx_oauth_cache_conf_t *ngx_http_sts_cache_zone(ngx_conf_t *cf,
-    ngx_str_t *name, ssize_t size);
 static u_char *ngx_http_sts_check(void *data, u_char *buf, u_char *last);
 
 
@@ -818,9 +799,6 @@ static ngx_int_t
 ngx_http_sts_fail(ngx_http_request_t *r, ngx_http_sts_def_t *def,
     ngx_http_sts_ctx_t *ctx, ngx_uint_t status)
 {
-    ngx_str_t         value;
-    ngx_table_elt_t  *h;
-
     ngx_oauth_flight_fail(r, &ctx->flight, status);
 
     ngx_str_null(&ctx->target);
@@ -841,35 +819,7 @@ ngx_http_sts_fail(ngx_http_request_t *r, ngx_http_sts_def_t *def,
         return ctx->rc;
     }
 
-    ctx->rc = status;
-
-    if (status == NGX_HTTP_UNAUTHORIZED) {
-        if (ctx->source.len) {
-            ngx_str_set(&value, "Bearer error=\"invalid_token\"");
-
-        } else {
-            ngx_str_set(&value, "Bearer");
-        }
-
-        h = ngx_oauth_header_add(r->pool, &r->headers_out.headers,
-                                 "WWW-Authenticate", &value);
-        if (h == NULL) {
-            ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            return ctx->rc;
-        }
-
-        r->headers_out.www_authenticate = h;
-
-    } else if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
-        ngx_str_set(&value, NGX_HTTP_STS_RETRY_AFTER);
-
-        if (ngx_oauth_header_add(r->pool, &r->headers_out.headers,
-                                 "Retry-After", &value)
-            == NULL)
-        {
-            ctx->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
+    ctx->rc = ngx_oauth_challenge(r, status, ctx->source.len != 0);
 
     return ctx->rc;
 }
@@ -939,28 +889,13 @@ ngx_http_sts_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 static void *
 ngx_http_sts_create_main_conf(ngx_conf_t *cf)
 {
-    ngx_http_sts_main_conf_t  *smcf;
-
     /*
      * set by ngx_pcalloc():
      *
-     *     smcf->default_cache = NULL;
      *     smcf->routes = 0;
      */
 
-    smcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_sts_main_conf_t));
-    if (smcf == NULL) {
-        return NULL;
-    }
-
-    if (ngx_array_init(&smcf->caches, cf->pool, 4,
-                       sizeof(ngx_http_sts_cache_t))
-        != NGX_OK)
-    {
-        return NULL;
-    }
-
-    return smcf;
+    return ngx_pcalloc(cf->pool, sizeof(ngx_http_sts_main_conf_t));
 }
 
 
@@ -1126,7 +1061,6 @@ ngx_http_sts_seed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_sts_loc_conf_t *slcf = conf;
 
     char                *rv;
-    time_t               sec;
     ngx_str_t           *value;
     ngx_uint_t           i, slot;
     ngx_http_sts_def_t   tmp;
@@ -1145,19 +1079,8 @@ ngx_http_sts_seed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return "cannot be combined with \"STSExchange\" in one location";
         }
 
-        for (i = 0; i <= NOX_STS_OTX; i++) {
-            if (ngx_strcasecmp(value[1].data,
-                               ngx_http_sts_type_names[i].data) == 0)
-            {
-                break;
-            }
-        }
-
-        if (i > NOX_STS_OTX) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\": invalid value \"%V\": expected "
-                               "wstrust, ropc, otx or disabled", &value[0],
-                               &value[1]);
+        i = ngx_http_sts_type(cf, &value[1], NOX_STS_OTX);
+        if (i == (ngx_uint_t) NGX_ERROR) {
             return NGX_CONF_ERROR;
         }
 
@@ -1182,25 +1105,17 @@ ngx_http_sts_seed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         break;
 
     case NGX_HTTP_STS_TIMEOUT:
-        if (ngx_http_sts_msec(&value[1]) == (ngx_msec_t) NGX_ERROR) {
+        if (ngx_oauth_seconds_msec(&value[1]) == (ngx_msec_t) NGX_ERROR) {
             return "has an invalid value";
         }
 
         break;
 
     case NGX_HTTP_STS_EXPIRES:
-        sec = ngx_parse_time(&value[1], 1);
-        if (sec == (time_t) NGX_ERROR) {
+        if (ngx_parse_time(&value[1], 1) == (time_t) NGX_ERROR) {
             return "has an invalid value";
         }
 
-        value[1].data = ngx_pnalloc(cf->pool, NGX_TIME_T_LEN + 1);
-        if (value[1].data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        value[1].len = ngx_sprintf(value[1].data, "%T%Z", sec)
-                       - value[1].data - 1;
         break;
 
     case NGX_HTTP_STS_URL(0):
@@ -1220,7 +1135,7 @@ ngx_http_sts_seed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (cf->args->nelts == 3) {
             ngx_memzero(&tmp, sizeof(ngx_http_sts_def_t));
 
-            rv = ngx_http_sts_form_each(cf, &value[2], ngx_http_sts_option,
+            rv = ngx_oauth_form_each(cf, &value[2], ngx_http_sts_option,
                                         &tmp);
             if (rv != NGX_CONF_OK) {
                 return rv;
@@ -1282,10 +1197,10 @@ ngx_http_sts_cache_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_sts_loc_conf_t *slcf = conf;
 
-    char                      *rv;
-    ngx_str_t                 *value;
-    ngx_http_sts_cache_t      *c;
-    ngx_http_sts_main_conf_t  *smcf;
+    char                    *rv;
+    ngx_str_t               *value;
+    ngx_http_sts_cache_t     c;
+    ngx_oauth_cache_conf_t  *cc;
 
     value = cf->args->elts;
 
@@ -1308,34 +1223,28 @@ ngx_http_sts_cache_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            &value[1]);
     }
 
-    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_oauth_sts_module);
-
-    c = ngx_array_push(&smcf->caches);
-    if (c == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_str_set(&c->name, "sts_default");
-    c->size = 0;
-    c->entries = 1000;
-    c->value_size = 8192;
+    ngx_str_set(&c.name, "sts_default");
+    c.size = 0;
+    c.entries = 1000;
+    c.value_size = 8192;
 
     if (cf->args->nelts == 3) {
-        rv = ngx_http_sts_form_each(cf, &value[2], ngx_http_sts_cache_option,
-                                    c);
+        rv = ngx_oauth_form_each(cf, &value[2], ngx_http_sts_cache_option,
+                                 &c);
         if (rv != NGX_CONF_OK) {
             return rv;
         }
     }
 
-    if (c->size == 0) {
-        c->size = ngx_min(ngx_max(c->entries * (c->value_size + 256),
-                                  NGX_HTTP_STS_DEFAULT_ZONE),
-                          256 * 1024 * 1024);
+    if (c.size == 0) {
+        c.size = ngx_min(ngx_max(c.entries * (c.value_size + 256),
+                                 NGX_HTTP_STS_DEFAULT_ZONE),
+                         256 * 1024 * 1024);
     }
 
-    c->cache = ngx_http_sts_cache_zone(cf, &c->name, c->size);
-    if (c->cache == NULL) {
+    cc = ngx_oauth_cache_add(cf, &ngx_http_oauth_sts_module, "sts", &c.name,
+                             c.size, 86400);
+    if (cc == NULL) {
         return NGX_CONF_ERROR;
     }
 
@@ -1346,7 +1255,7 @@ ngx_http_sts_cache_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return "is duplicate";
         }
 
-        slcf->cache = c->cache;
+        slcf->cache = cc;
     }
 
     return NGX_CONF_OK;
@@ -1372,8 +1281,9 @@ ngx_http_sts_cache_option(ngx_conf_t *cf, void *data, ngx_str_t *name,
         c->value_size = ngx_atoi(value->data, value->len);
     }
 
-    if (c->name.len == 0 || c->size == NGX_ERROR || c->entries <= 0
-        || c->value_size <= 0)
+    if (c->name.len == 0 || c->entries <= 0 || c->value_size <= 0
+        || c->size == NGX_ERROR
+        || (c->size && c->size < (ssize_t) (8 * ngx_pagesize)))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\": invalid value of \"%V\"",
@@ -1392,9 +1302,8 @@ ngx_http_sts_variables(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_sts_loc_conf_t *slcf = conf;
 
-    ngx_str_t                         *value, name;
-    ngx_http_variable_t               *v;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_str_t            *value, name;
+    ngx_http_variable_t  *v;
 
     if (slcf->source_set) {
         return "is duplicate";
@@ -1428,19 +1337,9 @@ ngx_http_sts_variables(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    slcf->source = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
-    if (slcf->source == NULL) {
-        return NGX_CONF_ERROR;
-    }
+    slcf->source = ngx_oauth_complex_value(cf, &value[1]);
 
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &value[1];
-    ccv.complex_value = slcf->source;
-
-    return (ngx_http_compile_complex_value(&ccv) == NGX_OK) ? NGX_CONF_OK
-                                                           : NGX_CONF_ERROR;
+    return slcf->source ? NGX_CONF_OK : NGX_CONF_ERROR;
 }
 
 
@@ -1469,17 +1368,8 @@ ngx_http_sts_exchange(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    for (i = 0; i <= NOX_STS_JWT; i++) {
-        if (ngx_strcmp(value[1].data, ngx_http_sts_type_names[i].data) == 0) {
-            break;
-        }
-    }
-
-    if (i > NOX_STS_JWT) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\": invalid type \"%V\": expected wstrust, "
-                           "ropc, otx, cc, jwt or disabled", &value[0],
-                           &value[1]);
+    i = ngx_http_sts_type(cf, &value[1], NOX_STS_JWT);
+    if (i == (ngx_uint_t) NGX_ERROR) {
         return NGX_CONF_ERROR;
     }
 
@@ -1527,7 +1417,7 @@ ngx_http_sts_exchange(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (cf->args->nelts >= 4) {
-        rv = ngx_http_sts_form_each(cf, &value[3], ngx_http_sts_option, def);
+        rv = ngx_oauth_form_each(cf, &value[3], ngx_http_sts_option, def);
         if (rv != NGX_CONF_OK) {
             return rv;
         }
@@ -1597,9 +1487,9 @@ ngx_http_sts_option(ngx_conf_t *cf, void *data, ngx_str_t *name,
 {
     ngx_http_sts_def_t  *def = data;
 
+    time_t          sec;
     ngx_str_t       content;
     ngx_uint_t      i;
-    ngx_msec_t      msec;
 
     static ngx_str_t    expiry = ngx_string("expiry");
     static const char  *vars[] = {
@@ -1607,44 +1497,12 @@ ngx_http_sts_option(ngx_conf_t *cf, void *data, ngx_str_t *name,
         "actor_token_type", "requested_token_type", "applies_to", "sub",
         NULL
     };
-    static const char  *flags[] = {
-        "off", "false", "no", "0", "on", "true", "yes", "1", NULL
-    };
 
-    if (ngx_strcmp(name->data, "ssl_verify") == 0) {
-        for (i = 0; flags[i]; i++) {
-            if (ngx_strcasecmp(value->data, (u_char *) flags[i]) == 0) {
-                def->route.verify = (i >= 4);
-                return NGX_CONF_OK;
-            }
-        }
-
-        goto invalid;
-    }
-
-    if (ngx_strcmp(name->data, "http_timeout") == 0) {
-        msec = ngx_http_sts_msec(value);
-        if (msec == (ngx_msec_t) NGX_ERROR) {
-            goto invalid;
-        }
-
-        def->route.timeout = msec;
+    switch (ngx_oauth_route_option(cf, &def->route, name, value)) {
+    case NGX_OK:
         return NGX_CONF_OK;
-    }
-
-    if (ngx_strcmp(name->data, "cert") == 0) {
-        def->route.cert = *value;
-        return NGX_CONF_OK;
-    }
-
-    if (ngx_strcmp(name->data, "key") == 0) {
-        def->route.key = *value;
-        return NGX_CONF_OK;
-    }
-
-    if (ngx_strcmp(name->data, "ca_file") == 0) {
-        def->route.ca = *value;
-        return NGX_CONF_OK;
+    case NGX_ERROR:
+        return NGX_CONF_ERROR;
     }
 
     if (ngx_strcmp(name->data, "cache.name") == 0) {
@@ -1653,11 +1511,19 @@ ngx_http_sts_option(ngx_conf_t *cf, void *data, ngx_str_t *name,
     }
 
     if (ngx_strcmp(name->data, "cache.expiry") == 0) {
-        if (ngx_atoi(value->data, value->len) == NGX_ERROR) {
+        sec = ngx_parse_time(value, 1);
+        if (sec == (time_t) NGX_ERROR) {
             goto invalid;
         }
 
-        return ngx_http_sts_opt_add(cf, &def->opts, &expiry, value, 0);
+        content.data = ngx_pnalloc(cf->pool, NGX_TIME_T_LEN);
+        if (content.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        content.len = ngx_sprintf(content.data, "%T", sec) - content.data;
+
+        return ngx_http_sts_opt_add(cf, &def->opts, &expiry, &content, 0);
     }
 
     if (ngx_strcmp(name->data, "on_error") == 0) {
@@ -1681,7 +1547,7 @@ ngx_http_sts_option(ngx_conf_t *cf, void *data, ngx_str_t *name,
     }
 
     if (ngx_strcmp(name->data, "params") == 0) {
-        return ngx_http_sts_form_each(cf, value, ngx_http_sts_param,
+        return ngx_oauth_form_each(cf, value, ngx_http_sts_param,
                                       &def->opts);
     }
 
@@ -1714,17 +1580,11 @@ ngx_http_sts_option(ngx_conf_t *cf, void *data, ngx_str_t *name,
     if (name->len > 5
         && ngx_strcmp(name->data + name->len - 5, "_file") == 0)
     {
-        if (ngx_oauth_read_file(cf, value, NGX_HTTP_STS_SECRET_MAX, &content)
+        if (ngx_oauth_read_secret(cf, value, NGX_HTTP_STS_SECRET_MAX,
+                                  &content)
             != NGX_OK)
         {
             return NGX_CONF_ERROR;
-        }
-
-        while (content.len
-               && (content.data[content.len - 1] == '\n'
-                   || content.data[content.len - 1] == '\r'))
-        {
-            content.len--;
         }
 
         name->len -= 5;
@@ -1782,108 +1642,11 @@ ngx_http_sts_param(ngx_conf_t *cf, void *data, ngx_str_t *name,
 }
 
 
-/*
- * Walks a form string "a=1&b=2": names and values are percent-decoded
- * into NUL-terminated copies and passed to the handler.
- */
-
-static char *
-ngx_http_sts_form_each(ngx_conf_t *cf, ngx_str_t *form,
-    ngx_http_sts_pair_pt handler, void *data)
-{
-    char       *rv;
-    u_char     *p, *end, *start, *eq;
-    ngx_str_t   name, value;
-
-    p = form->data;
-    end = p + form->len;
-
-    for ( /* void */ ; p < end; p++) {
-        start = p;
-
-        while (p < end && *p != '&') {
-            p++;
-        }
-
-        if (p == start) {
-            continue;
-        }
-
-        eq = ngx_strlchr(start, p, '=');
-
-        name.data = start;
-        name.len = (eq ? eq : p) - start;
-        value.data = eq ? eq + 1 : p;
-        value.len = eq ? (size_t) (p - eq - 1) : 0;
-
-        if (ngx_http_sts_decode(cf->pool, &name) != NGX_OK
-            || ngx_http_sts_decode(cf->pool, &value) != NGX_OK
-            || name.len == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\": invalid options \"%V\": expected "
-                               "name=value&...",
-                               ngx_oauth_directive_name(cf), form);
-            return NGX_CONF_ERROR;
-        }
-
-        rv = handler(cf, data, &name, &value);
-        if (rv != NGX_CONF_OK) {
-            return rv;
-        }
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/* percent- and plus-decoding into a new NUL-terminated copy */
-
-static ngx_int_t
-ngx_http_sts_decode(ngx_pool_t *pool, ngx_str_t *s)
-{
-    u_char      *d, *p, *end;
-    ngx_int_t    c;
-
-    d = ngx_pnalloc(pool, s->len + 1);
-    if (d == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = s->data;
-    end = p + s->len;
-    s->data = d;
-
-    while (p < end) {
-        if (*p == '%') {
-            c = (end - p < 3) ? NGX_ERROR : ngx_hextoi(p + 1, 2);
-
-            if (c == NGX_ERROR || c == 0) {
-                return NGX_ERROR;
-            }
-
-            *d++ = (u_char) c;
-            p += 3;
-
-        } else {
-            *d++ = (*p == '+') ? ' ' : *p;
-            p++;
-        }
-    }
-
-    *d = '\0';
-    s->len = d - s->data;
-
-    return NGX_OK;
-}
-
-
 static char *
 ngx_http_sts_opt_add(ngx_conf_t *cf, ngx_array_t **opts, ngx_str_t *name,
     ngx_str_t *value, ngx_uint_t variables)
 {
-    ngx_http_sts_opt_t                *opt;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_http_sts_opt_t  *opt;
 
     if (*opts == NULL) {
         *opts = ngx_array_create(cf->pool, 8, sizeof(ngx_http_sts_opt_t));
@@ -1905,38 +1668,39 @@ ngx_http_sts_opt_add(ngx_conf_t *cf, ngx_array_t **opts, ngx_str_t *name,
         return NGX_CONF_OK;
     }
 
-    opt->cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
-    if (opt->cv == NULL) {
-        return NGX_CONF_ERROR;
-    }
+    opt->cv = ngx_oauth_complex_value(cf, &opt->value);
 
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &opt->value;
-    ccv.complex_value = opt->cv;
-
-    return (ngx_http_compile_complex_value(&ccv) == NGX_OK) ? NGX_CONF_OK
-                                                           : NGX_CONF_ERROR;
+    return opt->cv ? NGX_CONF_OK : NGX_CONF_ERROR;
 }
 
 
 
 
-/* seconds, as the anchor; nginx time units work too */
+/* the NOX_STS_* of a type name up to last (STSType ignores case) */
 
-static ngx_msec_t
-ngx_http_sts_msec(ngx_str_t *value)
+static ngx_uint_t
+ngx_http_sts_type(ngx_conf_t *cf, ngx_str_t *name, ngx_uint_t last)
 {
-    ngx_int_t   n;
-    ngx_msec_t  msec;
+    ngx_uint_t  i;
 
-    n = ngx_atoi(value->data, value->len);
+    for (i = 0; i <= last; i++) {
+        if (ngx_strcasecmp(name->data, ngx_http_sts_type_names[i].data) == 0
+            && (last == NOX_STS_OTX
+                || ngx_strcmp(name->data, ngx_http_sts_type_names[i].data)
+                   == 0))
+        {
+            return i;
+        }
+    }
 
-    msec = (n != NGX_ERROR) ? (ngx_msec_t) n * 1000
-                            : (ngx_msec_t) ngx_parse_time(value, 0);
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"%V\": invalid type \"%V\": expected %s",
+                       ngx_oauth_directive_name(cf), name,
+                       last == NOX_STS_OTX
+                       ? "wstrust, ropc, otx or disabled"
+                       : "wstrust, ropc, otx, cc, jwt or disabled");
 
-    return (msec == 0) ? (ngx_msec_t) NGX_ERROR : msec;
+    return (ngx_uint_t) NGX_ERROR;
 }
 
 
@@ -2009,7 +1773,7 @@ ngx_http_sts_seed_transport(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf,
                   || ngx_strcasecmp(s[NGX_HTTP_STS_VERIFY]->data,
                                     (u_char *) "off") != 0);
     rt->timeout = s[NGX_HTTP_STS_TIMEOUT]
-                  ? ngx_http_sts_msec(s[NGX_HTTP_STS_TIMEOUT])
+                  ? ngx_oauth_seconds_msec(s[NGX_HTTP_STS_TIMEOUT])
                   : NGX_HTTP_STS_DEFAULT_TIMEOUT;
 
     if (s[NGX_HTTP_STS_CA]) {
@@ -2020,7 +1784,7 @@ ngx_http_sts_seed_transport(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf,
         ngx_memzero(&tmp, sizeof(ngx_http_sts_def_t));
         tmp.quiet = 1;
 
-        rv = ngx_http_sts_form_each(cf, s[NGX_HTTP_STS_AUTH_OPTS(k)],
+        rv = ngx_oauth_form_each(cf, s[NGX_HTTP_STS_AUTH_OPTS(k)],
                                     ngx_http_sts_option, &tmp);
         if (rv != NGX_CONF_OK) {
             return rv;
@@ -2122,7 +1886,7 @@ ngx_http_sts_seed_def(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf,
         rv = ngx_http_sts_opt_add(cf, &def->opts, &auth,
                                   &slcf->seed[NGX_HTTP_STS_AUTH(k)], 0);
         if (rv == NGX_CONF_OK) {
-            rv = ngx_http_sts_form_each(cf,
+            rv = ngx_oauth_form_each(cf,
                                         &slcf->seed[NGX_HTTP_STS_AUTH_OPTS(k)],
                                         ngx_http_sts_option, def);
         }
@@ -2173,41 +1937,38 @@ ngx_http_sts_seed_def(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf,
 static char *
 ngx_http_sts_finish(ngx_conf_t *cf, ngx_http_sts_def_t *def)
 {
-    ngx_str_t                  name;
-    ngx_uint_t                 i;
-    ngx_http_sts_opt_t        *opt;
-    ngx_http_sts_main_conf_t  *smcf;
+    ngx_str_t            name;
+    ngx_uint_t           i;
+    ngx_http_sts_opt_t  *opt;
 
-    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_oauth_sts_module);
+    /* a zone named by STSCache (anywhere), or the default one */
 
-    if (def->cache_name.len) {
-        def->cache = ngx_http_sts_cache_find(cf, &def->cache_name);
+    ngx_str_set(&name, "sts_default");
 
+    if (def->cache == NULL) {
+        def->cache = ngx_oauth_cache_add(cf, &ngx_http_oauth_sts_module,
+                                         "sts", def->cache_name.len
+                                                ? &def->cache_name : &name,
+                                         0, 86400);
         if (def->cache == NULL) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "\"%s\" in %V:%ui: no \"STSCache\" has "
-                          "name=%V", def->directive, &def->file, def->line,
-                          &def->cache_name);
             return NGX_CONF_ERROR;
         }
     }
 
-    if (def->cache == NULL) {
-        ngx_str_set(&name, "sts_default");
+    if (def->cache->zone->shm.size == 0 && def->cache_name.len) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"%s\" in %V:%ui: no \"STSCache\" has name=%V",
+                      def->directive, &def->file, def->line,
+                      &def->cache_name);
+        return NGX_CONF_ERROR;
+    }
 
-        if (smcf->default_cache == NULL) {
-            smcf->default_cache = ngx_http_sts_cache_find(cf, &name);
-        }
-
-        if (smcf->default_cache == NULL) {
-            smcf->default_cache = ngx_http_sts_cache_zone(cf, &name,
-                                                  NGX_HTTP_STS_DEFAULT_ZONE);
-            if (smcf->default_cache == NULL) {
-                return NGX_CONF_ERROR;
-            }
-        }
-
-        def->cache = smcf->default_cache;
+    if (def->cache->zone->shm.size == 0
+        && ngx_oauth_cache_add(cf, &ngx_http_oauth_sts_module, "sts", &name,
+                               NGX_HTTP_STS_DEFAULT_ZONE, 86400)
+           == NULL)
+    {
+        return NGX_CONF_ERROR;
     }
 
     /* settings: type, endpoint, then the options */
@@ -2245,75 +2006,6 @@ ngx_http_sts_finish(ngx_conf_t *cf, ngx_http_sts_def_t *def)
     }
 
     return NGX_CONF_OK;
-}
-
-
-static ngx_oauth_cache_conf_t *
-ngx_http_sts_cache_find(ngx_conf_t *cf, ngx_str_t *name)
-{
-    ngx_uint_t                 i;
-    ngx_http_sts_cache_t      *c;
-    ngx_http_sts_main_conf_t  *smcf;
-
-    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_oauth_sts_module);
-    c = smcf->caches.elts;
-
-    for (i = 0; i < smcf->caches.nelts; i++) {
-        if (c[i].name.len == name->len
-            && ngx_strncmp(c[i].name.data, name->data, name->len) == 0)
-        {
-            return c[i].cache;
-        }
-    }
-
-    return NULL;
-}
-
-
-/* ngx_oauth_cache_conf() reads "zone=name:size" from cf->args */
-
-static ngx_oauth_cache_conf_t *
-ngx_http_sts_cache_zone(ngx_conf_t *cf, ngx_str_t *name, ssize_t size)
-{
-    ngx_str_t                *args;
-    ngx_array_t               a, *saved;
-    ngx_oauth_cache_conf_t   *cc;
-
-    if (ngx_array_init(&a, cf->temp_pool, 2, sizeof(ngx_str_t)) != NGX_OK) {
-        return NULL;
-    }
-
-    args = ngx_array_push_n(&a, 2);
-    if (args == NULL) {
-        return NULL;
-    }
-
-    ngx_str_set(&args[0], "STSCache");
-
-    args[1].data = ngx_pnalloc(cf->pool, sizeof("zone=:") + name->len
-                                         + NGX_SIZE_T_LEN);
-    if (args[1].data == NULL) {
-        return NULL;
-    }
-
-    args[1].len = ngx_sprintf(args[1].data, "zone=%V:%z%Z", name, size)
-                  - args[1].data - 1;
-
-    saved = cf->args;
-    cf->args = &a;
-
-    cc = NULL;
-
-    if (ngx_oauth_cache_conf(cf, &ngx_http_oauth_sts_module, "sts", 86400,
-                             &cc)
-        != NGX_CONF_OK)
-    {
-        cc = NULL;
-    }
-
-    cf->args = saved;
-
-    return cc;
 }
 
 

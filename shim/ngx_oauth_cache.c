@@ -86,9 +86,6 @@ ngx_oauth_cache_conf(ngx_conf_t *cf, void *tag, const char *who,
     time_t                   ttl;
     ngx_str_t               *value, name, s;
     ngx_uint_t               i;
-    ngx_shm_zone_t          *zone;
-    ngx_oauth_cache_t       *cache;
-    ngx_oauth_cache_conf_t  *cc;
 
     value = cf->args->elts;
 
@@ -166,15 +163,33 @@ ngx_oauth_cache_conf(ngx_conf_t *cf, void *tag, const char *who,
         return NGX_CONF_ERROR;
     }
 
-    zone = ngx_shared_memory_add(cf, &name, size, tag);
+    /* max_ttl=0: no lookups and no stores */
+
+    *field = ngx_oauth_cache_add(cf, tag, who, &name, size, ttl);
+
+    return (*field || ttl == 0) ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+
+/* NULL after an error, or for max_ttl 0 */
+
+ngx_oauth_cache_conf_t *
+ngx_oauth_cache_add(ngx_conf_t *cf, void *tag, const char *who,
+    ngx_str_t *name, ssize_t size, time_t max_ttl)
+{
+    ngx_shm_zone_t          *zone;
+    ngx_oauth_cache_t       *cache;
+    ngx_oauth_cache_conf_t  *cc;
+
+    zone = ngx_shared_memory_add(cf, name, size, tag);
     if (zone == NULL) {
-        return NGX_CONF_ERROR;
+        return NULL;
     }
 
     if (zone->data == NULL) {
         cache = ngx_pcalloc(cf->pool, sizeof(ngx_oauth_cache_t));
         if (cache == NULL) {
-            return NGX_CONF_ERROR;
+            return NULL;
         }
 
         cache->who = who;
@@ -183,24 +198,19 @@ ngx_oauth_cache_conf(ngx_conf_t *cf, void *tag, const char *who,
         zone->data = cache;
     }
 
-    /* max_ttl=0: no lookups and no stores */
-
-    if (ttl == 0) {
-        *field = NULL;
-        return NGX_CONF_OK;
+    if (max_ttl == 0) {
+        return NULL;
     }
 
     cc = ngx_palloc(cf->pool, sizeof(ngx_oauth_cache_conf_t));
     if (cc == NULL) {
-        return NGX_CONF_ERROR;
+        return NULL;
     }
 
     cc->zone = zone;
-    cc->max_ttl = ttl;
+    cc->max_ttl = max_ttl;
 
-    *field = cc;
-
-    return NGX_CONF_OK;
+    return cc;
 }
 
 

@@ -36,6 +36,10 @@ typedef struct {
 char *ngx_oauth_cache_conf(ngx_conf_t *cf, void *tag, const char *who,
     time_t default_ttl, ngx_oauth_cache_conf_t **cc);
 
+/* a zone of this size (the size checks are the caller's) */
+ngx_oauth_cache_conf_t *ngx_oauth_cache_add(ngx_conf_t *cf, void *tag,
+    const char *who, ngx_str_t *name, ssize_t size, time_t max_ttl);
+
 /* NGX_OK: a live entry of this kind, copied into r->pool; else NGX_DECLINED */
 ngx_int_t ngx_oauth_cache_get(ngx_http_request_t *r,
     ngx_oauth_cache_conf_t *cc, u_char kind, u_char *hash, ngx_str_t *value,

@@ -24,6 +24,9 @@
 #define NGX_OAUTH_MANAGED_NAME  "ngx_http_oauth_managed.so"
 #define NGX_OAUTH_GC_GEN0SIZE   "100000"      /* 1 MiB, hexadecimal */
 
+/* seconds a client is asked to wait after a 503 (an IdP down) */
+#define NGX_OAUTH_RETRY_AFTER   "5"
+
 /* source bytes of a token or IdP value that reach a log line */
 #define NGX_OAUTH_LOG_SAFE_MAX  128
 
@@ -146,6 +149,12 @@ ngx_int_t ngx_oauth_managed_load(ngx_log_t *log, u_char *err, size_t size);
 const char *ngx_oauth_status_text(int32_t status);
 ngx_int_t ngx_oauth_read_file(ngx_conf_t *cf, ngx_str_t *name,
     size_t max, ngx_str_t *content);
+ngx_int_t ngx_oauth_challenge(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_uint_t invalid);
+ngx_int_t ngx_oauth_read_secret(ngx_conf_t *cf, ngx_str_t *name,
+    size_t max, ngx_str_t *content);
+ngx_http_complex_value_t *ngx_oauth_complex_value(ngx_conf_t *cf,
+    ngx_str_t *value);
 ngx_int_t ngx_oauth_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
     ngx_http_post_subrequest_t *ps, ngx_http_request_t **psr);
 ngx_int_t ngx_oauth_subrequest_body(ngx_http_request_t *sr, ngx_str_t *body);
@@ -171,6 +180,14 @@ ngx_int_t ngx_oauth_variable_set(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, ngx_str_t *value);
 
 /* ngx_oauth_proxy.c */
+typedef char *(*ngx_oauth_pair_pt)(ngx_conf_t *cf, void *data,
+    ngx_str_t *name, ngx_str_t *value);
+
+char *ngx_oauth_form_each(ngx_conf_t *cf, ngx_str_t *form,
+    ngx_oauth_pair_pt handler, void *data);
+ngx_int_t ngx_oauth_route_option(ngx_conf_t *cf, ngx_oauth_route_t *rt,
+    ngx_str_t *name, ngx_str_t *value);
+ngx_msec_t ngx_oauth_seconds_msec(ngx_str_t *value);
 ngx_str_t *ngx_oauth_directive_name(ngx_conf_t *cf);
 char *ngx_oauth_place_parse(ngx_conf_t *cf, ngx_str_t *spec,
     ngx_oauth_place_t *place, ngx_uint_t target);

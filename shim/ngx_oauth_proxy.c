@@ -7,7 +7,10 @@
  *     (ngx_oauth_place_parse, ngx_oauth_place_set);
  *   - routes: an absolute IdP URL becomes an internal location that
  *     proxy_passes to it, generated while the configuration is parsed, so
- *     that subrequests reach it (ngx_oauth_route_conf).
+ *     that subrequests reach it (ngx_oauth_route_conf), with its transport
+ *     options (ngx_oauth_route_option);
+ *   - option strings "name=value&..." of directives, in the style of the
+ *     modules we replace (ngx_oauth_form_each).
  */
 
 #include <ngx_config.h>
@@ -24,6 +27,7 @@ static ngx_int_t ngx_oauth_list_edit(ngx_pool_t *pool, ngx_str_t *list,
     ngx_uint_t cookie, ngx_str_t *name, ngx_str_t *item);
 static ngx_int_t ngx_oauth_headers_drop(ngx_http_request_t *r,
     ngx_str_t *name);
+static ngx_int_t ngx_oauth_form_decode(ngx_pool_t *pool, ngx_str_t *s);
 
 
 /*
@@ -526,4 +530,171 @@ ngx_oauth_route_conf(ngx_conf_t *cf, ngx_oauth_route_t *rt, const char *prefix,
                    "oauth: \"%V\" through \"%V\"", &rt->url, &rt->uri);
 
     return ((char *) p == NGX_CONF_OK) ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+
+/*
+ * A transport option of an endpoint: ssl_verify (on|true|yes|1 or
+ * off|false|no|0), http_timeout, cert, key, ca_file.  NGX_DECLINED: not
+ * one of these; NGX_ERROR: an invalid value (logged).
+ */
+
+ngx_int_t
+ngx_oauth_route_option(ngx_conf_t *cf, ngx_oauth_route_t *rt,
+    ngx_str_t *name, ngx_str_t *value)
+{
+    ngx_uint_t  i;
+
+    static const char  *flags[] = {
+        "off", "false", "no", "0", "on", "true", "yes", "1", NULL
+    };
+
+    if (ngx_strcmp(name->data, "ssl_verify") == 0) {
+        for (i = 0; flags[i]; i++) {
+            if (ngx_strcasecmp(value->data, (u_char *) flags[i]) == 0) {
+                rt->verify = (i >= 4);
+                return NGX_OK;
+            }
+        }
+
+    } else if (ngx_strcmp(name->data, "http_timeout") == 0) {
+        rt->timeout = ngx_oauth_seconds_msec(value);
+
+        if (rt->timeout != (ngx_msec_t) NGX_ERROR) {
+            return NGX_OK;
+        }
+
+    } else if (ngx_strcmp(name->data, "cert") == 0) {
+        rt->cert = *value;
+        return NGX_OK;
+
+    } else if (ngx_strcmp(name->data, "key") == 0) {
+        rt->key = *value;
+        return NGX_OK;
+
+    } else if (ngx_strcmp(name->data, "ca_file") == 0) {
+        rt->ca = *value;
+        return NGX_OK;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"%V\": invalid value \"%V\" of option \"%V\"",
+                       ngx_oauth_directive_name(cf), value, name);
+    return NGX_ERROR;
+}
+
+
+/* seconds, as the anchor; nginx time units work too */
+
+ngx_msec_t
+ngx_oauth_seconds_msec(ngx_str_t *value)
+{
+    ngx_int_t   n;
+    ngx_msec_t  msec;
+
+    n = ngx_atoi(value->data, value->len);
+
+    msec = (n != NGX_ERROR) ? (ngx_msec_t) n * 1000
+                            : (ngx_msec_t) ngx_parse_time(value, 0);
+
+    return (msec == 0) ? (ngx_msec_t) NGX_ERROR : msec;
+}
+
+
+/*
+ * Walks a form string "a=1&b=2": names and values are percent-decoded
+ * into NUL-terminated copies and passed to the handler.
+ */
+
+char *
+ngx_oauth_form_each(ngx_conf_t *cf, ngx_str_t *form,
+    ngx_oauth_pair_pt handler, void *data)
+{
+    char       *rv;
+    u_char     *p, *end, *start, *eq;
+    ngx_str_t   name, value;
+
+    p = form->data;
+    end = p + form->len;
+
+    for ( /* void */ ; p < end; p++) {
+        start = p;
+
+        while (p < end && *p != '&') {
+            p++;
+        }
+
+        if (p == start) {
+            continue;
+        }
+
+        eq = ngx_strlchr(start, p, '=');
+
+        name.data = start;
+        name.len = (eq ? eq : p) - start;
+        value.data = eq ? eq + 1 : p;
+        value.len = eq ? (size_t) (p - eq - 1) : 0;
+
+        if (ngx_oauth_form_decode(cf->pool, &name) != NGX_OK
+            || ngx_oauth_form_decode(cf->pool, &value) != NGX_OK
+            || name.len == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": invalid options \"%V\": expected "
+                               "name=value&...",
+                               ngx_oauth_directive_name(cf), form);
+            return NGX_CONF_ERROR;
+        }
+
+        rv = handler(cf, data, &name, &value);
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* percent- and plus-decoding into a new NUL-terminated copy */
+
+static ngx_int_t
+ngx_oauth_form_decode(ngx_pool_t *pool, ngx_str_t *s)
+{
+    u_char      *d, *p, *end;
+    ngx_int_t    c;
+
+    d = ngx_pnalloc(pool, s->len + 1);
+    if (d == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = s->data;
+    end = p + s->len;
+    s->data = d;
+
+    while (p < end) {
+        if (*p == '%') {
+            c = (end - p < 3) ? NGX_ERROR : ngx_hextoi(p + 1, 2);
+
+            if (c == NGX_ERROR || c == 0) {
+                return NGX_ERROR;
+            }
+
+            *d++ = (u_char) c;
+            p += 3;
+
+        } else {
+            *d++ = (*p == '+') ? ' ' : *p;
+            p++;
+        }
+    }
+
+    *d = '\0';
+    s->len = d - s->data;
+
+    return NGX_OK;
 }
