@@ -26,6 +26,7 @@
 typedef struct {
     ngx_array_t          checks;        /* of ngx_oauth_check_t */
     ngx_uint_t           used;          /* a feature directive was seen */
+    ngx_uint_t           routes;        /* generated IdP locations */
 } ngx_http_oauth_main_conf_t;
 
 
@@ -726,6 +727,19 @@ ngx_oauth_challenge(ngx_http_request_t *r, ngx_uint_t status,
     r->headers_out.www_authenticate = h;
 
     return status;
+}
+
+
+/* the number of the next generated IdP location (ngx_oauth_route_conf) */
+
+ngx_uint_t
+ngx_oauth_route_number(ngx_conf_t *cf)
+{
+    ngx_http_oauth_main_conf_t  *omcf;
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_oauth_module);
+
+    return ++omcf->routes;
 }
 
 

@@ -98,11 +98,6 @@ typedef struct {
 } ngx_http_sts_def_t;
 
 
-typedef struct {
-    ngx_uint_t                   routes;    /* generated locations so far */
-} ngx_http_sts_main_conf_t;
-
-
 /* STSCache while it is parsed */
 
 typedef struct {
@@ -168,12 +163,10 @@ static ngx_int_t ngx_http_sts_success(ngx_http_request_t *r,
     ngx_http_sts_def_t *def, ngx_http_sts_ctx_t *ctx, time_t ttl);
 static ngx_int_t ngx_http_sts_fail(ngx_http_request_t *r,
     ngx_http_sts_def_t *def, ngx_http_sts_ctx_t *ctx, ngx_uint_t status);
-static ngx_int_t ngx_http_sts_handle(ngx_http_request_t *r,
-    ngx_http_sts_def_t *def);
 static ngx_int_t ngx_http_sts_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
-static void *ngx_http_sts_create_main_conf(ngx_conf_t *cf);
+static ngx_int_t ngx_http_sts_add_variables(ngx_conf_t *cf);
 static void *ngx_http_sts_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_sts_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -319,10 +312,10 @@ static ngx_command_t  ngx_http_sts_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_oauth_sts_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_sts_add_variables,            /* preconfiguration */
     ngx_http_sts_init,                     /* postconfiguration */
 
-    ngx_http_sts_create_main_conf,         /* create main configuration */
+    NULL,                                  /* create main configuration */
     NULL,                                  /* init main configuration */
 
     NULL,                                  /* create server configuration */
@@ -346,6 +339,20 @@ ngx_module_t  ngx_http_oauth_sts_module = {
     NULL,                                  /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
+};
+
+
+/* the STS answer's token types (the target token: STSVariables) */
+
+static ngx_http_variable_t  ngx_http_sts_vars[] = {
+
+    { ngx_string("sts_issued_token_type"), NULL, ngx_http_sts_variable,
+      offsetof(ngx_http_sts_ctx_t, issued_type), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("sts_token_type"), NULL, ngx_http_sts_variable,
+      offsetof(ngx_http_sts_ctx_t, token_type), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
 };
 
 
@@ -441,6 +448,7 @@ static ngx_int_t
 ngx_http_sts_begin(ngx_http_request_t *r, ngx_http_sts_def_t *def,
     ngx_http_sts_loc_conf_t *slcf, ngx_http_sts_ctx_t *ctx)
 {
+    int32_t              rc, detail;
     ngx_str_t            value;
     ngx_uint_t           i;
     ngx_http_sts_opt_t  *opt;
@@ -449,13 +457,13 @@ ngx_http_sts_begin(ngx_http_request_t *r, ngx_http_sts_def_t *def,
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "sts: the managed library is not loaded in this "
                       "worker");
-        return ngx_http_sts_fail(r, def, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        goto failed;
     }
 
     if (slcf->source
         && ngx_http_complex_value(r, slcf->source, &ctx->source) != NGX_OK)
     {
-        return ngx_http_sts_fail(r, def, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        goto failed;
     }
 
     if (ctx->source.data == NULL) {
@@ -468,15 +476,35 @@ ngx_http_sts_begin(ngx_http_request_t *r, ngx_http_sts_def_t *def,
         return ngx_http_sts_fail(r, def, ctx, NGX_HTTP_UNAUTHORIZED);
     }
 
-    if (ngx_http_sts_handle(r, def) != NGX_OK) {
-        return ngx_http_sts_fail(r, def, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    /* the managed configuration, built once per definition and worker */
+
+    if (def->handle_state == 0) {
+        detail = -1;
+        rc = ngx_oauth_managed.sts_create(def->settings,
+                                          (int32_t) (2 * def->n),
+                                          &def->handle, &detail);
+
+        /* nginx -t checked the same settings: a failure is not expected */
+
+        if (rc != NOX_OK) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "sts: the exchange of %V:%ui cannot be set up: "
+                          "%s (setting %D)", &def->file, def->line,
+                          ngx_oauth_status_text(rc), detail);
+        }
+
+        def->handle_state = (rc == NOX_OK) ? 1 : -1;
+    }
+
+    if (def->handle_state != 1) {
+        goto failed;
     }
 
     /* settings: type, endpoint, then the options (no value: configured) */
 
     ctx->values = ngx_pcalloc(r->pool, def->n * sizeof(nox_buf_t));
     if (ctx->values == NULL) {
-        return ngx_http_sts_fail(r, def, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        goto failed;
     }
 
     opt = def->opts ? def->opts->elts : NULL;
@@ -487,8 +515,7 @@ ngx_http_sts_begin(ngx_http_request_t *r, ngx_http_sts_def_t *def,
         }
 
         if (ngx_http_complex_value(r, opt[i].cv, &value) != NGX_OK) {
-            return ngx_http_sts_fail(r, def, ctx,
-                                     NGX_HTTP_INTERNAL_SERVER_ERROR);
+            goto failed;
         }
 
         ctx->values[2 + i].data = value.data ? value.data : (u_char *) "";
@@ -499,14 +526,17 @@ ngx_http_sts_begin(ngx_http_request_t *r, ngx_http_sts_def_t *def,
                                   (int32_t) ctx->source.len, ctx->values,
                                   (int32_t) def->n, ctx->flight.hash,
                                   NOX_SHA256_LEN)
-        != NOX_OK)
+        == NOX_OK)
     {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "sts: nox_sts_key failed");
-        return ngx_http_sts_fail(r, def, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_OK;
     }
 
-    return NGX_OK;
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "sts: nox_sts_key failed");
+
+failed:
+
+    return ngx_http_sts_fail(r, def, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
 }
 
 
@@ -588,11 +618,13 @@ ngx_http_sts_call(ngx_http_request_t *r, ngx_http_sts_def_t *def,
     cap = 3 * ctx->source.len + 16384;
 
     for ( ;; ) {
-        out = ngx_pnalloc(r->pool, cap);
+        out = ngx_pnalloc(r->pool, 8 + cap);
         if (out == NULL) {
             return ngx_http_sts_fail(r, def, ctx,
                                      NGX_HTTP_INTERNAL_SERVER_ERROR);
         }
+
+        out += 8;   /* room for the cache entry's head (type jwt) */
 
         lens[0] = lens[1] = lens[2] = 0;
         ttl = 0;
@@ -686,10 +718,12 @@ ngx_http_sts_answer(ngx_http_request_t *r, ngx_http_sts_def_t *def,
         return ngx_http_sts_fail(r, def, ctx, rc);
     }
 
-    out = ngx_pnalloc(r->pool, f->body.len + 256);
+    out = ngx_pnalloc(r->pool, 8 + f->body.len + 256);
     if (out == NULL) {
         return ngx_http_sts_fail(r, def, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
+
+    out += 8;   /* room for the cache entry's head */
 
     lens[0] = lens[1] = lens[2] = -1;
     ttl = 0;
@@ -750,31 +784,25 @@ ngx_http_sts_success(ngx_http_request_t *r, ngx_http_sts_def_t *def,
     ngx_http_sts_ctx_t *ctx, time_t ttl)
 {
     u_char     *p;
-    size_t      issued, ttype;
     ngx_str_t   value;
 
-    value.len = 0;
+    /* the cache entry: the two types' lengths, 4 bytes, then the values */
+
+    value.data = ctx->target.data - 8;
+    value.len = 8 + ctx->target.len + ctx->issued_type.len
+                + ctx->token_type.len;
+
+    if (ctx->issued_type.len > 0xffff || ctx->token_type.len > 0xffff) {
+        ttl = 0;
+    }
 
     if (ctx->flight.leader && ttl > 0) {
-        issued = ngx_min(ctx->issued_type.len, 0xffff);
-        ttype = ngx_min(ctx->token_type.len, 0xffff);
-
-        value.len = 8 + ctx->target.len + issued + ttype;
-        value.data = ngx_pnalloc(r->pool, value.len);
-        if (value.data == NULL) {
-            return ngx_http_sts_fail(r, def, ctx,
-                                     NGX_HTTP_INTERNAL_SERVER_ERROR);
-        }
-
         p = value.data;
-        *p++ = (u_char) (issued >> 8);
-        *p++ = (u_char) issued;
-        *p++ = (u_char) (ttype >> 8);
-        *p++ = (u_char) ttype;
-        *p++ = 0; *p++ = 0; *p++ = 0; *p++ = 0;
-        p = ngx_cpymem(p, ctx->target.data, ctx->target.len);
-        p = ngx_cpymem(p, ctx->issued_type.data, issued);
-        ngx_memcpy(p, ctx->token_type.data, ttype);
+        *p++ = (u_char) (ctx->issued_type.len >> 8);
+        *p++ = (u_char) ctx->issued_type.len;
+        *p++ = (u_char) (ctx->token_type.len >> 8);
+        *p++ = (u_char) ctx->token_type.len;
+        ngx_memzero(p, 4);
     }
 
     /* not cacheable (ttl 0): the followers ask for themselves */
@@ -825,39 +853,6 @@ ngx_http_sts_fail(ngx_http_request_t *r, ngx_http_sts_def_t *def,
 }
 
 
-/* the managed configuration, built once per definition in each worker */
-
-static ngx_int_t
-ngx_http_sts_handle(ngx_http_request_t *r, ngx_http_sts_def_t *def)
-{
-    int32_t  rc, detail;
-
-    if (def->handle_state != 0) {
-        return (def->handle_state == 1) ? NGX_OK : NGX_ERROR;
-    }
-
-    detail = -1;
-
-    rc = ngx_oauth_managed.sts_create(def->settings, (int32_t) (2 * def->n),
-                                      &def->handle, &detail);
-
-    if (rc != NOX_OK) {
-        /* nginx -t checked the same settings: this is not expected */
-
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "sts: the exchange of %V:%ui cannot be set up: %s "
-                      "(setting %D)", &def->file, def->line,
-                      ngx_oauth_status_text(rc), detail);
-        def->handle_state = -1;
-        return NGX_ERROR;
-    }
-
-    def->handle_state = 1;
-
-    return NGX_OK;
-}
-
-
 
 
 
@@ -870,34 +865,42 @@ static ngx_int_t
 ngx_http_sts_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
 {
+    ngx_str_t           *value;
     ngx_http_sts_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_oauth_sts_module);
+    value = ctx ? (ngx_str_t *) ((u_char *) ctx + data) : NULL;
 
-    if (ctx == NULL || ctx->target.len == 0) {
+    if (value == NULL || value->len == 0) {
         v->not_found = 1;
         return NGX_OK;
     }
 
     /* the core admitted no control characters; the shared gate anyway */
 
-    return ngx_oauth_variable_set(r, v, &ctx->target);
+    return ngx_oauth_variable_set(r, v, value);
+}
+
+
+static ngx_int_t
+ngx_http_sts_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_sts_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
 }
 
 /* ---- configuration ----------------------------------------------------- */
-
-static void *
-ngx_http_sts_create_main_conf(ngx_conf_t *cf)
-{
-    /*
-     * set by ngx_pcalloc():
-     *
-     *     smcf->routes = 0;
-     */
-
-    return ngx_pcalloc(cf->pool, sizeof(ngx_http_sts_main_conf_t));
-}
-
 
 static void *
 ngx_http_sts_create_loc_conf(ngx_conf_t *cf)
@@ -1136,7 +1139,7 @@ ngx_http_sts_seed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             ngx_memzero(&tmp, sizeof(ngx_http_sts_def_t));
 
             rv = ngx_oauth_form_each(cf, &value[2], ngx_http_sts_option,
-                                        &tmp);
+                                     &tmp);
             if (rv != NGX_CONF_OK) {
                 return rv;
             }
@@ -1329,7 +1332,7 @@ ngx_http_sts_variables(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     v->get_handler = ngx_http_sts_variable;
-    v->data = 0;
+    v->data = offsetof(ngx_http_sts_ctx_t, target);
 
     slcf->source_set = 1;
 
@@ -1350,11 +1353,10 @@ ngx_http_sts_exchange(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_sts_loc_conf_t *slcf = conf;
 
-    char                      *rv;
-    ngx_str_t                 *value, name;
-    ngx_uint_t                 i;
-    ngx_http_sts_def_t        *def;
-    ngx_http_sts_main_conf_t  *smcf;
+    char                *rv;
+    ngx_str_t           *value, name;
+    ngx_uint_t           i;
+    ngx_http_sts_def_t  *def;
 
     static ngx_str_t  claims = ngx_string("claims");
 
@@ -1440,10 +1442,7 @@ ngx_http_sts_exchange(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     def->route.url = def->endpoint;
 
-    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_oauth_sts_module);
-
-    return ngx_oauth_route_conf(cf, &def->route, "/.oauth-sts/",
-                                &smcf->routes);
+    return ngx_oauth_route_conf(cf, &def->route, "/.oauth-sts/");
 }
 
 
@@ -1548,7 +1547,7 @@ ngx_http_sts_option(ngx_conf_t *cf, void *data, ngx_str_t *name,
 
     if (ngx_strcmp(name->data, "params") == 0) {
         return ngx_oauth_form_each(cf, value, ngx_http_sts_param,
-                                      &def->opts);
+                                   &def->opts);
     }
 
     if (ngx_strcmp(name->data, "http_retries") == 0
@@ -1717,12 +1716,9 @@ ngx_http_sts_type(ngx_conf_t *cf, ngx_str_t *name, ngx_uint_t last)
 static char *
 ngx_http_sts_seed_routes(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf)
 {
-    char                      *rv;
-    ngx_uint_t                 k;
-    ngx_oauth_route_t         *rt;
-    ngx_http_sts_main_conf_t  *smcf;
-
-    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_oauth_sts_module);
+    char               *rv;
+    ngx_uint_t          k;
+    ngx_oauth_route_t  *rt;
 
     for (k = 0; k < 3; k++) {
         rt = ngx_pcalloc(cf->pool, sizeof(ngx_oauth_route_t));
@@ -1733,7 +1729,7 @@ ngx_http_sts_seed_routes(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf)
         rv = ngx_http_sts_seed_transport(cf, slcf, k, rt);
 
         if (rv == NGX_CONF_OK && rt->url.len) {
-            rv = ngx_oauth_route_conf(cf, rt, "/.oauth-sts/", &smcf->routes);
+            rv = ngx_oauth_route_conf(cf, rt, "/.oauth-sts/");
             slcf->route[k] = rt;
         }
 
@@ -1785,7 +1781,7 @@ ngx_http_sts_seed_transport(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf,
         tmp.quiet = 1;
 
         rv = ngx_oauth_form_each(cf, s[NGX_HTTP_STS_AUTH_OPTS(k)],
-                                    ngx_http_sts_option, &tmp);
+                                 ngx_http_sts_option, &tmp);
         if (rv != NGX_CONF_OK) {
             return rv;
         }
@@ -1887,8 +1883,8 @@ ngx_http_sts_seed_def(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf,
                                   &slcf->seed[NGX_HTTP_STS_AUTH(k)], 0);
         if (rv == NGX_CONF_OK) {
             rv = ngx_oauth_form_each(cf,
-                                        &slcf->seed[NGX_HTTP_STS_AUTH_OPTS(k)],
-                                        ngx_http_sts_option, def);
+                                     &slcf->seed[NGX_HTTP_STS_AUTH_OPTS(k)],
+                                     ngx_http_sts_option, def);
         }
 
         if (rv != NGX_CONF_OK) {

@@ -194,7 +194,8 @@ char *ngx_oauth_place_parse(ngx_conf_t *cf, ngx_str_t *spec,
 ngx_int_t ngx_oauth_place_set(ngx_http_request_t *r, ngx_oauth_place_t *place,
     ngx_str_t *token);
 char *ngx_oauth_route_conf(ngx_conf_t *cf, ngx_oauth_route_t *rt,
-    const char *prefix, ngx_uint_t *counter);
+    const char *prefix);
+ngx_uint_t ngx_oauth_route_number(ngx_conf_t *cf);
 
 
 #endif /* NGX_OAUTH_CORE_H */

@@ -380,8 +380,7 @@ ngx_oauth_headers_drop(ngx_http_request_t *r, ngx_str_t *name)
  */
 
 char *
-ngx_oauth_route_conf(ngx_conf_t *cf, ngx_oauth_route_t *rt, const char *prefix,
-    ngx_uint_t *counter)
+ngx_oauth_route_conf(ngx_conf_t *cf, ngx_oauth_route_t *rt, const char *prefix)
 {
     u_char                    *p, *text, *last;
     size_t                     len;
@@ -448,7 +447,8 @@ ngx_oauth_route_conf(ngx_conf_t *cf, ngx_oauth_route_t *rt, const char *prefix,
         return NGX_CONF_ERROR;
     }
 
-    rt->uri.len = ngx_sprintf(rt->uri.data, "%s%ui", prefix, ++*counter)
+    rt->uri.len = ngx_sprintf(rt->uri.data, "%s%ui", prefix,
+                              ngx_oauth_route_number(cf))
                   - rt->uri.data;
 
     last = text + len;
