@@ -196,9 +196,7 @@ static char *ngx_http_sts_opt_add(ngx_conf_t *cf, ngx_array_t **opts,
 static ngx_uint_t ngx_http_sts_type(ngx_conf_t *cf, ngx_str_t *name,
     ngx_uint_t last);
 static char *ngx_http_sts_seed_routes(ngx_conf_t *cf,
-    ngx_http_sts_loc_conf_t *slcf);
-static char *ngx_http_sts_seed_transport(ngx_conf_t *cf,
-    ngx_http_sts_loc_conf_t *slcf, ngx_uint_t k, ngx_oauth_route_t *rt);
+    ngx_http_sts_loc_conf_t *slcf, ngx_uint_t check);
 static char *ngx_http_sts_seed_def(ngx_conf_t *cf,
     ngx_http_sts_loc_conf_t *slcf, ngx_http_sts_def_t **pdef);
 static char *ngx_http_sts_finish(ngx_conf_t *cf, ngx_http_sts_def_t *def);
@@ -405,36 +403,25 @@ ngx_http_sts_handler(ngx_http_request_t *r)
         ctx->flight.lead_ttl = (time_t) (def->route.timeout / 1000) + 5;
 
         ngx_http_set_ctx(r, ctx, ngx_http_oauth_sts_module);
+    }
 
+    switch (ctx->state) {
+
+    case NGX_HTTP_STS_NEW:
         rc = ngx_http_sts_begin(r, def, slcf, ctx);
         if (rc != NGX_OK) {
             return rc;
         }
 
-        rc = ngx_http_sts_lookup(r, def, ctx);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        return ngx_http_sts_call(r, def, ctx);
-    }
-
-    switch (ctx->state) {
-
-    case NGX_HTTP_STS_SUBREQUEST:
-        if (!ctx->flight.done) {
-            return NGX_AGAIN;
-        }
-
-        return ngx_http_sts_answer(r, def, ctx);
+        /* fall through */
 
     case NGX_HTTP_STS_WAITING:
         rc = ngx_http_sts_lookup(r, def, ctx);
-        if (rc != NGX_OK) {
-            return rc;
-        }
 
-        return ngx_http_sts_call(r, def, ctx);
+        return (rc == NGX_OK) ? ngx_http_sts_call(r, def, ctx) : rc;
+
+    case NGX_HTTP_STS_SUBREQUEST:
+        return ctx->flight.done ? ngx_http_sts_answer(r, def, ctx) : NGX_AGAIN;
 
     default: /* NGX_HTTP_STS_DONE */
         return ctx->rc;
@@ -1156,7 +1143,7 @@ ngx_http_sts_seed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     slcf->seed[slot] = value[1];
 
     if (slot >= NGX_HTTP_STS_VERIFY && slot <= NGX_HTTP_STS_AUTH(2)) {
-        return ngx_http_sts_seed_routes(cf, slcf);
+        return ngx_http_sts_seed_routes(cf, slcf, 0);
     }
 
     return NGX_CONF_OK;
@@ -1540,9 +1527,9 @@ ngx_http_sts_option(ngx_conf_t *cf, void *data, ngx_str_t *name,
         || ngx_strcmp(name->data, "pass_target") == 0)
     {
         return ngx_oauth_place_parse(cf, value,
-                                        name->data[0] == 's' ? &def->strip
-                                                             : &def->deliver,
-                                        name->data[0] == 'p');
+                                     name->data[0] == 's' ? &def->strip
+                                                          : &def->deliver,
+                                     name->data[0] == 'p');
     }
 
     if (ngx_strcmp(name->data, "params") == 0) {
@@ -1710,47 +1697,18 @@ ngx_http_sts_type(ngx_conf_t *cf, ngx_str_t *name, ngx_uint_t last)
  * (STSSSLValidateServer, STSHTTPTimeOut, STSSSLCAFile, the client
  * certificate in *EndpointAuth); each of them regenerates this level's
  * endpoint locations with what is known so far here and in the enclosing
- * locations.  The merge checks that nothing changed afterwards.
+ * locations.  At the merge, check (endpoint check - 1) finds whether
+ * anything changed since.
  */
 
 static char *
-ngx_http_sts_seed_routes(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf)
-{
-    char               *rv;
-    ngx_uint_t          k;
-    ngx_oauth_route_t  *rt;
-
-    for (k = 0; k < 3; k++) {
-        rt = ngx_pcalloc(cf->pool, sizeof(ngx_oauth_route_t));
-        if (rt == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        rv = ngx_http_sts_seed_transport(cf, slcf, k, rt);
-
-        if (rv == NGX_CONF_OK && rt->url.len) {
-            rv = ngx_oauth_route_conf(cf, rt, "/.oauth-sts/");
-            slcf->route[k] = rt;
-        }
-
-        if (rv != NGX_CONF_OK) {
-            return rv;
-        }
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/* endpoint k's transport, from this location's and enclosing slots */
-
-static char *
-ngx_http_sts_seed_transport(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf,
-    ngx_uint_t k, ngx_oauth_route_t *rt)
+ngx_http_sts_seed_routes(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf,
+    ngx_uint_t check)
 {
     char                     *rv;
     ngx_str_t                *s[NGX_HTTP_STS_SLOTS];
-    ngx_uint_t                i;
+    ngx_uint_t                i, k;
+    ngx_oauth_route_t        *rt, *was;
     ngx_http_sts_def_t        tmp;
     ngx_http_sts_loc_conf_t  *up;
 
@@ -1760,40 +1718,65 @@ ngx_http_sts_seed_transport(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf,
         }
     }
 
-    if (s[NGX_HTTP_STS_URL(k)] == NULL) {
-        return NGX_CONF_OK;
-    }
+    for (k = 0; k < 3; k++) {
+        if (s[NGX_HTTP_STS_URL(k)] == NULL || (check && check != k + 1)) {
+            continue;
+        }
 
-    rt->url = *s[NGX_HTTP_STS_URL(k)];
-    rt->verify = (s[NGX_HTTP_STS_VERIFY] == NULL
-                  || ngx_strcasecmp(s[NGX_HTTP_STS_VERIFY]->data,
-                                    (u_char *) "off") != 0);
-    rt->timeout = s[NGX_HTTP_STS_TIMEOUT]
-                  ? ngx_oauth_seconds_msec(s[NGX_HTTP_STS_TIMEOUT])
-                  : NGX_HTTP_STS_DEFAULT_TIMEOUT;
-
-    if (s[NGX_HTTP_STS_CA]) {
-        rt->ca = *s[NGX_HTTP_STS_CA];
-    }
-
-    if (s[NGX_HTTP_STS_AUTH_OPTS(k)] && s[NGX_HTTP_STS_AUTH_OPTS(k)]->len) {
         ngx_memzero(&tmp, sizeof(ngx_http_sts_def_t));
         tmp.quiet = 1;
+        rt = &tmp.route;
 
-        rv = ngx_oauth_form_each(cf, s[NGX_HTTP_STS_AUTH_OPTS(k)],
-                                 ngx_http_sts_option, &tmp);
+        rt->url = *s[NGX_HTTP_STS_URL(k)];
+        rt->verify = (s[NGX_HTTP_STS_VERIFY] == NULL
+                      || ngx_strcasecmp(s[NGX_HTTP_STS_VERIFY]->data,
+                                        (u_char *) "off") != 0);
+        rt->timeout = s[NGX_HTTP_STS_TIMEOUT]
+                      ? ngx_oauth_seconds_msec(s[NGX_HTTP_STS_TIMEOUT])
+                      : NGX_HTTP_STS_DEFAULT_TIMEOUT;
+        rt->ca = s[NGX_HTTP_STS_CA] ? *s[NGX_HTTP_STS_CA] : rt->ca;
+
+        /* the client certificate (cert=, key=) */
+
+        if (s[NGX_HTTP_STS_AUTH_OPTS(k)]) {
+            rv = ngx_oauth_form_each(cf, s[NGX_HTTP_STS_AUTH_OPTS(k)],
+                                     ngx_http_sts_option, &tmp);
+            if (rv != NGX_CONF_OK) {
+                return rv;
+            }
+        }
+
+        was = slcf->route[k];
+
+        if (check) {
+            if (was && rt->url.data[0] != '/'
+                && (was->verify != rt->verify || was->timeout != rt->timeout
+                    || ngx_memn2cmp(was->ca.data, rt->ca.data, was->ca.len,
+                                    rt->ca.len)
+                    || ngx_memn2cmp(was->cert.data, rt->cert.data,
+                                    was->cert.len, rt->cert.len)))
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        slcf->route[k] = ngx_palloc(cf->pool, sizeof(ngx_oauth_route_t));
+        if (slcf->route[k] == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *slcf->route[k] = *rt;
+
+        rv = ngx_oauth_route_conf(cf, slcf->route[k], "/.oauth-sts/");
         if (rv != NGX_CONF_OK) {
             return rv;
         }
-
-        rt->cert = tmp.route.cert;
-        rt->key = tmp.route.key;
     }
 
     return NGX_CONF_OK;
 }
-
-
 
 
 /* the seed syntax's slots as one definition (at merge) */
@@ -1807,7 +1790,6 @@ ngx_http_sts_seed_def(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf,
     ngx_uint_t                i, k;
     ngx_http_sts_def_t       *def;
     ngx_http_sts_opt_t       *opt;
-    ngx_oauth_route_t      now;
     ngx_http_sts_seed_opt_t  *so;
 
     static ngx_str_t    auth = ngx_string("auth");
@@ -1854,18 +1836,7 @@ ngx_http_sts_seed_def(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf,
 
     /* what the endpoint location was generated with must still hold */
 
-    ngx_memzero(&now, sizeof(ngx_oauth_route_t));
-
-    if (ngx_http_sts_seed_transport(cf, slcf, k, &now) != NGX_CONF_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (def->route.url.data[0] != '/'
-        && (def->route.verify != now.verify
-            || def->route.timeout != now.timeout
-            || def->route.ca.data != now.ca.data
-            || def->route.cert.len != now.cert.len))
-    {
+    if (ngx_http_sts_seed_routes(cf, slcf, k + 1) != NGX_CONF_OK) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"STSSSLValidateServer\", \"STSHTTPTimeOut\" or "
                       "\"STSSSLCAFile\" of an enclosing location comes after "
