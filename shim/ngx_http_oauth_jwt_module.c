@@ -122,6 +122,9 @@ typedef struct {
 
 typedef struct {
     ngx_str_t                  token;
+    ngx_str_t                 *key_uris;    /* every key request's uri,
+                                               evaluated before the first
+                                               subrequest */
     ngx_uint_t                 key_index;   /* next key request */
     ngx_array_t                keysets;     /* of int64_t, this request's */
     ngx_array_t                bodies;      /* of key_body_t: not yet
@@ -482,6 +485,7 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
         /*
          * set by ngx_pcalloc():
          *
+         *     ctx->key_uris = NULL;
          *     ctx->key_index = 0;
          *     ctx->waiting = 0;
          *     ctx->decoded = 0;
@@ -615,6 +619,7 @@ ngx_http_auth_jwt_key_request(ngx_http_request_t *r,
 {
     u_char                           *p;
     ngx_str_t                         uri;
+    ngx_uint_t                        i;
     ngx_http_request_t               *sr;
     ngx_http_post_subrequest_t       *ps;
     ngx_http_auth_jwt_key_request_t  *kr;
@@ -622,11 +627,31 @@ ngx_http_auth_jwt_key_request(ngx_http_request_t *r,
                                                NGX_OAUTH_LOG_SAFE_MAX)];
 
     kr = jlcf->key_requests->elts;
-    kr = &kr[ctx->key_index];
 
-    if (ngx_http_complex_value(r, &kr->uri, &uri) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    /*
+     * every uri is evaluated before the first subrequest: a subrequest
+     * runs the server's rewrite phase again on the variables it shares
+     * with the main request, so a later evaluation could see them changed
+     */
+
+    if (ctx->key_uris == NULL) {
+        ctx->key_uris = ngx_palloc(r->pool, jlcf->key_requests->nelts
+                                            * sizeof(ngx_str_t));
+        if (ctx->key_uris == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        for (i = 0; i < jlcf->key_requests->nelts; i++) {
+            if (ngx_http_complex_value(r, &kr[i].uri, &ctx->key_uris[i])
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
     }
+
+    kr = &kr[ctx->key_index];
+    uri = ctx->key_uris[ctx->key_index];
 
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     if (ps == NULL) {
@@ -969,7 +994,6 @@ ngx_http_auth_jwt_decision(ngx_http_request_t *r,
     switch (rc) {
 
     case NOX_NO_KEYS:
-    case NOX_RULE_VALUE_INVALID:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
 
     default:
@@ -1478,10 +1502,15 @@ ngx_http_auth_jwt_log_reject(ngx_http_request_t *r,
     kid_end = ngx_oauth_log_safe(kid_safe, &kid, NGX_OAUTH_LOG_SAFE_MAX);
     iss_end = ngx_oauth_log_safe(iss_safe, &iss, NGX_OAUTH_LOG_SAFE_MAX);
 
+    /*
+     * a $variable rule value that is not JSON is the client's doing when
+     * the variable comes from the request ($http_x_...): info and 401, as
+     * for any other failed rule
+     */
+
     switch (rc) {
 
     case NOX_NO_KEYS:
-    case NOX_RULE_VALUE_INVALID:
         level = NGX_LOG_ERR;
         break;
 
