@@ -88,11 +88,9 @@ public sealed class VerificationPolicy : IDisposable
         {
             names.Add(member.Name);
         }
-        if (names.Count == 0)
-        {
-            return ConfigError.JsonEmpty;
-        }
 
+        // An empty list ({}) is "nothing revoked yet": it loads, and its
+        // checks (a string sub, a non-empty kid) apply as for any list.
         HashSet<string> set = kind == RevocationKind.Kid
             ? _revokedKids ??= new HashSet<string>(StringComparer.Ordinal)
             : _revokedSubs ??= new HashSet<string>(StringComparer.Ordinal);

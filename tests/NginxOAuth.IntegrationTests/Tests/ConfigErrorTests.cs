@@ -115,8 +115,6 @@ public sealed class ConfigErrorTests
             ["Revocation list that is an array"] = new("auth_jwt_revocation_list_kid kids-array.json;", "auth_jwt_revocation_list_kid", ["not a JSON object"],
                 Files: File("kids-array.json", "[\"kid1\"]")),
             ["Missing revocation list"] = new("auth_jwt_revocation_list_sub nowhere.json;", "auth_jwt_revocation_list_sub", ["nowhere.json"]),
-            ["Empty revocation list"] = new("auth_jwt_revocation_list_sub empty.json;", "auth_jwt_revocation_list_sub", ["empty"],
-                Files: File("empty.json", "{}")),
             ["Claim_set inside a server"] = new("auth_jwt_claim_set $jwt_x sub;", "auth_jwt_claim_set", ["is not allowed here"], Place.Server),
             ["Header_set inside a location"] = new("auth_jwt_header_set $jwt_y kid;", "auth_jwt_header_set", ["is not allowed here"]),
             ["Claim_set with a name that is not a variable"] = new("auth_jwt_claim_set jwt_x sub;", "auth_jwt_claim_set", ["invalid variable name"], Place.Http),
