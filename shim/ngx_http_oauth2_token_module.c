@@ -39,7 +39,11 @@
 #define NGX_HTTP_OAUTH2_STEP_EXCHANGE     2
 
 #define NGX_HTTP_OAUTH2_KIND_INTROSPECT   'i'
-#define NGX_HTTP_OAUTH2_KIND_EXCHANGE     'x'
+#define NGX_HTTP_OAUTH2_KIND_EXCHANGE     'X'   /* value: token, token_type,
+                                                 issued_token_type, then
+                                                 token_type's length
+                                                 (int32); was 'x' with one
+                                                 type */
 
 
 
@@ -89,6 +93,7 @@ typedef struct {
     ngx_uint_t                   exchanged;
     ngx_str_t                    new_token;
     ngx_str_t                    new_token_type;
+    ngx_str_t                    new_issued_type;
 } ngx_http_oauth2_token_ctx_t;
 
 
@@ -333,6 +338,9 @@ static ngx_http_variable_t  ngx_http_oauth2_token_vars[] = {
 
     { ngx_string("oauth2_token_new_token_type"), NULL,
       ngx_http_oauth2_token_variable_new, 1, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("oauth2_token_new_issued_token_type"), NULL,
+      ngx_http_oauth2_token_variable_new, 2, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -658,7 +666,7 @@ ngx_http_oauth2_token_exchange(ngx_http_request_t *r,
     ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx)
 {
     u_char     *p, hash[NOX_SHA256_LEN];
-    int32_t     aux;
+    int32_t     aux, type_len;
     ngx_str_t   body, parts[4], cached;
 
     if (olcf->exchange_cache) {
@@ -678,15 +686,23 @@ ngx_http_oauth2_token_exchange(ngx_http_request_t *r,
                                 NGX_HTTP_OAUTH2_KIND_EXCHANGE, hash, &cached,
                                 &aux)
             == NGX_OK
-            && aux > 0 && (size_t) aux <= cached.len)
+            && aux > 0
+            && (size_t) aux + sizeof(int32_t) <= cached.len)
         {
-            ctx->new_token.data = cached.data;
-            ctx->new_token.len = aux;
-            ctx->new_token_type.data = cached.data + aux;
-            ctx->new_token_type.len = cached.len - aux;
-            ctx->exchanged = 1;
+            cached.len -= sizeof(int32_t);
+            ngx_memcpy(&type_len, cached.data + cached.len, sizeof(int32_t));
 
-            return ngx_http_oauth2_token_set_authorization(r, ctx);
+            if (type_len >= 0 && (size_t) aux + type_len <= cached.len) {
+                ctx->new_token.data = cached.data;
+                ctx->new_token.len = aux;
+                ctx->new_token_type.data = cached.data + aux;
+                ctx->new_token_type.len = type_len;
+                ctx->new_issued_type.data = cached.data + aux + type_len;
+                ctx->new_issued_type.len = cached.len - aux - type_len;
+                ctx->exchanged = 1;
+
+                return ngx_http_oauth2_token_set_authorization(r, ctx);
+            }
         }
     }
 
@@ -732,7 +748,7 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
 {
     u_char     *out, hash[NOX_SHA256_LEN];
     time_t      ttl;
-    int32_t     rc, token_len, type_len;
+    int32_t     rc, token_len, type_len, issued_len;
     int64_t     expires_in;
     ngx_str_t   parts[4], value;
 
@@ -744,19 +760,23 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    out = ngx_pnalloc(r->pool, ctx->sr_body.len + 1);
+    /* room for the int32 the cache entry ends with */
+
+    out = ngx_pnalloc(r->pool, ctx->sr_body.len + 1 + sizeof(int32_t));
     if (out == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     token_len = -1;
     type_len = -1;
+    issued_len = -1;
     expires_in = -1;
 
     rc = ngx_oauth_managed.exchange_parse(ctx->sr_body.data,
                                           (int32_t) ctx->sr_body.len, out,
                                           (int32_t) ctx->sr_body.len + 1,
-                                          &token_len, &type_len, &expires_in);
+                                          &token_len, &type_len, &issued_len,
+                                          &expires_in);
 
     if (rc != NOX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -770,15 +790,20 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
     if (type_len < 0) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "auth_oauth2_token: token exchange \"%V\" returned no "
-                      "issued_token_type or token_type",
-                      &olcf->token_endpoint);
+                      "token_type", &olcf->token_endpoint);
         type_len = 0;
+    }
+
+    if (issued_len < 0) {
+        issued_len = 0;
     }
 
     ctx->new_token.data = out;
     ctx->new_token.len = token_len;
     ctx->new_token_type.data = out + token_len;
     ctx->new_token_type.len = type_len;
+    ctx->new_issued_type.data = out + token_len + type_len;
+    ctx->new_issued_type.len = issued_len;
     ctx->exchanged = 1;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -810,7 +835,10 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
         }
 
         value.data = out;
-        value.len = token_len + type_len;
+        value.len = token_len + type_len + issued_len;
+
+        ngx_memcpy(out + value.len, &type_len, sizeof(int32_t));
+        value.len += sizeof(int32_t);
 
         ngx_oauth_cache_put(r, olcf->exchange_cache,
                             NGX_HTTP_OAUTH2_KIND_EXCHANGE, hash, &value,
@@ -1171,7 +1199,8 @@ ngx_http_oauth2_token_variable_new(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    value = data ? &ctx->new_token_type : &ctx->new_token;
+    value = (data == 2) ? &ctx->new_issued_type
+            : (data == 1) ? &ctx->new_token_type : &ctx->new_token;
 
     return ngx_oauth_variable_set(r, v, value);
 }

@@ -68,7 +68,8 @@ typedef struct {
                  int64_t now, int64_t *expires_in);
     int32_t  (*exchange_parse)(const uint8_t *json, int32_t json_len,
                  uint8_t *out, int32_t out_cap, int32_t *token_len,
-                 int32_t *type_len, int64_t *expires_in);
+                 int32_t *type_len, int32_t *issued_len,
+                 int64_t *expires_in);
     int32_t  (*numeric_date)(const uint8_t *json, int32_t json_len,
                  const uint8_t *name, int32_t name_len, int64_t *seconds);
     int32_t  (*sha256)(const uint8_t *data, int32_t len, uint8_t *out,

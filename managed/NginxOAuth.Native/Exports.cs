@@ -357,12 +357,12 @@ internal static unsafe class Exports
 
     [UnmanagedCallersOnly(EntryPoint = "nox_exchange_parse")]
     public static int ExchangeParse(byte* json, int jsonLen, byte* output, int outCap, int* tokenLen, int* typeLen,
-        long* expiresIn)
+        int* issuedLen, long* expiresIn)
     {
         try
         {
             if (!IsBuffer(json, jsonLen) || !IsBuffer(output, outCap) || tokenLen == null || typeLen == null
-                || expiresIn == null)
+                || issuedLen == null || expiresIn == null)
             {
                 return Abi.NOX_E_ARGUMENT;
             }
@@ -370,6 +370,7 @@ internal static unsafe class Exports
                 new Span<byte>(output, outCap));
             *tokenLen = result.TokenLength;
             *typeLen = result.TypeLength;
+            *issuedLen = result.IssuedTypeLength;
             *expiresIn = result.ExpiresIn;
             return (int)result.Error;
         }

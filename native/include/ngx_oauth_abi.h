@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define NOX_ABI_VERSION              3
+#define NOX_ABI_VERSION              4
 
 /* ---- status codes ------------------------------------------------------ */
 
@@ -272,9 +272,9 @@ int32_t nox_introspect_parse(const uint8_t *json, int32_t json_len,
 
 /*
  * Reads an RFC 8693 token exchange response.  On NOX_OK, out holds the
- * unescaped "access_token" (*token_len bytes) followed by the token type
- * ("issued_token_type", else "token_type"; *type_len bytes, -1 when the
- * response has neither).  out_cap >= json_len always suffices.
+ * unescaped "access_token" (*token_len bytes), then "token_type"
+ * (*type_len bytes, -1 when absent), then "issued_token_type" (*issued_len
+ * bytes, -1 when absent).  out_cap >= json_len always suffices.
  * NOX_TOKEN_CHARS when the token holds a control character or invalid
  * UTF-8; NOX_UTF8_INVALID when the document is not UTF-8.
  * *expires_in: "expires_in" in whole seconds rounded down (a number in any
@@ -283,7 +283,7 @@ int32_t nox_introspect_parse(const uint8_t *json, int32_t json_len,
  */
 int32_t nox_exchange_parse(const uint8_t *json, int32_t json_len,
     uint8_t *out, int32_t out_cap, int32_t *token_len, int32_t *type_len,
-    int64_t *expires_in);
+    int32_t *issued_len, int64_t *expires_in);
 
 /*
  * The top-level member `name` of a JSON object (a decoded payload) read

@@ -213,8 +213,10 @@ main(int argc, char **argv)
     exchange_parse_pt         exchange_parse;
     numeric_date_pt           numeric_date;
     sha256_pt                 sha256;
-    int64_t                   exp;
-    int32_t                   tlen, ylen;
+    keyset_skipped_pt         keyset_skipped;
+    int64_t                   exp, weak;
+    int32_t                   kidx, why, kidlen;
+    int32_t                   tlen, ylen, ilen;
 
     if (argc < 2) {
         fprintf(stderr, "usage: %s LIBRARY.so [exports.txt]\n", argv[0]);
@@ -506,24 +508,24 @@ main(int argc, char **argv)
 
     rc = exchange_parse(S("{\"access_token\":\"n\\u0065w\",\"expires_in\":60,"
                           "\"issued_token_type\":\"urn:x\"}"), out,
-                        sizeof(out), &tlen, &ylen, &exp);
-    check(rc == NOX_OK && tlen == 3 && ylen == 5 && exp == 60
+                        sizeof(out), &tlen, &ylen, &ilen, &exp);
+    check(rc == NOX_OK && tlen == 3 && ylen == -1 && ilen == 5 && exp == 60
           && memcmp(out, "newurn:x", 8) == 0, "exchange_parse ok");
     rc = exchange_parse(S("{\"access_token\":\"n\",\"expires_in\":25e-1}"),
-                        out, sizeof(out), &tlen, &ylen, &exp);
+                        out, sizeof(out), &tlen, &ylen, &ilen, &exp);
     check(rc == NOX_OK && exp == 2, "exchange_parse expires_in 25e-1 is 2");
     rc = exchange_parse(S("{\"access_token\":\"n\"}"), out, sizeof(out),
-                        &tlen, &ylen, &exp);
+                        &tlen, &ylen, &ilen, &exp);
     check(rc == NOX_OK && exp == -1, "exchange_parse without expires_in: -1");
     rc = exchange_parse(S("{\"access_token\":\"a\\r\\nX-Injected: 1\"}"),
-                        out, sizeof(out), &tlen, &ylen, &exp);
+                        out, sizeof(out), &tlen, &ylen, &ilen, &exp);
     check(rc == NOX_TOKEN_CHARS, "exchange_parse CRLF token is TOKEN_CHARS");
     rc = exchange_parse(S("{\"token_type\":\"Bearer\"}"), out, sizeof(out),
-                        &tlen, &ylen, &exp);
+                        &tlen, &ylen, &ilen, &exp);
     check(rc == NOX_RESPONSE_NO_TOKEN,
           "exchange_parse without access_token is RESPONSE_NO_TOKEN");
     rc = exchange_parse(S("{\"access_token\":\"abcdef\"}"), out, 2, &tlen,
-                        &ylen, &exp);
+                        &ylen, &ilen, &exp);
     check(rc == NOX_E_BUFFER_TOO_SMALL && tlen == 6,
           "exchange_parse small buffer is E_BUFFER_TOO_SMALL");
 
