@@ -95,6 +95,7 @@ static struct {
     ngx_oauth_sym(abi_version),
     ngx_oauth_sym(keyset_load),
     ngx_oauth_sym(keyset_free),
+    ngx_oauth_sym(keyset_skipped),
     ngx_oauth_sym(json_check),
     ngx_oauth_sym(policy_create),
     ngx_oauth_sym(policy_add_keyset),
@@ -555,6 +556,9 @@ ngx_oauth_status_text(int32_t status)
     case NOX_CRIT_UNSUPPORTED:    return "unsupported crit header";
     case NOX_TIME_INVALID:        return "exp or nbf is not a number of "
                                          "seconds within 64 bits";
+    case NOX_KEY_SKIPPED:         return "the key it needs was skipped when "
+                                         "its set was loaded";
+    case NOX_RULE_MATCH_LIMIT:    return "regex match limit exceeded";
     case NOX_NOT_FOUND:           return "not found";
     case NOX_JSON_INVALID:        return "invalid JSON";
     case NOX_JSON_NOT_OBJECT:     return "not a JSON object";
@@ -582,6 +586,10 @@ ngx_oauth_status_text(int32_t status)
                                          "response";
     case NOX_VALUE_TYPE_INVALID:  return "expected value has the wrong type "
                                          "for the operator";
+    case NOX_PATTERN_INVALID:     return "invalid regular expression (or "
+                                         "longer than 1024 bytes)";
+    case NOX_KEY_ENCRYPTION:      return "encryption key (use \"enc\" or a "
+                                         "JWE alg)";
     case NOX_STS_REJECTED:        return "the STS refused the token";
     case NOX_STS_FORBIDDEN:       return "the STS denied access";
     case NOX_STS_SERVER_ERROR:    return "the STS failed";

@@ -36,6 +36,9 @@ typedef struct {
     int32_t  (*keyset_load)(const uint8_t *data, int32_t len, int32_t format,
                  int64_t *handle, int32_t *detail);
     int32_t  (*keyset_free)(int64_t handle);
+    int32_t  (*keyset_skipped)(int64_t handle, int32_t index,
+                 int32_t *key_index, int32_t *reason, uint8_t *kid,
+                 int32_t kid_cap, int32_t *kid_len);
     int32_t  (*json_check)(const uint8_t *data, int32_t len);
     int32_t  (*policy_create)(int32_t flags, int64_t leeway, int64_t *handle);
     int32_t  (*policy_add_keyset)(int64_t policy, int64_t keyset);

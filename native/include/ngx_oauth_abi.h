@@ -47,6 +47,14 @@
                                             number whose whole seconds do
                                             not fit int64 (1e999), or an
                                             IdP's exp is not a number */
+#define NOX_KEY_SKIPPED             18   /* the key the token needs (its kid,
+                                            or with no kid the only keys
+                                            that could verify) was skipped
+                                            when its set was loaded;
+                                            detail = why (NOX_KEY_*) */
+#define NOX_RULE_MATCH_LIMIT        19   /* a match rule ran out of its
+                                            time budget; detail = rule
+                                            index */
 
 /* results of lookups */
 #define NOX_NOT_FOUND               20
@@ -72,6 +80,11 @@
 #define NOX_VALUE_TYPE_INVALID      47   /* expected value of the wrong JSON
                                             type for the operator, e.g.
                                             intersect with a non-array */
+#define NOX_PATTERN_INVALID         48   /* match: a pattern over 1 KiB or
+                                            one that does not compile */
+#define NOX_KEY_ENCRYPTION          49   /* "use":"enc" or a JWE "alg": an
+                                            encryption key, never used to
+                                            verify */
 
 /* decisions about IdP responses (RFC 7662, RFC 8693; positive) */
 #define NOX_RESPONSE_INACTIVE       50   /* introspection "active": false */
@@ -157,6 +170,11 @@
 #define NOX_OP_NINTERSECT            7
 #define NOX_OP_IN                    8
 #define NOX_OP_NIN                   9
+#define NOX_OP_MATCH                10   /* regular expression on a string */
+#define NOX_OP_MASK               0xff
+#define NOX_OP_NOT               0x100   /* "!" prefix, or'ed with any
+                                            operator: true and false swap,
+                                            an error still fails */
 
 #define NOX_VALUE_STRING             0   /* compared as a JSON string */
 #define NOX_VALUE_JSON               1   /* json=...: parsed when added */
@@ -186,10 +204,20 @@ typedef struct {
 int32_t nox_abi_version(void);
 
 /* Parses a JWKS or keyval document and builds the key objects once.
- * On a key error, *detail is the index of the offending key. */
+ * A key that will not be used (weak, malformed, unknown kty or curve, an
+ * encryption key) is skipped and listed (nox_keyset_skipped); a document
+ * with no usable key fails with the first key's reason, *detail = its
+ * index.  Other failures concern the whole document (*detail = -1). */
 int32_t nox_keyset_load(const uint8_t *data, int32_t len, int32_t format,
     int64_t *handle, int32_t *detail);
 int32_t nox_keyset_free(int64_t handle);
+
+/* The index-th skipped key of a set (from 0): its position in the
+ * document, why (NOX_KEY_*, NOX_KEY_ENCRYPTION) and its kid (at most
+ * kid_cap bytes, *kid_len = -1 when it has none).  NOX_NOT_FOUND past the
+ * last one. */
+int32_t nox_keyset_skipped(int64_t handle, int32_t index, int32_t *key_index,
+    int32_t *reason, uint8_t *kid, int32_t kid_cap, int32_t *kid_len);
 
 /* Checks that data is well-formed JSON (for json= values). */
 int32_t nox_json_check(const uint8_t *data, int32_t len);

@@ -46,10 +46,12 @@ typedef int32_t (*json_compact_pt)(const uint8_t *, int32_t, uint8_t *,
 typedef int32_t (*introspect_parse_pt)(const uint8_t *, int32_t, int64_t,
     int64_t *);
 typedef int32_t (*exchange_parse_pt)(const uint8_t *, int32_t, uint8_t *,
-    int32_t, int32_t *, int32_t *, int64_t *);
+    int32_t, int32_t *, int32_t *, int32_t *, int64_t *);
 typedef int32_t (*numeric_date_pt)(const uint8_t *, int32_t, const uint8_t *,
     int32_t, int64_t *);
 typedef int32_t (*sha256_pt)(const uint8_t *, int32_t, uint8_t *, int32_t);
+typedef int32_t (*keyset_skipped_pt)(int64_t, int32_t, int32_t *, int32_t *,
+    uint8_t *, int32_t, int32_t *);
 typedef int32_t (*sts_create_pt)(const nox_buf_t *, int32_t, int64_t *,
     int32_t *);
 typedef int32_t (*sts_key_pt)(int64_t, const uint8_t *, int32_t,
@@ -254,6 +256,7 @@ main(int argc, char **argv)
     exchange_parse = (exchange_parse_pt) sym(lib, "nox_exchange_parse");
     numeric_date = (numeric_date_pt) sym(lib, "nox_numeric_date");
     sha256 = (sha256_pt) sym(lib, "nox_sha256");
+    keyset_skipped = (keyset_skipped_pt) sym(lib, "nox_keyset_skipped");
 
     if (failures) {
         return 1;
@@ -275,6 +278,20 @@ main(int argc, char **argv)
                      &bogus, &detail);
     check(rc == NOX_KEY_UNKNOWN_KTY && detail == 0,
           "keyset_load unknown kty is KEY_UNKNOWN_KTY, detail 0");
+
+    weak = 0;
+    rc = keyset_load(S("{\"keys\":[{\"kty\":\"oct\",\"kid\":\"weak\","
+                       "\"k\":\"c2hvcnQ\"},{\"kty\":\"oct\",\"kid\":\"ok\","
+                       "\"k\":\"c21va2UtdGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZiEh\"}]}"),
+                     NOX_KEYS_JWKS, &weak, &detail);
+    check(rc == NOX_OK && weak != 0, "keyset_load skips a short HMAC key");
+    rc = keyset_skipped(weak, 0, &kidx, &why, out, sizeof(out), &kidlen);
+    check(rc == NOX_OK && kidx == 0 && why == NOX_KEY_HMAC_TOO_SHORT
+          && kidlen == 4 && memcmp(out, "weak", 4) == 0,
+          "keyset_skipped names the key, its reason and kid");
+    rc = keyset_skipped(weak, 1, &kidx, &why, out, sizeof(out), &kidlen);
+    check(rc == NOX_NOT_FOUND, "keyset_skipped past the last is NOT_FOUND");
+    check(keyset_free(weak) == NOX_OK, "keyset_free of the weak set");
 
     rc = keyset_load(S("[1,2]"), NOX_KEYS_KEYVAL, &bogus, &detail);
     check(rc == NOX_JSON_NOT_OBJECT, "keyset_load array is JSON_NOT_OBJECT");
