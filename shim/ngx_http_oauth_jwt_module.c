@@ -234,6 +234,7 @@ static char *ngx_http_auth_jwt_add_entry(ngx_conf_t *cf, ngx_array_t **list,
 static ngx_int_t ngx_http_auth_jwt_key_format(ngx_conf_t *cf,
     ngx_str_t *value, ngx_int_t *format);
 
+static void ngx_http_auth_jwt_warn_skipped(int64_t handle, ngx_str_t *path);
 static u_char *ngx_http_auth_jwt_check_key_file(void *data, u_char *buf,
     u_char *last);
 static u_char *ngx_http_auth_jwt_check_revocation(void *data, u_char *buf,
@@ -1538,6 +1539,15 @@ ngx_http_auth_jwt_log_reject(ngx_http_request_t *r,
         return;
     }
 
+    if (rc == NOX_KEY_SKIPPED) {
+        ngx_log_error(level, r->connection->log, 0,
+                      "auth_jwt: rejected: %s: %s (kid \"%*s\", "
+                      "iss \"%*s\")", ngx_oauth_status_text(rc),
+                      ngx_oauth_status_text(detail), kid_end - kid_safe,
+                      kid_safe, iss_end - iss_safe, iss_safe);
+        return;
+    }
+
     ngx_log_error(level, r->connection->log, 0,
                   "auth_jwt: rejected: %s (kid \"%*s\", iss \"%*s\", "
                   "token %uz bytes)", ngx_oauth_status_text(rc),
@@ -2211,6 +2221,7 @@ ngx_http_auth_jwt_check_key_file(void *data, u_char *buf, u_char *last)
                                        (int32_t) kf->format, &handle, &detail);
 
     if (rc == NOX_OK) {
+        ngx_http_auth_jwt_warn_skipped(handle, &kf->path);
         (void) ngx_oauth_managed.keyset_free(handle);
         return NULL;
     }
@@ -2569,6 +2580,51 @@ ngx_http_auth_jwt_verify_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     return ngx_oauth_cache_conf(cf, &ngx_http_oauth_jwt_module, "auth_jwt",
                                 NGX_HTTP_AUTH_JWT_CACHE_TTL,
                                 &jlcf->verify_cache);
+}
+
+
+/*
+ * Keys of a file that will never verify are skipped, not fatal: one warning
+ * each at nginx -t, naming the file, the key's index and its kid (escaped:
+ * it is text from the file)
+ */
+
+static void
+ngx_http_auth_jwt_warn_skipped(int64_t handle, ngx_str_t *path)
+{
+    u_char     *p, *end, msg[NGX_MAX_ERROR_STR];
+    int32_t     i, key_index, reason, kid_len;
+    ngx_str_t   kid;
+    u_char      raw[NGX_OAUTH_LOG_SAFE_MAX];
+    u_char      safe[ngx_oauth_log_safe_size(NGX_OAUTH_LOG_SAFE_MAX)];
+
+    for (i = 0; /* void */; i++) {
+        kid_len = -1;
+
+        if (ngx_oauth_managed.keyset_skipped(handle, i, &key_index, &reason,
+                                             raw, sizeof(raw), &kid_len)
+            != NOX_OK)
+        {
+            return;
+        }
+
+        if (kid_len >= 0) {
+            kid.data = raw;
+            kid.len = kid_len;
+            end = ngx_oauth_log_safe(safe, &kid, NGX_OAUTH_LOG_SAFE_MAX);
+
+            p = ngx_snprintf(msg, sizeof(msg), "\"auth_jwt_key_file\" \"%V\": "
+                             "key #%D (kid \"%*s\") skipped: %s", path,
+                             key_index, end - safe, safe,
+                             ngx_oauth_status_text(reason));
+        } else {
+            p = ngx_snprintf(msg, sizeof(msg), "\"auth_jwt_key_file\" \"%V\": "
+                             "key #%D (no kid) skipped: %s", path,
+                             key_index, ngx_oauth_status_text(reason));
+        }
+
+        ngx_oauth_check_warn(msg, p - msg);
+    }
 }
 
 

@@ -98,6 +98,8 @@ typedef struct {
  * A configuration check that needs managed code.  It runs in the validator
  * child; on failure it writes a message (without " in file:line", which is
  * added from the recorded position) into [buf, last) and returns its end.
+ * It may call ngx_oauth_check_warn() for problems that do not fail the
+ * configuration (the master logs them at warn, with the same position).
  */
 typedef u_char *(*ngx_oauth_check_pt)(void *data, u_char *buf, u_char *last);
 
@@ -119,6 +121,7 @@ ngx_int_t ngx_oauth_check_add(ngx_conf_t *cf, ngx_oauth_check_pt handler,
     void *data);
 ngx_int_t ngx_oauth_check_add_at(ngx_conf_t *cf, ngx_oauth_check_pt handler,
     void *data, ngx_str_t *file, ngx_uint_t line);
+void ngx_oauth_check_warn(u_char *msg, size_t len);
 void ngx_oauth_use(ngx_conf_t *cf);
 ngx_int_t ngx_oauth_managed_load(ngx_log_t *log, u_char *err, size_t size);
 const char *ngx_oauth_status_text(int32_t status);
