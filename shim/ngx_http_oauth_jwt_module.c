@@ -55,7 +55,8 @@ typedef struct {
 typedef struct {
     ngx_int_t                  target;      /* NOX_TARGET_* */
     ngx_str_t                  name;
-    ngx_int_t                  op;          /* NOX_OP_* */
+    ngx_int_t                  op;          /* NOX_OP_*, | NOX_OP_NOT */
+    ngx_str_t                  op_name;     /* as written: "!match" */
     ngx_int_t                  kind;        /* NOX_VALUE_* */
     ngx_str_t                  value;
     ngx_http_complex_value_t  *cv;          /* NOX_VALUE_VARIABLE */
@@ -246,18 +247,22 @@ static u_char *ngx_http_auth_jwt_check_rule(void *data, u_char *buf,
 static ngx_int_t ngx_http_auth_jwt_token_shape(ngx_str_t *token);
 
 
-static ngx_str_t  ngx_http_auth_jwt_ops[] = {
-    ngx_string("eq"),                      /* NOX_OP_EQ */
-    ngx_string("ne"),                      /* NOX_OP_NE */
-    ngx_string("gt"),                      /* NOX_OP_GT */
-    ngx_string("ge"),                      /* NOX_OP_GE */
-    ngx_string("lt"),                      /* NOX_OP_LT */
-    ngx_string("le"),                      /* NOX_OP_LE */
-    ngx_string("intersect"),               /* NOX_OP_INTERSECT */
-    ngx_string("nintersect"),              /* NOX_OP_NINTERSECT */
-    ngx_string("in"),                      /* NOX_OP_IN */
-    ngx_string("nin"),                     /* NOX_OP_NIN */
-    ngx_null_string
+/* operator names; each may also be written with a "!" prefix */
+
+static ngx_conf_enum_t  ngx_http_auth_jwt_ops[] = {
+    { ngx_string("eq"), NOX_OP_EQ },
+    { ngx_string("ne"), NOX_OP_NE },
+    { ngx_string("gt"), NOX_OP_GT },
+    { ngx_string("ge"), NOX_OP_GE },
+    { ngx_string("lt"), NOX_OP_LT },
+    { ngx_string("le"), NOX_OP_LE },
+    { ngx_string("intersect"), NOX_OP_INTERSECT },
+    { ngx_string("any"), NOX_OP_INTERSECT },
+    { ngx_string("nintersect"), NOX_OP_NINTERSECT },
+    { ngx_string("in"), NOX_OP_IN },
+    { ngx_string("nin"), NOX_OP_NIN },
+    { ngx_string("match"), NOX_OP_MATCH },
+    { ngx_null_string, 0 }
 };
 
 
@@ -1520,7 +1525,7 @@ ngx_http_auth_jwt_log_reject(ngx_http_request_t *r,
     }
 
     if ((rc == NOX_CLAIM_FAILED || rc == NOX_HEADER_FAILED
-         || rc == NOX_RULE_VALUE_INVALID)
+         || rc == NOX_RULE_VALUE_INVALID || rc == NOX_RULE_MATCH_LIMIT)
         && jlcf->rules && detail >= 0
         && (ngx_uint_t) detail < jlcf->rules->nelts)
     {
@@ -1531,9 +1536,11 @@ ngx_http_auth_jwt_log_reject(ngx_http_request_t *r,
                       "auth_jwt: rejected: %s \"%V\" failed operator "
                       "\"%V\"%s (kid \"%*s\", iss \"%*s\")",
                       rule->target == NOX_TARGET_CLAIM ? "claim" : "header",
-                      &rule->name, &ngx_http_auth_jwt_ops[rule->op],
+                      &rule->name, &rule->op_name,
                       rc == NOX_RULE_VALUE_INVALID
-                      ? ": the expected value is not JSON" : "",
+                      ? ": the expected value is not JSON"
+                      : rc == NOX_RULE_MATCH_LIMIT
+                      ? ": regex match limit exceeded" : "",
                       kid_end - kid_safe, kid_safe, iss_end - iss_safe,
                       iss_safe);
         return;
@@ -2398,8 +2405,8 @@ ngx_http_auth_jwt_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
-    ngx_str_t                         *value;
-    ngx_uint_t                         i;
+    ngx_str_t                         *value, op;
+    ngx_uint_t                         i, negate;
     ngx_http_auth_jwt_rule_t          *rule;
     ngx_http_compile_complex_value_t   ccv;
 
@@ -2427,24 +2434,35 @@ ngx_http_auth_jwt_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "has an empty name";
     }
 
-    for (i = 0; ngx_http_auth_jwt_ops[i].len; i++) {
-        if (ngx_http_auth_jwt_ops[i].len == value[2].len
-            && ngx_strncmp(ngx_http_auth_jwt_ops[i].data, value[2].data,
-                           value[2].len) == 0)
+    op = value[2];
+    negate = (op.len > 1 && op.data[0] == '!');
+
+    if (negate) {
+        op.data++;
+        op.len--;
+    }
+
+    for (i = 0; ngx_http_auth_jwt_ops[i].name.len; i++) {
+        if (ngx_http_auth_jwt_ops[i].name.len == op.len
+            && ngx_strncmp(ngx_http_auth_jwt_ops[i].name.data, op.data,
+                           op.len) == 0)
         {
             break;
         }
     }
 
-    if (ngx_http_auth_jwt_ops[i].len == 0) {
+    if (ngx_http_auth_jwt_ops[i].name.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\": unknown operator \"%V\": it must be one "
-                           "of eq, ne, gt, ge, lt, le, intersect, "
-                           "nintersect, in, nin", &value[0], &value[2]);
+                           "of eq, ne, gt, ge, lt, le, intersect (any), "
+                           "nintersect, in, nin, match, each also with a "
+                           "\"!\" prefix", &value[0], &value[2]);
         return NGX_CONF_ERROR;
     }
 
-    rule->op = (ngx_int_t) i;
+    rule->op = (ngx_int_t) ngx_http_auth_jwt_ops[i].value
+               | (negate ? NOX_OP_NOT : 0);
+    rule->op_name = value[2];
 
     if (value[3].len > 5 && ngx_strncmp(value[3].data, "json=", 5) == 0) {
         rule->kind = NOX_VALUE_JSON;
@@ -2559,7 +2577,7 @@ ngx_http_auth_jwt_check_rule(void *data, u_char *buf, u_char *last)
     return ngx_slprintf(buf, last, "\"auth_jwt_require_%s\" \"%V\" %V: "
                         "%s%s%s",
                         rule->target == NOX_TARGET_CLAIM ? "claim" : "header",
-                        &rule->name, &ngx_http_auth_jwt_ops[rule->op],
+                        &rule->name, &rule->op_name,
                         rule->kind == NOX_VALUE_JSON ? "json= value: " : "",
                         ngx_oauth_status_text(rc),
                         check->delimiter.len
