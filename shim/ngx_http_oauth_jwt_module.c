@@ -23,7 +23,12 @@
 #define NGX_HTTP_AUTH_JWT_PHASE_ACCESS     0
 #define NGX_HTTP_AUTH_JWT_PHASE_PREACCESS  1
 
+#define NGX_HTTP_AUTH_JWT_CHALLENGE_ON     1   /* auth_jwt_www_authenticate */
+#define NGX_HTTP_AUTH_JWT_CHALLENGE_OFF    2
+#define NGX_HTTP_AUTH_JWT_CHALLENGE_VALUE  3
+
 #define NGX_HTTP_AUTH_JWT_MAX_REVOCATION   (1024 * 1024)
+#define NGX_HTTP_AUTH_JWT_MAX_FILES        64    /* per worker, see _file_t */
 
 #define NGX_HTTP_AUTH_JWT_CACHE_KIND       'j'
 #define NGX_HTTP_AUTH_JWT_CACHE_TTL        300
@@ -118,6 +123,8 @@ typedef struct {
     ngx_str_t                  quote;
     ngx_http_auth_jwt_policy_t *policy;
     ngx_oauth_cache_conf_t    *verify_cache;
+    ngx_uint_t                 challenge;   /* NGX_HTTP_AUTH_JWT_CHALLENGE_* */
+    ngx_http_complex_value_t  *challenge_value;
 } ngx_http_auth_jwt_loc_conf_t;
 
 
@@ -226,6 +233,8 @@ static char *ngx_http_auth_jwt_require_conf(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_auth_jwt_rule(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_auth_jwt_www_authenticate(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_auth_jwt_allow_nested(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_auth_jwt_verify_cache(ngx_conf_t *cf,
@@ -380,6 +389,14 @@ static ngx_command_t  ngx_http_auth_jwt_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF
                         |NGX_CONF_NOARGS|NGX_CONF_TAKE12,
       ngx_http_auth_jwt_allow_nested,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_jwt_www_authenticate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_TAKE1,
+      ngx_http_auth_jwt_www_authenticate,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -1421,6 +1438,35 @@ ngx_http_auth_jwt_reject(ngx_http_request_t *r,
         return status;
     }
 
+    if (jlcf->challenge == NGX_HTTP_AUTH_JWT_CHALLENGE_OFF) {
+        return status;
+    }
+
+    if (jlcf->challenge == NGX_HTTP_AUTH_JWT_CHALLENGE_VALUE) {
+
+        /* the operator's value as is; empty: no header */
+
+        if (ngx_http_complex_value(r, jlcf->challenge_value, &realm)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (realm.len == 0) {
+            return status;
+        }
+
+        h = ngx_oauth_header_add(r->pool, &r->headers_out.headers,
+                                 "WWW-Authenticate", &realm);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        r->headers_out.www_authenticate = h;
+
+        return status;
+    }
+
     if (ngx_http_complex_value(r, jlcf->realm, &realm) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1807,6 +1853,7 @@ ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf)
      *     conf->delimiter = { 0, NULL };
      *     conf->quote = { 0, NULL };
      *     conf->policy = NULL;
+     *     conf->challenge_value = NULL;
      */
 
     conf->enable = NGX_CONF_UNSET;
@@ -1816,6 +1863,7 @@ ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf)
     conf->phase = NGX_CONF_UNSET_UINT;
     conf->nested = NGX_CONF_UNSET;
     conf->verify_cache = NGX_CONF_UNSET_PTR;
+    conf->challenge = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -1854,6 +1902,14 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->nested, prev->nested, 0);
     ngx_conf_merge_ptr_value(conf->verify_cache, prev->verify_cache, NULL);
+
+    if (conf->challenge == NGX_CONF_UNSET_UINT) {
+        conf->challenge = prev->challenge;
+        conf->challenge_value = prev->challenge_value;
+    }
+
+    ngx_conf_merge_uint_value(conf->challenge, prev->challenge,
+                              NGX_HTTP_AUTH_JWT_CHALLENGE_ON);
 
     if (conf->delimiter.data == NULL) {
         ngx_str_set(&conf->delimiter, ".");
@@ -2601,48 +2657,50 @@ ngx_http_auth_jwt_verify_cache(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/*
- * Keys of a file that will never verify are skipped, not fatal: one warning
- * each at nginx -t, naming the file, the key's index and its kid (escaped:
- * it is text from the file)
- */
-
-static void
-ngx_http_auth_jwt_warn_skipped(int64_t handle, ngx_str_t *path)
+static char *
+ngx_http_auth_jwt_www_authenticate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
 {
-    u_char     *p, *end, msg[NGX_MAX_ERROR_STR];
-    int32_t     i, key_index, reason, kid_len;
-    ngx_str_t   kid;
-    u_char      raw[NGX_OAUTH_LOG_SAFE_MAX];
-    u_char      safe[ngx_oauth_log_safe_size(NGX_OAUTH_LOG_SAFE_MAX)];
+    ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
-    for (i = 0; /* void */; i++) {
-        kid_len = -1;
+    ngx_str_t                         *value;
+    ngx_http_compile_complex_value_t   ccv;
 
-        if (ngx_oauth_managed.keyset_skipped(handle, i, &key_index, &reason,
-                                             raw, sizeof(raw), &kid_len)
-            != NOX_OK)
-        {
-            return;
-        }
-
-        if (kid_len >= 0) {
-            kid.data = raw;
-            kid.len = kid_len;
-            end = ngx_oauth_log_safe(safe, &kid, NGX_OAUTH_LOG_SAFE_MAX);
-
-            p = ngx_snprintf(msg, sizeof(msg), "\"auth_jwt_key_file\" \"%V\": "
-                             "key #%D (kid \"%*s\") skipped: %s", path,
-                             key_index, end - safe, safe,
-                             ngx_oauth_status_text(reason));
-        } else {
-            p = ngx_snprintf(msg, sizeof(msg), "\"auth_jwt_key_file\" \"%V\": "
-                             "key #%D (no kid) skipped: %s", path,
-                             key_index, ngx_oauth_status_text(reason));
-        }
-
-        ngx_oauth_check_warn(msg, p - msg);
+    if (jlcf->challenge != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
     }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        jlcf->challenge = NGX_HTTP_AUTH_JWT_CHALLENGE_ON;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        jlcf->challenge = NGX_HTTP_AUTH_JWT_CHALLENGE_OFF;
+        return NGX_CONF_OK;
+    }
+
+    jlcf->challenge = NGX_HTTP_AUTH_JWT_CHALLENGE_VALUE;
+
+    jlcf->challenge_value = ngx_palloc(cf->pool,
+                                       sizeof(ngx_http_complex_value_t));
+    if (jlcf->challenge_value == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = jlcf->challenge_value;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
