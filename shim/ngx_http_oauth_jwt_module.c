@@ -41,7 +41,30 @@ typedef struct {
     ngx_int_t                  format;
     int64_t                    handle;      /* per worker, built lazily */
     int32_t                    status;      /* of the worker's load */
+    ngx_http_complex_value_t  *cv;          /* a path with variables: read
+                                               per worker when first seen
+                                               (ngx_http_auth_jwt_file_t) */
 } ngx_http_auth_jwt_key_file_t;
+
+
+/*
+ * A key file named by a path with variables, kept per worker: read and
+ * parsed when the path is first seen, again only when its mtime, size or
+ * inode change; at most NGX_HTTP_AUTH_JWT_MAX_FILES, least recently used
+ * dropped first
+ */
+
+typedef struct {
+    ngx_queue_t                queue;       /* most recently used first */
+    ngx_str_t                  path;        /* full path, ngx_alloc'ed */
+    ngx_int_t                  format;
+    time_t                     mtime;
+    off_t                      size;
+    ngx_file_uniq_t            uniq;
+    int64_t                    handle;
+    ngx_uint_t                 used;        /* the batch that last used it */
+    u_char                     digest[NOX_SHA256_LEN];  /* of the content */
+} ngx_http_auth_jwt_file_t;
 
 
 typedef struct {
@@ -137,6 +160,9 @@ typedef struct {
     ngx_array_t                keysets;     /* of int64_t, this request's */
     ngx_array_t                bodies;      /* of key_body_t: not yet
                                                loaded (verify cache) */
+    ngx_array_t                files;       /* of ngx_http_auth_jwt_file_t *,
+                                               key files with variables */
+    ngx_uint_t                 files_failed;
     ngx_uint_t                 waiting;     /* a subrequest is running */
     ngx_uint_t                 done;        /* it finished */
     ngx_int_t                  sr_rc;
@@ -166,6 +192,13 @@ static ngx_int_t ngx_http_auth_jwt_keyset_load(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
     ngx_str_t *body, ngx_uint_t index);
 static void ngx_http_auth_jwt_keyset_cleanup(void *data);
+static ngx_int_t ngx_http_auth_jwt_key_files(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
+static ngx_http_auth_jwt_file_t *ngx_http_auth_jwt_file_get(
+    ngx_http_request_t *r, ngx_str_t *path, ngx_int_t format,
+    ngx_uint_t batch);
+static ngx_int_t ngx_http_auth_jwt_file_read(ngx_http_request_t *r,
+    ngx_str_t *path, ngx_file_info_t *fi, ngx_str_t *content);
 static ngx_int_t ngx_http_auth_jwt_cache_key(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
     u_char *hash);
@@ -273,6 +306,11 @@ static ngx_conf_enum_t  ngx_http_auth_jwt_ops[] = {
     { ngx_string("match"), NOX_OP_MATCH },
     { ngx_null_string, 0 }
 };
+
+
+static ngx_queue_t  ngx_http_auth_jwt_files;          /* per worker */
+static ngx_uint_t   ngx_http_auth_jwt_nfiles;
+static ngx_uint_t   ngx_http_auth_jwt_batch;
 
 
 static ngx_command_t  ngx_http_auth_jwt_commands[] = {
@@ -519,6 +557,9 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
             != NGX_OK
             || ngx_array_init(&ctx->bodies, r->pool, 2,
                               sizeof(ngx_http_auth_jwt_key_body_t))
+               != NGX_OK
+            || ngx_array_init(&ctx->files, r->pool, 1,
+                              sizeof(ngx_http_auth_jwt_file_t *))
                != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -848,18 +889,299 @@ ngx_http_auth_jwt_keyset_cleanup(void *data)
 }
 
 
+/*
+ * Key files with variables in their path: the keysets of this request,
+ * from the worker's cache of files (ngx_http_auth_jwt_file_t).  A file that
+ * cannot be used is logged and left out; the token is then verified with
+ * the other keys.
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_key_files(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
+{
+    u_char                         *name;
+    ngx_str_t                       path;
+    ngx_uint_t                      i, batch;
+    ngx_http_auth_jwt_file_t       *file, **slot;
+    ngx_http_auth_jwt_key_file_t  **kf;
+
+    if (jlcf->key_files == NULL || ctx->files.nelts) {
+        return NGX_OK;
+    }
+
+    kf = jlcf->key_files->elts;
+    batch = ++ngx_http_auth_jwt_batch;
+
+    for (i = 0; i < jlcf->key_files->nelts; i++) {
+
+        if (kf[i]->cv == NULL) {
+            continue;
+        }
+
+        if (ngx_http_complex_value(r, kf[i]->cv, &path) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (path.len == 0) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "auth_jwt: auth_jwt_key_file \"%V\" is empty for "
+                          "this request", &kf[i]->path);
+            ctx->files_failed = 1;
+            continue;
+        }
+
+        if (ngx_get_full_name(r->pool, (ngx_str_t *) &ngx_cycle->conf_prefix,
+                              &path)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* NUL-terminated for the file system calls */
+
+        name = ngx_pnalloc(r->pool, path.len + 1);
+        if (name == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(name, path.data, path.len);
+        name[path.len] = '\0';
+        path.data = name;
+
+        file = ngx_http_auth_jwt_file_get(r, &path, kf[i]->format, batch);
+
+        if (file == NULL) {
+            ctx->files_failed = 1;
+            continue;
+        }
+
+        slot = ngx_array_push(&ctx->files);
+        if (slot == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *slot = file;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_http_auth_jwt_file_t *
+ngx_http_auth_jwt_file_get(ngx_http_request_t *r, ngx_str_t *path,
+    ngx_int_t format, ngx_uint_t batch)
+{
+    u_char                    *p;
+    int64_t                    handle;
+    int32_t                    rc, detail;
+    ngx_str_t                  content;
+    ngx_queue_t               *q;
+    ngx_file_info_t            fi;
+    ngx_http_auth_jwt_file_t  *file, *file_old;
+    u_char                     safe[ngx_oauth_log_safe_size(
+                                        NGX_OAUTH_LOG_SAFE_MAX)];
+
+    if (ngx_http_auth_jwt_files.next == NULL) {
+        ngx_queue_init(&ngx_http_auth_jwt_files);
+    }
+
+    /* the path may come from the request: escaped in log lines */
+    p = ngx_oauth_log_safe(safe, path, NGX_OAUTH_LOG_SAFE_MAX);
+
+    if (ngx_file_info(path->data, &fi) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
+                      "auth_jwt: auth_jwt_key_file \"%*s\": "
+                      ngx_file_info_n " failed", p - safe, safe);
+        return NULL;
+    }
+
+    for (q = ngx_queue_head(&ngx_http_auth_jwt_files);
+         q != ngx_queue_sentinel(&ngx_http_auth_jwt_files);
+         q = ngx_queue_next(q))
+    {
+        file = ngx_queue_data(q, ngx_http_auth_jwt_file_t, queue);
+
+        if (file->format != format || file->path.len != path->len
+            || ngx_memcmp(file->path.data, path->data, path->len) != 0)
+        {
+            continue;
+        }
+
+        if (file->mtime == ngx_file_mtime(&fi)
+            && file->size == ngx_file_size(&fi)
+            && file->uniq == ngx_file_uniq(&fi))
+        {
+            ngx_queue_remove(q);
+            ngx_queue_insert_head(&ngx_http_auth_jwt_files, q);
+            file->used = batch;
+            return file;
+        }
+
+        /* changed: parsed again below, the old keys dropped */
+
+        ngx_queue_remove(q);
+        ngx_http_auth_jwt_nfiles--;
+        (void) ngx_oauth_managed.keyset_free(file->handle);
+        ngx_free(file);
+        break;
+    }
+
+    if (ngx_http_auth_jwt_file_read(r, path, &fi, &content) != NGX_OK) {
+        return NULL;
+    }
+
+    handle = 0;
+    detail = -1;
+
+    rc = ngx_oauth_managed.keyset_load(content.data, (int32_t) content.len,
+                                       (int32_t) format, &handle, &detail);
+
+    if (rc != NOX_OK) {
+        if (detail >= 0) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "auth_jwt: auth_jwt_key_file \"%*s\": key #%D: %s",
+                          p - safe, safe, detail, ngx_oauth_status_text(rc));
+        } else {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "auth_jwt: auth_jwt_key_file \"%*s\": %s",
+                          p - safe, safe, ngx_oauth_status_text(rc));
+        }
+
+        return NULL;
+    }
+
+    file = ngx_alloc(sizeof(ngx_http_auth_jwt_file_t) + path->len,
+                     r->connection->log);
+    if (file == NULL) {
+        (void) ngx_oauth_managed.keyset_free(handle);
+        return NULL;
+    }
+
+    file->path.data = (u_char *) file + sizeof(ngx_http_auth_jwt_file_t);
+    file->path.len = path->len;
+    ngx_memcpy(file->path.data, path->data, path->len);
+    file->format = format;
+    file->mtime = ngx_file_mtime(&fi);
+    file->size = ngx_file_size(&fi);
+    file->uniq = ngx_file_uniq(&fi);
+    file->handle = handle;
+    file->used = batch;
+
+    if (ngx_oauth_managed.sha256(content.data, (int32_t) content.len,
+                                 file->digest, NOX_SHA256_LEN)
+        != NOX_OK)
+    {
+        (void) ngx_oauth_managed.keyset_free(handle);
+        ngx_free(file);
+        return NULL;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "auth_jwt: key file \"%V\" loaded (%uz bytes)",
+                   path, content.len);
+
+    /* the least recently used files go, but never one this request uses */
+
+    while (ngx_http_auth_jwt_nfiles >= NGX_HTTP_AUTH_JWT_MAX_FILES) {
+        q = ngx_queue_last(&ngx_http_auth_jwt_files);
+        if (q == ngx_queue_sentinel(&ngx_http_auth_jwt_files)) {
+            break;
+        }
+
+        file_old = ngx_queue_data(q, ngx_http_auth_jwt_file_t, queue);
+        if (file_old->used == batch) {
+            break;
+        }
+
+        ngx_queue_remove(q);
+        ngx_http_auth_jwt_nfiles--;
+        (void) ngx_oauth_managed.keyset_free(file_old->handle);
+        ngx_free(file_old);
+    }
+
+    ngx_queue_insert_head(&ngx_http_auth_jwt_files, &file->queue);
+    ngx_http_auth_jwt_nfiles++;
+
+    return file;
+}
+
+
+/* reads a key file in a worker; blocking, as nginx reads small files */
+
+static ngx_int_t
+ngx_http_auth_jwt_file_read(ngx_http_request_t *r, ngx_str_t *path,
+    ngx_file_info_t *fi, ngx_str_t *content)
+{
+    u_char    *p, *buf;
+    size_t     size;
+    ssize_t    n;
+    ngx_fd_t   fd;
+    u_char     safe[ngx_oauth_log_safe_size(NGX_OAUTH_LOG_SAFE_MAX)];
+
+    p = ngx_oauth_log_safe(safe, path, NGX_OAUTH_LOG_SAFE_MAX);
+
+    if (!ngx_is_file(fi)) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_jwt: auth_jwt_key_file \"%*s\" is not a file",
+                      p - safe, safe);
+        return NGX_ERROR;
+    }
+
+    size = (size_t) ngx_file_size(fi);
+
+    if (size > NOX_MAX_KEYSET) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_jwt: auth_jwt_key_file \"%*s\" is larger than "
+                      "%d bytes", p - safe, safe, NOX_MAX_KEYSET);
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(path->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
+                      "auth_jwt: auth_jwt_key_file \"%*s\": "
+                      ngx_open_file_n " failed", p - safe, safe);
+        return NGX_ERROR;
+    }
+
+    buf = ngx_pnalloc(r->pool, size + 1);
+    if (buf == NULL) {
+        ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    n = ngx_read_fd(fd, buf, size);
+
+    ngx_close_file(fd);
+
+    if (n == -1 || (size_t) n != size) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
+                      "auth_jwt: auth_jwt_key_file \"%*s\": "
+                      ngx_read_fd_n " failed or was short", p - safe, safe);
+        return NGX_ERROR;
+    }
+
+    content->data = buf;
+    content->len = size;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_auth_jwt_verify(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
 {
     u_char                         *out, hash[NOX_SHA256_LEN];
-    int64_t                         policy;
+    int64_t                         policy, *extra;
     int32_t                         rc, header_len, payload_len, detail, n;
     ngx_str_t                       value, cached;
-    ngx_uint_t                      i, cache;
+    ngx_uint_t                      i, cache, n_extra;
     nox_buf_t                      *values;
     ngx_http_auth_jwt_rule_t       *rule;
     ngx_http_auth_jwt_key_body_t   *kb;
+    ngx_http_auth_jwt_file_t      **files;
 
     policy = ngx_http_auth_jwt_policy(r, jlcf);
     if (policy == 0) {
@@ -897,6 +1219,13 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
 
             values[i].data = value.data;
             values[i].len = (int32_t) value.len;
+        }
+    }
+
+    if (jlcf->validate_sig) {
+        rc = ngx_http_auth_jwt_key_files(r, jlcf, ctx);
+        if (rc != NGX_OK) {
+            return rc;
         }
     }
 
@@ -939,10 +1268,30 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
     payload_len = -1;
     detail = 0;
 
+    /* this request's keysets, then those of key files with variables */
+
+    extra = ctx->keysets.elts;
+    n_extra = ctx->keysets.nelts;
+
+    if (ctx->files.nelts) {
+        extra = ngx_palloc(r->pool, (n_extra + ctx->files.nelts)
+                                    * sizeof(int64_t));
+        if (extra == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(extra, ctx->keysets.elts, n_extra * sizeof(int64_t));
+
+        files = ctx->files.elts;
+
+        for (i = 0; i < ctx->files.nelts; i++) {
+            extra[n_extra++] = files[i]->handle;
+        }
+    }
+
     rc = ngx_oauth_managed.jwt_verify(policy, ctx->token.data,
                                       (int32_t) ctx->token.len, ngx_time(),
-                                      ctx->keysets.elts,
-                                      (int32_t) ctx->keysets.nelts,
+                                      extra, (int32_t) n_extra,
                                       values, n, out,
                                       (int32_t) ctx->token.len,
                                       &header_len, &payload_len, &detail);
@@ -1017,6 +1366,12 @@ ngx_http_auth_jwt_decision(ngx_http_request_t *r,
     switch (rc) {
 
     case NOX_NO_KEYS:
+        if (ctx->files_failed) {
+            /* a key file with variables could not be used (logged) */
+            return ngx_http_auth_jwt_reject(r, jlcf, NGX_HTTP_UNAUTHORIZED,
+                                            1);
+        }
+
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
 
     default:
@@ -1045,13 +1400,14 @@ ngx_http_auth_jwt_cache_key(ngx_http_request_t *r,
     int32_t                           rc;
     ngx_uint_t                        i;
     ngx_http_auth_jwt_key_body_t     *kb;
+    ngx_http_auth_jwt_file_t        **files;
     ngx_http_auth_jwt_key_request_t  *kr;
 
     kb = ctx->bodies.elts;
     kr = jlcf->key_requests ? jlcf->key_requests->elts : NULL;
 
     len = sizeof("j|") - 1 + NOX_SHA256_LEN + NGX_SIZE_T_LEN + 2
-          + ctx->token.len;
+          + ctx->token.len + ctx->files.nelts * (NOX_SHA256_LEN + 2);
 
     for (i = 0; i < ctx->bodies.nelts; i++) {
         len += NGX_SIZE_T_LEN + 3 + kb[i].body.len;
@@ -1069,6 +1425,14 @@ ngx_http_auth_jwt_cache_key(ngx_http_request_t *r,
         p = ngx_sprintf(p, "%c%uz:%V|", kr[kb[i].index].format == NOX_KEYS_JWKS
                                         ? 'j' : 'k',
                         kb[i].body.len, &kb[i].body);
+    }
+
+    files = ctx->files.elts;
+
+    for (i = 0; i < ctx->files.nelts; i++) {
+        *p++ = 'f';
+        p = ngx_cpymem(p, files[i]->digest, NOX_SHA256_LEN);
+        *p++ = '|';
     }
 
     p = ngx_sprintf(p, "%uz:%V|", ctx->token.len, &ctx->token);
@@ -1256,7 +1620,7 @@ ngx_http_auth_jwt_policy_identity(ngx_http_request_t *r,
           + 2 * (NGX_SIZE_T_LEN + 1) + jlcf->delimiter.len + jlcf->quote.len;
 
     for (i = 0; i < nk; i++) {
-        len += NGX_SIZE_T_LEN + 3 + kf[i]->content.len;
+        len += NGX_SIZE_T_LEN + 4 + kf[i]->content.len + kf[i]->path.len;
     }
 
     for (i = 0; i < nr; i++) {
@@ -1277,6 +1641,14 @@ ngx_http_auth_jwt_policy_identity(ngx_http_request_t *r,
                     jlcf->leeway);
 
     for (i = 0; i < nk; i++) {
+        if (kf[i]->cv) {
+            /* its content's digest goes into each request's cache key */
+            p = ngx_sprintf(p, "%c$%uz:%V|",
+                            kf[i]->format == NOX_KEYS_JWKS ? 'j' : 'k',
+                            kf[i]->path.len, &kf[i]->path);
+            continue;
+        }
+
         p = ngx_sprintf(p, "%c%uz:%V|",
                         kf[i]->format == NOX_KEYS_JWKS ? 'j' : 'k',
                         kf[i]->content.len, &kf[i]->content);
@@ -1348,6 +1720,10 @@ ngx_http_auth_jwt_policy_build(ngx_http_auth_jwt_loc_conf_t *jlcf,
         kf = jlcf->key_files->elts;
 
         for (i = 0; i < jlcf->key_files->nelts; i++) {
+
+            if (kf[i]->cv) {
+                continue;               /* per request: key_files() */
+            }
 
             if (kf[i]->handle == 0 && kf[i]->status == NOX_OK) {
                 detail = 0;
@@ -2227,8 +2603,10 @@ ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
-    ngx_str_t                      *value;
-    ngx_http_auth_jwt_key_file_t   *kf;
+    void                              **slot;
+    ngx_str_t                          *value;
+    ngx_http_auth_jwt_key_file_t       *kf;
+    ngx_http_compile_complex_value_t    ccv;
 
     value = cf->args->elts;
 
@@ -2246,16 +2624,42 @@ ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_script_variables_count(&value[1]) != 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"auth_jwt_key_file\": variables in the key file "
-                           "path are not supported: keys are loaded once "
-                           "per worker; use auth_jwt_key_request for "
-                           "per-request keys");
-        return NGX_CONF_ERROR;
-    }
-
     kf->path = value[1];
+
+    if (ngx_http_script_variables_count(&value[1]) != 0) {
+        kf->cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (kf->cv == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &value[1];
+        ccv.complex_value = kf->cv;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (jlcf->key_files == NULL) {
+            jlcf->key_files = ngx_array_create(cf->pool, 2, sizeof(void *));
+            if (jlcf->key_files == NULL) {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        slot = ngx_array_push(jlcf->key_files);
+        if (slot == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *slot = kf;
+
+        ngx_oauth_use(cf);
+
+        return NGX_CONF_OK;
+    }
 
     if (ngx_oauth_read_file(cf, &kf->path, NOX_MAX_KEYSET, &kf->content)
         != NGX_OK)
@@ -2299,6 +2703,51 @@ ngx_http_auth_jwt_check_key_file(void *data, u_char *buf, u_char *last)
 
     return ngx_slprintf(buf, last, "\"auth_jwt_key_file\" \"%V\": %s",
                         &kf->path, ngx_oauth_status_text(rc));
+}
+
+
+/*
+ * Keys of a file that will never verify are skipped, not fatal: one warning
+ * each at nginx -t, naming the file, the key's index and its kid (escaped:
+ * it is text from the file)
+ */
+
+static void
+ngx_http_auth_jwt_warn_skipped(int64_t handle, ngx_str_t *path)
+{
+    u_char     *p, *end, msg[NGX_MAX_ERROR_STR];
+    int32_t     i, key_index, reason, kid_len;
+    ngx_str_t   kid;
+    u_char      raw[NGX_OAUTH_LOG_SAFE_MAX];
+    u_char      safe[ngx_oauth_log_safe_size(NGX_OAUTH_LOG_SAFE_MAX)];
+
+    for (i = 0; /* void */; i++) {
+        kid_len = -1;
+
+        if (ngx_oauth_managed.keyset_skipped(handle, i, &key_index, &reason,
+                                             raw, sizeof(raw), &kid_len)
+            != NOX_OK)
+        {
+            return;
+        }
+
+        if (kid_len >= 0) {
+            kid.data = raw;
+            kid.len = kid_len;
+            end = ngx_oauth_log_safe(safe, &kid, NGX_OAUTH_LOG_SAFE_MAX);
+
+            p = ngx_snprintf(msg, sizeof(msg), "\"auth_jwt_key_file\" \"%V\": "
+                             "key #%D (kid \"%*s\") skipped: %s", path,
+                             key_index, end - safe, safe,
+                             ngx_oauth_status_text(reason));
+        } else {
+            p = ngx_snprintf(msg, sizeof(msg), "\"auth_jwt_key_file\" \"%V\": "
+                             "key #%D (no kid) skipped: %s", path,
+                             key_index, ngx_oauth_status_text(reason));
+        }
+
+        ngx_oauth_check_warn(msg, p - msg);
+    }
 }
 
 

@@ -94,7 +94,6 @@ public sealed class ConfigErrorTests
             ["JWK with an empty kid"] = new("auth_jwt_key_file emptykid.jwks;", "auth_jwt_key_file", ["empty kid"],
                 Files: File("emptykid.jwks", Jwks(emptyKid))),
             ["Unknown key file format"] = new("auth_jwt_key_file good.jwks pem;", "auth_jwt_key_file", ["invalid key format", "pem"]),
-            ["Variables in the key file path"] = new("auth_jwt_key_file $arg_keys;", "auth_jwt_key_file", ["variables"]),
             ["Unknown key request format"] = new("auth_jwt_key_request /_keys pem;", "auth_jwt_key_request", ["invalid key format"]),
             ["Unknown operator in require_claim"] = new("auth_jwt_require_claim iss equals good;", "auth_jwt_require_claim", ["unknown operator", "equals"]),
             ["Unknown operator in require_header"] = new("auth_jwt_require_header alg like RS256;", "auth_jwt_require_header", ["unknown operator", "like"]),
