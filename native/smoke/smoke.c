@@ -282,7 +282,8 @@ main(int argc, char **argv)
     weak = 0;
     rc = keyset_load(S("{\"keys\":[{\"kty\":\"oct\",\"kid\":\"weak\","
                        "\"k\":\"c2hvcnQ\"},{\"kty\":\"oct\",\"kid\":\"ok\","
-                       "\"k\":\"c21va2UtdGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZiEh\"}]}"),
+                       "\"k\":\"c21va2UtdGVzdC1zZWNyZXQtMDEy"
+                       "MzQ1Njc4OWFiY2RlZiEh\"}]}"),
                      NOX_KEYS_JWKS, &weak, &detail);
     check(rc == NOX_OK && weak != 0, "keyset_load skips a short HMAC key");
     rc = keyset_skipped(weak, 0, &kidx, &why, out, sizeof(out), &kidlen);
