@@ -38,6 +38,9 @@
 #define NGX_HTTP_OAUTH2_STEP_INTROSPECT   1
 #define NGX_HTTP_OAUTH2_STEP_EXCHANGE     2
 
+#define NGX_HTTP_OAUTH2_PHASE_ACCESS      0
+#define NGX_HTTP_OAUTH2_PHASE_PREACCESS   1
+
 #define NGX_HTTP_OAUTH2_KIND_INTROSPECT   'i'
 #define NGX_HTTP_OAUTH2_KIND_EXCHANGE     'X'   /* value: token, token_type,
                                                  issued_token_type, then
@@ -75,6 +78,7 @@ typedef struct {
     ngx_uint_t                   introspect_line;
     ngx_str_t                    exchange_file;
     ngx_uint_t                   exchange_line;
+    ngx_uint_t                   phase;       /* NGX_HTTP_OAUTH2_PHASE_* */
 } ngx_http_oauth2_token_loc_conf_t;
 
 
@@ -97,7 +101,11 @@ typedef struct {
 } ngx_http_oauth2_token_ctx_t;
 
 
-static ngx_int_t ngx_http_oauth2_token_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_oauth2_token_access_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_oauth2_token_preaccess_handler(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_oauth2_token_handler(ngx_http_request_t *r,
+    ngx_uint_t phase);
 static ngx_int_t ngx_http_oauth2_token_introspect(ngx_http_request_t *r,
     ngx_http_oauth2_token_loc_conf_t *olcf,
     ngx_http_oauth2_token_ctx_t *ctx);
@@ -159,6 +167,13 @@ static char *ngx_http_oauth2_token_require_conf(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_oauth2_token_www_authenticate(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+
+
+static ngx_conf_enum_t  ngx_http_oauth2_token_phases[] = {
+    { ngx_string("access"), NGX_HTTP_OAUTH2_PHASE_ACCESS },
+    { ngx_string("preaccess"), NGX_HTTP_OAUTH2_PHASE_PREACCESS },
+    { ngx_null_string, 0 }
+};
 
 
 static ngx_command_t  ngx_http_oauth2_token_commands[] = {
@@ -228,6 +243,13 @@ static ngx_command_t  ngx_http_oauth2_token_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("auth_oauth2_token_phase"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_oauth2_token_loc_conf_t, phase),
+      &ngx_http_oauth2_token_phases },
 
     { ngx_string("auth_oauth2_token_exchange"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
@@ -361,7 +383,27 @@ static ngx_str_t  ngx_http_oauth2_token_form_type =
 /* ---- request handling -------------------------------------------------- */
 
 static ngx_int_t
-ngx_http_oauth2_token_handler(ngx_http_request_t *r)
+ngx_http_oauth2_token_access_handler(ngx_http_request_t *r)
+{
+    return ngx_http_oauth2_token_handler(r, NGX_HTTP_OAUTH2_PHASE_ACCESS);
+}
+
+
+static ngx_int_t
+ngx_http_oauth2_token_preaccess_handler(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_oauth2_token_handler(r, NGX_HTTP_OAUTH2_PHASE_PREACCESS);
+
+    /* NGX_OK would skip the other preaccess handlers (limit_req ...) */
+
+    return (rc == NGX_OK) ? NGX_DECLINED : rc;
+}
+
+
+static ngx_int_t
+ngx_http_oauth2_token_handler(ngx_http_request_t *r, ngx_uint_t phase)
 {
     ngx_int_t                          rc;
     ngx_http_oauth2_token_ctx_t       *ctx;
@@ -374,6 +416,14 @@ ngx_http_oauth2_token_handler(ngx_http_request_t *r)
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_oauth2_token_module);
 
     if (!olcf->introspect && !olcf->exchange) {
+        return NGX_DECLINED;
+    }
+
+    if (olcf->phase != phase) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "auth_oauth2_token: ignore phase: %s",
+                       phase == NGX_HTTP_OAUTH2_PHASE_ACCESS
+                       ? "ACCESS" : "PREACCESS");
         return NGX_DECLINED;
     }
 
@@ -1324,6 +1374,7 @@ ngx_http_oauth2_token_create_loc_conf(ngx_conf_t *cf)
     conf->exchange = NGX_CONF_UNSET;
     conf->exchange_cache = NGX_CONF_UNSET_PTR;
     conf->www_mode = NGX_CONF_UNSET_UINT;
+    conf->phase = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -1367,6 +1418,9 @@ ngx_http_oauth2_token_merge_loc_conf(ngx_conf_t *cf, void *parent,
         return NGX_CONF_ERROR;
     }
 
+    ngx_conf_merge_uint_value(conf->phase, prev->phase,
+                              NGX_HTTP_OAUTH2_PHASE_ACCESS);
+
     if (conf->www_mode == NGX_CONF_UNSET_UINT) {
         conf->www_mode = (prev->www_mode == NGX_CONF_UNSET_UINT)
                          ? NGX_HTTP_OAUTH2_WWW_ON : prev->www_mode;
@@ -1406,7 +1460,14 @@ ngx_http_oauth2_token_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    *h = ngx_http_oauth2_token_handler;
+    *h = ngx_http_oauth2_token_access_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_oauth2_token_preaccess_handler;
 
     return NGX_OK;
 }
