@@ -169,4 +169,21 @@ public sealed class KeyFileVariableTests : NginxFixture
         Assert.That((await Nginx.GetAsync("/cached?f=k2", Token(Key1, "cache1"))).Status, Is.EqualTo(401),
             "a token verified with one file is not a hit for another");
     }
+
+    [Test]
+    public void Undefined_variable_in_the_path_fails_nginx_t()
+    {
+        using var nginx = new NginxInstance("keyfilevar");
+        nginx.Configure($$"""
+            server {
+                listen 127.0.0.1:{{nginx.Port}};
+                location / { auth_jwt "x"; auth_jwt_key_file $key_file; {{nginx.Echo("x")}} }
+            }
+            """);
+
+        ConfigTestResult result = nginx.TestConfig();
+
+        Assert.That(result.ExitCode, Is.Not.EqualTo(0), result.Output);
+        Assert.That(result.Output, Does.Contain("unknown \"key_file\" variable"));
+    }
 }
