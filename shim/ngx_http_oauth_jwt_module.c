@@ -1018,6 +1018,11 @@ ngx_http_auth_jwt_file_get(ngx_http_request_t *r, ngx_str_t *path,
             return file;
         }
 
+        if (file->used == batch) {
+            /* this request already holds these keys: keep them for it */
+            return file;
+        }
+
         /* changed: parsed again below, the old keys dropped */
 
         ngx_queue_remove(q);
