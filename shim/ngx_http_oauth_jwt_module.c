@@ -548,6 +548,7 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
          *
          *     ctx->key_uris = NULL;
          *     ctx->key_index = 0;
+         *     ctx->files_failed = 0;
          *     ctx->waiting = 0;
          *     ctx->decoded = 0;
          *     ctx->verified = 0;
