@@ -277,7 +277,8 @@ static char *ngx_http_auth_jwt_add_entry(ngx_conf_t *cf, ngx_array_t **list,
 static ngx_int_t ngx_http_auth_jwt_key_format(ngx_conf_t *cf,
     ngx_str_t *value, ngx_int_t *format);
 
-static void ngx_http_auth_jwt_warn_skipped(int64_t handle, ngx_str_t *path);
+static void ngx_http_auth_jwt_warn_skipped(int64_t handle, ngx_str_t *path,
+    ngx_log_t *log);
 static u_char *ngx_http_auth_jwt_check_key_file(void *data, u_char *buf,
     u_char *last);
 static u_char *ngx_http_auth_jwt_check_revocation(void *data, u_char *buf,
@@ -1086,6 +1087,8 @@ ngx_http_auth_jwt_file_get(ngx_http_request_t *r, ngx_str_t *path,
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "auth_jwt: key file \"%V\" loaded (%uz bytes)",
                    path, content.len);
+
+    ngx_http_auth_jwt_warn_skipped(handle, path, r->connection->log);
 
     /* the least recently used files go, but never one this request uses */
 
@@ -2694,7 +2697,7 @@ ngx_http_auth_jwt_check_key_file(void *data, u_char *buf, u_char *last)
                                        (int32_t) kf->format, &handle, &detail);
 
     if (rc == NOX_OK) {
-        ngx_http_auth_jwt_warn_skipped(handle, &kf->path);
+        ngx_http_auth_jwt_warn_skipped(handle, &kf->path, NULL);
         (void) ngx_oauth_managed.keyset_free(handle);
         return NULL;
     }
@@ -2714,18 +2717,33 @@ ngx_http_auth_jwt_check_key_file(void *data, u_char *buf, u_char *last)
 
 /*
  * Keys of a file that will never verify are skipped, not fatal: one warning
- * each at nginx -t, naming the file, the key's index and its kid (escaped:
- * it is text from the file)
+ * each, naming the file, the key's index and its kid (escaped: it is text
+ * from the file).  At nginx -t (log NULL) through the validator child; for
+ * a key file with variables, in the worker when it reads the file.
  */
 
 static void
-ngx_http_auth_jwt_warn_skipped(int64_t handle, ngx_str_t *path)
+ngx_http_auth_jwt_warn_skipped(int64_t handle, ngx_str_t *path,
+    ngx_log_t *log)
 {
-    u_char     *p, *end, msg[NGX_MAX_ERROR_STR];
+    u_char     *p, *end, *path_end, msg[NGX_MAX_ERROR_STR];
     int32_t     i, key_index, reason, kid_len;
-    ngx_str_t   kid;
+    ngx_str_t   kid, shown;
     u_char      raw[NGX_OAUTH_LOG_SAFE_MAX];
     u_char      safe[ngx_oauth_log_safe_size(NGX_OAUTH_LOG_SAFE_MAX)];
+    u_char      path_safe[ngx_oauth_log_safe_size(NGX_OAUTH_LOG_SAFE_MAX)];
+
+    /* in a worker the path has variables and may come from the request */
+
+    if (log) {
+        path_end = ngx_oauth_log_safe(path_safe, path,
+                                      NGX_OAUTH_LOG_SAFE_MAX);
+        shown.data = path_safe;
+        shown.len = path_end - path_safe;
+
+    } else {
+        shown = *path;
+    }
 
     for (i = 0; /* void */; i++) {
         kid_len = -1;
@@ -2742,17 +2760,24 @@ ngx_http_auth_jwt_warn_skipped(int64_t handle, ngx_str_t *path)
             kid.len = kid_len;
             end = ngx_oauth_log_safe(safe, &kid, NGX_OAUTH_LOG_SAFE_MAX);
 
-            p = ngx_snprintf(msg, sizeof(msg), "\"auth_jwt_key_file\" \"%V\": "
-                             "key #%D (kid \"%*s\") skipped: %s", path,
-                             key_index, end - safe, safe,
-                             ngx_oauth_status_text(reason));
+            p = ngx_snprintf(msg, sizeof(msg),
+                             "\"auth_jwt_key_file\" \"%V\": key #%D "
+                             "(kid \"%*s\") skipped: %s", &shown, key_index,
+                             end - safe, safe, ngx_oauth_status_text(reason));
         } else {
-            p = ngx_snprintf(msg, sizeof(msg), "\"auth_jwt_key_file\" \"%V\": "
-                             "key #%D (no kid) skipped: %s", path,
-                             key_index, ngx_oauth_status_text(reason));
+            p = ngx_snprintf(msg, sizeof(msg),
+                             "\"auth_jwt_key_file\" \"%V\": key #%D "
+                             "(no kid) skipped: %s", &shown, key_index,
+                             ngx_oauth_status_text(reason));
         }
 
-        ngx_oauth_check_warn(msg, p - msg);
+        if (log) {
+            ngx_log_error(NGX_LOG_WARN, log, 0, "auth_jwt: %*s",
+                          p - msg, msg);
+
+        } else {
+            ngx_oauth_check_warn(msg, p - msg);
+        }
     }
 }
 

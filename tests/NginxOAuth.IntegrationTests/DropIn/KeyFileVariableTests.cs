@@ -186,4 +186,21 @@ public sealed class KeyFileVariableTests : NginxFixture
         Assert.That(result.ExitCode, Is.Not.EqualTo(0), result.Output);
         Assert.That(result.Output, Does.Contain("unknown \"key_file\" variable"));
     }
+
+    [Test]
+    public async Task Skipped_keys_of_a_variable_file_are_reported_once_when_it_is_read()
+    {
+        var weak = new HmacSigningKey("HS256", "short", new byte[12]);
+        Nginx.WriteFile("mixedvar.jwks", TokenFactory.Jwks(weak.Jwk(alg: "HS256"), Key1.Jwk()));
+
+        Assert.That((await Nginx.GetAsync("/by-arg?f=mixedvar", Token(Key1))).Status, Is.EqualTo(200));
+        Assert.That((await Nginx.GetAsync("/by-arg?f=mixedvar", Token(Key1))).Status, Is.EqualTo(200));
+        Assert.That((await Nginx.GetAsync("/by-arg?f=mixedvar", Token(weak))).Status, Is.EqualTo(401));
+
+        string log = Nginx.ErrorLogSince(TestLogMark);
+        Assert.That(System.Text.RegularExpressions.Regex.Matches(log,
+                @"\[warn\].*auth_jwt: ""auth_jwt_key_file"" "".*mixedvar\.jwks"": key #0 \(kid ""short""\) skipped: HMAC key shorter than its hash").Count,
+            Is.EqualTo(1), "one worker read the file once: " + log);
+        Nginx.WaitForLogLine(TestLogMark, @"\[info\].*the key it needs was skipped when its set was loaded: HMAC key shorter than its hash");
+    }
 }
