@@ -89,6 +89,19 @@ public sealed class DropInTests
         Assert.That(T.VerifyError(T.Policy(keys), token), Is.EqualTo(TokenError.KeyNotFound));
     }
 
+    [Test]
+    public void Token_whose_kid_has_a_loaded_key_too_is_a_bad_signature_not_a_skipped_key()
+    {
+        using KeySet weak = T.Keys(T.Jwks(Oct(12, "k", "HS256"), T.OctJwk(T.HmacSecret, "other", "HS256")));
+        using KeySet good = T.Keys(T.Jwks(T.OctJwk(T.HmacSecret, "k", "HS256")));
+        VerificationPolicy policy = T.Policy(weak);
+        policy.AddKeySet(good);
+        string forged = T.Token("{\"alg\":\"HS256\",\"kid\":\"k\"}", "{\"exp\":2000000000}",
+            T.Hmac(JwsAlgorithm.HS256, new byte[32]));
+
+        Assert.That(T.VerifyError(policy, forged), Is.EqualTo(TokenError.BadSignature));
+    }
+
     // ---- operators ----------------------------------------------------------
 
     private const string Payload =

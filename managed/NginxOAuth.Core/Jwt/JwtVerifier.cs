@@ -338,6 +338,7 @@ public static class JwtVerifier
         // Keys carrying the token's kid first, then keys without a kid; with
         // no kid in the token, every key. Always filtered by alg family and pin.
         bool candidate = false;
+        bool kidCandidate = false; // a loaded key with the token's kid fits the alg
         int passes = hasKid ? 2 : 1;
         for (int pass = 0; pass < passes; pass++)
         {
@@ -355,6 +356,7 @@ public static class JwtVerifier
                         continue;
                     }
                     candidate = true;
+                    kidCandidate |= hasKid && pass == 0;
                     if (key.Verify(alg, signingInput, hash, signature))
                     {
                         return TokenError.None;
@@ -364,7 +366,7 @@ public static class JwtVerifier
         }
 
         TokenError failed = candidate ? TokenError.BadSignature : TokenError.KeyNotFound;
-        if (Skipped(sets1, sets2, hasKid, kid, headerJson, candidate) is { } reason)
+        if (!kidCandidate && Skipped(sets1, sets2, hasKid, kid, headerJson, candidate) is { } reason)
         {
             detail = (int)reason;
             return TokenError.KeySkipped;
@@ -374,8 +376,9 @@ public static class JwtVerifier
 
     /// <summary>
     /// Why a key this token needed was not loaded, if one was skipped: a
-    /// skipped key with the token's kid; with no kid in the token and no
-    /// loaded key to try, the first skipped key.
+    /// skipped key with the token's kid (when no loaded key with that kid
+    /// could be tried); with no kid in the token and no loaded key to try,
+    /// the first skipped key.
     /// </summary>
     private static ConfigError? Skipped(ReadOnlySpan<KeySet> sets1, ReadOnlySpan<KeySet> sets2, bool hasKid,
         MemberValue kid, ReadOnlySpan<byte> headerJson, bool candidate)
