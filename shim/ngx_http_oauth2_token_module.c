@@ -38,8 +38,15 @@
 #define NGX_HTTP_OAUTH2_STEP_INTROSPECT   1
 #define NGX_HTTP_OAUTH2_STEP_EXCHANGE     2
 
+#define NGX_HTTP_OAUTH2_PHASE_ACCESS      0
+#define NGX_HTTP_OAUTH2_PHASE_PREACCESS   1
+
 #define NGX_HTTP_OAUTH2_KIND_INTROSPECT   'i'
-#define NGX_HTTP_OAUTH2_KIND_EXCHANGE     'x'
+#define NGX_HTTP_OAUTH2_KIND_EXCHANGE     'X'   /* value: token, token_type,
+                                                 issued_token_type, then
+                                                 token_type's length
+                                                 (int32); was 'x' with one
+                                                 type */
 
 
 
@@ -71,6 +78,7 @@ typedef struct {
     ngx_uint_t                   introspect_line;
     ngx_str_t                    exchange_file;
     ngx_uint_t                   exchange_line;
+    ngx_uint_t                   phase;       /* NGX_HTTP_OAUTH2_PHASE_* */
 } ngx_http_oauth2_token_loc_conf_t;
 
 
@@ -89,10 +97,15 @@ typedef struct {
     ngx_uint_t                   exchanged;
     ngx_str_t                    new_token;
     ngx_str_t                    new_token_type;
+    ngx_str_t                    new_issued_type;
 } ngx_http_oauth2_token_ctx_t;
 
 
-static ngx_int_t ngx_http_oauth2_token_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_oauth2_token_access_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_oauth2_token_preaccess_handler(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_oauth2_token_handler(ngx_http_request_t *r,
+    ngx_uint_t phase);
 static ngx_int_t ngx_http_oauth2_token_introspect(ngx_http_request_t *r,
     ngx_http_oauth2_token_loc_conf_t *olcf,
     ngx_http_oauth2_token_ctx_t *ctx);
@@ -154,6 +167,13 @@ static char *ngx_http_oauth2_token_require_conf(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_oauth2_token_www_authenticate(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+
+
+static ngx_conf_enum_t  ngx_http_oauth2_token_phases[] = {
+    { ngx_string("access"), NGX_HTTP_OAUTH2_PHASE_ACCESS },
+    { ngx_string("preaccess"), NGX_HTTP_OAUTH2_PHASE_PREACCESS },
+    { ngx_null_string, 0 }
+};
 
 
 static ngx_command_t  ngx_http_oauth2_token_commands[] = {
@@ -223,6 +243,13 @@ static ngx_command_t  ngx_http_oauth2_token_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("auth_oauth2_token_phase"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_oauth2_token_loc_conf_t, phase),
+      &ngx_http_oauth2_token_phases },
 
     { ngx_string("auth_oauth2_token_exchange"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
@@ -334,6 +361,9 @@ static ngx_http_variable_t  ngx_http_oauth2_token_vars[] = {
     { ngx_string("oauth2_token_new_token_type"), NULL,
       ngx_http_oauth2_token_variable_new, 1, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("oauth2_token_new_issued_token_type"), NULL,
+      ngx_http_oauth2_token_variable_new, 2, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
@@ -353,7 +383,27 @@ static ngx_str_t  ngx_http_oauth2_token_form_type =
 /* ---- request handling -------------------------------------------------- */
 
 static ngx_int_t
-ngx_http_oauth2_token_handler(ngx_http_request_t *r)
+ngx_http_oauth2_token_access_handler(ngx_http_request_t *r)
+{
+    return ngx_http_oauth2_token_handler(r, NGX_HTTP_OAUTH2_PHASE_ACCESS);
+}
+
+
+static ngx_int_t
+ngx_http_oauth2_token_preaccess_handler(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_oauth2_token_handler(r, NGX_HTTP_OAUTH2_PHASE_PREACCESS);
+
+    /* NGX_OK would skip the other preaccess handlers (limit_req ...) */
+
+    return (rc == NGX_OK) ? NGX_DECLINED : rc;
+}
+
+
+static ngx_int_t
+ngx_http_oauth2_token_handler(ngx_http_request_t *r, ngx_uint_t phase)
 {
     ngx_int_t                          rc;
     ngx_http_oauth2_token_ctx_t       *ctx;
@@ -366,6 +416,14 @@ ngx_http_oauth2_token_handler(ngx_http_request_t *r)
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_oauth2_token_module);
 
     if (!olcf->introspect && !olcf->exchange) {
+        return NGX_DECLINED;
+    }
+
+    if (olcf->phase != phase) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "auth_oauth2_token: ignore phase: %s",
+                       phase == NGX_HTTP_OAUTH2_PHASE_ACCESS
+                       ? "ACCESS" : "PREACCESS");
         return NGX_DECLINED;
     }
 
@@ -658,7 +716,7 @@ ngx_http_oauth2_token_exchange(ngx_http_request_t *r,
     ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx)
 {
     u_char     *p, hash[NOX_SHA256_LEN];
-    int32_t     aux;
+    int32_t     aux, type_len;
     ngx_str_t   body, parts[4], cached;
 
     if (olcf->exchange_cache) {
@@ -678,15 +736,23 @@ ngx_http_oauth2_token_exchange(ngx_http_request_t *r,
                                 NGX_HTTP_OAUTH2_KIND_EXCHANGE, hash, &cached,
                                 &aux)
             == NGX_OK
-            && aux > 0 && (size_t) aux <= cached.len)
+            && aux > 0
+            && (size_t) aux + sizeof(int32_t) <= cached.len)
         {
-            ctx->new_token.data = cached.data;
-            ctx->new_token.len = aux;
-            ctx->new_token_type.data = cached.data + aux;
-            ctx->new_token_type.len = cached.len - aux;
-            ctx->exchanged = 1;
+            cached.len -= sizeof(int32_t);
+            ngx_memcpy(&type_len, cached.data + cached.len, sizeof(int32_t));
 
-            return ngx_http_oauth2_token_set_authorization(r, ctx);
+            if (type_len >= 0 && (size_t) aux + type_len <= cached.len) {
+                ctx->new_token.data = cached.data;
+                ctx->new_token.len = aux;
+                ctx->new_token_type.data = cached.data + aux;
+                ctx->new_token_type.len = type_len;
+                ctx->new_issued_type.data = cached.data + aux + type_len;
+                ctx->new_issued_type.len = cached.len - aux - type_len;
+                ctx->exchanged = 1;
+
+                return ngx_http_oauth2_token_set_authorization(r, ctx);
+            }
         }
     }
 
@@ -732,7 +798,7 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
 {
     u_char     *out, hash[NOX_SHA256_LEN];
     time_t      ttl;
-    int32_t     rc, token_len, type_len;
+    int32_t     rc, token_len, type_len, issued_len;
     int64_t     expires_in;
     ngx_str_t   parts[4], value;
 
@@ -744,19 +810,23 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    out = ngx_pnalloc(r->pool, ctx->sr_body.len + 1);
+    /* room for the int32 the cache entry ends with */
+
+    out = ngx_pnalloc(r->pool, ctx->sr_body.len + 1 + sizeof(int32_t));
     if (out == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     token_len = -1;
     type_len = -1;
+    issued_len = -1;
     expires_in = -1;
 
     rc = ngx_oauth_managed.exchange_parse(ctx->sr_body.data,
                                           (int32_t) ctx->sr_body.len, out,
                                           (int32_t) ctx->sr_body.len + 1,
-                                          &token_len, &type_len, &expires_in);
+                                          &token_len, &type_len, &issued_len,
+                                          &expires_in);
 
     if (rc != NOX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -770,15 +840,20 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
     if (type_len < 0) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "auth_oauth2_token: token exchange \"%V\" returned no "
-                      "issued_token_type or token_type",
-                      &olcf->token_endpoint);
+                      "token_type", &olcf->token_endpoint);
         type_len = 0;
+    }
+
+    if (issued_len < 0) {
+        issued_len = 0;
     }
 
     ctx->new_token.data = out;
     ctx->new_token.len = token_len;
     ctx->new_token_type.data = out + token_len;
     ctx->new_token_type.len = type_len;
+    ctx->new_issued_type.data = out + token_len + type_len;
+    ctx->new_issued_type.len = issued_len;
     ctx->exchanged = 1;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -810,7 +885,10 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
         }
 
         value.data = out;
-        value.len = token_len + type_len;
+        value.len = token_len + type_len + issued_len;
+
+        ngx_memcpy(out + value.len, &type_len, sizeof(int32_t));
+        value.len += sizeof(int32_t);
 
         ngx_oauth_cache_put(r, olcf->exchange_cache,
                             NGX_HTTP_OAUTH2_KIND_EXCHANGE, hash, &value,
@@ -1108,7 +1186,8 @@ ngx_http_oauth2_token_variable_new(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    value = data ? &ctx->new_token_type : &ctx->new_token;
+    value = (data == 2) ? &ctx->new_issued_type
+            : (data == 1) ? &ctx->new_token_type : &ctx->new_token;
 
     return ngx_oauth_variable_set(r, v, value);
 }
@@ -1232,6 +1311,7 @@ ngx_http_oauth2_token_create_loc_conf(ngx_conf_t *cf)
     conf->exchange = NGX_CONF_UNSET;
     conf->exchange_cache = NGX_CONF_UNSET_PTR;
     conf->www_mode = NGX_CONF_UNSET_UINT;
+    conf->phase = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -1275,6 +1355,9 @@ ngx_http_oauth2_token_merge_loc_conf(ngx_conf_t *cf, void *parent,
         return NGX_CONF_ERROR;
     }
 
+    ngx_conf_merge_uint_value(conf->phase, prev->phase,
+                              NGX_HTTP_OAUTH2_PHASE_ACCESS);
+
     if (conf->www_mode == NGX_CONF_UNSET_UINT) {
         conf->www_mode = (prev->www_mode == NGX_CONF_UNSET_UINT)
                          ? NGX_HTTP_OAUTH2_WWW_ON : prev->www_mode;
@@ -1314,7 +1397,14 @@ ngx_http_oauth2_token_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    *h = ngx_http_oauth2_token_handler;
+    *h = ngx_http_oauth2_token_access_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_oauth2_token_preaccess_handler;
 
     return NGX_OK;
 }

@@ -39,6 +39,9 @@ typedef struct {
     int32_t  (*keyset_load)(const uint8_t *data, int32_t len, int32_t format,
                  int64_t *handle, int32_t *detail);
     int32_t  (*keyset_free)(int64_t handle);
+    int32_t  (*keyset_skipped)(int64_t handle, int32_t index,
+                 int32_t *key_index, int32_t *reason, uint8_t *kid,
+                 int32_t kid_cap, int32_t *kid_len);
     int32_t  (*json_check)(const uint8_t *data, int32_t len);
     int32_t  (*policy_create)(int32_t flags, int64_t leeway, int64_t *handle);
     int32_t  (*policy_add_keyset)(int64_t policy, int64_t keyset);
@@ -71,7 +74,8 @@ typedef struct {
                  int64_t now, int64_t *expires_in);
     int32_t  (*exchange_parse)(const uint8_t *json, int32_t json_len,
                  uint8_t *out, int32_t out_cap, int32_t *token_len,
-                 int32_t *type_len, int64_t *expires_in);
+                 int32_t *type_len, int32_t *issued_len,
+                 int64_t *expires_in);
     int32_t  (*numeric_date)(const uint8_t *json, int32_t json_len,
                  const uint8_t *name, int32_t name_len, int64_t *seconds);
     int32_t  (*sha256)(const uint8_t *data, int32_t len, uint8_t *out,
@@ -97,6 +101,8 @@ typedef struct {
  * A configuration check that needs managed code.  It runs in the validator
  * child; on failure it writes a message (without " in file:line", which is
  * added from the recorded position) into [buf, last) and returns its end.
+ * It may call ngx_oauth_check_warn() for problems that do not fail the
+ * configuration (the master logs them at warn, with the same position).
  */
 typedef u_char *(*ngx_oauth_check_pt)(void *data, u_char *buf, u_char *last);
 
@@ -144,6 +150,7 @@ ngx_int_t ngx_oauth_check_add(ngx_conf_t *cf, ngx_oauth_check_pt handler,
     void *data);
 ngx_int_t ngx_oauth_check_add_at(ngx_conf_t *cf, ngx_oauth_check_pt handler,
     void *data, ngx_str_t *file, ngx_uint_t line);
+void ngx_oauth_check_warn(u_char *msg, size_t len);
 void ngx_oauth_use(ngx_conf_t *cf);
 ngx_int_t ngx_oauth_managed_load(ngx_log_t *log, u_char *err, size_t size);
 const char *ngx_oauth_status_text(int32_t status);

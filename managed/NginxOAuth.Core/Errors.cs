@@ -25,6 +25,10 @@ public enum TokenError
     CritUnsupported = 16,
     /// <summary>exp or nbf is a number outside a 64-bit second count (1e999, -1e999).</summary>
     TimeInvalid = 17,
+    /// <summary>The key the token names (by kid, or the only candidates) was skipped when its set was loaded; detail = why (a ConfigError).</summary>
+    KeySkipped = 18,
+    /// <summary>A match rule ran out of its time budget; detail = rule index.</summary>
+    RuleMatchLimit = 19,
 }
 
 /// <summary>Decisions about configuration input (NOX_JSON_INVALID .. NOX_VALUE_TYPE_INVALID).</summary>
@@ -49,6 +53,10 @@ public enum ConfigError
     PathInvalid = 45,
     OperatorInvalid = 46,
     ValueTypeInvalid = 47,
+    /// <summary>A match pattern longer than 1 KiB or one that does not compile.</summary>
+    PatternInvalid = 48,
+    /// <summary>An encryption key ("use":"enc" or a JWE "alg"): never used to verify.</summary>
+    KeyForEncryption = 49,
 }
 
 /// <summary>Outcomes of reading or re-serializing JSON for nginx variables.</summary>

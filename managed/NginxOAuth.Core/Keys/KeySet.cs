@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Threading;
 
 namespace NginxOAuth.Core.Keys;
@@ -12,16 +13,27 @@ public enum KeySetFormat
     KeyVal = 1,
 }
 
+/// <summary>A key of a document that was not loaded: its position, its kid (null: none) and why.</summary>
+public sealed record SkippedKey(int Index, byte[]? Kid, ConfigError Reason);
+
 /// <summary>Loaded keys. Shared by policies and requests; never owned by a policy.</summary>
 public sealed class KeySet : IDisposable
 {
     private readonly JwsKey[] _keys;
     private int _disposed;
 
-    internal KeySet(JwsKey[] keys)
+    internal KeySet(JwsKey[] keys, SkippedKey[]? skipped = null)
     {
         _keys = keys;
+        Skipped = skipped ?? Array.Empty<SkippedKey>();
     }
+
+    /// <summary>
+    /// Keys of the document that will never verify (weak, unknown type or
+    /// curve, encryption keys, malformed), in document order: reported at
+    /// load, and named when a token needed one of them.
+    /// </summary>
+    public IReadOnlyList<SkippedKey> Skipped { get; }
 
     /// <summary>The keys; empty once the set is disposed (a freed set verifies nothing).</summary>
     public ReadOnlySpan<JwsKey> Keys => Volatile.Read(ref _disposed) == 0 ? _keys : ReadOnlySpan<JwsKey>.Empty;

@@ -36,22 +36,50 @@ public static class KeySetLoader
 
         using JsonDocument doc = JsonGuard.Parse(document.ToArray());
         var keys = new List<JwsKey>();
-        int detail = -1;
+        var skipped = new List<SkippedKey>();
         ConfigError error = format == KeySetFormat.KeyVal
-            ? LoadKeyVal(doc.RootElement, keys, ref detail)
-            : LoadJwks(doc.RootElement, keys, ref detail);
+            ? LoadKeyVal(doc.RootElement, keys, skipped)
+            : LoadJwks(doc.RootElement, keys, skipped);
+        if (error == ConfigError.None && keys.Count == 0 && skipped.Count > 0)
+        {
+            // no usable key at all: the document is refused, for its first key's reason
+            return KeySetResult.Fail(skipped[0].Reason, skipped[0].Index);
+        }
         if (error != ConfigError.None)
         {
             foreach (JwsKey key in keys)
             {
                 key.Dispose();
             }
-            return KeySetResult.Fail(error, detail);
+            return KeySetResult.Fail(error);
         }
-        return KeySetResult.Ok(new KeySet(keys.ToArray()));
+        return KeySetResult.Ok(new KeySet(keys.ToArray(), skipped.ToArray()));
     }
 
-    private static ConfigError LoadJwks(JsonElement root, List<JwsKey> keys, ref int detail)
+    /// <summary>The kid of a JWK that is skipped, for the report (null: none or not a string).</summary>
+    private static byte[]? KidOf(JsonElement jwk)
+    {
+        if (jwk.ValueKind == JsonValueKind.Object && jwk.TryGetProperty("kid"u8, out JsonElement kid)
+            && kid.ValueKind == JsonValueKind.String)
+        {
+            try
+            {
+                return Encoding.UTF8.GetBytes(kid.GetString()!);
+            }
+            catch (InvalidOperationException)
+            {
+                return null; // a lone surrogate escape
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Loads every key it can use. A key it will not use (a weak or
+    /// malformed key, an unknown kty or curve, an encryption key) is skipped
+    /// and listed; the whole document fails only for what concerns all of it.
+    /// </summary>
+    private static ConfigError LoadJwks(JsonElement root, List<JwsKey> keys, List<SkippedKey> skipped)
     {
         if (!root.TryGetProperty("keys"u8, out JsonElement array))
         {
@@ -76,21 +104,25 @@ public static class KeySetLoader
         foreach (JsonElement jwk in array.EnumerateArray())
         {
             ConfigError error = ParseJwk(jwk, out JwsKey? key);
+            if (error == ConfigError.None && key is null)
+            {
+                error = ConfigError.KeyForEncryption;
+            }
             if (error != ConfigError.None)
             {
-                detail = index;
-                return error;
+                key?.Dispose();
+                skipped.Add(new SkippedKey(index, KidOf(jwk), error));
             }
-            if (key is not null)
+            else
             {
-                keys.Add(key);
+                keys.Add(key!);
             }
             index++;
         }
         return ConfigError.None;
     }
 
-    private static ConfigError LoadKeyVal(JsonElement root, List<JwsKey> keys, ref int detail)
+    private static ConfigError LoadKeyVal(JsonElement root, List<JwsKey> keys, List<SkippedKey> skipped)
     {
         int count = 0;
         foreach (JsonProperty _ in root.EnumerateObject())
@@ -126,10 +158,13 @@ public static class KeySetLoader
 
             if (error != ConfigError.None)
             {
-                detail = index;
-                return error;
+                key?.Dispose();
+                skipped.Add(new SkippedKey(index, Encoding.UTF8.GetBytes(member.Name), error));
             }
-            keys.Add(key!);
+            else
+            {
+                keys.Add(key!);
+            }
             index++;
         }
         return ConfigError.None;
