@@ -36,6 +36,10 @@ public static class StsExchange
         }
         try
         {
+            if (source.Length > c.MaxSource)
+            {
+                return new StsRequestResult(StsError.SourceInvalid);
+            }
             return c.Type == StsType.Jwt ? Mint(c, source, now, output) : Build(c, source, now, output);
         }
         finally
