@@ -170,9 +170,20 @@ public sealed class StsRequestTests
     }
 
     [Test]
-    public void Client_cert_adds_nothing()
+    public void Client_cert_sends_the_client_id_and_no_secret()
     {
         using StsSettings s = Sts.Create("type", "otx", "auth", "client_cert", "client_id", "app", "client_secret", "x");
+        Sts.Built b = Sts.Request(s, "t");
+        Assert.That(b.Authorization, Is.Null);
+        var form = Sts.Form(b.Body);
+        Assert.That(form.Select(p => p.Key), Is.EqualTo(new[] { "grant_type", "subject_token", "subject_token_type", "client_id" }));
+        Assert.That(Sts.One(form, "client_id"), Is.EqualTo("app"), "RFC 8705 2: the client_id goes with the certificate");
+    }
+
+    [Test]
+    public void Client_cert_without_a_client_id_adds_nothing()
+    {
+        using StsSettings s = Sts.Create("type", "otx", "auth", "client_cert");
         Sts.Built b = Sts.Request(s, "t");
         Assert.That(b.Authorization, Is.Null);
         Assert.That(Sts.Form(b.Body).Select(p => p.Key), Is.EqualTo(new[] { "grant_type", "subject_token", "subject_token_type" }));

@@ -86,13 +86,11 @@ public static class ClientAuthentication
         switch (method)
         {
             case ClientAuthMethod.None:
+            case ClientAuthMethod.ClientCert: // RFC 8705 2: the client_id goes with the certificate
                 if (!string.IsNullOrEmpty(input.ClientId))
                 {
                     body?.Add("client_id", input.ClientId);
                 }
-                return true;
-
-            case ClientAuthMethod.ClientCert:
                 return true;
 
             case ClientAuthMethod.Basic:

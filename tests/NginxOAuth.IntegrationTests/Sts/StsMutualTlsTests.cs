@@ -48,7 +48,7 @@ public sealed class StsMutualTlsTests : NginxFixture
                 listen 127.0.0.1:{{nginx.Port}};
 
                 location = /cert-a {
-                    STSExchange otx {{url}} "auth=client_cert&cert={{a.CertFile}}&key={{a.KeyFile}}&{{tls}}";
+                    STSExchange otx {{url}} "auth=client_cert&client_id=gw-a&cert={{a.CertFile}}&key={{a.KeyFile}}&{{tls}}";
                     STSVariables $http_x_source $t;
                     {{backend}}
                 }
@@ -64,6 +64,7 @@ public sealed class StsMutualTlsTests : NginxFixture
                     STSHTTPTimeOut 5;
                     STSOTXEndpoint {{url}};
                     STSOTXEndpointAuth client_cert cert={{seed.CertFile}}&key={{seed.KeyFile}};
+                    STSOTXClientID gw-seed;
                     STSVariables $http_x_source $t;
                     {{backend}}
                 }
@@ -114,9 +115,9 @@ public sealed class StsMutualTlsTests : NginxFixture
 
     // ---- the configured certificate is the one presented -----------------------------
 
-    [TestCase("/cert-a", "client-a", TestName = "Client_cert_of_STSExchange_is_presented_to_a_verified_https_sts")]
-    [TestCase("/seed-cert", "client-seed", TestName = "Client_cert_of_STSOTXEndpointAuth_is_presented_to_an_sts_verified_against_STSSSLCAFile")]
-    public async Task Client_certificate_is_presented(string path, string certificate)
+    [TestCase("/cert-a", "client-a", "gw-a", TestName = "Client_cert_of_STSExchange_is_presented_to_a_verified_https_sts")]
+    [TestCase("/seed-cert", "client-seed", "gw-seed", TestName = "Client_cert_of_STSOTXEndpointAuth_is_presented_to_an_sts_verified_against_STSSSLCAFile")]
+    public async Task Client_certificate_is_presented(string path, string certificate, string clientId)
     {
         string source = NewSource(certificate);
         int refused = _sts.RefusedClientCertificates.Count;
@@ -130,6 +131,7 @@ public sealed class StsMutualTlsTests : NginxFixture
         Assert.That(call.Header("Authorization"), Is.Null, "client_cert authenticates on the TLS connection only");
         Assert.That(call.Field("client_secret"), Is.Null);
         Assert.That(call.Field("client_assertion"), Is.Null);
+        Assert.That(call.Field("client_id"), Is.EqualTo(clientId), "RFC 8705 2: the client_id goes with the certificate");
         Assert.That(_sts.RefusedClientCertificates, Has.Count.EqualTo(refused), "no handshake was refused");
     }
 
