@@ -393,6 +393,12 @@ ngx_oauth_cache_acquire(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
         }
     }
 
+    if (cn && cn->kind == kind) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "%s: cache \"%V\" entry expired", cache->who,
+                       &cc->zone->shm.name);
+    }
+
     /* a miss: this request leads; an entry kept for stale_if_error stays */
 
     if (cn == NULL || cn->kind != kind || !ngx_oauth_cache_kept(cn, now)) {
