@@ -49,7 +49,7 @@
 #define NGX_HTTP_OAUTH2_DONE              2
 
 /* how long a leader's pending marker lives if the leader never ends */
-#define NGX_HTTP_OAUTH2_LEAD_TTL          90
+#define NGX_HTTP_OAUTH2_LEAD_TTL          60
 
 /* aux of an introspection entry: an "active": false answer (negative_ttl) */
 #define NGX_HTTP_OAUTH2_INACTIVE          1

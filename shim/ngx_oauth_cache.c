@@ -57,7 +57,9 @@ typedef struct {
     time_t                       keep;
     time_t                       flight_ends;
     int32_t                      aux;
-    int32_t                      status;      /* of a failed flight */
+    int32_t                      status;      /* of a failed flight; the
+                                                 leader's pid while
+                                                 pending */
     u_char                       hash[NOX_SHA256_LEN];
     u_char                       data[1];
 } ngx_oauth_cache_node_t;
@@ -79,6 +81,7 @@ static ngx_uint_t ngx_oauth_cache_kept(ngx_oauth_cache_node_t *cn,
     time_t now);
 static void ngx_oauth_cache_mark(ngx_oauth_cache_node_t *cn,
     ngx_uint_t flight, time_t ends, int32_t status);
+static ngx_uint_t ngx_oauth_cache_leader_gone(ngx_oauth_cache_node_t *cn);
 static ngx_int_t ngx_oauth_cache_hit_locked(ngx_http_request_t *r,
     ngx_oauth_cache_conf_t *cc, ngx_oauth_cache_node_t *cn, ngx_str_t *value,
     int32_t *aux);
@@ -379,8 +382,9 @@ ngx_oauth_cache_acquire(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
         return ngx_oauth_cache_hit_locked(r, cc, cn, value, aux);
     }
 
-    if (cn && cn->flight != NGX_OAUTH_FLIGHT_NONE && cn->flight_ends > now) {
-
+    if (cn && cn->flight != NGX_OAUTH_FLIGHT_NONE && cn->flight_ends > now
+        && !ngx_oauth_cache_leader_gone(cn))
+    {
         if (cn->flight == NGX_OAUTH_FLIGHT_PENDING) {
             ngx_shmtx_unlock(&cache->shpool->mutex);
             return NGX_AGAIN;
@@ -409,7 +413,8 @@ ngx_oauth_cache_acquire(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     }
 
     if (cn) {
-        ngx_oauth_cache_mark(cn, NGX_OAUTH_FLIGHT_PENDING, now + lead_ttl, 0);
+        ngx_oauth_cache_mark(cn, NGX_OAUTH_FLIGHT_PENDING, now + lead_ttl,
+                             (int32_t) ngx_pid);
     }
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
@@ -841,6 +846,25 @@ ngx_oauth_cache_kept(ngx_oauth_cache_node_t *cn, time_t now)
 {
     return cn->keep > now
            || (cn->flight != NGX_OAUTH_FLIGHT_NONE && cn->flight_ends > now);
+}
+
+
+/*
+ * A pending flight whose leader's worker is gone (killed, crashed): its
+ * marker would make the others wait for lead_ttl; the next one leads.
+ */
+
+static ngx_uint_t
+ngx_oauth_cache_leader_gone(ngx_oauth_cache_node_t *cn)
+{
+    if (cn->flight != NGX_OAUTH_FLIGHT_PENDING
+        || cn->status == (int32_t) ngx_pid
+        || cn->status <= 0)
+    {
+        return 0;
+    }
+
+    return kill((ngx_pid_t) cn->status, 0) == -1 && ngx_errno == NGX_ESRCH;
 }
 
 
