@@ -6,13 +6,17 @@
  *
  * The request flow (ARCHITECTURE.md):
  *   handler -> bearer token from Authorization
- *           -> introspection: shared cache, else a POST subrequest to the
- *              internal introspection location; nox_introspect_parse
+ *           -> introspection: shared cache on the single-flight (one
+ *              request per key in any worker asks, the others wait on a
+ *              timer), else a POST subrequest to the internal
+ *              introspection location; nox_introspect_parse
  *           -> auth_oauth2_token_require (also on cache hits)
- *           -> exchange: shared cache, else a POST subrequest to the
- *              internal token location; nox_exchange_parse
+ *           -> exchange: the same with the token location;
+ *              nox_token_error, then nox_exchange_parse
  *           -> Authorization: Bearer <new token> for the upstream
- *           -> NGX_OK / 401 / require's status / 500
+ *           -> NGX_OK / 401 / 403 / require's status / 502 (IdP answer
+ *              unusable) / 503 + Retry-After (IdP unreachable) / 500;
+ *              an expired entry (stale_if_error) instead of 502 / 503
  *
  * Caches are shared memory zones (rbtree + LRU queue, as in
  * ngx_http_limit_req_module) keyed by SHA-256: no raw token is ever written
@@ -35,8 +39,20 @@
 #define NGX_HTTP_OAUTH2_WWW_ON            1
 #define NGX_HTTP_OAUTH2_WWW_CUSTOM        2
 
+#define NGX_HTTP_OAUTH2_STEP_NONE         0
 #define NGX_HTTP_OAUTH2_STEP_INTROSPECT   1
 #define NGX_HTTP_OAUTH2_STEP_EXCHANGE     2
+
+/* the state of a step */
+#define NGX_HTTP_OAUTH2_LOOKUP            0   /* cache, or wait for a leader */
+#define NGX_HTTP_OAUTH2_SUBREQUEST        1   /* this request asks the IdP */
+#define NGX_HTTP_OAUTH2_DONE              2
+
+/* how long a leader's pending marker lives if the leader never ends */
+#define NGX_HTTP_OAUTH2_LEAD_TTL          60
+
+/* aux of an introspection entry: an "active": false answer (negative_ttl) */
+#define NGX_HTTP_OAUTH2_INACTIVE          1
 
 #define NGX_HTTP_OAUTH2_PHASE_ACCESS      0
 #define NGX_HTTP_OAUTH2_PHASE_PREACCESS   1
@@ -84,13 +100,9 @@ typedef struct {
 
 typedef struct {
     ngx_str_t                    token;
-    ngx_uint_t                   step;        /* the running subrequest */
-    ngx_uint_t                   waiting;
-    ngx_uint_t                   done;
-    ngx_int_t                    sr_rc;
-    ngx_uint_t                   sr_status;
-    ngx_str_t                    sr_body;
-    ngx_uint_t                   introspected;
+    ngx_uint_t                   step;        /* NGX_HTTP_OAUTH2_STEP_* */
+    ngx_uint_t                   state;       /* of the step */
+    ngx_oauth_flight_t           flight;      /* the step's cache, IdP call */
     ngx_int_t                    active;      /* -1: not known */
     ngx_str_t                    response;    /* introspection response */
     ngx_uint_t                   required;
@@ -106,29 +118,31 @@ static ngx_int_t ngx_http_oauth2_token_preaccess_handler(
     ngx_http_request_t *r);
 static ngx_int_t ngx_http_oauth2_token_handler(ngx_http_request_t *r,
     ngx_uint_t phase);
-static ngx_int_t ngx_http_oauth2_token_introspect(ngx_http_request_t *r,
+static ngx_int_t ngx_http_oauth2_token_step(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf,
+    ngx_http_oauth2_token_ctx_t *ctx, ngx_uint_t step);
+static ngx_int_t ngx_http_oauth2_token_begin(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf,
+    ngx_http_oauth2_token_ctx_t *ctx, ngx_uint_t step);
+static ngx_int_t ngx_http_oauth2_token_call(ngx_http_request_t *r,
     ngx_http_oauth2_token_loc_conf_t *olcf,
     ngx_http_oauth2_token_ctx_t *ctx);
+static ngx_int_t ngx_http_oauth2_token_cached(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf,
+    ngx_http_oauth2_token_ctx_t *ctx, ngx_str_t *value, int32_t aux);
+static ngx_int_t ngx_http_oauth2_token_fail(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf,
+    ngx_http_oauth2_token_ctx_t *ctx, ngx_uint_t status);
 static ngx_int_t ngx_http_oauth2_token_introspect_response(
     ngx_http_request_t *r, ngx_http_oauth2_token_loc_conf_t *olcf,
-    ngx_http_oauth2_token_ctx_t *ctx, ngx_str_t *body);
+    ngx_http_oauth2_token_ctx_t *ctx);
 static ngx_int_t ngx_http_oauth2_token_require(ngx_http_request_t *r,
     ngx_http_oauth2_token_loc_conf_t *olcf);
-static ngx_int_t ngx_http_oauth2_token_exchange(ngx_http_request_t *r,
-    ngx_http_oauth2_token_loc_conf_t *olcf,
-    ngx_http_oauth2_token_ctx_t *ctx);
 static ngx_int_t ngx_http_oauth2_token_exchange_response(
     ngx_http_request_t *r, ngx_http_oauth2_token_loc_conf_t *olcf,
     ngx_http_oauth2_token_ctx_t *ctx);
 static ngx_int_t ngx_http_oauth2_token_set_authorization(
     ngx_http_request_t *r, ngx_http_oauth2_token_ctx_t *ctx);
-static ngx_int_t ngx_http_oauth2_token_post(ngx_http_request_t *r,
-    ngx_http_oauth2_token_ctx_t *ctx, ngx_str_t *uri, ngx_str_t *body,
-    ngx_uint_t step);
-static ngx_int_t ngx_http_oauth2_token_post_done(ngx_http_request_t *r,
-    void *data, ngx_int_t rc);
-static ngx_int_t ngx_http_oauth2_token_idp_status(ngx_http_request_t *r,
-    ngx_http_oauth2_token_ctx_t *ctx, const char *what, ngx_str_t *uri);
 static ngx_int_t ngx_http_oauth2_token_reject(ngx_http_request_t *r,
     ngx_http_oauth2_token_loc_conf_t *olcf, ngx_uint_t status,
     ngx_uint_t invalid);
@@ -215,7 +229,7 @@ static ngx_command_t  ngx_http_oauth2_token_commands[] = {
       NULL },
 
     { ngx_string("auth_oauth2_token_introspect_cache"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1234,
       ngx_http_oauth2_token_cache,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_oauth2_token_loc_conf_t, introspect_cache),
@@ -281,7 +295,7 @@ static ngx_command_t  ngx_http_oauth2_token_commands[] = {
       NULL },
 
     { ngx_string("auth_oauth2_token_exchange_cache"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
       ngx_http_oauth2_token_cache,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_oauth2_token_loc_conf_t, exchange_cache),
@@ -438,8 +452,9 @@ ngx_http_oauth2_token_handler(ngx_http_request_t *r, ngx_uint_t phase)
         /*
          * set by ngx_pcalloc():
          *
-         *     ctx->waiting = 0;
-         *     ctx->introspected = 0;
+         *     ctx->step = NGX_HTTP_OAUTH2_STEP_NONE;
+         *     ctx->state = NGX_HTTP_OAUTH2_LOOKUP;
+         *     ctx->flight = { 0 };
          *     ctx->required = 0;
          *     ctx->exchanged = 0;
          *     ctx->response = { 0, NULL };
@@ -470,46 +485,11 @@ ngx_http_oauth2_token_handler(ngx_http_request_t *r, ngx_uint_t phase)
                        ctx->token.len);
     }
 
-    if (ctx->waiting) {
-        if (!ctx->done) {
-            return NGX_AGAIN;
-        }
-
-        ctx->waiting = 0;
-
-        if (ctx->step == NGX_HTTP_OAUTH2_STEP_INTROSPECT) {
-            rc = ngx_http_oauth2_token_idp_status(r, ctx, "introspection",
-                                                  &olcf->introspect_endpoint);
-            if (rc != NGX_OK) {
-                return rc;
-            }
-
-            rc = ngx_http_oauth2_token_introspect_response(r, olcf, ctx,
-                                                           &ctx->sr_body);
-
-        } else {
-            rc = ngx_http_oauth2_token_idp_status(r, ctx, "token exchange",
-                                                  &olcf->token_endpoint);
-            if (rc != NGX_OK) {
-                return rc;
-            }
-
-            rc = ngx_http_oauth2_token_exchange_response(r, olcf, ctx);
-        }
-
+    if (olcf->introspect) {
+        rc = ngx_http_oauth2_token_step(r, olcf, ctx,
+                                        NGX_HTTP_OAUTH2_STEP_INTROSPECT);
         if (rc != NGX_OK) {
             return rc;
-        }
-    }
-
-    if (olcf->introspect) {
-        if (!ctx->introspected) {
-            /* NGX_OK: answered from the cache */
-
-            rc = ngx_http_oauth2_token_introspect(r, olcf, ctx);
-            if (rc != NGX_OK) {
-                return rc;
-            }
         }
 
         if (!ctx->required) {
@@ -522,98 +502,392 @@ ngx_http_oauth2_token_handler(ngx_http_request_t *r, ngx_uint_t phase)
         }
     }
 
-    if (olcf->exchange && !ctx->exchanged) {
-        /* NGX_OK: answered from the cache */
-
-        return ngx_http_oauth2_token_exchange(r, olcf, ctx);
+    if (olcf->exchange) {
+        return ngx_http_oauth2_token_step(r, olcf, ctx,
+                                          NGX_HTTP_OAUTH2_STEP_EXCHANGE);
     }
 
     return NGX_OK;
 }
 
 
-/* Authorization: Bearer <token>; the scheme is case-insensitive */
-
-
+/*
+ * One step (introspection, then exchange) on the shared single-flight:
+ * NGX_OK when it is done, NGX_AGAIN while this request waits (for its own
+ * IdP call, or for the request that leads the same key in any worker),
+ * else the status to answer.  Its flight is reused by the next step.
+ */
 
 static ngx_int_t
-ngx_http_oauth2_token_introspect(ngx_http_request_t *r,
-    ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx)
+ngx_http_oauth2_token_step(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx,
+    ngx_uint_t step)
 {
-    u_char     *p, hash[NOX_SHA256_LEN];
-    ngx_str_t   body, parts[2], cached;
+    int32_t              aux;
+    ngx_int_t            rc;
+    ngx_str_t            value;
+    ngx_oauth_flight_t  *f;
 
-    if (olcf->introspect_cache) {
-        parts[0] = olcf->introspect_endpoint;
-        parts[1] = ctx->token;
+    if (ctx->step > step) {
+        return NGX_OK;
+    }
 
-        if (ngx_http_oauth2_token_key(r, NGX_HTTP_OAUTH2_KIND_INTROSPECT,
-                                      parts, 2, hash)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    f = &ctx->flight;
 
-        if (ngx_oauth_cache_get(r, olcf->introspect_cache,
-                                NGX_HTTP_OAUTH2_KIND_INTROSPECT, hash,
-                                &cached, NULL)
-            == NGX_OK)
-        {
-            /* only active, well-formed responses are stored: no re-parse */
-
-            ctx->introspected = 1;
-            ctx->active = 1;
-            ctx->response = cached;
-
-            return NGX_OK;
+    if (ctx->step < step) {
+        rc = ngx_http_oauth2_token_begin(r, olcf, ctx, step);
+        if (rc != NGX_OK) {
+            return rc;
         }
     }
 
-    body.len = sizeof("token=") - 1
-               + ngx_http_oauth2_token_form_len(&ctx->token)
-               + sizeof(NGX_HTTP_OAUTH2_INTROSPECT_TAIL) - 1;
+    switch (ctx->state) {
 
-    body.data = ngx_pnalloc(r->pool, body.len);
-    if (body.data == NULL) {
+    case NGX_HTTP_OAUTH2_LOOKUP:
+
+        if (f->cache == NULL) {
+            return ngx_http_oauth2_token_call(r, olcf, ctx);
+        }
+
+        rc = ngx_oauth_flight_lookup(r, f, &value, &aux);
+
+        switch (rc) {
+
+        case NGX_OK:
+            return ngx_http_oauth2_token_cached(r, olcf, ctx, &value, aux);
+
+        case NGX_DECLINED:
+            return ngx_http_oauth2_token_call(r, olcf, ctx);
+
+        case NGX_AGAIN:
+            return NGX_AGAIN;
+
+        case NGX_ABORT:
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "auth_oauth2_token: the %s this request waited "
+                          "for failed with %D",
+                          step == NGX_HTTP_OAUTH2_STEP_INTROSPECT
+                          ? "introspection" : "token exchange", aux);
+
+            return ngx_http_oauth2_token_fail(r, olcf, ctx, (ngx_uint_t) aux);
+
+        default:
+            return ngx_http_oauth2_token_fail(r, olcf, ctx,
+                                              NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+    case NGX_HTTP_OAUTH2_SUBREQUEST:
+
+        if (!f->done) {
+            return NGX_AGAIN;
+        }
+
+        rc = ngx_oauth_flight_answer(r, f,
+                                     step == NGX_HTTP_OAUTH2_STEP_INTROSPECT
+                                     ? "auth_oauth2_token: introspection"
+                                     : "auth_oauth2_token: token exchange",
+                                     step == NGX_HTTP_OAUTH2_STEP_INTROSPECT
+                                     ? &olcf->introspect_endpoint
+                                     : &olcf->token_endpoint);
+        if (rc != NGX_OK) {
+            return ngx_http_oauth2_token_fail(r, olcf, ctx, rc);
+        }
+
+        return (step == NGX_HTTP_OAUTH2_STEP_INTROSPECT)
+               ? ngx_http_oauth2_token_introspect_response(r, olcf, ctx)
+               : ngx_http_oauth2_token_exchange_response(r, olcf, ctx);
+
+    default: /* NGX_HTTP_OAUTH2_DONE */
+        return NGX_OK;
+    }
+}
+
+
+/* the step's flight: its cache and the key (endpoint, token, parameters) */
+
+static ngx_int_t
+ngx_http_oauth2_token_begin(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx,
+    ngx_uint_t step)
+{
+    ngx_str_t            parts[4];
+    ngx_uint_t           n;
+    ngx_oauth_flight_t  *f;
+
+    f = &ctx->flight;
+
+    ctx->step = step;
+    ctx->state = NGX_HTTP_OAUTH2_LOOKUP;
+
+    f->leader = 0;
+    f->waited = 0;
+    f->lead_ttl = NGX_HTTP_OAUTH2_LEAD_TTL;
+
+    if (step == NGX_HTTP_OAUTH2_STEP_INTROSPECT) {
+        f->cache = olcf->introspect_cache;
+        f->kind = NGX_HTTP_OAUTH2_KIND_INTROSPECT;
+        parts[0] = olcf->introspect_endpoint;
+        parts[1] = ctx->token;
+        n = 2;
+
+    } else {
+        f->cache = olcf->exchange_cache;
+        f->kind = NGX_HTTP_OAUTH2_KIND_EXCHANGE;
+        parts[0] = olcf->token_endpoint;
+        parts[1] = ctx->token;
+        parts[2] = olcf->audience;
+        parts[3] = olcf->scope;
+        n = 4;
+    }
+
+    if (f->cache == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_oauth2_token_key(r, f->kind, parts, n, f->hash) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_cpymem(body.data, "token=", sizeof("token=") - 1);
-    p = ngx_oauth_form_encode(p, &ctx->token);
-    p = ngx_cpymem(p, NGX_HTTP_OAUTH2_INTROSPECT_TAIL,
-                   sizeof(NGX_HTTP_OAUTH2_INTROSPECT_TAIL) - 1);
+    return NGX_OK;
+}
+
+
+/* the IdP call of the step: a form POST to the internal endpoint */
+
+static ngx_int_t
+ngx_http_oauth2_token_call(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx)
+{
+    u_char                             *p;
+    ngx_str_t                           body, *uri;
+    ngx_http_request_t                 *sr;
+    ngx_http_oauth2_token_main_conf_t  *omcf;
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_oauth2_token_module);
+
+    if (ctx->step == NGX_HTTP_OAUTH2_STEP_INTROSPECT) {
+        uri = &olcf->introspect_endpoint;
+
+        body.len = sizeof("token=") - 1
+                   + ngx_http_oauth2_token_form_len(&ctx->token)
+                   + sizeof(NGX_HTTP_OAUTH2_INTROSPECT_TAIL) - 1;
+
+    } else {
+        uri = &olcf->token_endpoint;
+
+        body.len = sizeof(NGX_HTTP_OAUTH2_EXCHANGE_HEAD) - 1
+                   + ngx_http_oauth2_token_form_len(&ctx->token)
+                   + sizeof(NGX_HTTP_OAUTH2_EXCHANGE_TYPE) - 1
+                   + sizeof("&audience=") - 1
+                   + ngx_http_oauth2_token_form_len(&olcf->audience)
+                   + sizeof("&scope=") - 1
+                   + ngx_http_oauth2_token_form_len(&olcf->scope);
+    }
+
+    body.data = ngx_pnalloc(r->pool, body.len);
+    if (body.data == NULL) {
+        return ngx_http_oauth2_token_fail(r, olcf, ctx,
+                                          NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    if (ctx->step == NGX_HTTP_OAUTH2_STEP_INTROSPECT) {
+        p = ngx_cpymem(body.data, "token=", sizeof("token=") - 1);
+        p = ngx_oauth_form_encode(p, &ctx->token);
+        p = ngx_cpymem(p, NGX_HTTP_OAUTH2_INTROSPECT_TAIL,
+                       sizeof(NGX_HTTP_OAUTH2_INTROSPECT_TAIL) - 1);
+
+    } else {
+        p = ngx_cpymem(body.data, NGX_HTTP_OAUTH2_EXCHANGE_HEAD,
+                       sizeof(NGX_HTTP_OAUTH2_EXCHANGE_HEAD) - 1);
+        p = ngx_oauth_form_encode(p, &ctx->token);
+        p = ngx_cpymem(p, NGX_HTTP_OAUTH2_EXCHANGE_TYPE,
+                       sizeof(NGX_HTTP_OAUTH2_EXCHANGE_TYPE) - 1);
+
+        if (olcf->audience.len) {
+            p = ngx_cpymem(p, "&audience=", sizeof("&audience=") - 1);
+            p = ngx_oauth_form_encode(p, &olcf->audience);
+        }
+
+        if (olcf->scope.len) {
+            p = ngx_cpymem(p, "&scope=", sizeof("&scope=") - 1);
+            p = ngx_oauth_form_encode(p, &olcf->scope);
+        }
+    }
 
     body.len = p - body.data;
 
-    return ngx_http_oauth2_token_post(r, ctx, &olcf->introspect_endpoint,
-                                      &body, NGX_HTTP_OAUTH2_STEP_INTROSPECT);
+    if (ngx_oauth_flight_post(r, &ctx->flight, uri,
+                              &ngx_http_oauth2_token_form_type,
+                              &omcf->authorization, &body, &sr)
+        != NGX_OK)
+    {
+        return ngx_http_oauth2_token_fail(r, olcf, ctx,
+                                          NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    ctx->state = NGX_HTTP_OAUTH2_SUBREQUEST;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "auth_oauth2_token: POST \"%V\", body %uz bytes%s",
+                   uri, body.len,
+                   ctx->flight.leader ? ", for the waiting requests too" : "");
+
+    return NGX_AGAIN;
 }
 
 
 /*
- * A 200 response from the IdP.  Active with an exp that has passed is
+ * An answer from the cache (or a stale one, ngx_http_oauth2_token_fail).
+ * Introspection entries are active, well-formed responses, or "inactive"
+ * (negative_ttl) with aux NGX_HTTP_OAUTH2_INACTIVE; exchange entries hold
+ * the new token, token_type, issued_token_type, then token_type's length.
+ */
+
+static ngx_int_t
+ngx_http_oauth2_token_cached(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx,
+    ngx_str_t *value, int32_t aux)
+{
+    int32_t  type_len;
+
+    if (ctx->step == NGX_HTTP_OAUTH2_STEP_INTROSPECT) {
+        ctx->state = NGX_HTTP_OAUTH2_DONE;
+
+        if (aux == NGX_HTTP_OAUTH2_INACTIVE) {
+            ctx->active = 0;
+
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "auth_oauth2_token: rejected: token is not active "
+                          "(a remembered answer, negative_ttl; token %uz "
+                          "bytes)", ctx->token.len);
+
+            return ngx_http_oauth2_token_reject(r, olcf,
+                                                NGX_HTTP_UNAUTHORIZED, 1);
+        }
+
+        ctx->active = 1;
+        ctx->response = *value;
+
+        return NGX_OK;
+    }
+
+    if (aux > 0 && (size_t) aux + sizeof(int32_t) <= value->len) {
+        value->len -= sizeof(int32_t);
+        ngx_memcpy(&type_len, value->data + value->len, sizeof(int32_t));
+
+        if (type_len >= 0 && (size_t) aux + type_len <= value->len) {
+            ctx->new_token.data = value->data;
+            ctx->new_token.len = aux;
+            ctx->new_token_type.data = value->data + aux;
+            ctx->new_token_type.len = type_len;
+            ctx->new_issued_type.data = value->data + aux + type_len;
+            ctx->new_issued_type.len = value->len - aux - type_len;
+            ctx->exchanged = 1;
+            ctx->state = NGX_HTTP_OAUTH2_DONE;
+
+            return ngx_http_oauth2_token_set_authorization(r, ctx);
+        }
+    }
+
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "auth_oauth2_token: malformed exchange cache entry");
+
+    return ngx_http_oauth2_token_call(r, olcf, ctx);
+}
+
+
+/*
+ * The step failed with status: the requests waiting for this one answer
+ * the same.  When the IdP failed (503, 502), an entry that expired less
+ * than stale_if_error ago is served instead, logged at warn; an
+ * introspection answer whose exp has passed never is.
+ */
+
+static ngx_int_t
+ngx_http_oauth2_token_fail(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx,
+    ngx_uint_t status)
+{
+    time_t               age;
+    int32_t              aux;
+    int64_t              expires_in;
+    ngx_str_t            value;
+    ngx_oauth_flight_t  *f;
+
+    f = &ctx->flight;
+
+    ngx_oauth_flight_fail(r, f, status);
+
+    if ((status == NGX_HTTP_SERVICE_UNAVAILABLE
+         || status == NGX_HTTP_BAD_GATEWAY)
+        && ngx_oauth_flight_stale(r, f, &value, &aux, &age) == NGX_OK)
+    {
+        if (ctx->step == NGX_HTTP_OAUTH2_STEP_INTROSPECT
+            && aux != NGX_HTTP_OAUTH2_INACTIVE
+            && ngx_oauth_managed.introspect_parse(value.data,
+                                                  (int32_t) value.len,
+                                                  (int64_t) ngx_time(),
+                                                  &expires_in)
+               != NOX_OK)
+        {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "auth_oauth2_token: the introspection failed "
+                          "(%ui) and the stale answer is no longer valid "
+                          "(its exp has passed)", status);
+
+        } else {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "auth_oauth2_token: the %s failed (%ui): serving "
+                          "an answer that expired %T s ago "
+                          "(stale_if_error)",
+                          ctx->step == NGX_HTTP_OAUTH2_STEP_INTROSPECT
+                          ? "introspection" : "token exchange",
+                          status, age);
+
+            return ngx_http_oauth2_token_cached(r, olcf, ctx, &value, aux);
+        }
+    }
+
+    return ngx_http_oauth2_token_reject(r, olcf, status, 1);
+}
+
+
+/*
+ * The introspection answer.  Active with an exp that has passed is
  * inactive (NOX_EXPIRED): a token is never accepted after its exp, from
  * the IdP or from the cache (kjdev/nginx-auth-oauth2-token reads only
- * "active").  The cache keeps an answer until min(max_ttl, exp - now).
+ * "active").  The cache keeps an answer until min(max_ttl, exp - now), an
+ * inactive one for negative_ttl; a status other than 200 or an unusable
+ * body is 502.
  */
 
 static ngx_int_t
 ngx_http_oauth2_token_introspect_response(ngx_http_request_t *r,
-    ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx,
-    ngx_str_t *body)
+    ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx)
 {
-    u_char     hash[NOX_SHA256_LEN];
-    int32_t    rc;
-    int64_t    expires_in;
-    time_t     ttl;
-    ngx_str_t  parts[2];
+    int32_t              rc;
+    int64_t              expires_in;
+    time_t               ttl;
+    ngx_str_t           *body, empty;
+    ngx_oauth_flight_t  *f;
 
-    if (body->len > NOX_MAX_IDP_RESPONSE) {
+    f = &ctx->flight;
+    body = &f->body;
+
+    if (f->status != NGX_HTTP_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_oauth2_token: introspection \"%V\" returned "
-                      "%uz bytes, more than %d", &olcf->introspect_endpoint,
-                      body->len, NOX_MAX_IDP_RESPONSE);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                      "auth_oauth2_token: introspection \"%V\" answered "
+                      "status %ui", &olcf->introspect_endpoint, f->status);
+        return ngx_http_oauth2_token_fail(r, olcf, ctx, NGX_HTTP_BAD_GATEWAY);
+    }
+
+    if (body->len == 0 || body->len > NOX_MAX_IDP_RESPONSE) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_oauth2_token: introspection \"%V\" returned an "
+                      "%s response of %uz bytes",
+                      &olcf->introspect_endpoint,
+                      body->len ? "oversized" : "empty", body->len);
+        return ngx_http_oauth2_token_fail(r, olcf, ctx, NGX_HTTP_BAD_GATEWAY);
     }
 
     expires_in = 0;
@@ -626,8 +900,8 @@ ngx_http_oauth2_token_introspect_response(ngx_http_request_t *r,
                    "status %D", body->len, rc);
 
     if (rc == NOX_RESPONSE_INACTIVE || rc == NOX_EXPIRED) {
-        ctx->introspected = 1;
         ctx->active = 0;
+        ctx->state = NGX_HTTP_OAUTH2_DONE;
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "auth_oauth2_token: rejected: token is not active%s "
@@ -635,6 +909,17 @@ ngx_http_oauth2_token_introspect_response(ngx_http_request_t *r,
                       rc == NOX_EXPIRED ? ": active, but its exp has passed"
                                         : "",
                       ctx->token.len);
+
+        /* remembered for negative_ttl; else the waiting requests: 401 */
+
+        if (f->cache && f->cache->negative_ttl) {
+            ngx_str_null(&empty);
+            ngx_oauth_flight_store(r, f, &empty, NGX_HTTP_OAUTH2_INACTIVE,
+                                   f->cache->negative_ttl);
+
+        } else {
+            ngx_oauth_flight_fail(r, f, NGX_HTTP_UNAUTHORIZED);
+        }
 
         return ngx_http_oauth2_token_reject(r, olcf, NGX_HTTP_UNAUTHORIZED,
                                             1);
@@ -648,37 +933,26 @@ ngx_http_oauth2_token_introspect_response(ngx_http_request_t *r,
                       rc == NOX_TIME_INVALID
                       ? "\"exp\" is not a number of seconds within 64 bits"
                       : ngx_oauth_status_text(rc));
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_oauth2_token_fail(r, olcf, ctx, NGX_HTTP_BAD_GATEWAY);
     }
 
-    ctx->introspected = 1;
     ctx->active = 1;
     ctx->response = *body;
+    ctx->state = NGX_HTTP_OAUTH2_DONE;
 
-    if (olcf->introspect_cache == NULL) {
+    if (f->cache == NULL) {
         return NGX_OK;
     }
 
     /* TTL: min(max_ttl, exp - now); max_ttl without exp */
 
-    ttl = olcf->introspect_cache->max_ttl;
+    ttl = f->cache->max_ttl;
 
     if (expires_in > 0 && expires_in < (int64_t) ttl) {
         ttl = (time_t) expires_in;
     }
 
-    parts[0] = olcf->introspect_endpoint;
-    parts[1] = ctx->token;
-
-    if (ngx_http_oauth2_token_key(r, NGX_HTTP_OAUTH2_KIND_INTROSPECT, parts,
-                                  2, hash)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_oauth_cache_put(r, olcf->introspect_cache,
-                        NGX_HTTP_OAUTH2_KIND_INTROSPECT, hash, body, 0, ttl);
+    ngx_oauth_flight_store(r, f, body, 0, ttl);
 
     return NGX_OK;
 }
@@ -711,110 +985,97 @@ ngx_http_oauth2_token_require(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_oauth2_token_exchange(ngx_http_request_t *r,
-    ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx)
-{
-    u_char     *p, hash[NOX_SHA256_LEN];
-    int32_t     aux, type_len;
-    ngx_str_t   body, parts[4], cached;
-
-    if (olcf->exchange_cache) {
-        parts[0] = olcf->token_endpoint;
-        parts[1] = ctx->token;
-        parts[2] = olcf->audience;
-        parts[3] = olcf->scope;
-
-        if (ngx_http_oauth2_token_key(r, NGX_HTTP_OAUTH2_KIND_EXCHANGE,
-                                      parts, 4, hash)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (ngx_oauth_cache_get(r, olcf->exchange_cache,
-                                NGX_HTTP_OAUTH2_KIND_EXCHANGE, hash, &cached,
-                                &aux)
-            == NGX_OK
-            && aux > 0
-            && (size_t) aux + sizeof(int32_t) <= cached.len)
-        {
-            cached.len -= sizeof(int32_t);
-            ngx_memcpy(&type_len, cached.data + cached.len, sizeof(int32_t));
-
-            if (type_len >= 0 && (size_t) aux + type_len <= cached.len) {
-                ctx->new_token.data = cached.data;
-                ctx->new_token.len = aux;
-                ctx->new_token_type.data = cached.data + aux;
-                ctx->new_token_type.len = type_len;
-                ctx->new_issued_type.data = cached.data + aux + type_len;
-                ctx->new_issued_type.len = cached.len - aux - type_len;
-                ctx->exchanged = 1;
-
-                return ngx_http_oauth2_token_set_authorization(r, ctx);
-            }
-        }
-    }
-
-    body.len = sizeof(NGX_HTTP_OAUTH2_EXCHANGE_HEAD) - 1
-               + ngx_http_oauth2_token_form_len(&ctx->token)
-               + sizeof(NGX_HTTP_OAUTH2_EXCHANGE_TYPE) - 1
-               + sizeof("&audience=") - 1
-               + ngx_http_oauth2_token_form_len(&olcf->audience)
-               + sizeof("&scope=") - 1
-               + ngx_http_oauth2_token_form_len(&olcf->scope);
-
-    body.data = ngx_pnalloc(r->pool, body.len);
-    if (body.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = ngx_cpymem(body.data, NGX_HTTP_OAUTH2_EXCHANGE_HEAD,
-                   sizeof(NGX_HTTP_OAUTH2_EXCHANGE_HEAD) - 1);
-    p = ngx_oauth_form_encode(p, &ctx->token);
-    p = ngx_cpymem(p, NGX_HTTP_OAUTH2_EXCHANGE_TYPE,
-                   sizeof(NGX_HTTP_OAUTH2_EXCHANGE_TYPE) - 1);
-
-    if (olcf->audience.len) {
-        p = ngx_cpymem(p, "&audience=", sizeof("&audience=") - 1);
-        p = ngx_oauth_form_encode(p, &olcf->audience);
-    }
-
-    if (olcf->scope.len) {
-        p = ngx_cpymem(p, "&scope=", sizeof("&scope=") - 1);
-        p = ngx_oauth_form_encode(p, &olcf->scope);
-    }
-
-    body.len = p - body.data;
-
-    return ngx_http_oauth2_token_post(r, ctx, &olcf->token_endpoint, &body,
-                                      NGX_HTTP_OAUTH2_STEP_EXCHANGE);
-}
-
+/*
+ * The token exchange answer.  A refusal (RFC 6749 5.2: a 4xx or an
+ * "error") is 401 with error="invalid_token", or 403 with
+ * error="insufficient_scope" for access_denied, invalid_scope and
+ * insufficient_scope (classified by the core as for sts); a 5xx or an
+ * unusable token response is 502.
+ */
 
 static ngx_int_t
 ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
     ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx)
 {
-    u_char     *out, hash[NOX_SHA256_LEN];
-    time_t      ttl;
-    int32_t     rc, token_len, type_len, issued_len;
-    int64_t     expires_in;
-    ngx_str_t   parts[4], value;
+    u_char              *out;
+    time_t               ttl;
+    int32_t              rc, token_len, type_len, issued_len, code_len;
+    int64_t              expires_in;
+    ngx_str_t            value, *body, code;
+    ngx_uint_t           status;
+    ngx_table_elt_t     *h;
+    ngx_oauth_flight_t  *f;
+    u_char               buf[NOX_STS_ERROR_MAX];
 
-    if (ctx->sr_body.len > NOX_MAX_IDP_RESPONSE) {
+    f = &ctx->flight;
+    body = &f->body;
+
+    if (body->len > NOX_MAX_IDP_RESPONSE) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "auth_oauth2_token: token exchange \"%V\" returned "
                       "%uz bytes, more than %d", &olcf->token_endpoint,
-                      ctx->sr_body.len, NOX_MAX_IDP_RESPONSE);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                      body->len, NOX_MAX_IDP_RESPONSE);
+        return ngx_http_oauth2_token_fail(r, olcf, ctx, NGX_HTTP_BAD_GATEWAY);
+    }
+
+    code_len = 0;
+    rc = ngx_oauth_managed.token_error((int32_t) f->status, body->data,
+                                       (int32_t) body->len, buf, sizeof(buf),
+                                       &code_len);
+
+    if (rc == NOX_STS_REJECTED || rc == NOX_STS_FORBIDDEN) {
+        code.data = buf;
+        code.len = (code_len > 0) ? (size_t) code_len : 0;
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "auth_oauth2_token: rejected: token exchange \"%V\" "
+                      "answered %ui \"%V\" (token %uz bytes)",
+                      &olcf->token_endpoint, f->status, &code,
+                      ctx->token.len);
+
+        status = (rc == NOX_STS_FORBIDDEN) ? NGX_HTTP_FORBIDDEN
+                                           : NGX_HTTP_UNAUTHORIZED;
+
+        ngx_oauth_flight_fail(r, f, status);
+
+        if (status == NGX_HTTP_FORBIDDEN
+            && olcf->www_mode == NGX_HTTP_OAUTH2_WWW_ON)
+        {
+            ngx_str_set(&value, "Bearer error=\"insufficient_scope\"");
+
+            h = ngx_oauth_header_add(r->pool, &r->headers_out.headers,
+                                     "WWW-Authenticate", &value);
+            if (h == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            r->headers_out.www_authenticate = h;
+        }
+
+        return ngx_http_oauth2_token_reject(r, olcf, status, 1);
+    }
+
+    if (rc != NOX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_oauth2_token: token exchange \"%V\" answered "
+                      "status %ui (%s)", &olcf->token_endpoint, f->status,
+                      ngx_oauth_status_text(rc));
+        return ngx_http_oauth2_token_fail(r, olcf, ctx, NGX_HTTP_BAD_GATEWAY);
+    }
+
+    if (body->len == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_oauth2_token: token exchange \"%V\" returned an "
+                      "empty response", &olcf->token_endpoint);
+        return ngx_http_oauth2_token_fail(r, olcf, ctx, NGX_HTTP_BAD_GATEWAY);
     }
 
     /* room for the int32 the cache entry ends with */
 
-    out = ngx_pnalloc(r->pool, ctx->sr_body.len + 1 + sizeof(int32_t));
+    out = ngx_pnalloc(r->pool, body->len + 1 + sizeof(int32_t));
     if (out == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_oauth2_token_fail(r, olcf, ctx,
+                                          NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
     token_len = -1;
@@ -822,9 +1083,8 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
     issued_len = -1;
     expires_in = -1;
 
-    rc = ngx_oauth_managed.exchange_parse(ctx->sr_body.data,
-                                          (int32_t) ctx->sr_body.len, out,
-                                          (int32_t) ctx->sr_body.len + 1,
+    rc = ngx_oauth_managed.exchange_parse(body->data, (int32_t) body->len,
+                                          out, (int32_t) body->len + 1,
                                           &token_len, &type_len, &issued_len,
                                           &expires_in);
 
@@ -832,9 +1092,9 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "auth_oauth2_token: token exchange \"%V\" returned an "
                       "unusable response of %uz bytes: %s",
-                      &olcf->token_endpoint, ctx->sr_body.len,
+                      &olcf->token_endpoint, body->len,
                       ngx_oauth_status_text(rc));
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_oauth2_token_fail(r, olcf, ctx, NGX_HTTP_BAD_GATEWAY);
     }
 
     if (type_len < 0) {
@@ -855,6 +1115,7 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
     ctx->new_issued_type.data = out + token_len + type_len;
     ctx->new_issued_type.len = issued_len;
     ctx->exchanged = 1;
+    ctx->state = NGX_HTTP_OAUTH2_DONE;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "auth_oauth2_token: exchanged for a token of %D bytes, "
@@ -862,26 +1123,15 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
 
     /*
      * TTL: min(max_ttl, expires_in), expires_in rounded down (0: the token
-     * is used for this request but not stored); max_ttl without one
+     * is used for this request but not stored, and the waiting requests
+     * ask for themselves); max_ttl without one
      */
 
-    if (olcf->exchange_cache) {
-        ttl = olcf->exchange_cache->max_ttl;
+    if (f->cache) {
+        ttl = f->cache->max_ttl;
 
         if (expires_in >= 0 && expires_in < (int64_t) ttl) {
             ttl = (time_t) expires_in;
-        }
-
-        parts[0] = olcf->token_endpoint;
-        parts[1] = ctx->token;
-        parts[2] = olcf->audience;
-        parts[3] = olcf->scope;
-
-        if (ngx_http_oauth2_token_key(r, NGX_HTTP_OAUTH2_KIND_EXCHANGE,
-                                      parts, 4, hash)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         value.data = out;
@@ -890,9 +1140,7 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
         ngx_memcpy(out + value.len, &type_len, sizeof(int32_t));
         value.len += sizeof(int32_t);
 
-        ngx_oauth_cache_put(r, olcf->exchange_cache,
-                            NGX_HTTP_OAUTH2_KIND_EXCHANGE, hash, &value,
-                            token_len, ttl);
+        ngx_oauth_flight_store(r, f, &value, token_len, ttl);
     }
 
     return ngx_http_oauth2_token_set_authorization(r, ctx);
@@ -917,84 +1165,10 @@ ngx_http_oauth2_token_set_authorization(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_oauth2_token_post(ngx_http_request_t *r,
-    ngx_http_oauth2_token_ctx_t *ctx, ngx_str_t *uri, ngx_str_t *body,
-    ngx_uint_t step)
-{
-    ngx_http_request_t                 *sr;
-    ngx_http_post_subrequest_t         *ps;
-    ngx_http_oauth2_token_main_conf_t  *omcf;
-
-    omcf = ngx_http_get_module_main_conf(r, ngx_http_oauth2_token_module);
-
-    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
-    if (ps == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ps->handler = ngx_http_oauth2_token_post_done;
-    ps->data = ctx;
-
-    ctx->step = step;
-    ctx->waiting = 1;
-    ctx->done = 0;
-
-    if (ngx_oauth_subrequest_post(r, uri, ps,
-                                  &ngx_http_oauth2_token_form_type,
-                                  &omcf->authorization, body, &sr)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "auth_oauth2_token: POST \"%V\", body %uz bytes",
-                   uri, body->len);
-
-    return NGX_AGAIN;
-}
-
-
-/* only records facts: the decision is made back in the handler */
-
-static ngx_int_t
-ngx_http_oauth2_token_post_done(ngx_http_request_t *r, void *data,
-    ngx_int_t rc)
-{
-    ngx_http_oauth2_token_ctx_t  *ctx = data;
-
-    ctx->done = 1;
-    ctx->sr_status = r->headers_out.status;
-    ctx->sr_rc = ngx_oauth_subrequest_done(r, rc, &ctx->sr_body);
-
-    /* NGX_OK whatever happened: an error here terminates the main request */
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_oauth2_token_idp_status(ngx_http_request_t *r,
-    ngx_http_oauth2_token_ctx_t *ctx, const char *what, ngx_str_t *uri)
-{
-    if (ctx->sr_rc != NGX_OK || ctx->sr_status != NGX_HTTP_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_oauth2_token: %s \"%V\" failed: rc %i, "
-                      "status %ui", what, uri, ctx->sr_rc, ctx->sr_status);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ctx->sr_body.len == 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_oauth2_token: %s \"%V\" returned an empty "
-                      "response", what, uri);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return NGX_OK;
-}
-
+/*
+ * The status to answer: 401 with the challenge of
+ * auth_oauth2_token_www_authenticate, 503 with Retry-After, else as is
+ */
 
 static ngx_int_t
 ngx_http_oauth2_token_reject(ngx_http_request_t *r,
@@ -1003,6 +1177,10 @@ ngx_http_oauth2_token_reject(ngx_http_request_t *r,
 {
     ngx_str_t         value;
     ngx_table_elt_t  *h;
+
+    if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+        return ngx_oauth_challenge(r, status, invalid);
+    }
 
     if (status != NGX_HTTP_UNAUTHORIZED
         || olcf->www_mode == NGX_HTTP_OAUTH2_WWW_OFF)
@@ -1519,13 +1697,17 @@ ngx_http_oauth2_token_enable(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* zone=name:size [max_ttl=time] */
+/*
+ * zone=name:size [max_ttl=time] [stale_if_error=time], and
+ * [negative_ttl=time] on the introspection cache
+ */
 
 static char *
 ngx_http_oauth2_token_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
 
+    ngx_uint_t                allow;
     ngx_oauth_cache_conf_t  **field;
 
     field = (ngx_oauth_cache_conf_t **) (p + cmd->offset);
@@ -1534,9 +1716,17 @@ ngx_http_oauth2_token_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate";
     }
 
-    return ngx_oauth_cache_conf(cf, &ngx_http_oauth2_token_module,
-                                "auth_oauth2_token",
-                                NGX_HTTP_OAUTH2_DEFAULT_TTL, field);
+    allow = NGX_OAUTH_CACHE_STALE;
+
+    if (cmd->offset
+        == offsetof(ngx_http_oauth2_token_loc_conf_t, introspect_cache))
+    {
+        allow |= NGX_OAUTH_CACHE_NEGATIVE;
+    }
+
+    return ngx_oauth_cache_conf_ex(cf, &ngx_http_oauth2_token_module,
+                                   "auth_oauth2_token",
+                                   NGX_HTTP_OAUTH2_DEFAULT_TTL, allow, field);
 }
 
 

@@ -111,6 +111,7 @@ static struct {
     ngx_oauth_sym(json_compact),
     ngx_oauth_sym(introspect_parse),
     ngx_oauth_sym(exchange_parse),
+    ngx_oauth_sym(token_error),
     ngx_oauth_sym(numeric_date),
     ngx_oauth_sym(sha256),
     ngx_oauth_sym(sts_create),

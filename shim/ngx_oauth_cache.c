@@ -14,9 +14,11 @@
 #define NGX_OAUTH_CACHE_FAILED_TTL  2   /* a failed leader's status, s */
 #define NGX_OAUTH_FLIGHT_WAIT       20  /* ms between a follower's looks */
 
-/* markers a lookup may meet instead of an entry */
-#define NGX_OAUTH_CACHE_PENDING     0xfe   /* another request leads */
-#define NGX_OAUTH_CACHE_FAILED      0xff   /* it failed, aux: its status */
+/* an entry's flight state (a marker node has no entry: kind 0) */
+#define NGX_OAUTH_CACHE_MARKER      0
+#define NGX_OAUTH_FLIGHT_NONE       0
+#define NGX_OAUTH_FLIGHT_PENDING    1      /* a request leads */
+#define NGX_OAUTH_FLIGHT_FAILED     2      /* it failed, status: its status */
 
 
 typedef struct {
@@ -35,14 +37,29 @@ typedef struct {
 
 /* lives at ngx_rbtree_node_t.color, as in ngx_http_limit_req_module */
 
+/*
+ * An entry is fresh until expires and kept until keep (expires plus the
+ * storing directive's stale_if_error): an expired entry may then be served
+ * while its IdP fails.  A flight (pending or failed) marks the entry of
+ * its key in place, so a kept entry survives its refresh; a key without an
+ * entry gets a marker node (kind 0).  A node is removed when neither its
+ * keep nor its flight is current.
+ */
+
 typedef struct {
     u_char                       color;
     u_char                       kind;
-    u_short                      reserved;
+    u_char                       flight;      /* NGX_OAUTH_FLIGHT_* */
+    u_char                       reserved;
     uint32_t                     len;         /* of data */
     ngx_queue_t                  queue;
     time_t                       expires;
+    time_t                       keep;
+    time_t                       flight_ends;
     int32_t                      aux;
+    int32_t                      status;      /* of a failed flight; the
+                                                 leader's pid while
+                                                 pending */
     u_char                       hash[NOX_SHA256_LEN];
     u_char                       data[1];
 } ngx_oauth_cache_node_t;
@@ -57,9 +74,14 @@ static void ngx_oauth_cache_rbtree_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_int_t ngx_oauth_cache_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static void ngx_oauth_cache_store_locked(ngx_http_request_t *r,
-    ngx_oauth_cache_conf_t *cc, u_char kind, u_char *hash, ngx_str_t *value,
-    int32_t aux, time_t expires);
+static ngx_oauth_cache_node_t *ngx_oauth_cache_store_locked(
+    ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc, u_char kind,
+    u_char *hash, ngx_str_t *value, int32_t aux, time_t expires, time_t keep);
+static ngx_uint_t ngx_oauth_cache_kept(ngx_oauth_cache_node_t *cn,
+    time_t now);
+static void ngx_oauth_cache_mark(ngx_oauth_cache_node_t *cn,
+    ngx_uint_t flight, time_t ends, int32_t status);
+static ngx_uint_t ngx_oauth_cache_leader_gone(ngx_oauth_cache_node_t *cn);
 static ngx_int_t ngx_oauth_cache_hit_locked(ngx_http_request_t *r,
     ngx_oauth_cache_conf_t *cc, ngx_oauth_cache_node_t *cn, ngx_str_t *value,
     int32_t *aux);
@@ -81,9 +103,17 @@ char *
 ngx_oauth_cache_conf(ngx_conf_t *cf, void *tag, const char *who,
     time_t default_ttl, ngx_oauth_cache_conf_t **field)
 {
+    return ngx_oauth_cache_conf_ex(cf, tag, who, default_ttl, 0, field);
+}
+
+
+char *
+ngx_oauth_cache_conf_ex(ngx_conf_t *cf, void *tag, const char *who,
+    time_t default_ttl, ngx_uint_t allow, ngx_oauth_cache_conf_t **field)
+{
     u_char                  *c;
     ssize_t                  size;
-    time_t                   ttl;
+    time_t                   ttl, stale, negative, *t;
     ngx_str_t               *value, name, s;
     ngx_uint_t               i;
 
@@ -92,6 +122,8 @@ ngx_oauth_cache_conf(ngx_conf_t *cf, void *tag, const char *who,
     ngx_str_null(&name);
     size = 0;
     ttl = default_ttl;
+    stale = 0;
+    negative = 0;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
@@ -150,6 +182,37 @@ ngx_oauth_cache_conf(ngx_conf_t *cf, void *tag, const char *who,
             continue;
         }
 
+        t = NULL;
+
+        if ((allow & NGX_OAUTH_CACHE_STALE)
+            && ngx_strncmp(value[i].data, "stale_if_error=", 15) == 0)
+        {
+            s.data = value[i].data + 15;
+            s.len = value[i].len - 15;
+            t = &stale;
+
+        } else if ((allow & NGX_OAUTH_CACHE_NEGATIVE)
+                   && ngx_strncmp(value[i].data, "negative_ttl=", 13) == 0)
+        {
+            s.data = value[i].data + 13;
+            s.len = value[i].len - 13;
+            t = &negative;
+        }
+
+        if (t) {
+            *t = ngx_parse_time(&s, 1);
+
+            if (*t == (time_t) NGX_ERROR || *t > NGX_OAUTH_CACHE_TIME_MAX) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\": invalid \"%V\": a time of at "
+                                   "most 1 year expected",
+                                   &value[0], &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\": invalid parameter \"%V\"",
                            &value[0], &value[i]);
@@ -166,6 +229,11 @@ ngx_oauth_cache_conf(ngx_conf_t *cf, void *tag, const char *who,
     /* max_ttl=0: no lookups and no stores */
 
     *field = ngx_oauth_cache_add(cf, tag, who, &name, size, ttl);
+
+    if (*field) {
+        (*field)->stale = stale;
+        (*field)->negative_ttl = negative;
+    }
 
     return (*field || ttl == 0) ? NGX_CONF_OK : NGX_CONF_ERROR;
 }
@@ -209,6 +277,8 @@ ngx_oauth_cache_add(ngx_conf_t *cf, void *tag, const char *who,
 
     cc->zone = zone;
     cc->max_ttl = max_ttl;
+    cc->stale = 0;
+    cc->negative_ttl = 0;
 
     return cc;
 }
@@ -218,10 +288,12 @@ ngx_int_t
 ngx_oauth_cache_get(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     u_char kind, u_char *hash, ngx_str_t *value, int32_t *aux)
 {
+    time_t                   now;
     ngx_oauth_cache_t       *cache;
     ngx_oauth_cache_node_t  *cn;
 
     cache = cc->zone->data;
+    now = ngx_time();
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
@@ -236,8 +308,14 @@ ngx_oauth_cache_get(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
         return NGX_DECLINED;
     }
 
-    if (cn->expires <= ngx_time()) {
-        ngx_oauth_cache_delete(cache, cn);
+    if (cn->expires <= now) {
+
+        /* kept for stale_if_error, or marked by a flight: it stays */
+
+        if (!ngx_oauth_cache_kept(cn, now)) {
+            ngx_oauth_cache_delete(cache, cn);
+        }
+
         ngx_shmtx_unlock(&cache->shpool->mutex);
 
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -266,7 +344,8 @@ ngx_oauth_cache_put(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     ngx_shmtx_lock(&cache->shpool->mutex);
 
     ngx_oauth_cache_store_locked(r, cc, kind, hash, value, aux,
-                                 ngx_time() + ttl);
+                                 ngx_time() + ttl,
+                                 ngx_time() + ttl + cc->stale);
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
@@ -299,30 +378,44 @@ ngx_oauth_cache_acquire(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
 
     cn = ngx_oauth_cache_lookup(cache, hash);
 
-    if (cn && cn->expires > now) {
+    if (cn && cn->kind == kind && cn->expires > now) {
+        return ngx_oauth_cache_hit_locked(r, cc, cn, value, aux);
+    }
 
-        if (cn->kind == kind) {
-            return ngx_oauth_cache_hit_locked(r, cc, cn, value, aux);
-        }
-
-        if (cn->kind == NGX_OAUTH_CACHE_PENDING) {
+    if (cn && cn->flight != NGX_OAUTH_FLIGHT_NONE && cn->flight_ends > now
+        && !ngx_oauth_cache_leader_gone(cn))
+    {
+        if (cn->flight == NGX_OAUTH_FLIGHT_PENDING) {
             ngx_shmtx_unlock(&cache->shpool->mutex);
             return NGX_AGAIN;
         }
 
-        if (cn->kind == NGX_OAUTH_CACHE_FAILED && waited) {
-            *aux = cn->aux;
+        if (waited) {
+            *aux = cn->status;
             ngx_shmtx_unlock(&cache->shpool->mutex);
             return NGX_ABORT;
         }
     }
 
-    /* a miss: this request leads */
+    if (cn && cn->kind == kind) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "%s: cache \"%V\" entry expired", cache->who,
+                       &cc->zone->shm.name);
+    }
 
-    ngx_str_null(&empty);
+    /* a miss: this request leads; an entry kept for stale_if_error stays */
 
-    ngx_oauth_cache_store_locked(r, cc, NGX_OAUTH_CACHE_PENDING, hash, &empty,
-                                 0, now + lead_ttl);
+    if (cn == NULL || cn->kind != kind || !ngx_oauth_cache_kept(cn, now)) {
+        ngx_str_null(&empty);
+
+        cn = ngx_oauth_cache_store_locked(r, cc, NGX_OAUTH_CACHE_MARKER, hash,
+                                          &empty, 0, 0, 0);
+    }
+
+    if (cn) {
+        ngx_oauth_cache_mark(cn, NGX_OAUTH_FLIGHT_PENDING, now + lead_ttl,
+                             (int32_t) ngx_pid);
+    }
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
@@ -340,18 +433,28 @@ static void
 ngx_oauth_cache_fail(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     u_char *hash, ngx_uint_t status)
 {
-    ngx_str_t           empty;
-    ngx_oauth_cache_t  *cache;
+    ngx_str_t                empty;
+    ngx_oauth_cache_t       *cache;
+    ngx_oauth_cache_node_t  *cn;
 
     cache = cc->zone->data;
 
-    ngx_str_null(&empty);
-
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    ngx_oauth_cache_store_locked(r, cc, NGX_OAUTH_CACHE_FAILED, hash, &empty,
-                                 (int32_t) status,
-                                 ngx_time() + NGX_OAUTH_CACHE_FAILED_TTL);
+    cn = ngx_oauth_cache_lookup(cache, hash);
+
+    if (cn == NULL) {
+        ngx_str_null(&empty);
+
+        cn = ngx_oauth_cache_store_locked(r, cc, NGX_OAUTH_CACHE_MARKER, hash,
+                                          &empty, 0, 0, 0);
+    }
+
+    if (cn) {
+        ngx_oauth_cache_mark(cn, NGX_OAUTH_FLIGHT_FAILED,
+                             ngx_time() + NGX_OAUTH_CACHE_FAILED_TTL,
+                             (int32_t) status);
+    }
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 }
@@ -433,6 +536,40 @@ ngx_oauth_flight_fail(ngx_http_request_t *r, ngx_oauth_flight_t *f,
 }
 
 
+ngx_int_t
+ngx_oauth_flight_stale(ngx_http_request_t *r, ngx_oauth_flight_t *f,
+    ngx_str_t *value, int32_t *aux, time_t *age)
+{
+    time_t                   now;
+    ngx_oauth_cache_t       *cache;
+    ngx_oauth_cache_node_t  *cn;
+
+    if (f->cache == NULL || f->cache->stale == 0) {
+        return NGX_DECLINED;
+    }
+
+    cache = f->cache->zone->data;
+    now = ngx_time();
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    cn = ngx_oauth_cache_lookup(cache, f->hash);
+
+    if (cn == NULL
+        || cn->kind != f->kind
+        || cn->keep <= now
+        || cn->expires + f->cache->stale <= now)
+    {
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    *age = (cn->expires < now) ? now - cn->expires : 0;
+
+    return ngx_oauth_cache_hit_locked(r, f->cache, cn, value, aux);
+}
+
+
 /*
  * A leader that ends without storing or failing (its client went away and
  * the request was terminated while the IdP was asked): the requests
@@ -463,8 +600,14 @@ ngx_oauth_flight_cleanup(void *data)
 
     cn = ngx_oauth_cache_lookup(cache, f->hash);
 
-    if (cn && cn->kind == NGX_OAUTH_CACHE_PENDING) {
-        ngx_oauth_cache_delete(cache, cn);
+    if (cn && cn->flight == NGX_OAUTH_FLIGHT_PENDING) {
+
+        if (cn->kind == NGX_OAUTH_CACHE_MARKER) {
+            ngx_oauth_cache_delete(cache, cn);
+
+        } else {
+            cn->flight = NGX_OAUTH_FLIGHT_NONE;
+        }
     }
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
@@ -593,12 +736,15 @@ ngx_oauth_cache_hit_locked(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
 }
 
 
-/* the caller holds the zone's mutex; replaces an entry of the same digest */
+/*
+ * The caller holds the zone's mutex; replaces an entry of the same digest.
+ * NULL: the zone cannot hold it (logged).
+ */
 
-static void
+static ngx_oauth_cache_node_t *
 ngx_oauth_cache_store_locked(ngx_http_request_t *r,
     ngx_oauth_cache_conf_t *cc, u_char kind, u_char *hash, ngx_str_t *value,
-    int32_t aux, time_t expires)
+    int32_t aux, time_t expires, time_t keep)
 {
     size_t                   size;
     time_t                   now;
@@ -630,7 +776,7 @@ ngx_oauth_cache_store_locked(ngx_http_request_t *r,
         q = ngx_queue_last(&cache->sh->queue);
         cn = ngx_queue_data(q, ngx_oauth_cache_node_t, queue);
 
-        if (cn->expires > now) {
+        if (ngx_oauth_cache_kept(cn, now)) {
             break;
         }
 
@@ -655,7 +801,7 @@ ngx_oauth_cache_store_locked(ngx_http_request_t *r,
                           "%s: cache \"%V\" is too small for an entry of "
                           "%uz bytes", cache->who, &cc->zone->shm.name,
                           size);
-            return;
+            return NULL;
         }
 
         q = ngx_queue_last(&cache->sh->queue);
@@ -672,9 +818,14 @@ ngx_oauth_cache_store_locked(ngx_http_request_t *r,
     node->key = ngx_oauth_cache_key(hash);
 
     cn->kind = kind;
+    cn->flight = NGX_OAUTH_FLIGHT_NONE;
+    cn->reserved = 0;
     cn->len = (uint32_t) value->len;
     cn->expires = expires;
+    cn->keep = keep;
+    cn->flight_ends = 0;
     cn->aux = aux;
+    cn->status = 0;
     ngx_memcpy(cn->hash, hash, NOX_SHA256_LEN);
 
     if (value->len) {
@@ -683,6 +834,47 @@ ngx_oauth_cache_store_locked(ngx_http_request_t *r,
 
     ngx_rbtree_insert(&cache->sh->rbtree, node);
     ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
+
+    return cn;
+}
+
+
+/* an entry within its stale age, or a current flight marker */
+
+static ngx_uint_t
+ngx_oauth_cache_kept(ngx_oauth_cache_node_t *cn, time_t now)
+{
+    return cn->keep > now
+           || (cn->flight != NGX_OAUTH_FLIGHT_NONE && cn->flight_ends > now);
+}
+
+
+/*
+ * A pending flight whose leader's worker is gone (killed, crashed): its
+ * marker would make the others wait for lead_ttl; the next one leads.
+ */
+
+static ngx_uint_t
+ngx_oauth_cache_leader_gone(ngx_oauth_cache_node_t *cn)
+{
+    if (cn->flight != NGX_OAUTH_FLIGHT_PENDING
+        || cn->status == (int32_t) ngx_pid
+        || cn->status <= 0)
+    {
+        return 0;
+    }
+
+    return kill((ngx_pid_t) cn->status, 0) == -1 && ngx_errno == NGX_ESRCH;
+}
+
+
+static void
+ngx_oauth_cache_mark(ngx_oauth_cache_node_t *cn, ngx_uint_t flight,
+    time_t ends, int32_t status)
+{
+    cn->flight = (u_char) flight;
+    cn->flight_ends = ends;
+    cn->status = status;
 }
 
 

@@ -24,7 +24,16 @@
 typedef struct {
     ngx_shm_zone_t              *zone;
     time_t                       max_ttl;
+    time_t                       stale;        /* stale_if_error=, 0: off */
+    time_t                       negative_ttl; /* negative_ttl=, 0: off */
 } ngx_oauth_cache_conf_t;
+
+
+/* the optional parameters a directive accepts (ngx_oauth_cache_conf_ex) */
+#define NGX_OAUTH_CACHE_STALE       0x1     /* stale_if_error=time */
+#define NGX_OAUTH_CACHE_NEGATIVE    0x2     /* negative_ttl=time */
+
+#define NGX_OAUTH_CACHE_TIME_MAX    (365 * 24 * 3600)
 
 
 /*
@@ -36,6 +45,10 @@ typedef struct {
 char *ngx_oauth_cache_conf(ngx_conf_t *cf, void *tag, const char *who,
     time_t default_ttl, ngx_oauth_cache_conf_t **cc);
 
+/* the same, also accepting the parameters of allow (NGX_OAUTH_CACHE_*) */
+char *ngx_oauth_cache_conf_ex(ngx_conf_t *cf, void *tag, const char *who,
+    time_t default_ttl, ngx_uint_t allow, ngx_oauth_cache_conf_t **cc);
+
 /* a zone of this size (the size checks are the caller's) */
 ngx_oauth_cache_conf_t *ngx_oauth_cache_add(ngx_conf_t *cf, void *tag,
     const char *who, ngx_str_t *name, ssize_t size, time_t max_ttl);
@@ -45,7 +58,10 @@ ngx_int_t ngx_oauth_cache_get(ngx_http_request_t *r,
     ngx_oauth_cache_conf_t *cc, u_char kind, u_char *hash, ngx_str_t *value,
     int32_t *aux);
 
-/* stores (replacing an entry of the same digest) for ttl seconds (> 0) */
+/*
+ * stores (replacing an entry of the same digest) for ttl seconds (> 0),
+ * and keeps it cc->stale seconds longer for ngx_oauth_flight_stale
+ */
 void ngx_oauth_cache_put(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     u_char kind, u_char *hash, ngx_str_t *value, int32_t aux, time_t ttl);
 
@@ -97,6 +113,15 @@ void ngx_oauth_flight_store(ngx_http_request_t *r, ngx_oauth_flight_t *f,
 /* the leader failed with this HTTP status: followers answer the same */
 void ngx_oauth_flight_fail(ngx_http_request_t *r, ngx_oauth_flight_t *f,
     ngx_uint_t status);
+
+/*
+ * After a failed IdP call (the leader's, or NGX_ABORT for a follower):
+ * NGX_OK with the expired entry of f's key when f->cache has stale_if_error
+ * and the entry expired less than that long ago (*age: seconds since it
+ * expired); NGX_DECLINED when there is none; NGX_ERROR.
+ */
+ngx_int_t ngx_oauth_flight_stale(ngx_http_request_t *r,
+    ngx_oauth_flight_t *f, ngx_str_t *value, int32_t *aux, time_t *age);
 
 /* a POST subrequest whose end is recorded in f (f->done) */
 ngx_int_t ngx_oauth_flight_post(ngx_http_request_t *r, ngx_oauth_flight_t *f,

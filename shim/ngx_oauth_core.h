@@ -76,6 +76,9 @@ typedef struct {
                  uint8_t *out, int32_t out_cap, int32_t *token_len,
                  int32_t *type_len, int32_t *issued_len,
                  int64_t *expires_in);
+    int32_t  (*token_error)(int32_t http_status, const uint8_t *body,
+                 int32_t body_len, uint8_t *out, int32_t out_cap,
+                 int32_t *code_len);
     int32_t  (*numeric_date)(const uint8_t *json, int32_t json_len,
                  const uint8_t *name, int32_t name_len, int64_t *seconds);
     int32_t  (*sha256)(const uint8_t *data, int32_t len, uint8_t *out,

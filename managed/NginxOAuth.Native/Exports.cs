@@ -429,6 +429,26 @@ internal static unsafe class Exports
         }
     }
 
+    [UnmanagedCallersOnly(EntryPoint = "nox_token_error")]
+    public static int TokenError(int httpStatus, byte* body, int bodyLen, byte* output, int outCap, int* codeLen)
+    {
+        try
+        {
+            if (!IsBuffer(body, bodyLen) || !IsBuffer(output, outCap) || codeLen == null)
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            TokenErrorResult result = TokenErrors.Classify(httpStatus, new ReadOnlySpan<byte>(body, bodyLen),
+                new Span<byte>(output, outCap));
+            *codeLen = result.CodeLength;
+            return (int)result.Kind;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
     [UnmanagedCallersOnly(EntryPoint = "nox_numeric_date")]
     public static int NumericDateRead(byte* json, int jsonLen, byte* name, int nameLen, long* seconds)
     {

@@ -314,6 +314,20 @@ int32_t nox_exchange_parse(const uint8_t *json, int32_t json_len,
     int32_t *issued_len, int64_t *expires_in);
 
 /*
+ * Classifies a token endpoint's answer (RFC 6749 5.2, RFC 8693 2.2.2) by
+ * its HTTP status and JSON body before nox_exchange_parse reads it: NOX_OK
+ * for a 2xx answer without an "error" member; NOX_STS_REJECTED for a 4xx
+ * or an "error" (invalid_grant, invalid_target, unauthorized_client ...),
+ * NOX_STS_FORBIDDEN for "access_denied", "invalid_scope" and
+ * "insufficient_scope", with the code in out (*code_len bytes, printable
+ * ASCII, at most NOX_STS_ERROR_MAX, 0 when there is none; out_cap >=
+ * NOX_STS_ERROR_MAX always suffices); NOX_STS_SERVER_ERROR for 1xx, 3xx,
+ * 5xx.  (nox_sts_response classifies OAuth errors the same way.)
+ */
+int32_t nox_token_error(int32_t http_status, const uint8_t *body,
+    int32_t body_len, uint8_t *out, int32_t out_cap, int32_t *code_len);
+
+/*
  * The top-level member `name` of a JSON object (a decoded payload) read
  * as a time: NOX_OK with *seconds; NOX_NOT_FOUND when there is no such
  * member (or the document is not an object); NOX_TIME_INVALID when it is

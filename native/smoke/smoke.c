@@ -47,6 +47,8 @@ typedef int32_t (*introspect_parse_pt)(const uint8_t *, int32_t, int64_t,
     int64_t *);
 typedef int32_t (*exchange_parse_pt)(const uint8_t *, int32_t, uint8_t *,
     int32_t, int32_t *, int32_t *, int32_t *, int64_t *);
+typedef int32_t (*token_error_pt)(int32_t, const uint8_t *, int32_t,
+    uint8_t *, int32_t, int32_t *);
 typedef int32_t (*numeric_date_pt)(const uint8_t *, int32_t, const uint8_t *,
     int32_t, int64_t *);
 typedef int32_t (*sha256_pt)(const uint8_t *, int32_t, uint8_t *, int32_t);
@@ -213,6 +215,7 @@ main(int argc, char **argv)
     json_compact_pt           json_compact;
     introspect_parse_pt       introspect_parse;
     exchange_parse_pt         exchange_parse;
+    token_error_pt            token_error;
     numeric_date_pt           numeric_date;
     sha256_pt                 sha256;
     keyset_skipped_pt         keyset_skipped;
@@ -254,6 +257,7 @@ main(int argc, char **argv)
     introspect_parse = (introspect_parse_pt)
         sym(lib, "nox_introspect_parse");
     exchange_parse = (exchange_parse_pt) sym(lib, "nox_exchange_parse");
+    token_error = (token_error_pt) sym(lib, "nox_token_error");
     numeric_date = (numeric_date_pt) sym(lib, "nox_numeric_date");
     sha256 = (sha256_pt) sym(lib, "nox_sha256");
     keyset_skipped = (keyset_skipped_pt) sym(lib, "nox_keyset_skipped");
@@ -546,6 +550,22 @@ main(int argc, char **argv)
                         &ylen, &ilen, &exp);
     check(rc == NOX_E_BUFFER_TOO_SMALL && tlen == 6,
           "exchange_parse small buffer is E_BUFFER_TOO_SMALL");
+
+    rc = token_error(200, S("{\"access_token\":\"n\"}"), out, sizeof(out),
+                     &tlen);
+    check(rc == NOX_OK, "token_error 200 with a token is OK");
+    rc = token_error(400, S("{\"error\":\"invalid_grant\"}"), out,
+                     sizeof(out), &tlen);
+    check(rc == NOX_STS_REJECTED && tlen == 13
+          && memcmp(out, "invalid_grant", 13) == 0,
+          "token_error invalid_grant is STS_REJECTED with its code");
+    rc = token_error(400, S("{\"error\":\"invalid_scope\"}"), out,
+                     sizeof(out), &tlen);
+    check(rc == NOX_STS_FORBIDDEN, "token_error invalid_scope is FORBIDDEN");
+    rc = token_error(503, S("oops"), out, sizeof(out), &tlen);
+    check(rc == NOX_STS_SERVER_ERROR, "token_error 503 is STS_SERVER_ERROR");
+    rc = token_error(400, NULL, 3, out, sizeof(out), &tlen);
+    check(rc == NOX_E_ARGUMENT, "token_error NULL body is E_ARGUMENT");
 
     rc = numeric_date(S("{\"sub\":\"a\",\"exp\":17961582915e-1}"), S("exp"),
                       &exp);

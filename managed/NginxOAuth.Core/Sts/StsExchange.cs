@@ -17,7 +17,7 @@ namespace NginxOAuth.Core.Sts;
 public static class StsExchange
 {
     public const int MaxResponse = 1024 * 1024;
-    public const int ErrorMax = 128;
+    public const int ErrorMax = TokenErrors.ErrorMax;
 
     public const string PasswordGrant = "password";
     public const string ClientCredentialsGrant = "client_credentials";
@@ -397,7 +397,7 @@ public static class StsExchange
         if (root.TryGetProperty("error"u8, out JsonElement error) || !ok)
         {
             string code = TryString(error) ?? "";
-            return Refusal(code is "access_denied" or "invalid_scope" or "insufficient_scope"
+            return Refusal(TokenErrors.KindOf(code) == TokenErrorKind.Forbidden
                 ? StsError.Forbidden : StsError.Rejected, code, output);
         }
 
@@ -497,16 +497,8 @@ public static class StsExchange
     }
 
     /// <summary>An error or fault code into the output: printable ASCII ('?' for anything else), at most <see cref="ErrorMax"/> bytes.</summary>
-    private static StsResponseResult Refusal(StsError error, string code, Span<byte> output)
-    {
-        int length = Math.Min(Math.Min(code.Length, ErrorMax), output.Length);
-        for (int i = 0; i < length; i++)
-        {
-            char ch = code[i];
-            output[i] = ch is >= ' ' and <= '~' ? (byte)ch : (byte)'?';
-        }
-        return new StsResponseResult(error, length);
-    }
+    private static StsResponseResult Refusal(StsError error, string code, Span<byte> output) =>
+        new(error, TokenErrors.WriteCode(code, output));
 
     // ---- cache key ---------------------------------------------------------
 

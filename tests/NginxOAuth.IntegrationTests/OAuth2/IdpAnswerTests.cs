@@ -162,9 +162,9 @@ public sealed class IdpAnswerTests : NginxFixture
         Introspection(exp);
         string token = NewToken("bad-exp");
 
-        Assert.That(await StatusAsync("/i", token), Is.EqualTo(500), exp);
-        Assert.That(await StatusAsync("/ic", token), Is.EqualTo(500), exp);
-        Assert.That(await StatusAsync("/ic", token), Is.EqualTo(500), exp + " (never cached)");
+        Assert.That(await StatusAsync("/i", token), Is.EqualTo(502), exp);
+        Assert.That(await StatusAsync("/ic", token), Is.EqualTo(502), exp);
+        Assert.That(await StatusAsync("/ic", token), Is.EqualTo(502), exp + " (never cached)");
         Nginx.WaitForLogLine(TestLogMark, @"\[error\].*auth_oauth2_token: introspection .*unusable");
     }
 
@@ -185,8 +185,8 @@ public sealed class IdpAnswerTests : NginxFixture
         string token = NewToken("utf8");
 
         HttpReply reply = await Nginx.GetAsync("/i", token);
-        Assert.That(reply.Status, Is.EqualTo(500), reply.ToString());
-        Assert.That(await StatusAsync("/ic", token), Is.EqualTo(500));
+        Assert.That(reply.Status, Is.EqualTo(502), reply.ToString());
+        Assert.That(await StatusAsync("/ic", token), Is.EqualTo(502));
         Nginx.WaitForLogLine(TestLogMark, @"\[error\].*introspection .*not valid UTF-8");
     }
 
@@ -197,7 +197,7 @@ public sealed class IdpAnswerTests : NginxFixture
         _idp.Set("/token", FakeResponse.Bytes(body));
         int before = _idp.Count("/backend");
 
-        Assert.That(await StatusAsync("/x", NewToken("utf8x")), Is.EqualTo(500));
+        Assert.That(await StatusAsync("/x", NewToken("utf8x")), Is.EqualTo(502));
         Assert.That(_idp.Count("/backend"), Is.EqualTo(before), "the upstream is never reached");
         Nginx.WaitForLogLine(TestLogMark, @"\[error\].*token exchange .*not valid UTF-8");
     }
@@ -208,8 +208,8 @@ public sealed class IdpAnswerTests : NginxFixture
         _idp.Set("/introspect", FakeResponse.Json("{\"active\":true,\"sub\":\"a\\ud800\"}"));
         string token = NewToken("surrogate");
 
-        Assert.That(await StatusAsync("/i", token), Is.EqualTo(500));
-        Assert.That(await StatusAsync("/ic", token), Is.EqualTo(500));
+        Assert.That(await StatusAsync("/i", token), Is.EqualTo(502));
+        Assert.That(await StatusAsync("/ic", token), Is.EqualTo(502));
         Nginx.WaitForLogLine(TestLogMark, @"\[error\].*introspection .*unusable response .*invalid JSON");
         Assert.That(Nginx.ProblemLines(TestLogMark), Is.Empty);
     }
@@ -230,7 +230,7 @@ public sealed class IdpAnswerTests : NginxFixture
         foreach (string path in new[] { "/x", "/xc", "/xc" })
         {
             HttpReply reply = await Nginx.GetAsync(path, NewToken("inject"));
-            Assert.That(reply.Status, Is.EqualTo(500), $"{what} on {path}: {reply}");
+            Assert.That(reply.Status, Is.EqualTo(502), $"{what} on {path}: {reply}");
         }
 
         Assert.That(_idp.Count("/backend"), Is.EqualTo(before), "the upstream is never reached");

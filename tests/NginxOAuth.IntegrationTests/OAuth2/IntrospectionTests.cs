@@ -12,7 +12,8 @@ namespace NginxOAuth.IntegrationTests.OAuth2;
 /// <summary>
 /// auth_oauth2_token_introspect without a cache: the subrequest the IdP
 /// receives, variables, claim_set, require, WWW-Authenticate, and every IdP
-/// failure ending in 500 with an [error] line that names the cause.
+/// failure ending in 502 (an unusable answer) or 503 with Retry-After (no
+/// answer) with an [error] line that names the cause.
 /// </summary>
 [TestFixture]
 public sealed class IntrospectionTests : NginxFixture
@@ -194,41 +195,53 @@ public sealed class IntrospectionTests : NginxFixture
         Assert.That(reply.Body, Does.Contain("sub=user-tok-case"));
     }
 
-    [TestCase("err-1", "failed: rc 0, status 500", TestName = "IdP_answering_500_is_500")]
-    [TestCase("garbage-1", "invalid JSON", TestName = "IdP_answering_garbage_is_500")]
-    [TestCase("noactive-1", "\"active\" missing or not a boolean", TestName = "Response_without_active_is_500")]
-    [TestCase("stractive-1", "\"active\" missing or not a boolean", TestName = "Response_with_string_active_is_500")]
-    [TestCase("huge-1", "more than 65536", TestName = "Response_over_64_KiB_is_500")]
-    [TestCase("empty-1", "empty response", TestName = "Empty_response_is_500")]
-    [TestCase("slow-1", "timed out", TestName = "IdP_slower_than_proxy_read_timeout_is_500")]
-    public async Task IdP_trouble_is_500_with_an_error_line(string token, string logged)
+    [TestCase("err-1", "introspection \"/_introspect\" answered status 500", TestName = "IdP_answering_500_is_502")]
+    [TestCase("garbage-1", "invalid JSON", TestName = "IdP_answering_garbage_is_502")]
+    [TestCase("noactive-1", "\"active\" missing or not a boolean", TestName = "Response_without_active_is_502")]
+    [TestCase("stractive-1", "\"active\" missing or not a boolean", TestName = "Response_with_string_active_is_502")]
+    [TestCase("huge-1", "oversized response of", TestName = "Response_over_64_KiB_is_502")]
+    [TestCase("empty-1", "empty response", TestName = "Empty_response_is_502")]
+    public async Task Unusable_IdP_answer_is_502_with_an_error_line(string token, string logged)
     {
         HttpReply reply = await Nginx.GetAsync("/api", token);
 
-        Assert.That(reply.Status, Is.EqualTo(500), reply.ToString());
+        Assert.That(reply.Status, Is.EqualTo(502), reply.ToString());
         Assert.That(reply.Challenge, Is.Null);
+        Assert.That(reply.Header("Retry-After"), Is.Empty);
         string line = Nginx.WaitForLogLine(TestLogMark, "\\[error\\].*" + System.Text.RegularExpressions.Regex.Escape(logged));
         Assert.That(line, Does.Not.Contain(token));
         Assert.That(Nginx.ErrorLogSince(TestLogMark), Does.Not.Contain(token), "the token is never logged");
     }
 
     [Test]
-    public async Task Response_larger_than_the_subrequest_buffer_is_500_not_a_dropped_connection()
+    public async Task IdP_slower_than_proxy_read_timeout_is_503_with_retry_after()
     {
-        HttpReply reply = await Nginx.GetAsync("/small", "huge-small");
+        HttpReply reply = await Nginx.GetAsync("/api", "slow-1");
 
-        Assert.That(reply.Status, Is.EqualTo(500), reply.ToString());
-        Nginx.WaitForLogLine(TestLogMark, "\\[error\\].*too big subrequest response");
-        Nginx.WaitForLogLine(TestLogMark, "\\[error\\].*introspection \"/_small\" failed");
+        Assert.That(reply.Status, Is.EqualTo(503), reply.ToString());
+        Assert.That(reply.Header("Retry-After"), Is.Not.Empty);
+        Assert.That(reply.Challenge, Is.Null);
+        Nginx.WaitForLogLine(TestLogMark, "\\[error\\].*introspection: \"/_introspect\" did not answer");
     }
 
     [Test]
-    public async Task IdP_that_is_down_is_500_with_an_error_line()
+    public async Task Response_larger_than_the_subrequest_buffer_is_502_not_a_dropped_connection()
+    {
+        HttpReply reply = await Nginx.GetAsync("/small", "huge-small");
+
+        Assert.That(reply.Status, Is.EqualTo(502), reply.ToString());
+        Nginx.WaitForLogLine(TestLogMark, "\\[error\\].*too big subrequest response");
+        Nginx.WaitForLogLine(TestLogMark, "\\[error\\].*introspection: the answer of \"/_small\" .*did not arrive whole");
+    }
+
+    [Test]
+    public async Task IdP_that_is_down_is_503_with_retry_after_and_an_error_line()
     {
         HttpReply reply = await Nginx.GetAsync("/down", "tok-down");
 
-        Assert.That(reply.Status, Is.EqualTo(500));
-        Nginx.WaitForLogLine(TestLogMark, "\\[error\\].*introspection \"/_down\" failed");
+        Assert.That(reply.Status, Is.EqualTo(503));
+        Assert.That(reply.Header("Retry-After"), Is.Not.Empty);
+        Nginx.WaitForLogLine(TestLogMark, "\\[error\\].*introspection: \"/_down\" did not answer");
     }
 
     [Test]
