@@ -25,6 +25,12 @@ public enum TokenError
     CritUnsupported = 16,
     /// <summary>exp or nbf is a number outside a 64-bit second count (1e999, -1e999).</summary>
     TimeInvalid = 17,
+    /// <summary>A JWE did not decrypt with any candidate key: wrong key, tampered tag or key, bad CEK. One reason for all.</summary>
+    DecryptFailed = 18,
+    /// <summary>A JWE with "zip": compressed content is refused.</summary>
+    ZipUnsupported = 19,
+    /// <summary>Not the configured token type (auth_jwt_type): a JWS where a JWE is expected, a nested JWE without cty JWT.</summary>
+    TypeMismatch = 21,
 }
 
 /// <summary>Decisions about configuration input (NOX_JSON_INVALID .. NOX_VALUE_TYPE_INVALID).</summary>

@@ -16,15 +16,26 @@ public enum KeySetFormat
 public sealed class KeySet : IDisposable
 {
     private readonly JwsKey[] _keys;
+    private readonly JweKey[] _decryptionKeys;
     private int _disposed;
 
     internal KeySet(JwsKey[] keys)
+        : this(keys, Array.Empty<JweKey>())
+    {
+    }
+
+    internal KeySet(JwsKey[] keys, JweKey[] decryptionKeys)
     {
         _keys = keys;
+        _decryptionKeys = decryptionKeys;
     }
 
     /// <summary>The keys; empty once the set is disposed (a freed set verifies nothing).</summary>
     public ReadOnlySpan<JwsKey> Keys => Volatile.Read(ref _disposed) == 0 ? _keys : ReadOnlySpan<JwsKey>.Empty;
+
+    /// <summary>The JWE decryption keys; empty once the set is disposed.</summary>
+    public ReadOnlySpan<JweKey> DecryptionKeys =>
+        Volatile.Read(ref _disposed) == 0 ? _decryptionKeys : ReadOnlySpan<JweKey>.Empty;
 
     public int Count => Keys.Length;
 
@@ -33,6 +44,10 @@ public sealed class KeySet : IDisposable
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             foreach (JwsKey key in _keys)
+            {
+                key.Dispose();
+            }
+            foreach (JweKey key in _decryptionKeys)
             {
                 key.Dispose();
             }

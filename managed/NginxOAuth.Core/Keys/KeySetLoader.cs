@@ -40,15 +40,77 @@ public static class KeySetLoader
         ConfigError error = format == KeySetFormat.KeyVal
             ? LoadKeyVal(doc.RootElement, keys, ref detail)
             : LoadJwks(doc.RootElement, keys, ref detail);
+        var decryptionKeys = new List<JweKey>();
+        if (error == ConfigError.None)
+        {
+            error = LoadDecryptionKeys(doc.RootElement, format, decryptionKeys, ref detail);
+        }
         if (error != ConfigError.None)
         {
             foreach (JwsKey key in keys)
             {
                 key.Dispose();
             }
+            foreach (JweKey key in decryptionKeys)
+            {
+                key.Dispose();
+            }
             return KeySetResult.Fail(error, detail);
         }
-        return KeySetResult.Ok(new KeySet(keys.ToArray()));
+        return KeySetResult.Ok(new KeySet(keys.ToArray(), decryptionKeys.ToArray()));
+    }
+
+    /// <summary>
+    /// The JWE decryption keys of a document the verification pass accepted
+    /// (see <see cref="JweKeyLoader"/>): a second pass, so that neither
+    /// pass needs to know the other's rules.
+    /// </summary>
+    private static ConfigError LoadDecryptionKeys(JsonElement root, KeySetFormat format, List<JweKey> keys,
+        ref int detail)
+    {
+        int index = 0;
+        if (format == KeySetFormat.KeyVal)
+        {
+            foreach (JsonProperty member in root.EnumerateObject())
+            {
+                if (member.Value.ValueKind == JsonValueKind.String)
+                {
+                    ConfigError error = JweKeyLoader.ParsePem(member.Value.GetString()!,
+                        Encoding.UTF8.GetBytes(member.Name), out JweKey? key);
+                    if (error != ConfigError.None)
+                    {
+                        detail = index;
+                        return error;
+                    }
+                    if (key is not null)
+                    {
+                        keys.Add(key);
+                    }
+                }
+                index++;
+            }
+            return ConfigError.None;
+        }
+
+        if (!root.TryGetProperty("keys"u8, out JsonElement array) || array.ValueKind != JsonValueKind.Array)
+        {
+            return ConfigError.None;
+        }
+        foreach (JsonElement jwk in array.EnumerateArray())
+        {
+            ConfigError error = JweKeyLoader.ParseJwk(jwk, out JweKey? key);
+            if (error != ConfigError.None)
+            {
+                detail = index;
+                return error;
+            }
+            if (key is not null)
+            {
+                keys.Add(key);
+            }
+            index++;
+        }
+        return ConfigError.None;
     }
 
     private static ConfigError LoadJwks(JsonElement root, List<JwsKey> keys, ref int detail)
@@ -129,7 +191,10 @@ public static class KeySetLoader
                 detail = index;
                 return error;
             }
-            keys.Add(key!);
+            if (key is not null)
+            {
+                keys.Add(key);
+            }
             index++;
         }
         return ConfigError.None;
@@ -323,9 +388,15 @@ public static class KeySetLoader
                 return KeyBuilder.Rsa(kid, null, pkcs1, out key);
             }
 
+            if (label.SequenceEqual("PRIVATE KEY") || label.SequenceEqual("RSA PRIVATE KEY")
+                || label.SequenceEqual("EC PRIVATE KEY"))
+            {
+                return ConfigError.None; // a JWE decryption key (JweKeyLoader.ParsePem), verifies nothing
+            }
+
             if (!label.SequenceEqual("PUBLIC KEY"))
             {
-                return ConfigError.KeyBadPem; // private keys and certificates are refused
+                return ConfigError.KeyBadPem; // certificates are refused
             }
 
             return ParseSubjectPublicKeyInfo(der, kid, out key);
