@@ -6,7 +6,9 @@
  *   handler -> token from Authorization or token=$var
  *           -> one in-memory subrequest per auth_jwt_key_request, in turn
  *           -> nox_jwt_verify (managed: decode, signature, exp/nbf,
- *              revocation, require_claim/require_header rules)
+ *              revocation, require_claim/require_header rules); with
+ *              auth_jwt_type encrypted or nested, nox_jwt_verify_ex
+ *              (decryption first)
  *           -> auth_jwt_require values (here, after verification)
  *           -> NGX_OK / 401 / 403 / 500
  * Decoded header and payload stay in the request ctx for the variables.
@@ -117,6 +119,7 @@ typedef struct {
     ngx_str_t                  quote;
     ngx_http_auth_jwt_policy_t *policy;
     ngx_oauth_cache_conf_t    *verify_cache;
+    ngx_uint_t                 type;        /* NOX_JWT_* (auth_jwt_type) */
 } ngx_http_auth_jwt_loc_conf_t;
 
 
@@ -136,6 +139,7 @@ typedef struct {
     ngx_uint_t                 verified;
     ngx_str_t                  header;
     ngx_str_t                  payload;
+    ngx_str_t                  inner;       /* nested: the inner JWS */
 } ngx_http_auth_jwt_ctx_t;
 
 
@@ -160,8 +164,14 @@ static ngx_int_t ngx_http_auth_jwt_cache_key(ngx_http_request_t *r,
     u_char *hash);
 static ngx_int_t ngx_http_auth_jwt_cache_hit(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
-    int64_t policy, nox_buf_t *values, int32_t n, ngx_str_t *cached,
-    int32_t header_len);
+    int64_t policy, nox_buf_t *values, int32_t n);
+static ngx_int_t ngx_http_auth_jwt_cache_split(
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
+    ngx_str_t *cached, int32_t aux);
+static ngx_int_t ngx_http_auth_jwt_verify_token(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
+    int64_t policy, nox_buf_t *values, int32_t n, int32_t *rc,
+    int32_t *detail);
 static void ngx_http_auth_jwt_cache_store(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
     u_char *hash);
@@ -194,6 +204,8 @@ static ngx_int_t ngx_http_auth_jwt_variable_prefix(ngx_http_request_t *r,
 static ngx_int_t ngx_http_auth_jwt_variable_claims(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_auth_jwt_variable_nowtime(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_auth_jwt_variable_payload(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_auth_jwt_variable_set(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -239,7 +251,8 @@ static ngx_int_t ngx_http_auth_jwt_add_rule_check(ngx_conf_t *cf,
     ngx_http_auth_jwt_rule_t *rule, ngx_str_t *delimiter, ngx_str_t *quote);
 static u_char *ngx_http_auth_jwt_check_rule(void *data, u_char *buf,
     u_char *last);
-static ngx_int_t ngx_http_auth_jwt_token_shape(ngx_str_t *token);
+static ngx_int_t ngx_http_auth_jwt_token_shape(ngx_str_t *token,
+    ngx_uint_t type);
 
 
 static ngx_str_t  ngx_http_auth_jwt_ops[] = {
@@ -254,6 +267,14 @@ static ngx_str_t  ngx_http_auth_jwt_ops[] = {
     ngx_string("in"),                      /* NOX_OP_IN */
     ngx_string("nin"),                     /* NOX_OP_NIN */
     ngx_null_string
+};
+
+
+static ngx_conf_enum_t  ngx_http_auth_jwt_types[] = {
+    { ngx_string("signed"), NOX_JWT_SIGNED },
+    { ngx_string("encrypted"), NOX_JWT_ENCRYPTED },
+    { ngx_string("nested"), NOX_JWT_NESTED },
+    { ngx_null_string, 0 }
 };
 
 
@@ -375,6 +396,14 @@ static ngx_command_t  ngx_http_auth_jwt_commands[] = {
       0,
       NULL },
 
+    { ngx_string("auth_jwt_type"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_auth_jwt_loc_conf_t, type),
+      &ngx_http_auth_jwt_types },
+
     { ngx_string("auth_jwt_verify_cache"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_auth_jwt_verify_cache,
@@ -429,6 +458,9 @@ static ngx_http_variable_t  ngx_http_auth_jwt_vars[] = {
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("jwt_nowtime"), NULL, ngx_http_auth_jwt_variable_nowtime,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("jwt_payload"), NULL, ngx_http_auth_jwt_variable_payload,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -538,7 +570,8 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
         /* no key server traffic for tokens that cannot be a JWS */
 
         if (ctx->key_index == 0
-            && ngx_http_auth_jwt_token_shape(&ctx->token) != NGX_OK)
+            && ngx_http_auth_jwt_token_shape(&ctx->token, jlcf->type)
+               != NGX_OK)
         {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "auth_jwt: rejected: %s (token %uz bytes)",
@@ -573,10 +606,13 @@ ngx_http_auth_jwt_token(ngx_http_request_t *r,
 }
 
 
-/* compact JWS shape: three base64url segments, within the size limit */
+/*
+ * compact shape: three base64url segments (JWS) or five (JWE, for
+ * auth_jwt_type encrypted and nested), within the size limit
+ */
 
 static ngx_int_t
-ngx_http_auth_jwt_token_shape(ngx_str_t *token)
+ngx_http_auth_jwt_token_shape(ngx_str_t *token, ngx_uint_t type)
 {
     u_char      c;
     size_t      i;
@@ -605,7 +641,8 @@ ngx_http_auth_jwt_token_shape(ngx_str_t *token)
         return NGX_DECLINED;
     }
 
-    return (dots == 2) ? NGX_OK : NGX_DECLINED;
+    return (dots == ((type == NOX_JWT_SIGNED) ? 2 : 4)) ? NGX_OK
+                                                        : NGX_DECLINED;
 }
 
 
@@ -804,9 +841,9 @@ static ngx_int_t
 ngx_http_auth_jwt_verify(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
 {
-    u_char                         *out, hash[NOX_SHA256_LEN];
+    u_char                          hash[NOX_SHA256_LEN];
     int64_t                         policy;
-    int32_t                         rc, header_len, payload_len, detail, n;
+    int32_t                         rc, header_len, detail, n;
     ngx_str_t                       value, cached;
     ngx_uint_t                      i, cache;
     nox_buf_t                      *values;
@@ -863,10 +900,11 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
                                 NGX_HTTP_AUTH_JWT_CACHE_KIND, hash, &cached,
                                 &header_len)
             == NGX_OK
-            && header_len > 0 && (size_t) header_len < cached.len)
+            && ngx_http_auth_jwt_cache_split(jlcf, ctx, &cached, header_len)
+               == NGX_OK)
         {
             return ngx_http_auth_jwt_cache_hit(r, jlcf, ctx, policy, values,
-                                               n, &cached, header_len);
+                                               n);
         }
 
         /* a miss: the key request bodies become keysets now */
@@ -882,31 +920,14 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
         }
     }
 
-    out = ngx_pnalloc(r->pool, ctx->token.len);
-    if (out == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    header_len = -1;
-    payload_len = -1;
+    rc = NOX_E_INTERNAL;
     detail = 0;
 
-    rc = ngx_oauth_managed.jwt_verify(policy, ctx->token.data,
-                                      (int32_t) ctx->token.len, ngx_time(),
-                                      ctx->keysets.elts,
-                                      (int32_t) ctx->keysets.nelts,
-                                      values, n, out,
-                                      (int32_t) ctx->token.len,
-                                      &header_len, &payload_len, &detail);
-
-    if (header_len >= 0 && payload_len >= 0
-        && header_len + payload_len <= (int32_t) ctx->token.len)
+    if (ngx_http_auth_jwt_verify_token(r, jlcf, ctx, policy, values, n, &rc,
+                                       &detail)
+        != NGX_OK)
     {
-        ctx->decoded = 1;
-        ctx->header.data = out;
-        ctx->header.len = header_len;
-        ctx->payload.data = out + header_len;
-        ctx->payload.len = payload_len;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (rc == NOX_OK && cache && ctx->decoded) {
@@ -914,6 +935,128 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
     }
 
     return ngx_http_auth_jwt_decision(r, jlcf, ctx, rc, detail);
+}
+
+
+/*
+ * Runs the managed verification and keeps the decoded parts in the ctx.
+ * A signed token: nox_jwt_verify, header and payload in a buffer of the
+ * token's size.  Encrypted and nested: nox_jwt_verify_ex, which also
+ * returns the inner JWS of a nested token (for $jwt_payload) and needs
+ * twice the token's size for it.
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_verify_token(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
+    int64_t policy, nox_buf_t *values, int32_t n, int32_t *rc,
+    int32_t *detail)
+{
+    u_char   *out;
+    size_t    cap;
+    int32_t   lens[3];
+
+    cap = ctx->token.len;
+
+    if (jlcf->type == NOX_JWT_NESTED) {
+        cap *= 2;
+    }
+
+    out = ngx_pnalloc(r->pool, cap);
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    lens[0] = -1;
+    lens[1] = -1;
+    lens[2] = -1;
+
+    if (jlcf->type == NOX_JWT_SIGNED) {
+        *rc = ngx_oauth_managed.jwt_verify(policy, ctx->token.data,
+                                           (int32_t) ctx->token.len,
+                                           ngx_time(), ctx->keysets.elts,
+                                           (int32_t) ctx->keysets.nelts,
+                                           values, n, out, (int32_t) cap,
+                                           &lens[0], &lens[1], detail);
+    } else {
+        *rc = ngx_oauth_managed.jwt_verify_ex(policy, ctx->token.data,
+                                              (int32_t) ctx->token.len,
+                                              ngx_time(), ctx->keysets.elts,
+                                              (int32_t) ctx->keysets.nelts,
+                                              values, n, out, (int32_t) cap,
+                                              lens, detail);
+    }
+
+    if (lens[0] >= 0 && lens[1] >= 0
+        && (size_t) lens[0] + lens[1] + (lens[2] > 0 ? lens[2] : 0) <= cap)
+    {
+        ctx->decoded = 1;
+        ctx->header.data = out;
+        ctx->header.len = lens[0];
+        ctx->payload.data = out + lens[0];
+        ctx->payload.len = lens[1];
+
+        if (lens[2] > 0) {
+            ctx->inner.data = out + lens[0] + lens[1];
+            ctx->inner.len = lens[2];
+        }
+
+    } else if (lens[0] > 0 && (size_t) lens[0] <= cap) {
+
+        /* the header alone (a JWE that did not decrypt): for the log */
+
+        ctx->header.data = out;
+        ctx->header.len = lens[0];
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A cache entry holds the header, the payload and, for nested tokens, the
+ * inner JWS, one after another.  aux is the header's length; for nested
+ * tokens the payload's length is in its upper 16 bits (an entry is at
+ * most NGX_HTTP_AUTH_JWT_CACHE_MAX_VALUE bytes, so both fit).
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_cache_split(ngx_http_auth_jwt_loc_conf_t *jlcf,
+    ngx_http_auth_jwt_ctx_t *ctx, ngx_str_t *cached, int32_t aux)
+{
+    size_t  header_len, payload_len;
+
+    if (aux <= 0) {
+        return NGX_DECLINED;
+    }
+
+    if (jlcf->type == NOX_JWT_NESTED) {
+        header_len = (size_t) aux & 0xffff;
+        payload_len = (size_t) aux >> 16;
+
+    } else {
+        header_len = (size_t) aux;
+        payload_len = cached->len > header_len ? cached->len - header_len : 0;
+    }
+
+    if (header_len == 0 || payload_len == 0
+        || header_len + payload_len > cached->len)
+    {
+        return NGX_DECLINED;
+    }
+
+    ctx->header.data = cached->data;
+    ctx->header.len = header_len;
+    ctx->payload.data = cached->data + header_len;
+    ctx->payload.len = payload_len;
+    ctx->inner.data = ctx->payload.data + payload_len;
+    ctx->inner.len = cached->len - header_len - payload_len;
+
+    if (jlcf->type == NOX_JWT_NESTED && ctx->inner.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -927,16 +1070,11 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_auth_jwt_cache_hit(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
-    int64_t policy, nox_buf_t *values, int32_t n, ngx_str_t *cached,
-    int32_t header_len)
+    int64_t policy, nox_buf_t *values, int32_t n)
 {
     int32_t  rc, detail;
 
     ctx->decoded = 1;
-    ctx->header.data = cached->data;
-    ctx->header.len = header_len;
-    ctx->payload.data = cached->data + header_len;
-    ctx->payload.len = cached->len - header_len;
 
     if (!jlcf->policy->recheck) {
         return ngx_http_auth_jwt_decision(r, jlcf, ctx, NOX_OK, 0);
@@ -1057,12 +1195,17 @@ ngx_http_auth_jwt_cache_store(ngx_http_request_t *r,
     u_char *hash)
 {
     time_t     ttl, now;
-    int32_t    rc;
+    int32_t    rc, aux;
     int64_t    exp;
     ngx_str_t  value;
 
     value.data = ctx->header.data;
-    value.len = ctx->header.len + ctx->payload.len;
+    value.len = ctx->header.len + ctx->payload.len + ctx->inner.len;
+    aux = (int32_t) ctx->header.len;
+
+    if (jlcf->type == NOX_JWT_NESTED) {
+        aux |= (int32_t) (ctx->payload.len << 16);
+    }
 
     if (value.len > NGX_HTTP_AUTH_JWT_CACHE_MAX_VALUE) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -1098,7 +1241,7 @@ ngx_http_auth_jwt_cache_store(ngx_http_request_t *r,
     }
 
     ngx_oauth_cache_put(r, jlcf->verify_cache, NGX_HTTP_AUTH_JWT_CACHE_KIND,
-                        hash, &value, (int32_t) ctx->header.len, ttl);
+                        hash, &value, aux, ttl);
 }
 
 
@@ -1205,7 +1348,8 @@ ngx_http_auth_jwt_policy_identity(ngx_http_request_t *r,
     rule = jlcf->rules ? jlcf->rules->elts : NULL;
     nu = jlcf->rules ? jlcf->rules->nelts : 0;
 
-    len = sizeof("policy|exp=1|sig=1||leeway=|nested=1:|") + NGX_TIME_T_LEN
+    len = sizeof("policy|exp=1|sig=1||leeway=|nested=1:|type=|")
+          + NGX_TIME_T_LEN + NGX_INT_T_LEN
           + 2 * (NGX_SIZE_T_LEN + 1) + jlcf->delimiter.len + jlcf->quote.len;
 
     for (i = 0; i < nk; i++) {
@@ -1228,6 +1372,10 @@ ngx_http_auth_jwt_policy_identity(ngx_http_request_t *r,
     p = ngx_sprintf(buf, "policy|exp=%d|sig=%d|leeway=%T|",
                     jlcf->validate_exp ? 1 : 0, jlcf->validate_sig ? 1 : 0,
                     jlcf->leeway);
+
+    if (jlcf->type != NOX_JWT_SIGNED) {
+        p = ngx_sprintf(p, "type=%ui|", jlcf->type);
+    }
 
     for (i = 0; i < nk; i++) {
         p = ngx_sprintf(p, "%c%uz:%V|",
@@ -1295,6 +1443,13 @@ ngx_http_auth_jwt_policy_build(ngx_http_auth_jwt_loc_conf_t *jlcf,
     rc = ngx_oauth_managed.policy_create(flags, (int64_t) jlcf->leeway, &h);
     if (rc != NOX_OK) {
         return rc;
+    }
+
+    if (jlcf->type != NOX_JWT_SIGNED) {
+        rc = ngx_oauth_managed.policy_set_type(h, (int32_t) jlcf->type);
+        if (rc != NOX_OK) {
+            goto failed;
+        }
     }
 
     if (jlcf->key_files) {
@@ -1465,11 +1620,15 @@ ngx_http_auth_jwt_log_reject(ngx_http_request_t *r,
     ngx_str_null(&kid);
     ngx_str_null(&iss);
 
-    if (ctx->decoded) {
+    if (ctx->header.len) {
+        /* also the header of a JWE that did not decrypt */
+
         ngx_str_set(&path, "kid");
         (void) ngx_http_auth_jwt_render(r, &ctx->header, &path,
                                         NOX_PATH_NAME, jlcf, &kid);
+    }
 
+    if (ctx->decoded) {
         ngx_str_set(&path, "iss");
         (void) ngx_http_auth_jwt_render(r, &ctx->payload, &path,
                                         NOX_PATH_NAME, jlcf, &iss);
@@ -1714,6 +1873,30 @@ ngx_http_auth_jwt_variable_nowtime(ngx_http_request_t *r,
 }
 
 
+/*
+ * $jwt_payload: the decrypted payload of an encrypted token, the inner JWS
+ * of a nested one (for forwarding it upstream), the decoded payload of a
+ * signed one; only once the token is verified
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_variable_payload(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_auth_jwt_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_oauth_jwt_module);
+
+    if (ctx == NULL || !ctx->verified) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    return ngx_oauth_variable_set(r, v, ctx->inner.len ? &ctx->inner
+                                                       : &ctx->payload);
+}
+
+
 static ngx_int_t
 ngx_http_auth_jwt_variable_set(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
@@ -1770,6 +1953,7 @@ ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf)
     conf->phase = NGX_CONF_UNSET_UINT;
     conf->nested = NGX_CONF_UNSET;
     conf->verify_cache = NGX_CONF_UNSET_PTR;
+    conf->type = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -1808,6 +1992,7 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->nested, prev->nested, 0);
     ngx_conf_merge_ptr_value(conf->verify_cache, prev->verify_cache, NULL);
+    ngx_conf_merge_uint_value(conf->type, prev->type, NOX_JWT_SIGNED);
 
     if (conf->delimiter.data == NULL) {
         ngx_str_set(&conf->delimiter, ".");

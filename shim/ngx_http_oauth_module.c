@@ -104,6 +104,8 @@ static struct {
     ngx_oauth_sym(policy_free),
     ngx_oauth_sym(jwt_verify),
     ngx_oauth_sym(jwt_check),
+    ngx_oauth_sym(policy_set_type),
+    ngx_oauth_sym(jwt_verify_ex),
     ngx_oauth_sym(json_get),
     ngx_oauth_sym(json_compact),
     ngx_oauth_sym(introspect_parse),
@@ -555,6 +557,10 @@ ngx_oauth_status_text(int32_t status)
     case NOX_CRIT_UNSUPPORTED:    return "unsupported crit header";
     case NOX_TIME_INVALID:        return "exp or nbf is not a number of "
                                          "seconds within 64 bits";
+    case NOX_DECRYPT_FAILED:      return "the token does not decrypt";
+    case NOX_ZIP_UNSUPPORTED:     return "compressed (zip) JWE";
+    case NOX_TYPE_MISMATCH:       return "not the token type of "
+                                         "auth_jwt_type";
     case NOX_NOT_FOUND:           return "not found";
     case NOX_JSON_INVALID:        return "invalid JSON";
     case NOX_JSON_NOT_OBJECT:     return "not a JSON object";

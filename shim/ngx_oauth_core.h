@@ -57,6 +57,12 @@ typedef struct {
                  int32_t payload_len, int64_t now,
                  const nox_buf_t *rule_values, int32_t n_values,
                  int32_t *detail);
+    int32_t  (*policy_set_type)(int64_t policy, int32_t type);
+    int32_t  (*jwt_verify_ex)(int64_t policy, const uint8_t *token,
+                 int32_t token_len, int64_t now, const int64_t *extra_keysets,
+                 int32_t n_extra, const nox_buf_t *rule_values,
+                 int32_t n_values, uint8_t *out, int32_t out_cap,
+                 int32_t *lens, int32_t *detail);
     int32_t  (*json_get)(const uint8_t *json, int32_t json_len,
                  const uint8_t *path, int32_t path_len, int32_t path_kind,
                  const uint8_t *delim, int32_t delim_len,

@@ -3,7 +3,7 @@ namespace NginxOAuth.Native;
 /// <summary>Mirror of native/include/ngx_oauth_abi.h (the single source of truth).</summary>
 internal static class Abi
 {
-    public const int NOX_ABI_VERSION = 3;
+    public const int NOX_ABI_VERSION = 4;
 
     public const int NOX_OK = 0;
 
@@ -24,6 +24,9 @@ internal static class Abi
     public const int NOX_NO_KEYS = 15;
     public const int NOX_CRIT_UNSUPPORTED = 16;
     public const int NOX_TIME_INVALID = 17;
+    public const int NOX_DECRYPT_FAILED = 18;
+    public const int NOX_ZIP_UNSUPPORTED = 19;
+    public const int NOX_TYPE_MISMATCH = 21;
 
     public const int NOX_NOT_FOUND = 20;
 
@@ -80,6 +83,10 @@ internal static class Abi
 
     public const int NOX_KEYS_JWKS = 0;
     public const int NOX_KEYS_KEYVAL = 1;
+
+    public const int NOX_JWT_SIGNED = 0;
+    public const int NOX_JWT_ENCRYPTED = 1;
+    public const int NOX_JWT_NESTED = 2;
 
     public const int NOX_POLICY_VALIDATE_EXP = 0x1;
     public const int NOX_POLICY_VALIDATE_SIG = 0x2;
