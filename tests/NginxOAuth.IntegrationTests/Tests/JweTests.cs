@@ -43,8 +43,11 @@ public sealed class JweTests : NginxFixture
             [Signer.Kid] = Signer.PublicPem(),
         }));
         string echo = nginx.Echo("sub=$jwt_claim_sub alg=$jwt_header_alg enc=$jwt_header_enc role=$jwt_claim_role "
-            + "payload=$jwt_payload");
+            + "tier=$jwe_tier typ=$jwe_typ payload=$jwt_payload");
         nginx.Start($$"""
+            auth_jwt_claim_set $jwe_tier https://example.com/claims tier;
+            auth_jwt_header_set $jwe_typ typ;
+
             server {
                 listen 127.0.0.1:{{nginx.Port}};
                 large_client_header_buffers 4 64k;
@@ -140,6 +143,21 @@ public sealed class JweTests : NginxFixture
         string inner = Field(reply, "payload");
         Assert.That(inner.Split('.'), Has.Length.EqualTo(3), "$jwt_payload is the inner JWS");
         Assert.That(inner, Does.StartWith(TokenFactory.Sign(Signer, Claims("x")).Split('.')[0]));
+    }
+
+    [Test]
+    public async Task Multi_name_claim_and_header_paths_read_the_inner_token()
+    {
+        JsonObject claims = Claims("path-user");
+        claims["https://example.com/claims"] = new JsonObject { ["tier"] = "gold" };
+        string jws = TokenFactory.Sign(Signer, claims);
+        string jwe = JweFactory.RsaOaep256Gcm(EncRsa, "enc-rsa", jws, cty: "JWT");
+
+        HttpReply reply = await Nginx.GetAsync("/nested", jwe);
+
+        Assert.That(reply.Status, Is.EqualTo(200), reply.ToString());
+        Assert.That(Field(reply, "tier"), Is.EqualTo("gold"));
+        Assert.That(Field(reply, "typ"), Is.EqualTo("JWT"), "the inner JWS header's typ");
     }
 
     [Test]
