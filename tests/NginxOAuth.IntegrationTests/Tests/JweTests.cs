@@ -22,6 +22,7 @@ namespace NginxOAuth.IntegrationTests.Tests;
 public sealed class JweTests : NginxFixture
 {
     private static readonly SigningKey Signer = AlgVariant.Get("RS256").Key(7);
+    private static readonly SigningKey FetchedSigner = AlgVariant.Get("ES256").Key(7);
     private static readonly RSA EncRsa = RSA.Create(2048);
     private static readonly RSA OtherRsa = RSA.Create(2048);
     private static readonly byte[] DirKey = RandomNumberGenerator.GetBytes(32);
@@ -37,6 +38,8 @@ public sealed class JweTests : NginxFixture
             JweFactory.PrivateRsaJwk(EncRsa, "enc-rsa"),
             JweFactory.OctJwk(DirKey, "enc-dir"),
             JweFactory.OctJwk(WrapKey, "enc-kw")));
+        Directory.CreateDirectory(Path.Combine(nginx.Directory, "fetched"));
+        nginx.WriteFile("fetched/sign.jwks", TokenFactory.Jwks(FetchedSigner));
         nginx.WriteFile("keyval.json", TokenFactory.Json(new JsonObject
         {
             ["enc-pem"] = EncRsa.ExportPkcs8PrivateKeyPem(),
@@ -66,6 +69,16 @@ public sealed class JweTests : NginxFixture
                     auth_jwt_type nested;
                     auth_jwt_key_file keyval.json keyval;
                     {{echo}}
+                }
+                location /nested-fetched {
+                    auth_jwt_type nested;
+                    auth_jwt_key_request /_keys/sign.jwks;
+                    {{echo}}
+                }
+                location /_keys/ {
+                    internal;
+                    auth_jwt off;
+                    alias {{Path.Combine(nginx.Directory, "fetched")}}/;
                 }
                 location /cached {
                     auth_jwt_type nested;
@@ -170,6 +183,22 @@ public sealed class JweTests : NginxFixture
 
         Assert.That(reply.Status, Is.EqualTo(200), reply.ToString());
         Assert.That(Field(reply, "payload"), Is.EqualTo(jws));
+    }
+
+    [Test]
+    public async Task Nested_token_with_signing_keys_from_a_key_request_passes()
+    {
+        // the decryption key comes from the inherited key file, the signing
+        // key from the key request: a five-part token reaches the key request
+        string jws = TokenFactory.Sign(FetchedSigner, Claims("fetched-user"));
+        string jwe = JweFactory.DirGcm(DirKey, "enc-dir", jws, cty: "JWT");
+
+        HttpReply reply = await Nginx.GetAsync("/nested-fetched", jwe);
+        HttpReply malformed = await Nginx.GetAsync("/nested-fetched", jws);
+
+        Assert.That(reply.Status, Is.EqualTo(200), reply.ToString());
+        Assert.That(Field(reply, "sub"), Is.EqualTo("fetched-user"));
+        Assert.That(malformed.Status, Is.EqualTo(401), "a JWS is not the shape of a nested token");
     }
 
     [Test]
