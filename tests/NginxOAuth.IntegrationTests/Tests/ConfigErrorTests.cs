@@ -56,7 +56,9 @@ public sealed class ConfigErrorTests
         string manyKeys = TokenFactory.Jwks(Enumerable.Range(0, 257)
             .Select(i => new HmacSigningKey("HS256", $"k{i}", new byte[32]).Jwk()).ToArray());
         string hugeKeys = "{\"keys\":[" + new string(' ', 1100 * 1024) + "]}";
-        using var privateKey = RSA.Create(2048);
+        // private RSA and P-256/384/521 keys are JWE decryption keys now;
+        // a secp256k1 private key is neither a public key nor a JWE key
+        using var privateKey = ECDsa.Create(ECCurve.CreateFromValue("1.3.132.0.10"));
 
         var cases = new Dictionary<string, Case>
         {
@@ -73,7 +75,7 @@ public sealed class ConfigErrorTests
                 Files: File("many.jwks", manyKeys)),
             ["Keyval value that is not PEM"] = new("auth_jwt_key_file bad.keyval keyval;", "auth_jwt_key_file", ["not a PEM public key"],
                 Files: File("bad.keyval", "{\"k1\": \"not a pem\"}")),
-            ["Keyval value that is a private key"] = new("auth_jwt_key_file private.keyval keyval;", "auth_jwt_key_file", ["not a PEM public key"],
+            ["Keyval value that is a private key JWE cannot use"] = new("auth_jwt_key_file private.keyval keyval;", "auth_jwt_key_file", ["not a PEM public key"],
                 Files: File("private.keyval", TokenFactory.Json(new JsonObject { ["k1"] = privateKey.ExportPkcs8PrivateKeyPem() }))),
             ["JWK with an unknown alg"] = new("auth_jwt_key_file xs999.jwks;", "auth_jwt_key_file", ["unknown algorithm"],
                 Files: File("xs999.jwks", Jwks(xs999))),
