@@ -120,6 +120,8 @@ typedef struct {
     ngx_http_auth_jwt_policy_t *policy;
     ngx_oauth_cache_conf_t    *verify_cache;
     ngx_uint_t                 type;        /* NOX_JWT_* (auth_jwt_type) */
+    ngx_str_t                  type_file;   /* where auth_jwt_type is */
+    ngx_uint_t                 type_line;
 } ngx_http_auth_jwt_loc_conf_t;
 
 
@@ -238,6 +240,8 @@ static char *ngx_http_auth_jwt_allow_nested(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_auth_jwt_verify_cache(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_auth_jwt_type(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_auth_jwt_add_entry(ngx_conf_t *cf, ngx_array_t **list,
     void *entry, ngx_oauth_check_pt check);
 static ngx_int_t ngx_http_auth_jwt_key_format(ngx_conf_t *cf,
@@ -253,6 +257,10 @@ static u_char *ngx_http_auth_jwt_check_rule(void *data, u_char *buf,
     u_char *last);
 static ngx_int_t ngx_http_auth_jwt_token_shape(ngx_str_t *token,
     ngx_uint_t type);
+static ngx_int_t ngx_http_auth_jwt_add_type_check(ngx_conf_t *cf,
+    ngx_http_auth_jwt_loc_conf_t *conf);
+static u_char *ngx_http_auth_jwt_check_type(void *data, u_char *buf,
+    u_char *last);
 
 
 static ngx_str_t  ngx_http_auth_jwt_ops[] = {
@@ -399,10 +407,10 @@ static ngx_command_t  ngx_http_auth_jwt_commands[] = {
     { ngx_string("auth_jwt_type"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
                         |NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_auth_jwt_type,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_auth_jwt_loc_conf_t, type),
-      &ngx_http_auth_jwt_types },
+      0,
+      NULL },
 
     { ngx_string("auth_jwt_verify_cache"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
@@ -1992,6 +2000,11 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->nested, prev->nested, 0);
     ngx_conf_merge_ptr_value(conf->verify_cache, prev->verify_cache, NULL);
+    if (conf->type == NGX_CONF_UNSET_UINT) {
+        conf->type_file = prev->type_file;
+        conf->type_line = prev->type_line;
+    }
+
     ngx_conf_merge_uint_value(conf->type, prev->type, NOX_JWT_SIGNED);
 
     if (conf->delimiter.data == NULL) {
@@ -2048,6 +2061,10 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                     return NGX_CONF_ERROR;
                 }
             }
+        }
+
+        if (ngx_http_auth_jwt_add_type_check(cf, conf) != NGX_OK) {
+            return NGX_CONF_ERROR;
         }
 
         /* once per auth_jwt directive, not per inheriting location */
@@ -2709,6 +2726,107 @@ ngx_http_auth_jwt_check_rule(void *data, u_char *buf, u_char *last)
                         ngx_oauth_status_text(rc),
                         check->delimiter.len
                         ? " (with auth_jwt_allow_nested)" : "");
+}
+
+
+/*
+ * auth_jwt_type encrypted or nested with key files only: at least one of
+ * them must hold a decryption key, or every token would be refused with
+ * 500.  Reported at auth_jwt_type.  With auth_jwt_key_request the
+ * keys may come per request: nothing to check here.
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_add_type_check(ngx_conf_t *cf,
+    ngx_http_auth_jwt_loc_conf_t *conf)
+{
+    if (conf->type == NOX_JWT_SIGNED || conf->key_requests != NULL
+        || conf->key_files == NULL)
+    {
+        return NGX_OK;
+    }
+
+    return ngx_oauth_check_add_at(cf, ngx_http_auth_jwt_check_type, conf,
+                                  &conf->type_file, conf->type_line);
+}
+
+
+static u_char *
+ngx_http_auth_jwt_check_type(void *data, u_char *buf, u_char *last)
+{
+    ngx_http_auth_jwt_loc_conf_t  *conf = data;
+
+    int64_t                         handle;
+    int32_t                         rc, detail, verify, decrypt;
+    ngx_uint_t                      i;
+    ngx_http_auth_jwt_key_file_t  **kf;
+
+    kf = conf->key_files->elts;
+
+    for (i = 0; i < conf->key_files->nelts; i++) {
+        handle = 0;
+        detail = 0;
+
+        rc = ngx_oauth_managed.keyset_load(kf[i]->content.data,
+                                           (int32_t) kf[i]->content.len,
+                                           (int32_t) kf[i]->format, &handle,
+                                           &detail);
+        if (rc != NOX_OK) {
+            continue;               /* the key file's own check reports it */
+        }
+
+        verify = 0;
+        decrypt = 0;
+
+        rc = ngx_oauth_managed.keyset_count(handle, &verify, &decrypt);
+
+        (void) ngx_oauth_managed.keyset_free(handle);
+
+        if (rc == NOX_OK && decrypt > 0) {
+            return NULL;
+        }
+    }
+
+    return ngx_slprintf(buf, last, "\"auth_jwt_type\" %s: no decryption "
+                        "key in the auth_jwt_key_file files (a JWK with "
+                        "\"d\", an \"oct\" key with \"use\":\"enc\", or a "
+                        "keyval PEM private key)",
+                        conf->type == NOX_JWT_NESTED ? "nested"
+                                                     : "encrypted");
+}
+
+
+static char *
+ngx_http_auth_jwt_type(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
+
+    ngx_str_t        *value;
+    ngx_conf_enum_t  *e;
+
+    if (jlcf->type != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (e = ngx_http_auth_jwt_types; e->name.len; e++) {
+        if (e->name.len == value[1].len
+            && ngx_strcmp(e->name.data, value[1].data) == 0)
+        {
+            jlcf->type = e->value;
+            jlcf->type_file = cf->conf_file->file.name;
+            jlcf->type_line = cf->conf_file->line;
+
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"auth_jwt_type\": invalid type \"%V\", it must be "
+                       "\"signed\", \"encrypted\" or \"nested\"", &value[1]);
+
+    return NGX_CONF_ERROR;
 }
 
 

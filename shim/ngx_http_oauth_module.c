@@ -95,6 +95,7 @@ static struct {
     ngx_oauth_sym(abi_version),
     ngx_oauth_sym(keyset_load),
     ngx_oauth_sym(keyset_free),
+    ngx_oauth_sym(keyset_count),
     ngx_oauth_sym(json_check),
     ngx_oauth_sym(policy_create),
     ngx_oauth_sym(policy_add_keyset),

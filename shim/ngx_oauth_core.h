@@ -36,6 +36,8 @@ typedef struct {
     int32_t  (*keyset_load)(const uint8_t *data, int32_t len, int32_t format,
                  int64_t *handle, int32_t *detail);
     int32_t  (*keyset_free)(int64_t handle);
+    int32_t  (*keyset_count)(int64_t handle, int32_t *verify,
+                 int32_t *decrypt);
     int32_t  (*json_check)(const uint8_t *data, int32_t len);
     int32_t  (*policy_create)(int32_t flags, int64_t leeway, int64_t *handle);
     int32_t  (*policy_add_keyset)(int64_t policy, int64_t keyset);

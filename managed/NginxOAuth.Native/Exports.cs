@@ -67,6 +67,30 @@ internal static unsafe class Exports
         }
     }
 
+    [UnmanagedCallersOnly(EntryPoint = "nox_keyset_count")]
+    public static int KeySetCount(long handle, int* verify, int* decrypt)
+    {
+        try
+        {
+            if (verify == null || decrypt == null)
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            KeySet? keySet = Handles.Get<KeySet>(handle);
+            if (keySet is null)
+            {
+                return Abi.NOX_E_HANDLE;
+            }
+            *verify = keySet.Count;
+            *decrypt = keySet.DecryptionKeys.Length;
+            return Abi.NOX_OK;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
     [UnmanagedCallersOnly(EntryPoint = "nox_json_check")]
     public static int JsonCheck(byte* data, int len)
     {

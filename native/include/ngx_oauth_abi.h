@@ -205,6 +205,9 @@ int32_t nox_keyset_load(const uint8_t *data, int32_t len, int32_t format,
     int64_t *handle, int32_t *detail);
 int32_t nox_keyset_free(int64_t handle);
 
+/* How many keys of a loaded set verify signatures and decrypt JWE. */
+int32_t nox_keyset_count(int64_t handle, int32_t *verify, int32_t *decrypt);
+
 /* Checks that data is well-formed JSON (for json= values). */
 int32_t nox_json_check(const uint8_t *data, int32_t len);
 

@@ -39,6 +39,7 @@ typedef int32_t (*jwt_verify_pt)(int64_t, const uint8_t *, int32_t, int64_t,
 typedef int32_t (*jwt_check_pt)(int64_t, const uint8_t *, int32_t,
     const uint8_t *, int32_t, int64_t, const nox_buf_t *, int32_t, int32_t *);
 typedef int32_t (*policy_set_type_pt)(int64_t, int32_t);
+typedef int32_t (*keyset_count_pt)(int64_t, int32_t *, int32_t *);
 typedef int32_t (*jwt_verify_ex_pt)(int64_t, const uint8_t *, int32_t,
     int64_t, const int64_t *, int32_t, const nox_buf_t *, int32_t,
     uint8_t *, int32_t, int32_t *, int32_t *);
@@ -212,6 +213,8 @@ main(int argc, char **argv)
     jwt_verify_pt             jwt_verify;
     jwt_check_pt              jwt_check;
     policy_set_type_pt        policy_set_type;
+    keyset_count_pt           keyset_count;
+    int32_t                   nverify, ndecrypt;
     jwt_verify_ex_pt          jwt_verify_ex;
     int32_t                   lens[3];
     json_get_pt               json_get;
@@ -253,6 +256,7 @@ main(int argc, char **argv)
     jwt_verify = (jwt_verify_pt) sym(lib, "nox_jwt_verify");
     jwt_check = (jwt_check_pt) sym(lib, "nox_jwt_check");
     policy_set_type = (policy_set_type_pt) sym(lib, "nox_policy_set_type");
+    keyset_count = (keyset_count_pt) sym(lib, "nox_keyset_count");
     jwt_verify_ex = (jwt_verify_ex_pt) sym(lib, "nox_jwt_verify_ex");
     json_get = (json_get_pt) sym(lib, "nox_json_get");
     json_compact = (json_compact_pt) sym(lib, "nox_json_compact");
@@ -397,6 +401,11 @@ main(int argc, char **argv)
     values[1].len = 7;
 
     /* every token type: a JWS under signed, then under encrypted */
+
+    rc = keyset_count(ks, &nverify, &ndecrypt);
+    check(rc == NOX_OK && nverify > 0 && ndecrypt >= 0, "keyset_count");
+    rc = keyset_count(ks, NULL, &ndecrypt);
+    check(rc == NOX_E_ARGUMENT, "keyset_count without verify is E_ARGUMENT");
 
     rc = jwt_verify_ex(policy, S(token), NOW, NULL, 0, values, 2, out,
                        sizeof(out), lens, &detail);
