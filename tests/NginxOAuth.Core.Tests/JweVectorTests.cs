@@ -338,6 +338,28 @@ public sealed class JweVectorTests
         Assert.That(keys.DecryptionKeys.Length, Is.EqualTo(1));
     }
 
+    [Test]
+    public void An_unmarked_private_key_JWE_cannot_use_still_loads_for_signatures()
+    {
+        using var k1 = System.Security.Cryptography.ECDsa.Create(
+            System.Security.Cryptography.ECCurve.CreateFromValue("1.3.132.0.10"));
+        var p = k1.ExportParameters(true);
+        string jwk = "{\"kty\":\"EC\",\"crv\":\"secp256k1\",\"x\":\"" + T.B64(p.Q.X!) + "\",\"y\":\""
+            + T.B64(p.Q.Y!) + "\",\"d\":\"" + T.B64(p.D!) + "\"}";
+        using KeySet keys = T.Keys(Set(jwk));
+        Assert.That(keys.Count, Is.EqualTo(1));
+        Assert.That(keys.DecryptionKeys.Length, Is.Zero);
+    }
+
+    [Test]
+    public void A_key_marked_for_encryption_that_cannot_be_used_fails_the_set()
+    {
+        KeySetResult result = KeySetLoader.Load(T.U(Set("{\"kty\":\"oct\",\"use\":\"enc\",\"k\":\"!!\"}")),
+            KeySetFormat.Jwks);
+        Assert.That(result.Error, Is.EqualTo(ConfigError.KeyBadParameter));
+        Assert.That(result.Detail, Is.Zero);
+    }
+
     // ---- RFC 7518 appendix B: AES_CBC_HMAC_SHA2 ------------------------
 
     private const string BPlaintext = "A cipher system must not be required to be secret, and it must be able to "

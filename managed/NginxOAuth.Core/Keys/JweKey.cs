@@ -137,17 +137,33 @@ internal sealed class OctJweKey : JweKey
 /// </summary>
 internal static class JweKeyLoader
 {
+    /// <summary>
+    /// A key marked for encryption ("use":"enc" or a JWE "alg") that cannot
+    /// be used is an error; an unmarked one (a signing key that happens to
+    /// carry "d", on a curve ECDH-ES does not use) is simply not a
+    /// decryption key, so files that loaded before still load.
+    /// </summary>
     public static ConfigError ParseJwk(JsonElement jwk, out JweKey? key)
     {
+        ConfigError error = ParseJwkCore(jwk, out key, out bool marked);
+        return marked ? error : ConfigError.None;
+    }
+
+    private static ConfigError ParseJwkCore(JsonElement jwk, out JweKey? key, out bool marked)
+    {
         key = null;
+        marked = false;
         if (jwk.ValueKind != JsonValueKind.Object)
         {
             return ConfigError.None; // the verification pass reports it
         }
-        if (jwk.TryGetProperty("use"u8, out JsonElement use)
-            && (use.ValueKind != JsonValueKind.String || !use.ValueEquals("enc"u8)))
+        if (jwk.TryGetProperty("use"u8, out JsonElement use))
         {
-            return ConfigError.None;
+            if (use.ValueKind != JsonValueKind.String || !use.ValueEquals("enc"u8))
+            {
+                return ConfigError.None;
+            }
+            marked = true;
         }
 
         JweAlgorithm? pinned = null;
@@ -157,10 +173,12 @@ internal static class JweKeyLoader
             if (JweAlgorithms.TryParse(alg, out JweAlgorithm a))
             {
                 pinned = a;
+                marked = true;
             }
             else if (JweAlgorithms.TryParse(alg, out JweEncryption e))
             {
                 pinnedEnc = e; // RFC 7520 5.6: a "dir" key named by its content encryption
+                marked = true;
             }
             else
             {
