@@ -38,8 +38,15 @@
 #define NGX_HTTP_OAUTH2_STEP_INTROSPECT   1
 #define NGX_HTTP_OAUTH2_STEP_EXCHANGE     2
 
+#define NGX_HTTP_OAUTH2_PHASE_ACCESS      0
+#define NGX_HTTP_OAUTH2_PHASE_PREACCESS   1
+
 #define NGX_HTTP_OAUTH2_KIND_INTROSPECT   'i'
-#define NGX_HTTP_OAUTH2_KIND_EXCHANGE     'x'
+#define NGX_HTTP_OAUTH2_KIND_EXCHANGE     'X'   /* value: token, token_type,
+                                                 issued_token_type, then
+                                                 token_type's length
+                                                 (int32); was 'x' with one
+                                                 type */
 
 
 
@@ -71,6 +78,7 @@ typedef struct {
     ngx_uint_t                   introspect_line;
     ngx_str_t                    exchange_file;
     ngx_uint_t                   exchange_line;
+    ngx_uint_t                   phase;       /* NGX_HTTP_OAUTH2_PHASE_* */
 } ngx_http_oauth2_token_loc_conf_t;
 
 
@@ -89,10 +97,15 @@ typedef struct {
     ngx_uint_t                   exchanged;
     ngx_str_t                    new_token;
     ngx_str_t                    new_token_type;
+    ngx_str_t                    new_issued_type;
 } ngx_http_oauth2_token_ctx_t;
 
 
-static ngx_int_t ngx_http_oauth2_token_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_oauth2_token_access_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_oauth2_token_preaccess_handler(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_oauth2_token_handler(ngx_http_request_t *r,
+    ngx_uint_t phase);
 static ngx_int_t ngx_http_oauth2_token_introspect(ngx_http_request_t *r,
     ngx_http_oauth2_token_loc_conf_t *olcf,
     ngx_http_oauth2_token_ctx_t *ctx);
@@ -154,6 +167,13 @@ static char *ngx_http_oauth2_token_require_conf(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_oauth2_token_www_authenticate(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+
+
+static ngx_conf_enum_t  ngx_http_oauth2_token_phases[] = {
+    { ngx_string("access"), NGX_HTTP_OAUTH2_PHASE_ACCESS },
+    { ngx_string("preaccess"), NGX_HTTP_OAUTH2_PHASE_PREACCESS },
+    { ngx_null_string, 0 }
+};
 
 
 static ngx_command_t  ngx_http_oauth2_token_commands[] = {
@@ -223,6 +243,13 @@ static ngx_command_t  ngx_http_oauth2_token_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("auth_oauth2_token_phase"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_oauth2_token_loc_conf_t, phase),
+      &ngx_http_oauth2_token_phases },
 
     { ngx_string("auth_oauth2_token_exchange"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
@@ -334,6 +361,9 @@ static ngx_http_variable_t  ngx_http_oauth2_token_vars[] = {
     { ngx_string("oauth2_token_new_token_type"), NULL,
       ngx_http_oauth2_token_variable_new, 1, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("oauth2_token_new_issued_token_type"), NULL,
+      ngx_http_oauth2_token_variable_new, 2, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
@@ -353,7 +383,27 @@ static ngx_str_t  ngx_http_oauth2_token_form_type =
 /* ---- request handling -------------------------------------------------- */
 
 static ngx_int_t
-ngx_http_oauth2_token_handler(ngx_http_request_t *r)
+ngx_http_oauth2_token_access_handler(ngx_http_request_t *r)
+{
+    return ngx_http_oauth2_token_handler(r, NGX_HTTP_OAUTH2_PHASE_ACCESS);
+}
+
+
+static ngx_int_t
+ngx_http_oauth2_token_preaccess_handler(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_oauth2_token_handler(r, NGX_HTTP_OAUTH2_PHASE_PREACCESS);
+
+    /* NGX_OK would skip the other preaccess handlers (limit_req ...) */
+
+    return (rc == NGX_OK) ? NGX_DECLINED : rc;
+}
+
+
+static ngx_int_t
+ngx_http_oauth2_token_handler(ngx_http_request_t *r, ngx_uint_t phase)
 {
     ngx_int_t                          rc;
     ngx_http_oauth2_token_ctx_t       *ctx;
@@ -366,6 +416,14 @@ ngx_http_oauth2_token_handler(ngx_http_request_t *r)
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_oauth2_token_module);
 
     if (!olcf->introspect && !olcf->exchange) {
+        return NGX_DECLINED;
+    }
+
+    if (olcf->phase != phase) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "auth_oauth2_token: ignore phase: %s",
+                       phase == NGX_HTTP_OAUTH2_PHASE_ACCESS
+                       ? "ACCESS" : "PREACCESS");
         return NGX_DECLINED;
     }
 
@@ -658,7 +716,7 @@ ngx_http_oauth2_token_exchange(ngx_http_request_t *r,
     ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx)
 {
     u_char     *p, hash[NOX_SHA256_LEN];
-    int32_t     aux;
+    int32_t     aux, type_len;
     ngx_str_t   body, parts[4], cached;
 
     if (olcf->exchange_cache) {
@@ -678,15 +736,23 @@ ngx_http_oauth2_token_exchange(ngx_http_request_t *r,
                                 NGX_HTTP_OAUTH2_KIND_EXCHANGE, hash, &cached,
                                 &aux)
             == NGX_OK
-            && aux > 0 && (size_t) aux <= cached.len)
+            && aux > 0
+            && (size_t) aux + sizeof(int32_t) <= cached.len)
         {
-            ctx->new_token.data = cached.data;
-            ctx->new_token.len = aux;
-            ctx->new_token_type.data = cached.data + aux;
-            ctx->new_token_type.len = cached.len - aux;
-            ctx->exchanged = 1;
+            cached.len -= sizeof(int32_t);
+            ngx_memcpy(&type_len, cached.data + cached.len, sizeof(int32_t));
 
-            return ngx_http_oauth2_token_set_authorization(r, ctx);
+            if (type_len >= 0 && (size_t) aux + type_len <= cached.len) {
+                ctx->new_token.data = cached.data;
+                ctx->new_token.len = aux;
+                ctx->new_token_type.data = cached.data + aux;
+                ctx->new_token_type.len = type_len;
+                ctx->new_issued_type.data = cached.data + aux + type_len;
+                ctx->new_issued_type.len = cached.len - aux - type_len;
+                ctx->exchanged = 1;
+
+                return ngx_http_oauth2_token_set_authorization(r, ctx);
+            }
         }
     }
 
@@ -732,7 +798,7 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
 {
     u_char     *out, hash[NOX_SHA256_LEN];
     time_t      ttl;
-    int32_t     rc, token_len, type_len;
+    int32_t     rc, token_len, type_len, issued_len;
     int64_t     expires_in;
     ngx_str_t   parts[4], value;
 
@@ -744,19 +810,23 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    out = ngx_pnalloc(r->pool, ctx->sr_body.len + 1);
+    /* room for the int32 the cache entry ends with */
+
+    out = ngx_pnalloc(r->pool, ctx->sr_body.len + 1 + sizeof(int32_t));
     if (out == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     token_len = -1;
     type_len = -1;
+    issued_len = -1;
     expires_in = -1;
 
     rc = ngx_oauth_managed.exchange_parse(ctx->sr_body.data,
                                           (int32_t) ctx->sr_body.len, out,
                                           (int32_t) ctx->sr_body.len + 1,
-                                          &token_len, &type_len, &expires_in);
+                                          &token_len, &type_len, &issued_len,
+                                          &expires_in);
 
     if (rc != NOX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -770,15 +840,20 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
     if (type_len < 0) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "auth_oauth2_token: token exchange \"%V\" returned no "
-                      "issued_token_type or token_type",
-                      &olcf->token_endpoint);
+                      "token_type", &olcf->token_endpoint);
         type_len = 0;
+    }
+
+    if (issued_len < 0) {
+        issued_len = 0;
     }
 
     ctx->new_token.data = out;
     ctx->new_token.len = token_len;
     ctx->new_token_type.data = out + token_len;
     ctx->new_token_type.len = type_len;
+    ctx->new_issued_type.data = out + token_len + type_len;
+    ctx->new_issued_type.len = issued_len;
     ctx->exchanged = 1;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -810,7 +885,10 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
         }
 
         value.data = out;
-        value.len = token_len + type_len;
+        value.len = token_len + type_len + issued_len;
+
+        ngx_memcpy(out + value.len, &type_len, sizeof(int32_t));
+        value.len += sizeof(int32_t);
 
         ngx_oauth_cache_put(r, olcf->exchange_cache,
                             NGX_HTTP_OAUTH2_KIND_EXCHANGE, hash, &value,
@@ -827,47 +905,13 @@ static ngx_int_t
 ngx_http_oauth2_token_set_authorization(ngx_http_request_t *r,
     ngx_http_oauth2_token_ctx_t *ctx)
 {
-    u_char           *p;
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    static ngx_oauth_place_t  bearer = {
+        NGX_OAUTH_PLACE_BEARER, ngx_string("Authorization")
+    };
 
-    len = sizeof("Bearer ") - 1 + ctx->new_token.len;
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
+    if (ngx_oauth_place_set(r, &bearer, &ctx->new_token) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_memcpy(ngx_cpymem(p, "Bearer ", sizeof("Bearer ") - 1),
-               ctx->new_token.data, ctx->new_token.len);
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Authorization") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Authorization",
-                               sizeof("Authorization") - 1) == 0)
-        {
-            h[i].value.data = p;
-            h[i].value.len = len;
-        }
-    }
-
-    /* r->headers_in.authorization is one of the entries above */
 
     return NGX_OK;
 }
@@ -878,7 +922,6 @@ ngx_http_oauth2_token_post(ngx_http_request_t *r,
     ngx_http_oauth2_token_ctx_t *ctx, ngx_str_t *uri, ngx_str_t *body,
     ngx_uint_t step)
 {
-    ngx_table_elt_t                    *h;
     ngx_http_request_t                 *sr;
     ngx_http_post_subrequest_t         *ps;
     ngx_http_oauth2_token_main_conf_t  *omcf;
@@ -897,35 +940,11 @@ ngx_http_oauth2_token_post(ngx_http_request_t *r,
     ctx->waiting = 1;
     ctx->done = 0;
 
-    if (ngx_oauth_subrequest(r, uri, ps, &sr) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_oauth2_token: cannot start the subrequest to "
-                      "\"%V\"", uri);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    sr->method = NGX_HTTP_POST;
-    ngx_str_set(&sr->method_name, "POST");
-
-    h = ngx_oauth_header_add(r->pool, &sr->headers_in.headers,
-                             "Content-Type", &ngx_http_oauth2_token_form_type);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    sr->headers_in.content_type = h;
-
-    if (omcf->authorization.len) {
-        h = ngx_oauth_header_add(r->pool, &sr->headers_in.headers,
-                                 "Authorization", &omcf->authorization);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        sr->headers_in.authorization = h;
-    }
-
-    if (ngx_oauth_subrequest_set_body(r, sr, body) != NGX_OK) {
+    if (ngx_oauth_subrequest_post(r, uri, ps,
+                                  &ngx_http_oauth2_token_form_type,
+                                  &omcf->authorization, body, &sr)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1000,12 +1019,8 @@ ngx_http_oauth2_token_reject(ngx_http_request_t *r,
             return status;
         }
 
-    } else if (invalid) {
-        ngx_str_set(&value, "Bearer error=\"invalid_token\"");
-
     } else {
-        /* RFC 6750 3.1: no error code when the request had no token */
-        ngx_str_set(&value, "Bearer");
+        return ngx_oauth_challenge(r, status, invalid);
     }
 
     h = ngx_oauth_header_add(r->pool, &r->headers_out.headers,
@@ -1171,7 +1186,8 @@ ngx_http_oauth2_token_variable_new(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    value = data ? &ctx->new_token_type : &ctx->new_token;
+    value = (data == 2) ? &ctx->new_issued_type
+            : (data == 1) ? &ctx->new_token_type : &ctx->new_token;
 
     return ngx_oauth_variable_set(r, v, value);
 }
@@ -1295,6 +1311,7 @@ ngx_http_oauth2_token_create_loc_conf(ngx_conf_t *cf)
     conf->exchange = NGX_CONF_UNSET;
     conf->exchange_cache = NGX_CONF_UNSET_PTR;
     conf->www_mode = NGX_CONF_UNSET_UINT;
+    conf->phase = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -1338,6 +1355,9 @@ ngx_http_oauth2_token_merge_loc_conf(ngx_conf_t *cf, void *parent,
         return NGX_CONF_ERROR;
     }
 
+    ngx_conf_merge_uint_value(conf->phase, prev->phase,
+                              NGX_HTTP_OAUTH2_PHASE_ACCESS);
+
     if (conf->www_mode == NGX_CONF_UNSET_UINT) {
         conf->www_mode = (prev->www_mode == NGX_CONF_UNSET_UINT)
                          ? NGX_HTTP_OAUTH2_WWW_ON : prev->www_mode;
@@ -1377,7 +1397,14 @@ ngx_http_oauth2_token_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    *h = ngx_http_oauth2_token_handler;
+    *h = ngx_http_oauth2_token_access_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_oauth2_token_preaccess_handler;
 
     return NGX_OK;
 }
@@ -1435,18 +1462,11 @@ ngx_http_oauth2_token_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     } else {
         name = value[1];
 
-        if (ngx_oauth_read_file(cf, &name, NGX_HTTP_OAUTH2_SECRET_MAX,
-                                &content)
+        if (ngx_oauth_read_secret(cf, &name, NGX_HTTP_OAUTH2_SECRET_MAX,
+                                  &content)
             != NGX_OK)
         {
             return NGX_CONF_ERROR;
-        }
-
-        while (content.len
-               && (content.data[content.len - 1] == '\n'
-                   || content.data[content.len - 1] == '\r'))
-        {
-            content.len--;
         }
     }
 
@@ -1581,8 +1601,7 @@ ngx_http_oauth2_token_www_authenticate(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_oauth2_token_loc_conf_t *olcf = conf;
 
-    ngx_str_t                         *value;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_str_t  *value;
 
     if (olcf->www_mode != NGX_CONF_UNSET_UINT) {
         return "is duplicate";
@@ -1600,18 +1619,8 @@ ngx_http_oauth2_token_www_authenticate(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_OK;
     }
 
-    olcf->www = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    olcf->www = ngx_oauth_complex_value(cf, &value[1]);
     if (olcf->www == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &value[1];
-    ccv.complex_value = olcf->www;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

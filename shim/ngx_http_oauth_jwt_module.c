@@ -25,7 +25,12 @@
 #define NGX_HTTP_AUTH_JWT_PHASE_ACCESS     0
 #define NGX_HTTP_AUTH_JWT_PHASE_PREACCESS  1
 
+#define NGX_HTTP_AUTH_JWT_CHALLENGE_ON     1   /* auth_jwt_www_authenticate */
+#define NGX_HTTP_AUTH_JWT_CHALLENGE_OFF    2
+#define NGX_HTTP_AUTH_JWT_CHALLENGE_VALUE  3
+
 #define NGX_HTTP_AUTH_JWT_MAX_REVOCATION   (1024 * 1024)
+#define NGX_HTTP_AUTH_JWT_MAX_FILES        64    /* per worker, see _file_t */
 
 #define NGX_HTTP_AUTH_JWT_CACHE_KIND       'j'
 #define NGX_HTTP_AUTH_JWT_CACHE_TTL        300
@@ -38,7 +43,30 @@ typedef struct {
     ngx_int_t                  format;
     int64_t                    handle;      /* per worker, built lazily */
     int32_t                    status;      /* of the worker's load */
+    ngx_http_complex_value_t  *cv;          /* a path with variables: read
+                                               per worker when first seen
+                                               (ngx_http_auth_jwt_file_t) */
 } ngx_http_auth_jwt_key_file_t;
+
+
+/*
+ * A key file named by a path with variables, kept per worker: read and
+ * parsed when the path is first seen, again only when its mtime, size or
+ * inode change; at most NGX_HTTP_AUTH_JWT_MAX_FILES, least recently used
+ * dropped first
+ */
+
+typedef struct {
+    ngx_queue_t                queue;       /* most recently used first */
+    ngx_str_t                  path;        /* full path, ngx_alloc'ed */
+    ngx_int_t                  format;
+    time_t                     mtime;
+    off_t                      size;
+    ngx_file_uniq_t            uniq;
+    int64_t                    handle;
+    ngx_uint_t                 used;        /* the batch that last used it */
+    u_char                     digest[NOX_SHA256_LEN];  /* of the content */
+} ngx_http_auth_jwt_file_t;
 
 
 typedef struct {
@@ -57,7 +85,8 @@ typedef struct {
 typedef struct {
     ngx_int_t                  target;      /* NOX_TARGET_* */
     ngx_str_t                  name;
-    ngx_int_t                  op;          /* NOX_OP_* */
+    ngx_int_t                  op;          /* NOX_OP_*, | NOX_OP_NOT */
+    ngx_str_t                  op_name;     /* as written: "!match" */
     ngx_int_t                  kind;        /* NOX_VALUE_* */
     ngx_str_t                  value;
     ngx_http_complex_value_t  *cv;          /* NOX_VALUE_VARIABLE */
@@ -119,6 +148,8 @@ typedef struct {
     ngx_str_t                  quote;
     ngx_http_auth_jwt_policy_t *policy;
     ngx_oauth_cache_conf_t    *verify_cache;
+    ngx_uint_t                 challenge;   /* NGX_HTTP_AUTH_JWT_CHALLENGE_* */
+    ngx_http_complex_value_t  *challenge_value;
     ngx_uint_t                 type;        /* NOX_JWT_* (auth_jwt_type) */
     ngx_str_t                  type_file;   /* where auth_jwt_type is */
     ngx_uint_t                 type_line;
@@ -127,10 +158,16 @@ typedef struct {
 
 typedef struct {
     ngx_str_t                  token;
+    ngx_str_t                 *key_uris;    /* every key request's uri,
+                                               evaluated before the first
+                                               subrequest */
     ngx_uint_t                 key_index;   /* next key request */
     ngx_array_t                keysets;     /* of int64_t, this request's */
     ngx_array_t                bodies;      /* of key_body_t: not yet
                                                loaded (verify cache) */
+    ngx_array_t                files;       /* of ngx_http_auth_jwt_file_t *,
+                                               key files with variables */
+    ngx_uint_t                 files_failed;
     ngx_uint_t                 waiting;     /* a subrequest is running */
     ngx_uint_t                 done;        /* it finished */
     ngx_int_t                  sr_rc;
@@ -161,6 +198,13 @@ static ngx_int_t ngx_http_auth_jwt_keyset_load(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
     ngx_str_t *body, ngx_uint_t index);
 static void ngx_http_auth_jwt_keyset_cleanup(void *data);
+static ngx_int_t ngx_http_auth_jwt_key_files(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
+static ngx_http_auth_jwt_file_t *ngx_http_auth_jwt_file_get(
+    ngx_http_request_t *r, ngx_str_t *path, ngx_int_t format,
+    ngx_uint_t batch);
+static ngx_int_t ngx_http_auth_jwt_file_read(ngx_http_request_t *r,
+    ngx_str_t *path, ngx_file_info_t *fi, ngx_str_t *content);
 static ngx_int_t ngx_http_auth_jwt_cache_key(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
     u_char *hash);
@@ -172,8 +216,8 @@ static ngx_int_t ngx_http_auth_jwt_cache_split(
     ngx_str_t *cached, int32_t aux);
 static ngx_int_t ngx_http_auth_jwt_verify_token(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
-    int64_t policy, nox_buf_t *values, int32_t n, int32_t *rc,
-    int32_t *detail);
+    int64_t policy, int64_t *extra, int32_t n_extra, nox_buf_t *values,
+    int32_t n, int32_t *rc, int32_t *detail);
 static void ngx_http_auth_jwt_cache_store(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
     u_char *hash);
@@ -236,6 +280,8 @@ static char *ngx_http_auth_jwt_require_conf(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_auth_jwt_rule(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_auth_jwt_www_authenticate(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_auth_jwt_allow_nested(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_auth_jwt_verify_cache(ngx_conf_t *cf,
@@ -247,6 +293,8 @@ static char *ngx_http_auth_jwt_add_entry(ngx_conf_t *cf, ngx_array_t **list,
 static ngx_int_t ngx_http_auth_jwt_key_format(ngx_conf_t *cf,
     ngx_str_t *value, ngx_int_t *format);
 
+static void ngx_http_auth_jwt_warn_skipped(int64_t handle, ngx_str_t *path,
+    ngx_log_t *log);
 static u_char *ngx_http_auth_jwt_check_key_file(void *data, u_char *buf,
     u_char *last);
 static u_char *ngx_http_auth_jwt_check_revocation(void *data, u_char *buf,
@@ -263,18 +311,22 @@ static u_char *ngx_http_auth_jwt_check_type(void *data, u_char *buf,
     u_char *last);
 
 
-static ngx_str_t  ngx_http_auth_jwt_ops[] = {
-    ngx_string("eq"),                      /* NOX_OP_EQ */
-    ngx_string("ne"),                      /* NOX_OP_NE */
-    ngx_string("gt"),                      /* NOX_OP_GT */
-    ngx_string("ge"),                      /* NOX_OP_GE */
-    ngx_string("lt"),                      /* NOX_OP_LT */
-    ngx_string("le"),                      /* NOX_OP_LE */
-    ngx_string("intersect"),               /* NOX_OP_INTERSECT */
-    ngx_string("nintersect"),              /* NOX_OP_NINTERSECT */
-    ngx_string("in"),                      /* NOX_OP_IN */
-    ngx_string("nin"),                     /* NOX_OP_NIN */
-    ngx_null_string
+/* operator names; each may also be written with a "!" prefix */
+
+static ngx_conf_enum_t  ngx_http_auth_jwt_ops[] = {
+    { ngx_string("eq"), NOX_OP_EQ },
+    { ngx_string("ne"), NOX_OP_NE },
+    { ngx_string("gt"), NOX_OP_GT },
+    { ngx_string("ge"), NOX_OP_GE },
+    { ngx_string("lt"), NOX_OP_LT },
+    { ngx_string("le"), NOX_OP_LE },
+    { ngx_string("intersect"), NOX_OP_INTERSECT },
+    { ngx_string("any"), NOX_OP_INTERSECT },
+    { ngx_string("nintersect"), NOX_OP_NINTERSECT },
+    { ngx_string("in"), NOX_OP_IN },
+    { ngx_string("nin"), NOX_OP_NIN },
+    { ngx_string("match"), NOX_OP_MATCH },
+    { ngx_null_string, 0 }
 };
 
 
@@ -284,6 +336,14 @@ static ngx_conf_enum_t  ngx_http_auth_jwt_types[] = {
     { ngx_string("nested"), NOX_JWT_NESTED },
     { ngx_null_string, 0 }
 };
+
+
+static ngx_queue_t  ngx_http_auth_jwt_files;          /* per worker */
+static ngx_uint_t   ngx_http_auth_jwt_nfiles;
+static ngx_uint_t   ngx_http_auth_jwt_batch;
+static ngx_array_t *ngx_http_auth_jwt_type_warned;    /* validator child:
+                                                         one warning per
+                                                         set of key files */
 
 
 static ngx_command_t  ngx_http_auth_jwt_commands[] = {
@@ -400,6 +460,14 @@ static ngx_command_t  ngx_http_auth_jwt_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF
                         |NGX_CONF_NOARGS|NGX_CONF_TAKE12,
       ngx_http_auth_jwt_allow_nested,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_jwt_www_authenticate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_TAKE1,
+      ngx_http_auth_jwt_www_authenticate,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -522,7 +590,9 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
         /*
          * set by ngx_pcalloc():
          *
+         *     ctx->key_uris = NULL;
          *     ctx->key_index = 0;
+         *     ctx->files_failed = 0;
          *     ctx->waiting = 0;
          *     ctx->decoded = 0;
          *     ctx->verified = 0;
@@ -532,6 +602,9 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
             != NGX_OK
             || ngx_array_init(&ctx->bodies, r->pool, 2,
                               sizeof(ngx_http_auth_jwt_key_body_t))
+               != NGX_OK
+            || ngx_array_init(&ctx->files, r->pool, 1,
+                              sizeof(ngx_http_auth_jwt_file_t *))
                != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -660,6 +733,7 @@ ngx_http_auth_jwt_key_request(ngx_http_request_t *r,
 {
     u_char                           *p;
     ngx_str_t                         uri;
+    ngx_uint_t                        i;
     ngx_http_request_t               *sr;
     ngx_http_post_subrequest_t       *ps;
     ngx_http_auth_jwt_key_request_t  *kr;
@@ -667,11 +741,31 @@ ngx_http_auth_jwt_key_request(ngx_http_request_t *r,
                                                NGX_OAUTH_LOG_SAFE_MAX)];
 
     kr = jlcf->key_requests->elts;
-    kr = &kr[ctx->key_index];
 
-    if (ngx_http_complex_value(r, &kr->uri, &uri) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    /*
+     * every uri is evaluated before the first subrequest: a subrequest
+     * runs the server's rewrite phase again on the variables it shares
+     * with the main request, so a later evaluation could see them changed
+     */
+
+    if (ctx->key_uris == NULL) {
+        ctx->key_uris = ngx_palloc(r->pool, jlcf->key_requests->nelts
+                                            * sizeof(ngx_str_t));
+        if (ctx->key_uris == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        for (i = 0; i < jlcf->key_requests->nelts; i++) {
+            if (ngx_http_complex_value(r, &kr[i].uri, &ctx->key_uris[i])
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
     }
+
+    kr = &kr[ctx->key_index];
+    uri = ctx->key_uris[ctx->key_index];
 
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     if (ps == NULL) {
@@ -845,18 +939,306 @@ ngx_http_auth_jwt_keyset_cleanup(void *data)
 }
 
 
+/*
+ * Key files with variables in their path: the keysets of this request,
+ * from the worker's cache of files (ngx_http_auth_jwt_file_t).  A file that
+ * cannot be used is logged and left out; the token is then verified with
+ * the other keys.
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_key_files(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
+{
+    u_char                         *name;
+    ngx_str_t                       path;
+    ngx_uint_t                      i, batch;
+    ngx_http_auth_jwt_file_t       *file, **slot;
+    ngx_http_auth_jwt_key_file_t  **kf;
+
+    if (jlcf->key_files == NULL || ctx->files.nelts) {
+        return NGX_OK;
+    }
+
+    kf = jlcf->key_files->elts;
+    batch = ++ngx_http_auth_jwt_batch;
+
+    for (i = 0; i < jlcf->key_files->nelts; i++) {
+
+        if (kf[i]->cv == NULL) {
+            continue;
+        }
+
+        if (ngx_http_complex_value(r, kf[i]->cv, &path) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (path.len == 0) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "auth_jwt: auth_jwt_key_file \"%V\" is empty for "
+                          "this request", &kf[i]->path);
+            ctx->files_failed = 1;
+            continue;
+        }
+
+        if (ngx_get_full_name(r->pool, (ngx_str_t *) &ngx_cycle->conf_prefix,
+                              &path)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* NUL-terminated for the file system calls */
+
+        name = ngx_pnalloc(r->pool, path.len + 1);
+        if (name == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(name, path.data, path.len);
+        name[path.len] = '\0';
+        path.data = name;
+
+        file = ngx_http_auth_jwt_file_get(r, &path, kf[i]->format, batch);
+
+        if (file == NULL) {
+            ctx->files_failed = 1;
+            continue;
+        }
+
+        slot = ngx_array_push(&ctx->files);
+        if (slot == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *slot = file;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_http_auth_jwt_file_t *
+ngx_http_auth_jwt_file_get(ngx_http_request_t *r, ngx_str_t *path,
+    ngx_int_t format, ngx_uint_t batch)
+{
+    u_char                    *p;
+    int64_t                    handle;
+    int32_t                    rc, detail;
+    ngx_str_t                  content;
+    ngx_queue_t               *q;
+    ngx_file_info_t            fi;
+    ngx_http_auth_jwt_file_t  *file, *file_old;
+    u_char                     safe[ngx_oauth_log_safe_size(
+                                        NGX_OAUTH_LOG_SAFE_MAX)];
+
+    if (ngx_http_auth_jwt_files.next == NULL) {
+        ngx_queue_init(&ngx_http_auth_jwt_files);
+    }
+
+    /* the path may come from the request: escaped in log lines */
+    p = ngx_oauth_log_safe(safe, path, NGX_OAUTH_LOG_SAFE_MAX);
+
+    if (ngx_file_info(path->data, &fi) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
+                      "auth_jwt: auth_jwt_key_file \"%*s\": "
+                      ngx_file_info_n " failed", p - safe, safe);
+        return NULL;
+    }
+
+    for (q = ngx_queue_head(&ngx_http_auth_jwt_files);
+         q != ngx_queue_sentinel(&ngx_http_auth_jwt_files);
+         q = ngx_queue_next(q))
+    {
+        file = ngx_queue_data(q, ngx_http_auth_jwt_file_t, queue);
+
+        if (file->format != format || file->path.len != path->len
+            || ngx_memcmp(file->path.data, path->data, path->len) != 0)
+        {
+            continue;
+        }
+
+        if (file->mtime == ngx_file_mtime(&fi)
+            && file->size == ngx_file_size(&fi)
+            && file->uniq == ngx_file_uniq(&fi))
+        {
+            ngx_queue_remove(q);
+            ngx_queue_insert_head(&ngx_http_auth_jwt_files, q);
+            file->used = batch;
+            return file;
+        }
+
+        if (file->used == batch) {
+            /* this request already holds these keys: keep them for it */
+            return file;
+        }
+
+        /* changed: parsed again below, the old keys dropped */
+
+        ngx_queue_remove(q);
+        ngx_http_auth_jwt_nfiles--;
+        (void) ngx_oauth_managed.keyset_free(file->handle);
+        ngx_free(file);
+        break;
+    }
+
+    if (ngx_http_auth_jwt_file_read(r, path, &fi, &content) != NGX_OK) {
+        return NULL;
+    }
+
+    handle = 0;
+    detail = -1;
+
+    rc = ngx_oauth_managed.keyset_load(content.data, (int32_t) content.len,
+                                       (int32_t) format, &handle, &detail);
+
+    if (rc != NOX_OK) {
+        if (detail >= 0) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "auth_jwt: auth_jwt_key_file \"%*s\": key #%D: %s",
+                          p - safe, safe, detail, ngx_oauth_status_text(rc));
+        } else {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "auth_jwt: auth_jwt_key_file \"%*s\": %s",
+                          p - safe, safe, ngx_oauth_status_text(rc));
+        }
+
+        return NULL;
+    }
+
+    file = ngx_alloc(sizeof(ngx_http_auth_jwt_file_t) + path->len,
+                     r->connection->log);
+    if (file == NULL) {
+        (void) ngx_oauth_managed.keyset_free(handle);
+        return NULL;
+    }
+
+    file->path.data = (u_char *) file + sizeof(ngx_http_auth_jwt_file_t);
+    file->path.len = path->len;
+    ngx_memcpy(file->path.data, path->data, path->len);
+    file->format = format;
+    file->mtime = ngx_file_mtime(&fi);
+    file->size = ngx_file_size(&fi);
+    file->uniq = ngx_file_uniq(&fi);
+    file->handle = handle;
+    file->used = batch;
+
+    if (ngx_oauth_managed.sha256(content.data, (int32_t) content.len,
+                                 file->digest, NOX_SHA256_LEN)
+        != NOX_OK)
+    {
+        (void) ngx_oauth_managed.keyset_free(handle);
+        ngx_free(file);
+        return NULL;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "auth_jwt: key file \"%V\" loaded (%uz bytes)",
+                   path, content.len);
+
+    ngx_http_auth_jwt_warn_skipped(handle, path, r->connection->log);
+
+    /* the least recently used files go, but never one this request uses */
+
+    while (ngx_http_auth_jwt_nfiles >= NGX_HTTP_AUTH_JWT_MAX_FILES) {
+        q = ngx_queue_last(&ngx_http_auth_jwt_files);
+        if (q == ngx_queue_sentinel(&ngx_http_auth_jwt_files)) {
+            break;
+        }
+
+        file_old = ngx_queue_data(q, ngx_http_auth_jwt_file_t, queue);
+        if (file_old->used == batch) {
+            break;
+        }
+
+        ngx_queue_remove(q);
+        ngx_http_auth_jwt_nfiles--;
+        (void) ngx_oauth_managed.keyset_free(file_old->handle);
+        ngx_free(file_old);
+    }
+
+    ngx_queue_insert_head(&ngx_http_auth_jwt_files, &file->queue);
+    ngx_http_auth_jwt_nfiles++;
+
+    return file;
+}
+
+
+/* reads a key file in a worker; blocking, as nginx reads small files */
+
+static ngx_int_t
+ngx_http_auth_jwt_file_read(ngx_http_request_t *r, ngx_str_t *path,
+    ngx_file_info_t *fi, ngx_str_t *content)
+{
+    u_char    *p, *buf;
+    size_t     size;
+    ssize_t    n;
+    ngx_fd_t   fd;
+    u_char     safe[ngx_oauth_log_safe_size(NGX_OAUTH_LOG_SAFE_MAX)];
+
+    p = ngx_oauth_log_safe(safe, path, NGX_OAUTH_LOG_SAFE_MAX);
+
+    if (!ngx_is_file(fi)) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_jwt: auth_jwt_key_file \"%*s\" is not a file",
+                      p - safe, safe);
+        return NGX_ERROR;
+    }
+
+    size = (size_t) ngx_file_size(fi);
+
+    if (size > NOX_MAX_KEYSET) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_jwt: auth_jwt_key_file \"%*s\" is larger than "
+                      "%d bytes", p - safe, safe, NOX_MAX_KEYSET);
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(path->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
+                      "auth_jwt: auth_jwt_key_file \"%*s\": "
+                      ngx_open_file_n " failed", p - safe, safe);
+        return NGX_ERROR;
+    }
+
+    buf = ngx_pnalloc(r->pool, size + 1);
+    if (buf == NULL) {
+        ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    n = ngx_read_fd(fd, buf, size);
+
+    ngx_close_file(fd);
+
+    if (n == -1 || (size_t) n != size) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
+                      "auth_jwt: auth_jwt_key_file \"%*s\": "
+                      ngx_read_fd_n " failed or was short", p - safe, safe);
+        return NGX_ERROR;
+    }
+
+    content->data = buf;
+    content->len = size;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_auth_jwt_verify(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
 {
     u_char                          hash[NOX_SHA256_LEN];
-    int64_t                         policy;
+    int64_t                         policy, *extra;
     int32_t                         rc, header_len, detail, n;
     ngx_str_t                       value, cached;
-    ngx_uint_t                      i, cache;
+    ngx_uint_t                      i, cache, n_extra;
     nox_buf_t                      *values;
     ngx_http_auth_jwt_rule_t       *rule;
     ngx_http_auth_jwt_key_body_t   *kb;
+    ngx_http_auth_jwt_file_t      **files;
 
     policy = ngx_http_auth_jwt_policy(r, jlcf);
     if (policy == 0) {
@@ -897,6 +1279,15 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
         }
     }
 
+    /* decryption keys are needed whether signatures are checked or not */
+
+    if (jlcf->validate_sig || jlcf->type != NOX_JWT_SIGNED) {
+        rc = ngx_http_auth_jwt_key_files(r, jlcf, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
     cache = (jlcf->verify_cache && jlcf->validate_sig);
 
     if (cache) {
@@ -931,7 +1322,29 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
     rc = NOX_E_INTERNAL;
     detail = 0;
 
-    if (ngx_http_auth_jwt_verify_token(r, jlcf, ctx, policy, values, n, &rc,
+    /* this request's keysets, then those of key files with variables */
+
+    extra = ctx->keysets.elts;
+    n_extra = ctx->keysets.nelts;
+
+    if (ctx->files.nelts) {
+        extra = ngx_palloc(r->pool, (n_extra + ctx->files.nelts)
+                                    * sizeof(int64_t));
+        if (extra == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(extra, ctx->keysets.elts, n_extra * sizeof(int64_t));
+
+        files = ctx->files.elts;
+
+        for (i = 0; i < ctx->files.nelts; i++) {
+            extra[n_extra++] = files[i]->handle;
+        }
+    }
+
+    if (ngx_http_auth_jwt_verify_token(r, jlcf, ctx, policy, extra,
+                                       (int32_t) n_extra, values, n, &rc,
                                        &detail)
         != NGX_OK)
     {
@@ -947,9 +1360,10 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
 
 
 /*
- * Runs the managed verification and keeps the decoded parts in the ctx.
- * A signed token: nox_jwt_verify, header and payload in a buffer of the
- * token's size.  Encrypted and nested: nox_jwt_verify_ex, which also
+ * Runs the managed verification with the policy's keys and extra (this
+ * request's key sets and key files) and keeps the decoded parts in the
+ * ctx.  A signed token: nox_jwt_verify, header and payload in a buffer of
+ * the token's size.  Encrypted and nested: nox_jwt_verify_ex, which also
  * returns the inner JWS of a nested token (for $jwt_payload) and needs
  * twice the token's size for it.
  */
@@ -957,8 +1371,8 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_auth_jwt_verify_token(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
-    int64_t policy, nox_buf_t *values, int32_t n, int32_t *rc,
-    int32_t *detail)
+    int64_t policy, int64_t *extra, int32_t n_extra, nox_buf_t *values,
+    int32_t n, int32_t *rc, int32_t *detail)
 {
     u_char   *out;
     size_t    cap;
@@ -982,15 +1396,13 @@ ngx_http_auth_jwt_verify_token(ngx_http_request_t *r,
     if (jlcf->type == NOX_JWT_SIGNED) {
         *rc = ngx_oauth_managed.jwt_verify(policy, ctx->token.data,
                                            (int32_t) ctx->token.len,
-                                           ngx_time(), ctx->keysets.elts,
-                                           (int32_t) ctx->keysets.nelts,
+                                           ngx_time(), extra, n_extra,
                                            values, n, out, (int32_t) cap,
                                            &lens[0], &lens[1], detail);
     } else {
         *rc = ngx_oauth_managed.jwt_verify_ex(policy, ctx->token.data,
                                               (int32_t) ctx->token.len,
-                                              ngx_time(), ctx->keysets.elts,
-                                              (int32_t) ctx->keysets.nelts,
+                                              ngx_time(), extra, n_extra,
                                               values, n, out, (int32_t) cap,
                                               lens, detail);
     }
@@ -1115,7 +1527,12 @@ ngx_http_auth_jwt_decision(ngx_http_request_t *r,
     switch (rc) {
 
     case NOX_NO_KEYS:
-    case NOX_RULE_VALUE_INVALID:
+        if (ctx->files_failed) {
+            /* a key file with variables could not be used (logged) */
+            return ngx_http_auth_jwt_reject(r, jlcf, NGX_HTTP_UNAUTHORIZED,
+                                            1);
+        }
+
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
 
     default:
@@ -1144,13 +1561,14 @@ ngx_http_auth_jwt_cache_key(ngx_http_request_t *r,
     int32_t                           rc;
     ngx_uint_t                        i;
     ngx_http_auth_jwt_key_body_t     *kb;
+    ngx_http_auth_jwt_file_t        **files;
     ngx_http_auth_jwt_key_request_t  *kr;
 
     kb = ctx->bodies.elts;
     kr = jlcf->key_requests ? jlcf->key_requests->elts : NULL;
 
     len = sizeof("j|") - 1 + NOX_SHA256_LEN + NGX_SIZE_T_LEN + 2
-          + ctx->token.len;
+          + ctx->token.len + ctx->files.nelts * (NOX_SHA256_LEN + 2);
 
     for (i = 0; i < ctx->bodies.nelts; i++) {
         len += NGX_SIZE_T_LEN + 3 + kb[i].body.len;
@@ -1168,6 +1586,14 @@ ngx_http_auth_jwt_cache_key(ngx_http_request_t *r,
         p = ngx_sprintf(p, "%c%uz:%V|", kr[kb[i].index].format == NOX_KEYS_JWKS
                                         ? 'j' : 'k',
                         kb[i].body.len, &kb[i].body);
+    }
+
+    files = ctx->files.elts;
+
+    for (i = 0; i < ctx->files.nelts; i++) {
+        *p++ = 'f';
+        p = ngx_cpymem(p, files[i]->digest, NOX_SHA256_LEN);
+        *p++ = '|';
     }
 
     p = ngx_sprintf(p, "%uz:%V|", ctx->token.len, &ctx->token);
@@ -1361,7 +1787,7 @@ ngx_http_auth_jwt_policy_identity(ngx_http_request_t *r,
           + 2 * (NGX_SIZE_T_LEN + 1) + jlcf->delimiter.len + jlcf->quote.len;
 
     for (i = 0; i < nk; i++) {
-        len += NGX_SIZE_T_LEN + 3 + kf[i]->content.len;
+        len += NGX_SIZE_T_LEN + 4 + kf[i]->content.len + kf[i]->path.len;
     }
 
     for (i = 0; i < nr; i++) {
@@ -1386,6 +1812,14 @@ ngx_http_auth_jwt_policy_identity(ngx_http_request_t *r,
     }
 
     for (i = 0; i < nk; i++) {
+        if (kf[i]->cv) {
+            /* its content's digest goes into each request's cache key */
+            p = ngx_sprintf(p, "%c$%uz:%V|",
+                            kf[i]->format == NOX_KEYS_JWKS ? 'j' : 'k',
+                            kf[i]->path.len, &kf[i]->path);
+            continue;
+        }
+
         p = ngx_sprintf(p, "%c%uz:%V|",
                         kf[i]->format == NOX_KEYS_JWKS ? 'j' : 'k',
                         kf[i]->content.len, &kf[i]->content);
@@ -1464,6 +1898,10 @@ ngx_http_auth_jwt_policy_build(ngx_http_auth_jwt_loc_conf_t *jlcf,
         kf = jlcf->key_files->elts;
 
         for (i = 0; i < jlcf->key_files->nelts; i++) {
+
+            if (kf[i]->cv) {
+                continue;               /* per request: key_files() */
+            }
 
             if (kf[i]->handle == 0 && kf[i]->status == NOX_OK) {
                 detail = 0;
@@ -1551,6 +1989,35 @@ ngx_http_auth_jwt_reject(ngx_http_request_t *r,
     ngx_table_elt_t  *h;
 
     if (status != NGX_HTTP_UNAUTHORIZED && status != NGX_HTTP_FORBIDDEN) {
+        return status;
+    }
+
+    if (jlcf->challenge == NGX_HTTP_AUTH_JWT_CHALLENGE_OFF) {
+        return status;
+    }
+
+    if (jlcf->challenge == NGX_HTTP_AUTH_JWT_CHALLENGE_VALUE) {
+
+        /* the operator's value as is; empty: no header */
+
+        if (ngx_http_complex_value(r, jlcf->challenge_value, &realm)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (realm.len == 0) {
+            return status;
+        }
+
+        h = ngx_oauth_header_add(r->pool, &r->headers_out.headers,
+                                 "WWW-Authenticate", &realm);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        r->headers_out.www_authenticate = h;
+
         return status;
     }
 
@@ -1645,10 +2112,15 @@ ngx_http_auth_jwt_log_reject(ngx_http_request_t *r,
     kid_end = ngx_oauth_log_safe(kid_safe, &kid, NGX_OAUTH_LOG_SAFE_MAX);
     iss_end = ngx_oauth_log_safe(iss_safe, &iss, NGX_OAUTH_LOG_SAFE_MAX);
 
+    /*
+     * a $variable rule value that is not JSON is the client's doing when
+     * the variable comes from the request ($http_x_...): info and 401, as
+     * for any other failed rule
+     */
+
     switch (rc) {
 
     case NOX_NO_KEYS:
-    case NOX_RULE_VALUE_INVALID:
         level = NGX_LOG_ERR;
         break;
 
@@ -1657,7 +2129,7 @@ ngx_http_auth_jwt_log_reject(ngx_http_request_t *r,
     }
 
     if ((rc == NOX_CLAIM_FAILED || rc == NOX_HEADER_FAILED
-         || rc == NOX_RULE_VALUE_INVALID)
+         || rc == NOX_RULE_VALUE_INVALID || rc == NOX_RULE_MATCH_LIMIT)
         && jlcf->rules && detail >= 0
         && (ngx_uint_t) detail < jlcf->rules->nelts)
     {
@@ -1668,11 +2140,22 @@ ngx_http_auth_jwt_log_reject(ngx_http_request_t *r,
                       "auth_jwt: rejected: %s \"%V\" failed operator "
                       "\"%V\"%s (kid \"%*s\", iss \"%*s\")",
                       rule->target == NOX_TARGET_CLAIM ? "claim" : "header",
-                      &rule->name, &ngx_http_auth_jwt_ops[rule->op],
+                      &rule->name, &rule->op_name,
                       rc == NOX_RULE_VALUE_INVALID
-                      ? ": the expected value is not JSON" : "",
+                      ? ": the expected value is not JSON"
+                      : rc == NOX_RULE_MATCH_LIMIT
+                      ? ": regex match limit exceeded" : "",
                       kid_end - kid_safe, kid_safe, iss_end - iss_safe,
                       iss_safe);
+        return;
+    }
+
+    if (rc == NOX_KEY_SKIPPED) {
+        ngx_log_error(level, r->connection->log, 0,
+                      "auth_jwt: rejected: %s: %s (kid \"%*s\", "
+                      "iss \"%*s\")", ngx_oauth_status_text(rc),
+                      ngx_oauth_status_text(detail), kid_end - kid_safe,
+                      kid_safe, iss_end - iss_safe, iss_safe);
         return;
     }
 
@@ -1952,6 +2435,7 @@ ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf)
      *     conf->delimiter = { 0, NULL };
      *     conf->quote = { 0, NULL };
      *     conf->policy = NULL;
+     *     conf->challenge_value = NULL;
      */
 
     conf->enable = NGX_CONF_UNSET;
@@ -1961,6 +2445,7 @@ ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf)
     conf->phase = NGX_CONF_UNSET_UINT;
     conf->nested = NGX_CONF_UNSET;
     conf->verify_cache = NGX_CONF_UNSET_PTR;
+    conf->challenge = NGX_CONF_UNSET_UINT;
     conf->type = NGX_CONF_UNSET_UINT;
 
     return conf;
@@ -2006,6 +2491,14 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_uint_value(conf->type, prev->type, NOX_JWT_SIGNED);
+
+    if (conf->challenge == NGX_CONF_UNSET_UINT) {
+        conf->challenge = prev->challenge;
+        conf->challenge_value = prev->challenge_value;
+    }
+
+    ngx_conf_merge_uint_value(conf->challenge, prev->challenge,
+                              NGX_HTTP_AUTH_JWT_CHALLENGE_ON);
 
     if (conf->delimiter.data == NULL) {
         ngx_str_set(&conf->delimiter, ".");
@@ -2327,8 +2820,10 @@ ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
-    ngx_str_t                      *value;
-    ngx_http_auth_jwt_key_file_t   *kf;
+    void                              **slot;
+    ngx_str_t                          *value;
+    ngx_http_auth_jwt_key_file_t       *kf;
+    ngx_http_compile_complex_value_t    ccv;
 
     value = cf->args->elts;
 
@@ -2346,16 +2841,42 @@ ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_script_variables_count(&value[1]) != 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"auth_jwt_key_file\": variables in the key file "
-                           "path are not supported: keys are loaded once "
-                           "per worker; use auth_jwt_key_request for "
-                           "per-request keys");
-        return NGX_CONF_ERROR;
-    }
-
     kf->path = value[1];
+
+    if (ngx_http_script_variables_count(&value[1]) != 0) {
+        kf->cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (kf->cv == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &value[1];
+        ccv.complex_value = kf->cv;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (jlcf->key_files == NULL) {
+            jlcf->key_files = ngx_array_create(cf->pool, 2, sizeof(void *));
+            if (jlcf->key_files == NULL) {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        slot = ngx_array_push(jlcf->key_files);
+        if (slot == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *slot = kf;
+
+        ngx_oauth_use(cf);
+
+        return NGX_CONF_OK;
+    }
 
     if (ngx_oauth_read_file(cf, &kf->path, NOX_MAX_KEYSET, &kf->content)
         != NGX_OK)
@@ -2384,6 +2905,7 @@ ngx_http_auth_jwt_check_key_file(void *data, u_char *buf, u_char *last)
                                        (int32_t) kf->format, &handle, &detail);
 
     if (rc == NOX_OK) {
+        ngx_http_auth_jwt_warn_skipped(handle, &kf->path, NULL);
         (void) ngx_oauth_managed.keyset_free(handle);
         return NULL;
     }
@@ -2398,6 +2920,73 @@ ngx_http_auth_jwt_check_key_file(void *data, u_char *buf, u_char *last)
 
     return ngx_slprintf(buf, last, "\"auth_jwt_key_file\" \"%V\": %s",
                         &kf->path, ngx_oauth_status_text(rc));
+}
+
+
+/*
+ * Keys of a file that will never verify are skipped, not fatal: one warning
+ * each, naming the file, the key's index and its kid (escaped: it is text
+ * from the file).  At nginx -t (log NULL) through the validator child; for
+ * a key file with variables, in the worker when it reads the file.
+ */
+
+static void
+ngx_http_auth_jwt_warn_skipped(int64_t handle, ngx_str_t *path,
+    ngx_log_t *log)
+{
+    u_char     *p, *end, *path_end, msg[NGX_MAX_ERROR_STR];
+    int32_t     i, key_index, reason, kid_len;
+    ngx_str_t   kid, shown;
+    u_char      raw[NGX_OAUTH_LOG_SAFE_MAX];
+    u_char      safe[ngx_oauth_log_safe_size(NGX_OAUTH_LOG_SAFE_MAX)];
+    u_char      path_safe[ngx_oauth_log_safe_size(NGX_OAUTH_LOG_SAFE_MAX)];
+
+    /* in a worker the path has variables and may come from the request */
+
+    if (log) {
+        path_end = ngx_oauth_log_safe(path_safe, path,
+                                      NGX_OAUTH_LOG_SAFE_MAX);
+        shown.data = path_safe;
+        shown.len = path_end - path_safe;
+
+    } else {
+        shown = *path;
+    }
+
+    for (i = 0; /* void */; i++) {
+        kid_len = -1;
+
+        if (ngx_oauth_managed.keyset_skipped(handle, i, &key_index, &reason,
+                                             raw, sizeof(raw), &kid_len)
+            != NOX_OK)
+        {
+            return;
+        }
+
+        if (kid_len >= 0) {
+            kid.data = raw;
+            kid.len = kid_len;
+            end = ngx_oauth_log_safe(safe, &kid, NGX_OAUTH_LOG_SAFE_MAX);
+
+            p = ngx_snprintf(msg, sizeof(msg),
+                             "\"auth_jwt_key_file\" \"%V\": key #%D "
+                             "(kid \"%*s\") skipped: %s", &shown, key_index,
+                             end - safe, safe, ngx_oauth_status_text(reason));
+        } else {
+            p = ngx_snprintf(msg, sizeof(msg),
+                             "\"auth_jwt_key_file\" \"%V\": key #%D "
+                             "(no kid) skipped: %s", &shown, key_index,
+                             ngx_oauth_status_text(reason));
+        }
+
+        if (log) {
+            ngx_log_error(NGX_LOG_WARN, log, 0, "auth_jwt: %*s",
+                          p - msg, msg);
+
+        } else {
+            ngx_oauth_check_warn(msg, p - msg);
+        }
+    }
 }
 
 
@@ -2560,8 +3149,8 @@ ngx_http_auth_jwt_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
-    ngx_str_t                         *value;
-    ngx_uint_t                         i;
+    ngx_str_t                         *value, op;
+    ngx_uint_t                         i, negate;
     ngx_http_auth_jwt_rule_t          *rule;
     ngx_http_compile_complex_value_t   ccv;
 
@@ -2589,24 +3178,35 @@ ngx_http_auth_jwt_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "has an empty name";
     }
 
-    for (i = 0; ngx_http_auth_jwt_ops[i].len; i++) {
-        if (ngx_http_auth_jwt_ops[i].len == value[2].len
-            && ngx_strncmp(ngx_http_auth_jwt_ops[i].data, value[2].data,
-                           value[2].len) == 0)
+    op = value[2];
+    negate = (op.len > 1 && op.data[0] == '!');
+
+    if (negate) {
+        op.data++;
+        op.len--;
+    }
+
+    for (i = 0; ngx_http_auth_jwt_ops[i].name.len; i++) {
+        if (ngx_http_auth_jwt_ops[i].name.len == op.len
+            && ngx_strncmp(ngx_http_auth_jwt_ops[i].name.data, op.data,
+                           op.len) == 0)
         {
             break;
         }
     }
 
-    if (ngx_http_auth_jwt_ops[i].len == 0) {
+    if (ngx_http_auth_jwt_ops[i].name.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\": unknown operator \"%V\": it must be one "
-                           "of eq, ne, gt, ge, lt, le, intersect, "
-                           "nintersect, in, nin", &value[0], &value[2]);
+                           "of eq, ne, gt, ge, lt, le, intersect (any), "
+                           "nintersect, in, nin, match, each also with a "
+                           "\"!\" prefix", &value[0], &value[2]);
         return NGX_CONF_ERROR;
     }
 
-    rule->op = (ngx_int_t) i;
+    rule->op = (ngx_int_t) ngx_http_auth_jwt_ops[i].value
+               | (negate ? NOX_OP_NOT : 0);
+    rule->op_name = value[2];
 
     if (value[3].len > 5 && ngx_strncmp(value[3].data, "json=", 5) == 0) {
         rule->kind = NOX_VALUE_JSON;
@@ -2721,7 +3321,7 @@ ngx_http_auth_jwt_check_rule(void *data, u_char *buf, u_char *last)
     return ngx_slprintf(buf, last, "\"auth_jwt_require_%s\" \"%V\" %V: "
                         "%s%s%s",
                         rule->target == NOX_TARGET_CLAIM ? "claim" : "header",
-                        &rule->name, &ngx_http_auth_jwt_ops[rule->op],
+                        &rule->name, &rule->op_name,
                         rule->kind == NOX_VALUE_JSON ? "json= value: " : "",
                         ngx_oauth_status_text(rc),
                         check->delimiter.len
@@ -2730,20 +3330,45 @@ ngx_http_auth_jwt_check_rule(void *data, u_char *buf, u_char *last)
 
 
 /*
- * auth_jwt_type encrypted or nested with key files only: at least one of
- * them must hold a decryption key, or every token would be refused with
- * 500.  Reported at auth_jwt_type.  With auth_jwt_key_request the
- * keys may come per request: nothing to check here.
+ * The key files of a location must hold keys for its token type.  Files
+ * load when they hold any usable key, a verification or a decryption key,
+ * so a file may be usable by one type and useless to another:
+ *   - encrypted or nested without a decryption key: every token would be
+ *     refused with 500; an error, reported at auth_jwt_type;
+ *   - signed or nested, auth_jwt_validate_sig on, without a verification
+ *     key: the same for signatures; a warning, reported at auth_jwt (a
+ *     parent block may hold keys only for the locations below it that
+ *     set auth_jwt_type).
+ * With auth_jwt_key_request or a key file with variables the keys may come
+ * per request: nothing to check here.
  */
 
 static ngx_int_t
 ngx_http_auth_jwt_add_type_check(ngx_conf_t *cf,
     ngx_http_auth_jwt_loc_conf_t *conf)
 {
-    if (conf->type == NOX_JWT_SIGNED || conf->key_requests != NULL
-        || conf->key_files == NULL)
-    {
+    ngx_uint_t                      i;
+    ngx_http_auth_jwt_key_file_t  **kf;
+
+    if (conf->key_requests != NULL || conf->key_files == NULL) {
         return NGX_OK;
+    }
+
+    if (conf->type == NOX_JWT_SIGNED && !conf->validate_sig) {
+        return NGX_OK;
+    }
+
+    kf = conf->key_files->elts;
+
+    for (i = 0; i < conf->key_files->nelts; i++) {
+        if (kf[i]->cv) {
+            return NGX_OK;
+        }
+    }
+
+    if (conf->type == NOX_JWT_SIGNED) {
+        return ngx_oauth_check_add_at(cf, ngx_http_auth_jwt_check_type, conf,
+                                      &conf->file, conf->line);
     }
 
     return ngx_oauth_check_add_at(cf, ngx_http_auth_jwt_check_type, conf,
@@ -2756,10 +3381,14 @@ ngx_http_auth_jwt_check_type(void *data, u_char *buf, u_char *last)
 {
     ngx_http_auth_jwt_loc_conf_t  *conf = data;
 
+    u_char                         *p, msg[NGX_MAX_ERROR_STR];
     int64_t                         handle;
     int32_t                         rc, detail, verify, decrypt;
-    ngx_uint_t                      i;
+    ngx_uint_t                      i, verifiers, decrypters;
     ngx_http_auth_jwt_key_file_t  **kf;
+
+    verifiers = 0;
+    decrypters = 0;
 
     kf = conf->key_files->elts;
 
@@ -2782,17 +3411,36 @@ ngx_http_auth_jwt_check_type(void *data, u_char *buf, u_char *last)
 
         (void) ngx_oauth_managed.keyset_free(handle);
 
-        if (rc == NOX_OK && decrypt > 0) {
-            return NULL;
+        if (rc == NOX_OK) {
+            verifiers += verify;
+            decrypters += decrypt;
         }
     }
 
-    return ngx_slprintf(buf, last, "\"auth_jwt_type\" %s: no decryption "
-                        "key in the auth_jwt_key_file files (a JWK with "
-                        "\"d\", an \"oct\" key with \"use\":\"enc\", or a "
-                        "keyval PEM private key)",
-                        conf->type == NOX_JWT_NESTED ? "nested"
-                                                     : "encrypted");
+    if (conf->type != NOX_JWT_SIGNED && decrypters == 0) {
+        return ngx_slprintf(buf, last, "\"auth_jwt_type\" %s: no decryption "
+                            "key in the auth_jwt_key_file files (a JWK with "
+                            "\"d\", an \"oct\" key with \"use\":\"enc\", or "
+                            "a keyval PEM private key)",
+                            conf->type == NOX_JWT_NESTED ? "nested"
+                                                         : "encrypted");
+    }
+
+    if (conf->type != NOX_JWT_ENCRYPTED && conf->validate_sig
+        && verifiers == 0 && ngx_http_auth_jwt_type_warned != conf->key_files)
+    {
+        ngx_http_auth_jwt_type_warned = conf->key_files;
+
+        p = ngx_snprintf(msg, sizeof(msg),
+                         "\"auth_jwt\": no key in the auth_jwt_key_file "
+                         "files verifies signatures (they hold decryption "
+                         "keys only): every %stoken will be refused with 500",
+                         conf->type == NOX_JWT_NESTED ? "nested " : "");
+
+        ngx_oauth_check_warn(msg, p - msg);
+    }
+
+    return NULL;
 }
 
 
@@ -2843,6 +3491,53 @@ ngx_http_auth_jwt_verify_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     return ngx_oauth_cache_conf(cf, &ngx_http_oauth_jwt_module, "auth_jwt",
                                 NGX_HTTP_AUTH_JWT_CACHE_TTL,
                                 &jlcf->verify_cache);
+}
+
+
+static char *
+ngx_http_auth_jwt_www_authenticate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (jlcf->challenge != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        jlcf->challenge = NGX_HTTP_AUTH_JWT_CHALLENGE_ON;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        jlcf->challenge = NGX_HTTP_AUTH_JWT_CHALLENGE_OFF;
+        return NGX_CONF_OK;
+    }
+
+    jlcf->challenge = NGX_HTTP_AUTH_JWT_CHALLENGE_VALUE;
+
+    jlcf->challenge_value = ngx_palloc(cf->pool,
+                                       sizeof(ngx_http_complex_value_t));
+    if (jlcf->challenge_value == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = jlcf->challenge_value;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

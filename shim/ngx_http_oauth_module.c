@@ -26,6 +26,7 @@
 typedef struct {
     ngx_array_t          checks;        /* of ngx_oauth_check_t */
     ngx_uint_t           used;          /* a feature directive was seen */
+    ngx_uint_t           routes;        /* generated IdP locations */
 } ngx_http_oauth_main_conf_t;
 
 
@@ -44,6 +45,7 @@ static ngx_int_t ngx_oauth_checks_run(ngx_conf_t *cf,
     ngx_http_oauth_main_conf_t *omcf);
 static void ngx_oauth_checks_child(ngx_http_oauth_main_conf_t *omcf,
     ngx_log_t *log, int fd);
+static void ngx_oauth_check_record(int32_t kind, u_char *msg, size_t len);
 static void ngx_oauth_write_all(int fd, u_char *p, size_t n);
 static ngx_int_t ngx_oauth_managed_path(u_char *buf, size_t size);
 static ngx_int_t ngx_oauth_subrequest_whole(ngx_http_request_t *sr,
@@ -95,6 +97,7 @@ static struct {
     ngx_oauth_sym(abi_version),
     ngx_oauth_sym(keyset_load),
     ngx_oauth_sym(keyset_free),
+    ngx_oauth_sym(keyset_skipped),
     ngx_oauth_sym(keyset_count),
     ngx_oauth_sym(json_check),
     ngx_oauth_sym(policy_create),
@@ -212,19 +215,32 @@ ngx_http_oauth_postconfiguration(ngx_conf_t *cf)
 /*
  * The managed runtime must never start in the master: workers forked from
  * a master with a started runtime hang on their first managed call.  So the
- * checks run in a child that exits right after, and report over a pipe:
- * an int32 index (-1: the library itself failed) and a message.
+ * checks run in a child that exits right after, and report over a pipe.
+ * The child writes records: an int32 check index (-1: the library itself),
+ * an int32 kind (warning or failure), an int32 length and the message.
+ * Warnings (ngx_oauth_check_warn) come first; a failure ends the stream.
  */
+
+#define NGX_OAUTH_CHECK_WARN      0
+#define NGX_OAUTH_CHECK_FAIL      1
+#define NGX_OAUTH_CHECK_MAX_READ  (256 * 1024)   /* bytes kept of the stream */
+
+
+static int       ngx_oauth_check_fd = -1;        /* the validator child's */
+static int32_t   ngx_oauth_check_index = -1;
+
 
 static ngx_int_t
 ngx_oauth_checks_run(ngx_conf_t *cf, ngx_http_oauth_main_conf_t *omcf)
 {
     int                 fds[2], status;
-    u_char             *p, buf[NGX_OAUTH_ERRSTR_LEN + sizeof(int32_t)];
+    u_char             *buf, *p, *last, *nbuf, scratch[4096];
     pid_t               pid;
-    int32_t             index;
+    int32_t             hdr[3];
     ssize_t             n;
-    size_t              len;
+    size_t              len, size;
+    ngx_int_t           rc;
+    ngx_uint_t          level;
     struct pollfd       pfd;
     ngx_oauth_check_t  *check;
 
@@ -252,7 +268,11 @@ ngx_oauth_checks_run(ngx_conf_t *cf, ngx_http_oauth_main_conf_t *omcf)
 
     close(fds[1]);
 
+    buf = NULL;
     len = 0;
+    size = 0;
+
+    /* read to the end (the child blocks on a full pipe otherwise) */
 
     for ( ;; ) {
         pfd.fd = fds[0];
@@ -269,13 +289,14 @@ ngx_oauth_checks_run(ngx_conf_t *cf, ngx_http_oauth_main_conf_t *omcf)
             kill(pid, SIGKILL);
             (void) waitpid(pid, &status, 0);
             close(fds[0]);
+            ngx_free(buf);
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "oauth: the configuration check did not finish "
                           "within %d s", NGX_OAUTH_CHECK_TIMEOUT / 1000);
             return NGX_ERROR;
         }
 
-        n = read(fds[0], buf + len, sizeof(buf) - 1 - len);
+        n = read(fds[0], scratch, sizeof(scratch));
 
         if (n == -1 && ngx_errno == NGX_EINTR) {
             continue;
@@ -285,11 +306,31 @@ ngx_oauth_checks_run(ngx_conf_t *cf, ngx_http_oauth_main_conf_t *omcf)
             break;
         }
 
-        len += n;
-
-        if (len == sizeof(buf) - 1) {
-            break;
+        if (len + n > NGX_OAUTH_CHECK_MAX_READ) {
+            continue;                      /* drained, not kept */
         }
+
+        if (len + n > size) {
+            size = ngx_max(2 * size, len + n);
+            nbuf = ngx_alloc(size, cf->log);
+            if (nbuf == NULL) {
+                kill(pid, SIGKILL);
+                (void) waitpid(pid, &status, 0);
+                close(fds[0]);
+                ngx_free(buf);
+                return NGX_ERROR;
+            }
+
+            if (buf) {
+                ngx_memcpy(nbuf, buf, len);
+                ngx_free(buf);
+            }
+
+            buf = nbuf;
+        }
+
+        ngx_memcpy(buf + len, scratch, n);
+        len += n;
     }
 
     close(fds[0]);
@@ -299,32 +340,86 @@ ngx_oauth_checks_run(ngx_conf_t *cf, ngx_http_oauth_main_conf_t *omcf)
         /* void */
     }
 
-    if (len == 0) {
-        return NGX_OK;
-    }
-
-    if (len < sizeof(int32_t)) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "oauth: the configuration check failed unexpectedly");
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(&index, buf, sizeof(int32_t));
-    p = buf + sizeof(int32_t);
-    len -= sizeof(int32_t);
-
-    if (index < 0 || (ngx_uint_t) index >= omcf->checks.nelts) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "%*s", len, p);
-        return NGX_ERROR;
-    }
-
+    rc = NGX_OK;
+    p = buf;
+    last = buf + len;
     check = omcf->checks.elts;
-    check = &check[index];
 
-    ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "%*s in %V:%ui",
-                  len, p, &check->file, check->line);
+    while (p < last) {
 
-    return NGX_ERROR;
+        if ((size_t) (last - p) < sizeof(hdr)) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "oauth: the configuration check failed "
+                          "unexpectedly");
+            rc = NGX_ERROR;
+            break;
+        }
+
+        ngx_memcpy(hdr, p, sizeof(hdr));
+        p += sizeof(hdr);
+
+        if (hdr[2] < 0 || hdr[2] > last - p) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "oauth: the configuration check failed "
+                          "unexpectedly");
+            rc = NGX_ERROR;
+            break;
+        }
+
+        level = (hdr[1] == NGX_OAUTH_CHECK_WARN) ? NGX_LOG_WARN
+                                                  : NGX_LOG_EMERG;
+
+        if (hdr[0] < 0 || (ngx_uint_t) hdr[0] >= omcf->checks.nelts) {
+            ngx_log_error(level, cf->log, 0, "%*s", (size_t) hdr[2], p);
+
+        } else {
+            ngx_log_error(level, cf->log, 0, "%*s in %V:%ui",
+                          (size_t) hdr[2], p, &check[hdr[0]].file,
+                          check[hdr[0]].line);
+        }
+
+        if (hdr[1] != NGX_OAUTH_CHECK_WARN) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        p += hdr[2];
+    }
+
+    ngx_free(buf);
+
+    return rc;
+}
+
+
+static void
+ngx_oauth_check_record(int32_t kind, u_char *msg, size_t len)
+{
+    int32_t  hdr[3];
+
+    if (ngx_oauth_check_fd == -1) {
+        return;
+    }
+
+    hdr[0] = ngx_oauth_check_index;
+    hdr[1] = kind;
+    hdr[2] = (int32_t) len;
+
+    ngx_oauth_write_all(ngx_oauth_check_fd, (u_char *) hdr, sizeof(hdr));
+    ngx_oauth_write_all(ngx_oauth_check_fd, msg, len);
+}
+
+
+/*
+ * A warning from a check running in the validator child: logged by the
+ * master at warn with the check's file:line (nginx -t shows it).
+ */
+
+void
+ngx_oauth_check_warn(u_char *msg, size_t len)
+{
+    ngx_oauth_check_record(NGX_OAUTH_CHECK_WARN, msg,
+                           ngx_min(len, NGX_OAUTH_ERRSTR_LEN));
 }
 
 
@@ -332,37 +427,29 @@ static void
 ngx_oauth_checks_child(ngx_http_oauth_main_conf_t *omcf, ngx_log_t *log,
     int fd)
 {
-    u_char             *last, buf[NGX_OAUTH_ERRSTR_LEN + sizeof(int32_t)];
-    int32_t             index;
+    u_char             *last, buf[NGX_OAUTH_ERRSTR_LEN];
     ngx_uint_t          i;
     ngx_oauth_check_t  *check;
 
-    index = -1;
+    ngx_oauth_check_fd = fd;
+    ngx_oauth_check_index = -1;
 
-    last = buf + sizeof(int32_t);
-
-    if (ngx_oauth_managed_load(log, last, NGX_OAUTH_ERRSTR_LEN) != NGX_OK) {
-        last += ngx_strlen(last);
-        goto failed;
+    if (ngx_oauth_managed_load(log, buf, NGX_OAUTH_ERRSTR_LEN) != NGX_OK) {
+        ngx_oauth_check_record(NGX_OAUTH_CHECK_FAIL, buf, ngx_strlen(buf));
+        return;
     }
 
     check = omcf->checks.elts;
 
     for (i = 0; i < omcf->checks.nelts; i++) {
-        last = check[i].handler(check[i].data, buf + sizeof(int32_t),
-                                buf + sizeof(buf));
+        ngx_oauth_check_index = (int32_t) i;
+
+        last = check[i].handler(check[i].data, buf, buf + sizeof(buf));
         if (last != NULL) {
-            index = (int32_t) i;
-            goto failed;
+            ngx_oauth_check_record(NGX_OAUTH_CHECK_FAIL, buf, last - buf);
+            return;
         }
     }
-
-    return;
-
-failed:
-
-    ngx_memcpy(buf, &index, sizeof(int32_t));
-    ngx_oauth_write_all(fd, buf, last - buf);
 }
 
 
@@ -558,11 +645,14 @@ ngx_oauth_status_text(int32_t status)
     case NOX_CRIT_UNSUPPORTED:    return "unsupported crit header";
     case NOX_TIME_INVALID:        return "exp or nbf is not a number of "
                                          "seconds within 64 bits";
-    case NOX_DECRYPT_FAILED:      return "the token does not decrypt";
-    case NOX_ZIP_UNSUPPORTED:     return "compressed (zip) JWE";
+    case NOX_KEY_SKIPPED:         return "the key it needs was skipped when "
+                                         "its set was loaded";
+    case NOX_RULE_MATCH_LIMIT:    return "regex match limit exceeded";
+    case NOX_NOT_FOUND:           return "not found";
     case NOX_TYPE_MISMATCH:       return "not the token type of "
                                          "auth_jwt_type";
-    case NOX_NOT_FOUND:           return "not found";
+    case NOX_DECRYPT_FAILED:      return "the token does not decrypt";
+    case NOX_ZIP_UNSUPPORTED:     return "compressed (zip) JWE";
     case NOX_JSON_INVALID:        return "invalid JSON";
     case NOX_JSON_NOT_OBJECT:     return "not a JSON object";
     case NOX_JSON_EMPTY:          return "empty JSON object";
@@ -589,6 +679,10 @@ ngx_oauth_status_text(int32_t status)
                                          "response";
     case NOX_VALUE_TYPE_INVALID:  return "expected value has the wrong type "
                                          "for the operator";
+    case NOX_PATTERN_INVALID:     return "invalid regular expression (or "
+                                         "longer than 1024 bytes)";
+    case NOX_KEY_ENCRYPTION:      return "encryption key (use \"enc\" or a "
+                                         "JWE alg)";
     case NOX_STS_REJECTED:        return "the STS refused the token";
     case NOX_STS_FORBIDDEN:       return "the STS denied access";
     case NOX_STS_SERVER_ERROR:    return "the STS failed";
@@ -689,6 +783,107 @@ failed:
 
     ngx_close_file(fd);
     return NGX_ERROR;
+}
+
+
+/*
+ * The headers of a refusal: 401 challenges (RFC 6750 3: with
+ * error="invalid_token" when a token was sent), 503 says when to retry.
+ * Returns the status, or 500 when a header cannot be added.
+ */
+
+ngx_int_t
+ngx_oauth_challenge(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_uint_t invalid)
+{
+    ngx_str_t         value;
+    ngx_table_elt_t  *h;
+
+    if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+        ngx_str_set(&value, NGX_OAUTH_RETRY_AFTER);
+
+        return ngx_oauth_header_add(r->pool, &r->headers_out.headers,
+                                    "Retry-After", &value)
+               ? (ngx_int_t) status : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (status != NGX_HTTP_UNAUTHORIZED) {
+        return status;
+    }
+
+    if (invalid) {
+        ngx_str_set(&value, "Bearer error=\"invalid_token\"");
+
+    } else {
+        ngx_str_set(&value, "Bearer");
+    }
+
+    h = ngx_oauth_header_add(r->pool, &r->headers_out.headers,
+                             "WWW-Authenticate", &value);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.www_authenticate = h;
+
+    return status;
+}
+
+
+/* the number of the next generated IdP location (ngx_oauth_route_conf) */
+
+ngx_uint_t
+ngx_oauth_route_number(ngx_conf_t *cf)
+{
+    ngx_http_oauth_main_conf_t  *omcf;
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_oauth_module);
+
+    return ++omcf->routes;
+}
+
+
+/* a secret from a file: its content without the trailing line ends */
+
+ngx_int_t
+ngx_oauth_read_secret(ngx_conf_t *cf, ngx_str_t *name, size_t max,
+    ngx_str_t *content)
+{
+    if (ngx_oauth_read_file(cf, name, max, content) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    while (content->len
+           && (content->data[content->len - 1] == '\n'
+               || content->data[content->len - 1] == '\r'))
+    {
+        content->len--;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a value with variables, compiled (NULL after an error) */
+
+ngx_http_complex_value_t *
+ngx_oauth_complex_value(ngx_conf_t *cf, ngx_str_t *value)
+{
+    ngx_http_complex_value_t          *cv;
+    ngx_http_compile_complex_value_t   ccv;
+
+    cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (cv == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = value;
+    ccv.complex_value = cv;
+
+    return (ngx_http_compile_complex_value(&ccv) == NGX_OK) ? cv : NULL;
 }
 
 
@@ -1317,22 +1512,54 @@ ngx_oauth_subrequest_body(ngx_http_request_t *sr, ngx_str_t *body)
 }
 
 
-/* the in-memory body of a POST subrequest (r's pool) */
+/*
+ * A POST subrequest with an in-memory body (r's pool), its Content-Type
+ * and, when not empty, an Authorization header
+ */
 
 ngx_int_t
-ngx_oauth_subrequest_set_body(ngx_http_request_t *r, ngx_http_request_t *sr,
-    ngx_str_t *body)
+ngx_oauth_subrequest_post(ngx_http_request_t *r, ngx_str_t *uri,
+    ngx_http_post_subrequest_t *ps, ngx_str_t *type, ngx_str_t *authorization,
+    ngx_str_t *body, ngx_http_request_t **psr)
 {
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
+    ngx_buf_t           *b;
+    ngx_chain_t         *cl;
+    ngx_table_elt_t     *h;
+    ngx_http_request_t  *sr;
 
-    sr->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
-    if (sr->request_body == NULL) {
+    if (ngx_oauth_subrequest(r, uri, ps, psr) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "oauth: cannot start the subrequest to \"%V\"", uri);
         return NGX_ERROR;
     }
 
+    sr = *psr;
+    sr->method = NGX_HTTP_POST;
+    ngx_str_set(&sr->method_name, "POST");
+
+    h = ngx_oauth_header_add(r->pool, &sr->headers_in.headers, "Content-Type",
+                             type);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    sr->headers_in.content_type = h;
+
+    if (authorization && authorization->len) {
+        h = ngx_oauth_header_add(r->pool, &sr->headers_in.headers,
+                                 "Authorization", authorization);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        sr->headers_in.authorization = h;
+    }
+
+    sr->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
     b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
+    cl = ngx_alloc_chain_link(r->pool);
+
+    if (sr->request_body == NULL || b == NULL || cl == NULL) {
         return NGX_ERROR;
     }
 
@@ -1342,11 +1569,6 @@ ngx_oauth_subrequest_set_body(ngx_http_request_t *r, ngx_http_request_t *sr,
     b->end = b->last;
     b->memory = 1;
     b->last_buf = 1;
-
-    cl = ngx_alloc_chain_link(r->pool);
-    if (cl == NULL) {
-        return NGX_ERROR;
-    }
 
     cl->buf = b;
     cl->next = NULL;

@@ -6,11 +6,17 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_oauth_core.h"
 #include "ngx_oauth_cache.h"
 
 
 #define NGX_OAUTH_CACHE_EXPIRE_MAX  8   /* expired entries freed per store */
 #define NGX_OAUTH_CACHE_FAILED_TTL  2   /* a failed leader's status, s */
+#define NGX_OAUTH_FLIGHT_WAIT       20  /* ms between a follower's looks */
+
+/* markers a lookup may meet instead of an entry */
+#define NGX_OAUTH_CACHE_PENDING     0xfe   /* another request leads */
+#define NGX_OAUTH_CACHE_FAILED      0xff   /* it failed, aux: its status */
 
 
 typedef struct {
@@ -57,6 +63,16 @@ static void ngx_oauth_cache_store_locked(ngx_http_request_t *r,
 static ngx_int_t ngx_oauth_cache_hit_locked(ngx_http_request_t *r,
     ngx_oauth_cache_conf_t *cc, ngx_oauth_cache_node_t *cn, ngx_str_t *value,
     int32_t *aux);
+static ngx_int_t ngx_oauth_cache_acquire(ngx_http_request_t *r,
+    ngx_oauth_cache_conf_t *cc, u_char kind, u_char *hash, ngx_str_t *value,
+    int32_t *aux, time_t lead_ttl, ngx_uint_t waited);
+static void ngx_oauth_cache_fail(ngx_http_request_t *r,
+    ngx_oauth_cache_conf_t *cc, u_char *hash, ngx_uint_t status);
+static void ngx_oauth_flight_cleanup(void *data);
+static ngx_int_t ngx_oauth_flight_done(ngx_http_request_t *sr, void *data,
+    ngx_int_t rc);
+static ngx_int_t ngx_oauth_cache_wait(ngx_http_request_t *r, ngx_event_t *ev,
+    ngx_msec_t msec);
 static void ngx_oauth_cache_wake(ngx_event_t *ev);
 static void ngx_oauth_cache_wait_cleanup(void *data);
 
@@ -70,9 +86,6 @@ ngx_oauth_cache_conf(ngx_conf_t *cf, void *tag, const char *who,
     time_t                   ttl;
     ngx_str_t               *value, name, s;
     ngx_uint_t               i;
-    ngx_shm_zone_t          *zone;
-    ngx_oauth_cache_t       *cache;
-    ngx_oauth_cache_conf_t  *cc;
 
     value = cf->args->elts;
 
@@ -150,15 +163,33 @@ ngx_oauth_cache_conf(ngx_conf_t *cf, void *tag, const char *who,
         return NGX_CONF_ERROR;
     }
 
-    zone = ngx_shared_memory_add(cf, &name, size, tag);
+    /* max_ttl=0: no lookups and no stores */
+
+    *field = ngx_oauth_cache_add(cf, tag, who, &name, size, ttl);
+
+    return (*field || ttl == 0) ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+
+/* NULL after an error, or for max_ttl 0 */
+
+ngx_oauth_cache_conf_t *
+ngx_oauth_cache_add(ngx_conf_t *cf, void *tag, const char *who,
+    ngx_str_t *name, ssize_t size, time_t max_ttl)
+{
+    ngx_shm_zone_t          *zone;
+    ngx_oauth_cache_t       *cache;
+    ngx_oauth_cache_conf_t  *cc;
+
+    zone = ngx_shared_memory_add(cf, name, size, tag);
     if (zone == NULL) {
-        return NGX_CONF_ERROR;
+        return NULL;
     }
 
     if (zone->data == NULL) {
         cache = ngx_pcalloc(cf->pool, sizeof(ngx_oauth_cache_t));
         if (cache == NULL) {
-            return NGX_CONF_ERROR;
+            return NULL;
         }
 
         cache->who = who;
@@ -167,24 +198,19 @@ ngx_oauth_cache_conf(ngx_conf_t *cf, void *tag, const char *who,
         zone->data = cache;
     }
 
-    /* max_ttl=0: no lookups and no stores */
-
-    if (ttl == 0) {
-        *field = NULL;
-        return NGX_CONF_OK;
+    if (max_ttl == 0) {
+        return NULL;
     }
 
     cc = ngx_palloc(cf->pool, sizeof(ngx_oauth_cache_conf_t));
     if (cc == NULL) {
-        return NGX_CONF_ERROR;
+        return NULL;
     }
 
     cc->zone = zone;
-    cc->max_ttl = ttl;
+    cc->max_ttl = max_ttl;
 
-    *field = cc;
-
-    return NGX_CONF_OK;
+    return cc;
 }
 
 
@@ -256,7 +282,7 @@ ngx_oauth_cache_put(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
  * same key in any worker exactly one leads.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_oauth_cache_acquire(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     u_char kind, u_char *hash, ngx_str_t *value, int32_t *aux,
     time_t lead_ttl, ngx_uint_t waited)
@@ -310,7 +336,7 @@ ngx_oauth_cache_acquire(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
 
 /* the leader failed: the requests waiting for it take its status */
 
-void
+static void
 ngx_oauth_cache_fail(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     u_char *hash, ngx_uint_t status)
 {
@@ -331,23 +357,197 @@ ngx_oauth_cache_fail(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
 }
 
 
-void
-ngx_oauth_cache_release(ngx_oauth_cache_conf_t *cc, u_char *hash)
+ngx_int_t
+ngx_oauth_flight_lookup(ngx_http_request_t *r, ngx_oauth_flight_t *f,
+    ngx_str_t *value, int32_t *aux)
 {
+    ngx_int_t            rc;
+    ngx_pool_cleanup_t  *cln;
+
+    rc = ngx_oauth_cache_acquire(r, f->cache, f->kind, f->hash, value, aux,
+                                 f->lead_ttl, f->waited);
+
+    if (rc == NGX_AGAIN) {
+        f->waited = 1;
+
+        return (ngx_oauth_cache_wait(r, &f->wait, NGX_OAUTH_FLIGHT_WAIT)
+                == NGX_OK) ? NGX_AGAIN : NGX_ERROR;
+    }
+
+    if (rc == NGX_ABORT && *aux == 0) {
+        /* the leader's answer was not cacheable: ask, without leading */
+        return NGX_DECLINED;
+    }
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    f->leader = 1;
+
+    if (f->cleanup) {
+        return NGX_DECLINED;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_oauth_flight_cleanup;
+    cln->data = f;
+    f->request = r;
+    f->cleanup = 1;
+
+    return NGX_DECLINED;
+}
+
+
+void
+ngx_oauth_flight_store(ngx_http_request_t *r, ngx_oauth_flight_t *f,
+    ngx_str_t *value, int32_t aux, time_t ttl)
+{
+    if (!f->leader) {
+        return;
+    }
+
+    f->leader = 0;
+
+    if (ttl > 0) {
+        ngx_oauth_cache_put(r, f->cache, f->kind, f->hash, value, aux, ttl);
+
+    } else {
+        ngx_oauth_cache_fail(r, f->cache, f->hash, 0);
+    }
+}
+
+
+void
+ngx_oauth_flight_fail(ngx_http_request_t *r, ngx_oauth_flight_t *f,
+    ngx_uint_t status)
+{
+    if (f->leader) {
+        f->leader = 0;
+        ngx_oauth_cache_fail(r, f->cache, f->hash, status);
+    }
+}
+
+
+/*
+ * A leader that ends without storing or failing (its client went away and
+ * the request was terminated while the IdP was asked): the requests
+ * waiting for it must not wait for its pending marker to expire; without
+ * the marker the next one to look leads.
+ */
+
+static void
+ngx_oauth_flight_cleanup(void *data)
+{
+    ngx_oauth_flight_t  *f = data;
+
     ngx_oauth_cache_t       *cache;
     ngx_oauth_cache_node_t  *cn;
 
-    cache = cc->zone->data;
+    if (!f->leader) {
+        return;
+    }
+
+    f->leader = 0;
+    cache = f->cache->zone->data;
+
+    ngx_log_error(NGX_LOG_INFO, f->request->connection->log, 0,
+                  "%s: the request ended before its IdP call did: "
+                  "another request may lead", cache->who);
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    cn = ngx_oauth_cache_lookup(cache, hash);
+    cn = ngx_oauth_cache_lookup(cache, f->hash);
 
     if (cn && cn->kind == NGX_OAUTH_CACHE_PENDING) {
         ngx_oauth_cache_delete(cache, cn);
     }
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+ngx_int_t
+ngx_oauth_flight_post(ngx_http_request_t *r, ngx_oauth_flight_t *f,
+    ngx_str_t *uri, ngx_str_t *type, ngx_str_t *authorization,
+    ngx_str_t *body, ngx_http_request_t **psr)
+{
+    ngx_http_post_subrequest_t  *ps;
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        return NGX_ERROR;
+    }
+
+    ps->handler = ngx_oauth_flight_done;
+    ps->data = f;
+    f->done = 0;
+
+    return ngx_oauth_subrequest_post(r, uri, ps, type, authorization, body,
+                                     psr);
+}
+
+
+/* only records facts: the decision is made back in the phase handler */
+
+static ngx_int_t
+ngx_oauth_flight_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
+{
+    ngx_oauth_flight_t  *f = data;
+
+    f->done = 1;
+    f->status = sr->headers_out.status;
+
+    /*
+     * A status line from the IdP (through proxy_pass), or an answer of the
+     * operator's own location: the IdP answered.  A proxy that received
+     * nothing (refused, reset, timed out) did not.  Bytes without a valid
+     * status line (the proxy reads them as an HTTP/0.9 answer, status 0)
+     * are an answer, an unusable one.
+     */
+
+    f->answered = (sr->upstream == NULL
+                   || sr->upstream->headers_in.status_n != 0
+                   || (sr->upstream->state
+                       && sr->upstream->state->bytes_received > 0));
+
+    f->whole = ngx_oauth_subrequest_done(sr, rc, &f->body);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_oauth_flight_answer(ngx_http_request_t *r, ngx_oauth_flight_t *f,
+    const char *who, ngx_str_t *url)
+{
+    if (!f->answered) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "%s: \"%V\" did not answer (status %ui): "
+                      "unreachable or timed out", who, url, f->status);
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    if (f->status == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "%s: \"%V\" answered without a valid HTTP status "
+                      "line", who, url);
+        return NGX_HTTP_BAD_GATEWAY;
+    }
+
+    if (f->whole != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "%s: the answer of \"%V\" (status %ui) did not "
+                      "arrive whole (closed early, or larger than "
+                      "subrequest_output_buffer_size)", who, url, f->status);
+        return NGX_HTTP_BAD_GATEWAY;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -493,7 +693,7 @@ ngx_oauth_cache_store_locked(ngx_http_request_t *r,
  * first.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_oauth_cache_wait(ngx_http_request_t *r, ngx_event_t *ev, ngx_msec_t msec)
 {
     ngx_pool_cleanup_t  *cln;

@@ -36,6 +36,10 @@ typedef struct {
 char *ngx_oauth_cache_conf(ngx_conf_t *cf, void *tag, const char *who,
     time_t default_ttl, ngx_oauth_cache_conf_t **cc);
 
+/* a zone of this size (the size checks are the caller's) */
+ngx_oauth_cache_conf_t *ngx_oauth_cache_add(ngx_conf_t *cf, void *tag,
+    const char *who, ngx_str_t *name, ssize_t size, time_t max_ttl);
+
 /* NGX_OK: a live entry of this kind, copied into r->pool; else NGX_DECLINED */
 ngx_int_t ngx_oauth_cache_get(ngx_http_request_t *r,
     ngx_oauth_cache_conf_t *cc, u_char kind, u_char *hash, ngx_str_t *value,
@@ -47,38 +51,65 @@ void ngx_oauth_cache_put(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
 
 
 /*
- * Single-flight.  Kinds of the markers a lookup may meet instead of an
- * entry: another request is asking the IdP for this key (pending), or the
- * request that asked failed with the HTTP status in aux (failed).
+ * Single-flight: of the requests that miss one key in any worker, one
+ * leads (asks the IdP through ngx_oauth_flight_post, then stores or
+ * fails); the others wait without blocking (a timer runs their phases
+ * again) and take its entry or its status.  A flight lives in the
+ * request's module ctx; the caller sets cache, kind, hash and lead_ttl
+ * (how long a pending marker lives if its leader never ends).
  */
-#define NGX_OAUTH_CACHE_PENDING  0xfe
-#define NGX_OAUTH_CACHE_FAILED   0xff
+
+typedef struct {
+    ngx_oauth_cache_conf_t      *cache;
+    u_char                       kind;
+    u_char                       hash[NOX_SHA256_LEN];
+    time_t                       lead_ttl;
+
+    ngx_http_request_t          *request;
+    ngx_uint_t                   leader;    /* stores or fails for all */
+    ngx_uint_t                   cleanup;
+    ngx_uint_t                   waited;
+    ngx_event_t                  wait;
+
+    /* the IdP's answer: facts recorded when the subrequest ends */
+    ngx_uint_t                   done;
+    ngx_uint_t                   answered;  /* a status line came */
+    ngx_uint_t                   status;
+    ngx_int_t                    whole;     /* NGX_OK: the body is whole */
+    ngx_str_t                    body;
+} ngx_oauth_flight_t;
+
 
 /*
  * NGX_OK: a live entry of this kind (as ngx_oauth_cache_get);
- * NGX_DECLINED: a miss, and this request now leads: a pending marker
- *   lives for lead_ttl seconds or until the leader stores (put) or fails;
- * NGX_AGAIN: another request leads: wait (ngx_oauth_cache_wait), ask again;
- * NGX_ABORT: only when waited is set: the leader failed, *aux = its status;
- * NGX_ERROR: out of memory.
+ * NGX_DECLINED: ask the IdP (f->leader: for everyone, then store or fail);
+ * NGX_AGAIN: another request leads: the phases run again shortly;
+ * NGX_ABORT: the leader failed, *aux = its HTTP status;
+ * NGX_ERROR.
  */
-ngx_int_t ngx_oauth_cache_acquire(ngx_http_request_t *r,
-    ngx_oauth_cache_conf_t *cc, u_char kind, u_char *hash, ngx_str_t *value,
-    int32_t *aux, time_t lead_ttl, ngx_uint_t waited);
+ngx_int_t ngx_oauth_flight_lookup(ngx_http_request_t *r,
+    ngx_oauth_flight_t *f, ngx_str_t *value, int32_t *aux);
+
+/* the leader's result: stored for ttl > 0 s, else followers ask too */
+void ngx_oauth_flight_store(ngx_http_request_t *r, ngx_oauth_flight_t *f,
+    ngx_str_t *value, int32_t aux, time_t ttl);
 
 /* the leader failed with this HTTP status: followers answer the same */
-void ngx_oauth_cache_fail(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
-    u_char *hash, ngx_uint_t status);
+void ngx_oauth_flight_fail(ngx_http_request_t *r, ngx_oauth_flight_t *f,
+    ngx_uint_t status);
+
+/* a POST subrequest whose end is recorded in f (f->done) */
+ngx_int_t ngx_oauth_flight_post(ngx_http_request_t *r, ngx_oauth_flight_t *f,
+    ngx_str_t *uri, ngx_str_t *type, ngx_str_t *authorization,
+    ngx_str_t *body, ngx_http_request_t **psr);
 
 /*
- * a leader that will neither store nor fail (its request ended first):
- * drops its pending marker, so that the next request to look leads
+ * NGX_OK: the IdP answered whole (f->status, f->body); else, logged with
+ * who and url, 503 (no answer: unreachable, refused, timed out) or 502
+ * (no valid status line, or the body cut short or too large)
  */
-void ngx_oauth_cache_release(ngx_oauth_cache_conf_t *cc, u_char *hash);
-
-/* runs r's phases again after msec (ev: zeroed, in the request ctx) */
-ngx_int_t ngx_oauth_cache_wait(ngx_http_request_t *r, ngx_event_t *ev,
-    ngx_msec_t msec);
+ngx_int_t ngx_oauth_flight_answer(ngx_http_request_t *r,
+    ngx_oauth_flight_t *f, const char *who, ngx_str_t *url);
 
 
 #endif /* NGX_OAUTH_CACHE_H */

@@ -24,6 +24,9 @@
 #define NGX_OAUTH_MANAGED_NAME  "ngx_http_oauth_managed.so"
 #define NGX_OAUTH_GC_GEN0SIZE   "100000"      /* 1 MiB, hexadecimal */
 
+/* seconds a client is asked to wait after a 503 (an IdP down) */
+#define NGX_OAUTH_RETRY_AFTER   "5"
+
 /* source bytes of a token or IdP value that reach a log line */
 #define NGX_OAUTH_LOG_SAFE_MAX  128
 
@@ -36,6 +39,9 @@ typedef struct {
     int32_t  (*keyset_load)(const uint8_t *data, int32_t len, int32_t format,
                  int64_t *handle, int32_t *detail);
     int32_t  (*keyset_free)(int64_t handle);
+    int32_t  (*keyset_skipped)(int64_t handle, int32_t index,
+                 int32_t *key_index, int32_t *reason, uint8_t *kid,
+                 int32_t kid_cap, int32_t *kid_len);
     int32_t  (*keyset_count)(int64_t handle, int32_t *verify,
                  int32_t *decrypt);
     int32_t  (*json_check)(const uint8_t *data, int32_t len);
@@ -76,7 +82,8 @@ typedef struct {
                  int64_t now, int64_t *expires_in);
     int32_t  (*exchange_parse)(const uint8_t *json, int32_t json_len,
                  uint8_t *out, int32_t out_cap, int32_t *token_len,
-                 int32_t *type_len, int64_t *expires_in);
+                 int32_t *type_len, int32_t *issued_len,
+                 int64_t *expires_in);
     int32_t  (*numeric_date)(const uint8_t *json, int32_t json_len,
                  const uint8_t *name, int32_t name_len, int64_t *seconds);
     int32_t  (*sha256)(const uint8_t *data, int32_t len, uint8_t *out,
@@ -102,8 +109,36 @@ typedef struct {
  * A configuration check that needs managed code.  It runs in the validator
  * child; on failure it writes a message (without " in file:line", which is
  * added from the recorded position) into [buf, last) and returns its end.
+ * It may call ngx_oauth_check_warn() for problems that do not fail the
+ * configuration (the master logs them at warn, with the same position).
  */
 typedef u_char *(*ngx_oauth_check_pt)(void *data, u_char *buf, u_char *last);
+
+
+/* where a token is removed from or put into the request to the upstream */
+
+#define NGX_OAUTH_PLACE_HEADER   1
+#define NGX_OAUTH_PLACE_COOKIE   2
+#define NGX_OAUTH_PLACE_QUERY    3
+#define NGX_OAUTH_PLACE_BEARER   4    /* Authorization: Bearer <token> */
+
+typedef struct {
+    ngx_uint_t                   in;        /* NGX_OAUTH_PLACE_*, 0: none */
+    ngx_str_t                    name;
+} ngx_oauth_place_t;
+
+
+/* an IdP endpoint: an absolute URL and the generated location reaching it */
+
+typedef struct {
+    ngx_str_t                    url;
+    ngx_str_t                    uri;       /* the subrequest target */
+    ngx_flag_t                   verify;
+    ngx_msec_t                   timeout;
+    ngx_str_t                    cert;
+    ngx_str_t                    key;
+    ngx_str_t                    ca;
+} ngx_oauth_route_t;
 
 
 /* one "*_require $v ... [error=code]" directive */
@@ -123,16 +158,24 @@ ngx_int_t ngx_oauth_check_add(ngx_conf_t *cf, ngx_oauth_check_pt handler,
     void *data);
 ngx_int_t ngx_oauth_check_add_at(ngx_conf_t *cf, ngx_oauth_check_pt handler,
     void *data, ngx_str_t *file, ngx_uint_t line);
+void ngx_oauth_check_warn(u_char *msg, size_t len);
 void ngx_oauth_use(ngx_conf_t *cf);
 ngx_int_t ngx_oauth_managed_load(ngx_log_t *log, u_char *err, size_t size);
 const char *ngx_oauth_status_text(int32_t status);
 ngx_int_t ngx_oauth_read_file(ngx_conf_t *cf, ngx_str_t *name,
     size_t max, ngx_str_t *content);
+ngx_int_t ngx_oauth_challenge(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_uint_t invalid);
+ngx_int_t ngx_oauth_read_secret(ngx_conf_t *cf, ngx_str_t *name,
+    size_t max, ngx_str_t *content);
+ngx_http_complex_value_t *ngx_oauth_complex_value(ngx_conf_t *cf,
+    ngx_str_t *value);
 ngx_int_t ngx_oauth_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
     ngx_http_post_subrequest_t *ps, ngx_http_request_t **psr);
 ngx_int_t ngx_oauth_subrequest_body(ngx_http_request_t *sr, ngx_str_t *body);
-ngx_int_t ngx_oauth_subrequest_set_body(ngx_http_request_t *r,
-    ngx_http_request_t *sr, ngx_str_t *body);
+ngx_int_t ngx_oauth_subrequest_post(ngx_http_request_t *r, ngx_str_t *uri,
+    ngx_http_post_subrequest_t *ps, ngx_str_t *type, ngx_str_t *authorization,
+    ngx_str_t *body, ngx_http_request_t **psr);
 ngx_table_elt_t *ngx_oauth_header_add(ngx_pool_t *pool, ngx_list_t *headers,
     const char *key, ngx_str_t *value);
 ngx_int_t ngx_oauth_bearer_token(ngx_http_request_t *r, ngx_str_t *token);
@@ -150,6 +193,24 @@ u_char *ngx_oauth_log_safe(u_char *dst, ngx_str_t *src, size_t max);
 u_char *ngx_oauth_form_encode(u_char *dst, ngx_str_t *src);
 ngx_int_t ngx_oauth_variable_set(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, ngx_str_t *value);
+
+/* ngx_oauth_proxy.c */
+typedef char *(*ngx_oauth_pair_pt)(ngx_conf_t *cf, void *data,
+    ngx_str_t *name, ngx_str_t *value);
+
+char *ngx_oauth_form_each(ngx_conf_t *cf, ngx_str_t *form,
+    ngx_oauth_pair_pt handler, void *data);
+ngx_int_t ngx_oauth_route_option(ngx_conf_t *cf, ngx_oauth_route_t *rt,
+    ngx_str_t *name, ngx_str_t *value);
+ngx_msec_t ngx_oauth_seconds_msec(ngx_str_t *value);
+ngx_str_t *ngx_oauth_directive_name(ngx_conf_t *cf);
+char *ngx_oauth_place_parse(ngx_conf_t *cf, ngx_str_t *spec,
+    ngx_oauth_place_t *place, ngx_uint_t target);
+ngx_int_t ngx_oauth_place_set(ngx_http_request_t *r, ngx_oauth_place_t *place,
+    ngx_str_t *token);
+char *ngx_oauth_route_conf(ngx_conf_t *cf, ngx_oauth_route_t *rt,
+    const char *prefix);
+ngx_uint_t ngx_oauth_route_number(ngx_conf_t *cf);
 
 
 #endif /* NGX_OAUTH_CORE_H */

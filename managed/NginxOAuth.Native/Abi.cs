@@ -3,7 +3,7 @@ namespace NginxOAuth.Native;
 /// <summary>Mirror of native/include/ngx_oauth_abi.h (the single source of truth).</summary>
 internal static class Abi
 {
-    public const int NOX_ABI_VERSION = 4;
+    public const int NOX_ABI_VERSION = 5;
 
     public const int NOX_OK = 0;
 
@@ -24,11 +24,14 @@ internal static class Abi
     public const int NOX_NO_KEYS = 15;
     public const int NOX_CRIT_UNSUPPORTED = 16;
     public const int NOX_TIME_INVALID = 17;
-    public const int NOX_DECRYPT_FAILED = 18;
-    public const int NOX_ZIP_UNSUPPORTED = 19;
-    public const int NOX_TYPE_MISMATCH = 21;
+    public const int NOX_KEY_SKIPPED = 18;
+    public const int NOX_RULE_MATCH_LIMIT = 19;
 
     public const int NOX_NOT_FOUND = 20;
+
+    public const int NOX_TYPE_MISMATCH = 21;
+    public const int NOX_DECRYPT_FAILED = 22;
+    public const int NOX_ZIP_UNSUPPORTED = 23;
 
     public const int NOX_JSON_INVALID = 30;
     public const int NOX_JSON_NOT_OBJECT = 31;
@@ -48,6 +51,8 @@ internal static class Abi
     public const int NOX_PATH_INVALID = 45;
     public const int NOX_OPERATOR_INVALID = 46;
     public const int NOX_VALUE_TYPE_INVALID = 47;
+    public const int NOX_PATTERN_INVALID = 48;
+    public const int NOX_KEY_ENCRYPTION = 49;
 
     public const int NOX_RESPONSE_INACTIVE = 50;
     public const int NOX_RESPONSE_ACTIVE_INVALID = 51;
@@ -107,6 +112,9 @@ internal static class Abi
     public const int NOX_OP_NINTERSECT = 7;
     public const int NOX_OP_IN = 8;
     public const int NOX_OP_NIN = 9;
+    public const int NOX_OP_MATCH = 10;
+    public const int NOX_OP_MASK = 0xff;
+    public const int NOX_OP_NOT = 0x100;
 
     public const int NOX_VALUE_STRING = 0;
     public const int NOX_VALUE_JSON = 1;

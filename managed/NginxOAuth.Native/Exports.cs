@@ -67,6 +67,50 @@ internal static unsafe class Exports
         }
     }
 
+    [UnmanagedCallersOnly(EntryPoint = "nox_keyset_skipped")]
+    public static int KeySetSkipped(long handle, int index, int* keyIndex, int* reason, byte* kid, int kidCap,
+        int* kidLen)
+    {
+        try
+        {
+            if (keyIndex == null || reason == null || kidLen == null || !IsBuffer(kid, kidCap) || index < 0)
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            KeySet? keySet = Handles.Get<KeySet>(handle);
+            if (keySet is null)
+            {
+                return Abi.NOX_E_HANDLE;
+            }
+            return SkippedKeyOf(keySet, index, keyIndex, reason, new Span<byte>(kid, kidCap), kidLen);
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    private static int SkippedKeyOf(KeySet keySet, int index, int* keyIndex, int* reason, Span<byte> kid,
+        int* kidLen)
+    {
+        if (index >= keySet.Skipped.Count)
+        {
+            return Abi.NOX_NOT_FOUND;
+        }
+        SkippedKey skipped = keySet.Skipped[index];
+        *keyIndex = skipped.Index;
+        *reason = (int)skipped.Reason;
+        if (skipped.Kid is null)
+        {
+            *kidLen = -1;
+            return Abi.NOX_OK;
+        }
+        int n = Math.Min(skipped.Kid.Length, kid.Length);
+        skipped.Kid.AsSpan(0, n).CopyTo(kid);
+        *kidLen = n;
+        return Abi.NOX_OK;
+    }
+
     [UnmanagedCallersOnly(EntryPoint = "nox_keyset_count")]
     public static int KeySetCount(long handle, int* verify, int* decrypt)
     {
@@ -215,7 +259,12 @@ internal static unsafe class Exports
             {
                 return Abi.NOX_E_HANDLE;
             }
-            return (int)p.AddRule((RuleTarget)target, new ReadOnlySpan<byte>(path, pathLen), (RuleOperator)op,
+            if ((op & ~(Abi.NOX_OP_MASK | Abi.NOX_OP_NOT)) != 0)
+            {
+                return Abi.NOX_OPERATOR_INVALID;
+            }
+            return (int)p.AddRule((RuleTarget)target, new ReadOnlySpan<byte>(path, pathLen),
+                (RuleOperator)(op & Abi.NOX_OP_MASK), (op & Abi.NOX_OP_NOT) != 0,
                 (RuleValueKind)valueKind, new ReadOnlySpan<byte>(value, valueLen));
         }
         catch
@@ -451,12 +500,12 @@ internal static unsafe class Exports
 
     [UnmanagedCallersOnly(EntryPoint = "nox_exchange_parse")]
     public static int ExchangeParse(byte* json, int jsonLen, byte* output, int outCap, int* tokenLen, int* typeLen,
-        long* expiresIn)
+        int* issuedLen, long* expiresIn)
     {
         try
         {
             if (!IsBuffer(json, jsonLen) || !IsBuffer(output, outCap) || tokenLen == null || typeLen == null
-                || expiresIn == null)
+                || issuedLen == null || expiresIn == null)
             {
                 return Abi.NOX_E_ARGUMENT;
             }
@@ -464,6 +513,7 @@ internal static unsafe class Exports
                 new Span<byte>(output, outCap));
             *tokenLen = result.TokenLength;
             *typeLen = result.TypeLength;
+            *issuedLen = result.IssuedTypeLength;
             *expiresIn = result.ExpiresIn;
             return (int)result.Error;
         }

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define NOX_ABI_VERSION              4
+#define NOX_ABI_VERSION              5
 
 /* ---- status codes ------------------------------------------------------ */
 
@@ -47,19 +47,29 @@
                                             number whose whole seconds do
                                             not fit int64 (1e999), or an
                                             IdP's exp is not a number */
-#define NOX_DECRYPT_FAILED          18   /* a JWE did not decrypt with any
-                                            candidate key: wrong key,
-                                            tampered key, iv, ciphertext or
-                                            tag (one code for all: no
-                                            padding oracle) */
-#define NOX_ZIP_UNSUPPORTED         19   /* a JWE with "zip": refused */
+#define NOX_KEY_SKIPPED             18   /* the key the token needs (its kid,
+                                            or with no kid the only keys
+                                            that could verify) was skipped
+                                            when its set was loaded;
+                                            detail = why (NOX_KEY_*) */
+#define NOX_RULE_MATCH_LIMIT        19   /* a match rule ran out of its
+                                            time budget; detail = rule
+                                            index */
+
+/* results of lookups */
+#define NOX_NOT_FOUND               20
+
+/* decisions about an encrypted token (positive) */
 #define NOX_TYPE_MISMATCH           21   /* not the token type of the
                                             policy (nox_policy_set_type): a
                                             JWS where a JWE is expected, a
                                             nested JWE whose cty is not JWT */
-
-/* results of lookups */
-#define NOX_NOT_FOUND               20
+#define NOX_DECRYPT_FAILED          22   /* a JWE did not decrypt with any
+                                            candidate key: wrong key,
+                                            tampered key, iv, ciphertext or
+                                            tag (one code for all: no
+                                            padding oracle) */
+#define NOX_ZIP_UNSUPPORTED         23   /* a JWE with "zip": refused */
 
 /* decisions about configuration input (positive) */
 #define NOX_JSON_INVALID            30   /* not well-formed JSON */
@@ -82,6 +92,11 @@
 #define NOX_VALUE_TYPE_INVALID      47   /* expected value of the wrong JSON
                                             type for the operator, e.g.
                                             intersect with a non-array */
+#define NOX_PATTERN_INVALID         48   /* match: a pattern over 1 KiB or
+                                            one that does not compile */
+#define NOX_KEY_ENCRYPTION          49   /* "use":"enc" or a JWE "alg": an
+                                            encryption key, never used to
+                                            verify */
 
 /* decisions about IdP responses (RFC 7662, RFC 8693; positive) */
 #define NOX_RESPONSE_INACTIVE       50   /* introspection "active": false */
@@ -171,6 +186,11 @@
 #define NOX_OP_NINTERSECT            7
 #define NOX_OP_IN                    8
 #define NOX_OP_NIN                   9
+#define NOX_OP_MATCH                10   /* regular expression on a string */
+#define NOX_OP_MASK               0xff
+#define NOX_OP_NOT               0x100   /* "!" prefix, or'ed with any
+                                            operator: true and false swap,
+                                            an error still fails */
 
 #define NOX_VALUE_STRING             0   /* compared as a JSON string */
 #define NOX_VALUE_JSON               1   /* json=...: parsed when added */
@@ -200,10 +220,20 @@ typedef struct {
 int32_t nox_abi_version(void);
 
 /* Parses a JWKS or keyval document and builds the key objects once.
- * On a key error, *detail is the index of the offending key. */
+ * A key that will not be used (weak, malformed, unknown kty or curve, an
+ * encryption key) is skipped and listed (nox_keyset_skipped); a document
+ * with no usable key fails with the first key's reason, *detail = its
+ * index.  Other failures concern the whole document (*detail = -1). */
 int32_t nox_keyset_load(const uint8_t *data, int32_t len, int32_t format,
     int64_t *handle, int32_t *detail);
 int32_t nox_keyset_free(int64_t handle);
+
+/* The index-th skipped key of a set (from 0): its position in the
+ * document, why (NOX_KEY_*, NOX_KEY_ENCRYPTION) and its kid (at most
+ * kid_cap bytes, *kid_len = -1 when it has none).  NOX_NOT_FOUND past the
+ * last one. */
+int32_t nox_keyset_skipped(int64_t handle, int32_t index, int32_t *key_index,
+    int32_t *reason, uint8_t *kid, int32_t kid_cap, int32_t *kid_len);
 
 /* How many keys of a loaded set verify signatures and decrypt JWE. */
 int32_t nox_keyset_count(int64_t handle, int32_t *verify, int32_t *decrypt);
@@ -311,9 +341,9 @@ int32_t nox_introspect_parse(const uint8_t *json, int32_t json_len,
 
 /*
  * Reads an RFC 8693 token exchange response.  On NOX_OK, out holds the
- * unescaped "access_token" (*token_len bytes) followed by the token type
- * ("issued_token_type", else "token_type"; *type_len bytes, -1 when the
- * response has neither).  out_cap >= json_len always suffices.
+ * unescaped "access_token" (*token_len bytes), then "token_type"
+ * (*type_len bytes, -1 when absent), then "issued_token_type" (*issued_len
+ * bytes, -1 when absent).  out_cap >= json_len always suffices.
  * NOX_TOKEN_CHARS when the token holds a control character or invalid
  * UTF-8; NOX_UTF8_INVALID when the document is not UTF-8.
  * *expires_in: "expires_in" in whole seconds rounded down (a number in any
@@ -322,7 +352,7 @@ int32_t nox_introspect_parse(const uint8_t *json, int32_t json_len,
  */
 int32_t nox_exchange_parse(const uint8_t *json, int32_t json_len,
     uint8_t *out, int32_t out_cap, int32_t *token_len, int32_t *type_len,
-    int64_t *expires_in);
+    int32_t *issued_len, int64_t *expires_in);
 
 /*
  * The top-level member `name` of a JSON object (a decoded payload) read

@@ -161,7 +161,7 @@ public sealed class RuleTests
 
     // ---- configuration errors ---------------------------------------------
 
-    [TestCase("s", 10, RuleValueKind.String, "x", ConfigError.OperatorInvalid, TestName = "Operator_out_of_range_is_refused")]
+    [TestCase("s", 11, RuleValueKind.String, "x", ConfigError.OperatorInvalid, TestName = "Operator_out_of_range_is_refused")]
     [TestCase("s", -1, RuleValueKind.String, "x", ConfigError.OperatorInvalid, TestName = "Negative_operator_is_refused")]
     [TestCase("roles", (int)RuleOperator.Intersect, RuleValueKind.String, "x", ConfigError.ValueTypeInvalid, TestName = "Intersect_with_a_string_is_refused")]
     [TestCase("roles", (int)RuleOperator.Intersect, RuleValueKind.Json, "{\"a\":1}", ConfigError.ValueTypeInvalid, TestName = "Intersect_with_an_object_is_refused")]

@@ -47,6 +47,26 @@ public sealed class TokenResponseTests
         Assert.That(result.ExpiresIn, Is.EqualTo(expiresIn));
     }
 
+    [TestCase("{\"access_token\":\"new\",\"issued_token_type\":\"urn:ietf:params:oauth:token-type:jwt\","
+        + "\"token_type\":\"N_A\"}", "N_A", "urn:ietf:params:oauth:token-type:jwt",
+        TestName = "Exchange_writes_token_type_then_issued_token_type")]
+    [TestCase("{\"access_token\":\"new\",\"issued_token_type\":\"urn:x\"}", null, "urn:x",
+        TestName = "Exchange_issued_token_type_follows_the_token_when_token_type_is_absent")]
+    public void Exchange_types_are_read_each_on_its_own(string json, string? type, string issued)
+    {
+        var output = new byte[json.Length];
+        ExchangeResult result = TokenResponses.ParseExchange(T.U(json), output);
+        Assert.That(result.Error, Is.EqualTo(ResponseError.None));
+        int at = result.TokenLength;
+        Assert.That(result.TypeLength, Is.EqualTo(type is null ? -1 : type.Length));
+        if (type is not null)
+        {
+            Assert.That(Encoding.UTF8.GetString(output, at, result.TypeLength), Is.EqualTo(type));
+            at += result.TypeLength;
+        }
+        Assert.That(Encoding.UTF8.GetString(output, at, result.IssuedTypeLength), Is.EqualTo(issued));
+    }
+
     private static readonly byte[][] NotUtf8 =
     [
         [.. "{\"active\":true,\"sub\":\"a"u8, 0xff, .. "\"}"u8],
@@ -112,10 +132,12 @@ public sealed class TokenResponseTests
     }
 
     [TestCase("{\"access_token\":\"new\",\"issued_token_type\":\"urn:ietf:params:oauth:token-type:access_token\","
-        + "\"token_type\":\"Bearer\",\"expires_in\":120}", "new", "urn:ietf:params:oauth:token-type:access_token", 120L,
-        TestName = "Exchange_reads_token_issued_type_and_expires_in")]
+        + "\"token_type\":\"Bearer\",\"expires_in\":120}", "new", "Bearer", 120L,
+        TestName = "Exchange_reads_token_token_type_and_expires_in")]
     [TestCase("{\"access_token\":\"new\",\"token_type\":\"Bearer\"}", "new", "Bearer", -1L,
-        TestName = "Exchange_falls_back_to_token_type")]
+        TestName = "Exchange_reads_token_type_without_issued_token_type")]
+    [TestCase("{\"access_token\":\"new\",\"issued_token_type\":\"urn:x\"}", "new", null, -1L,
+        TestName = "Exchange_with_only_issued_token_type_has_no_token_type")]
     [TestCase("{\"access_token\":\"new\"}", "new", null, -1L, TestName = "Exchange_without_a_type_reports_none")]
     [TestCase("{\"access_token\":\"a\\u002Fb\",\"expires_in\":\"60\"}", "a/b", null, 60L,
         TestName = "Exchange_token_is_unescaped_and_string_of_digits_expires_in_read")]

@@ -425,7 +425,7 @@ public sealed class VerifierTests
 
     [TestCase("{", ConfigError.JsonInvalid, TestName = "Revocation_list_that_is_not_JSON_is_invalid")]
     [TestCase("[\"alice\"]", ConfigError.JsonNotObject, TestName = "Revocation_list_that_is_an_array_is_refused")]
-    [TestCase("{}", ConfigError.JsonEmpty, TestName = "Empty_revocation_list_is_refused")]
+    [TestCase("{}", ConfigError.None, TestName = "Empty_revocation_list_loads")]
     [TestCase("{\"a\":1,\"a\":2}", ConfigError.None, TestName = "Repeated_name_in_a_revocation_list_is_harmless")]
     public void Revocation_list_documents(string json, ConfigError error)
     {

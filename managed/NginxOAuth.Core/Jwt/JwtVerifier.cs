@@ -240,7 +240,7 @@ public static class JwtVerifier
             }
             if (error == TokenError.None && policy.ValidateSignature)
             {
-                error = CheckSignature(ref parts, policy.KeySets, extraKeySets);
+                error = CheckSignature(ref parts, policy.KeySets, extraKeySets, out detail);
             }
             if (error == TokenError.None)
             {
@@ -276,7 +276,7 @@ public static class JwtVerifier
             }
             return error != TokenError.None
                 ? error
-                : CheckSignature(ref parts, keySets, ReadOnlySpan<KeySet>.Empty);
+                : CheckSignature(ref parts, keySets, ReadOnlySpan<KeySet>.Empty, out _);
         }
         finally
         {
@@ -382,6 +382,7 @@ public static class JwtVerifier
             {
                 detail = rule.Index;
                 return outcome == RuleOutcome.ValueInvalid ? TokenError.RuleValueInvalid
+                    : outcome == RuleOutcome.MatchLimit ? TokenError.RuleMatchLimit
                     : target == RuleTarget.Claim ? TokenError.ClaimFailed
                     : TokenError.HeaderFailed;
             }
@@ -406,8 +407,9 @@ public static class JwtVerifier
     }
 
     private static TokenError CheckSignature(ref TokenParts parts, ReadOnlySpan<KeySet> sets1,
-        ReadOnlySpan<KeySet> sets2)
+        ReadOnlySpan<KeySet> sets2, out int detail)
     {
+        detail = -1;
         ReadOnlySpan<byte> headerJson = parts.Header;
         if (!JwsAlgorithms.TryParse(headerJson, parts.Alg, out JwsAlgorithm alg))
         {
@@ -460,6 +462,7 @@ public static class JwtVerifier
         // Keys carrying the token's kid first, then keys without a kid; with
         // no kid in the token, every key. Always filtered by alg family and pin.
         bool candidate = false;
+        bool kidCandidate = false; // a loaded key with the token's kid fits the alg
         int passes = hasKid ? 2 : 1;
         for (int pass = 0; pass < passes; pass++)
         {
@@ -477,6 +480,7 @@ public static class JwtVerifier
                         continue;
                     }
                     candidate = true;
+                    kidCandidate |= hasKid && pass == 0;
                     if (key.Verify(alg, signingInput, hash, signature))
                     {
                         return TokenError.None;
@@ -485,7 +489,36 @@ public static class JwtVerifier
             }
         }
 
-        return candidate ? TokenError.BadSignature : TokenError.KeyNotFound;
+        TokenError failed = candidate ? TokenError.BadSignature : TokenError.KeyNotFound;
+        if (!kidCandidate && Skipped(sets1, sets2, hasKid, kid, headerJson, candidate) is { } reason)
+        {
+            detail = (int)reason;
+            return TokenError.KeySkipped;
+        }
+        return failed;
+    }
+
+    /// <summary>
+    /// Why a key this token needed was not loaded, if one was skipped: a
+    /// skipped key with the token's kid (when no loaded key with that kid
+    /// could be tried); with no kid in the token and no loaded key to try,
+    /// the first skipped key.
+    /// </summary>
+    private static ConfigError? Skipped(ReadOnlySpan<KeySet> sets1, ReadOnlySpan<KeySet> sets2, bool hasKid,
+        MemberValue kid, ReadOnlySpan<byte> headerJson, bool candidate)
+    {
+        for (int s = 0; s < sets1.Length + sets2.Length; s++)
+        {
+            KeySet set = s < sets1.Length ? sets1[s] : sets2[s - sets1.Length];
+            foreach (SkippedKey skipped in set.Skipped)
+            {
+                if (hasKid ? skipped.Kid is { } k && kid.ValueEquals(headerJson, k) : !candidate)
+                {
+                    return skipped.Reason;
+                }
+            }
+        }
+        return null;
     }
 
     private static TokenError CheckTimes(VerificationPolicy policy, ref TokenParts parts, long now)
@@ -535,8 +568,7 @@ public static class JwtVerifier
 
         if (rule.Expected is { } expected)
         {
-            return Rule.Evaluate(rule.Operator, actual, expected.RootElement, rule.Adjust)
-                ? RuleOutcome.Pass : RuleOutcome.Fail;
+            return Outcome(rule, Rule.Evaluate(rule.Operator, actual, expected.RootElement, rule.Adjust, rule.Pattern));
         }
 
         if (!ruleValues.TryGet(rule.Index, out ReadOnlySpan<byte> text) || text.IsEmpty)
@@ -550,9 +582,16 @@ public static class JwtVerifier
         }
 
         using JsonDocument value = JsonGuard.Parse(text.ToArray());
-        return Rule.Evaluate(rule.Operator, actual, value.RootElement, rule.Adjust)
-            ? RuleOutcome.Pass : RuleOutcome.Fail;
+        return Outcome(rule, Rule.Evaluate(rule.Operator, actual, value.RootElement, rule.Adjust, null));
     }
+
+    private static RuleOutcome Outcome(Rule rule, Truth truth) => truth switch
+    {
+        Truth.True => rule.Negate ? RuleOutcome.Fail : RuleOutcome.Pass,
+        Truth.False => rule.Negate ? RuleOutcome.Pass : RuleOutcome.Fail,
+        Truth.Limit => RuleOutcome.MatchLimit,
+        _ => RuleOutcome.Fail,
+    };
 
     /// <summary>Strict base64url: the URL-safe alphabet only, no padding, no whitespace.</summary>
     internal static bool TryDecode(ReadOnlySpan<byte> encoded, Span<byte> destination, out int written)

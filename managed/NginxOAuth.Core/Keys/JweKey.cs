@@ -211,6 +211,12 @@ internal static class JweKeyLoader
             {
                 return pinned is null ? ConfigError.KeyBadParameter : ConfigError.KeyAlgMismatch;
             }
+            if (!IsAesKeyLength(k.Length, pinned, pinnedEnc))
+            {
+                // no algorithm could use it (a 12-byte HMAC key, say):
+                // no decryption key; an error only when marked for encryption
+                return ConfigError.KeyBadParameter;
+            }
             key = new OctJweKey(kid, pinned, pinnedEnc, k);
             return ConfigError.None;
         }
@@ -243,6 +249,20 @@ internal static class JweKeyLoader
         }
 
         return ConfigError.None; // OKP (X25519) and others: not supported for decryption
+    }
+
+    /// <summary>A length some JWE algorithm the key is allowed could use: an AES key or a CEK.</summary>
+    private static bool IsAesKeyLength(int length, JweAlgorithm? pinned, JweEncryption? pinnedEnc)
+    {
+        if (pinnedEnc is { } e)
+        {
+            return length == JweAlgorithms.KeyLength(e);
+        }
+        if (pinned is { } a && a != JweAlgorithm.Dir)
+        {
+            return length == JweAlgorithms.WrapKeyLength(a);
+        }
+        return length is 16 or 24 or 32 or 48 or 64;
     }
 
     private static ConfigError Rsa(JsonElement jwk, byte[]? kid, JweAlgorithm? pinned, out JweKey? key)

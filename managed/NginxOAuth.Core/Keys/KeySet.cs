@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Threading;
 
 namespace NginxOAuth.Core.Keys;
@@ -12,6 +13,9 @@ public enum KeySetFormat
     KeyVal = 1,
 }
 
+/// <summary>A key of a document that was not loaded: its position, its kid (null: none) and why.</summary>
+public sealed record SkippedKey(int Index, byte[]? Kid, ConfigError Reason);
+
 /// <summary>Loaded keys. Shared by policies and requests; never owned by a policy.</summary>
 public sealed class KeySet : IDisposable
 {
@@ -19,16 +23,20 @@ public sealed class KeySet : IDisposable
     private readonly JweKey[] _decryptionKeys;
     private int _disposed;
 
-    internal KeySet(JwsKey[] keys)
-        : this(keys, Array.Empty<JweKey>())
-    {
-    }
-
-    internal KeySet(JwsKey[] keys, JweKey[] decryptionKeys)
+    internal KeySet(JwsKey[] keys, JweKey[]? decryptionKeys = null, SkippedKey[]? skipped = null)
     {
         _keys = keys;
-        _decryptionKeys = decryptionKeys;
+        _decryptionKeys = decryptionKeys ?? Array.Empty<JweKey>();
+        Skipped = skipped ?? Array.Empty<SkippedKey>();
     }
+
+    /// <summary>
+    /// Keys of the document that will never verify (weak, unknown type or
+    /// curve, malformed, public encryption keys), in document order:
+    /// reported at load, and named when a token needed one of them. A key
+    /// marked for encryption that loaded as a decryption key is not listed.
+    /// </summary>
+    public IReadOnlyList<SkippedKey> Skipped { get; }
 
     /// <summary>The keys; empty once the set is disposed (a freed set verifies nothing).</summary>
     public ReadOnlySpan<JwsKey> Keys => Volatile.Read(ref _disposed) == 0 ? _keys : ReadOnlySpan<JwsKey>.Empty;

@@ -36,14 +36,27 @@ public static class KeySetLoader
 
         using JsonDocument doc = JsonGuard.Parse(document.ToArray());
         var keys = new List<JwsKey>();
+        var skipped = new List<SkippedKey>();
         int detail = -1;
         ConfigError error = format == KeySetFormat.KeyVal
-            ? LoadKeyVal(doc.RootElement, keys, ref detail)
-            : LoadJwks(doc.RootElement, keys, ref detail);
+            ? LoadKeyVal(doc.RootElement, keys, skipped)
+            : LoadJwks(doc.RootElement, keys, skipped);
         var decryptionKeys = new List<JweKey>();
         if (error == ConfigError.None)
         {
-            error = LoadDecryptionKeys(doc.RootElement, format, decryptionKeys, ref detail);
+            int count = format == KeySetFormat.KeyVal
+                ? CountMembers(doc.RootElement)
+                : doc.RootElement.GetProperty("keys"u8).GetArrayLength();
+            var decryption = new DecryptionOutcome[count];
+            LoadDecryptionKeys(doc.RootElement, format, decryption);
+            Reconcile(decryption, skipped, decryptionKeys);
+        }
+        if (error == ConfigError.None && keys.Count == 0 && decryptionKeys.Count == 0 && skipped.Count > 0)
+        {
+            // no usable key at all, for verifying or for decrypting: the
+            // document is refused, for its first key's reason
+            error = skipped[0].Reason;
+            detail = skipped[0].Index;
         }
         if (error != ConfigError.None)
         {
@@ -57,63 +70,129 @@ public static class KeySetLoader
             }
             return KeySetResult.Fail(error, detail);
         }
-        return KeySetResult.Ok(new KeySet(keys.ToArray(), decryptionKeys.ToArray()));
+        return KeySetResult.Ok(new KeySet(keys.ToArray(), decryptionKeys.ToArray(), skipped.ToArray()));
+    }
+
+    private static int CountMembers(JsonElement root)
+    {
+        int count = 0;
+        foreach (JsonProperty _ in root.EnumerateObject())
+        {
+            count++;
+        }
+        return count;
+    }
+
+    /// <summary>What the decryption pass made of one key: a key, a reason it cannot be used, or neither (not a decryption key).</summary>
+    private struct DecryptionOutcome
+    {
+        public JweKey? Key;
+        public ConfigError Error;
     }
 
     /// <summary>
-    /// The JWE decryption keys of a document the verification pass accepted
-    /// (see <see cref="JweKeyLoader"/>): a second pass, so that neither
-    /// pass needs to know the other's rules.
+    /// The JWE decryption keys of a document (see <see cref="JweKeyLoader"/>),
+    /// one outcome per key: a second pass, so that neither pass needs to
+    /// know the other's rules; <see cref="Reconcile"/> joins them.
     /// </summary>
-    private static ConfigError LoadDecryptionKeys(JsonElement root, KeySetFormat format, List<JweKey> keys,
-        ref int detail)
+    private static void LoadDecryptionKeys(JsonElement root, KeySetFormat format, DecryptionOutcome[] outcomes)
     {
         int index = 0;
         if (format == KeySetFormat.KeyVal)
         {
             foreach (JsonProperty member in root.EnumerateObject())
             {
-                if (member.Value.ValueKind == JsonValueKind.String)
+                if (member.Name.Length > 0 && member.Value.ValueKind == JsonValueKind.String)
                 {
-                    ConfigError error = JweKeyLoader.ParsePem(member.Value.GetString()!,
-                        Encoding.UTF8.GetBytes(member.Name), out JweKey? key);
-                    if (error != ConfigError.None)
-                    {
-                        detail = index;
-                        return error;
-                    }
-                    if (key is not null)
-                    {
-                        keys.Add(key);
-                    }
+                    outcomes[index].Error = JweKeyLoader.ParsePem(member.Value.GetString()!,
+                        Encoding.UTF8.GetBytes(member.Name), out outcomes[index].Key);
                 }
                 index++;
             }
-            return ConfigError.None;
+            return;
         }
 
-        if (!root.TryGetProperty("keys"u8, out JsonElement array) || array.ValueKind != JsonValueKind.Array)
+        foreach (JsonElement jwk in root.GetProperty("keys"u8).EnumerateArray())
         {
-            return ConfigError.None;
-        }
-        foreach (JsonElement jwk in array.EnumerateArray())
-        {
-            ConfigError error = JweKeyLoader.ParseJwk(jwk, out JweKey? key);
-            if (error != ConfigError.None)
-            {
-                detail = index;
-                return error;
-            }
-            if (key is not null)
-            {
-                keys.Add(key);
-            }
+            outcomes[index].Error = JweKeyLoader.ParseJwk(jwk, out outcomes[index].Key);
             index++;
         }
-        return ConfigError.None;
     }
 
-    private static ConfigError LoadJwks(JsonElement root, List<JwsKey> keys, ref int detail)
+    /// <summary>
+    /// Joins the two passes, key by key. The verification pass skips every
+    /// key marked for encryption ("use":"enc", a JWE "alg", a keyval private
+    /// key) as KeyForEncryption: when it loaded as a decryption key it is in
+    /// use and no longer listed; when the decryption pass refused it, it is
+    /// listed for that pass's reason (a short "oct" key marked for
+    /// encryption is never reported as a weak HMAC key). An unmarked key
+    /// the verification pass refused (a 16-byte "oct" key: too short for
+    /// HMAC) stays listed and decrypts nothing either, so that a key is
+    /// either used or reported, never both.
+    /// </summary>
+    private static void Reconcile(DecryptionOutcome[] decryption, List<SkippedKey> skipped, List<JweKey> keys)
+    {
+        var reasons = new Dictionary<int, int>(skipped.Count);
+        for (int i = 0; i < skipped.Count; i++)
+        {
+            reasons[skipped[i].Index] = i;
+        }
+
+        var removed = new List<int>();
+        for (int index = 0; index < decryption.Length; index++)
+        {
+            DecryptionOutcome outcome = decryption[index];
+            bool listed = reasons.TryGetValue(index, out int at);
+            bool marked = listed && skipped[at].Reason == ConfigError.KeyForEncryption;
+            if (outcome.Key is { } key)
+            {
+                if (listed && !marked)
+                {
+                    key.Dispose();
+                    continue;
+                }
+                keys.Add(key);
+                if (marked)
+                {
+                    removed.Add(at);
+                }
+            }
+            else if (marked && outcome.Error != ConfigError.None)
+            {
+                skipped[at] = skipped[at] with { Reason = outcome.Error };
+            }
+        }
+
+        for (int i = removed.Count - 1; i >= 0; i--)
+        {
+            skipped.RemoveAt(removed[i]);
+        }
+    }
+
+    /// <summary>The kid of a JWK that is skipped, for the report (null: none or not a string).</summary>
+    private static byte[]? KidOf(JsonElement jwk)
+    {
+        if (jwk.ValueKind == JsonValueKind.Object && jwk.TryGetProperty("kid"u8, out JsonElement kid)
+            && kid.ValueKind == JsonValueKind.String)
+        {
+            try
+            {
+                return Encoding.UTF8.GetBytes(kid.GetString()!);
+            }
+            catch (InvalidOperationException)
+            {
+                return null; // a lone surrogate escape
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Loads every key it can use. A key it will not use (a weak or
+    /// malformed key, an unknown kty or curve, an encryption key) is skipped
+    /// and listed; the whole document fails only for what concerns all of it.
+    /// </summary>
+    private static ConfigError LoadJwks(JsonElement root, List<JwsKey> keys, List<SkippedKey> skipped)
     {
         if (!root.TryGetProperty("keys"u8, out JsonElement array))
         {
@@ -138,21 +217,25 @@ public static class KeySetLoader
         foreach (JsonElement jwk in array.EnumerateArray())
         {
             ConfigError error = ParseJwk(jwk, out JwsKey? key);
+            if (error == ConfigError.None && key is null)
+            {
+                error = ConfigError.KeyForEncryption;
+            }
             if (error != ConfigError.None)
             {
-                detail = index;
-                return error;
+                key?.Dispose();
+                skipped.Add(new SkippedKey(index, KidOf(jwk), error));
             }
-            if (key is not null)
+            else
             {
-                keys.Add(key);
+                keys.Add(key!);
             }
             index++;
         }
         return ConfigError.None;
     }
 
-    private static ConfigError LoadKeyVal(JsonElement root, List<JwsKey> keys, ref int detail)
+    private static ConfigError LoadKeyVal(JsonElement root, List<JwsKey> keys, List<SkippedKey> skipped)
     {
         int count = 0;
         foreach (JsonProperty _ in root.EnumerateObject())
@@ -184,16 +267,20 @@ public static class KeySetLoader
             else
             {
                 error = ParsePem(member.Value.GetString()!, Encoding.UTF8.GetBytes(member.Name), out key);
+                if (error == ConfigError.None && key is null)
+                {
+                    error = ConfigError.KeyForEncryption; // a private key: the decryption pass's
+                }
             }
 
             if (error != ConfigError.None)
             {
-                detail = index;
-                return error;
+                key?.Dispose();
+                skipped.Add(new SkippedKey(index, Encoding.UTF8.GetBytes(member.Name), error));
             }
-            if (key is not null)
+            else
             {
-                keys.Add(key);
+                keys.Add(key!);
             }
             index++;
         }

@@ -51,20 +51,22 @@ public readonly struct IntrospectionResult
 }
 
 /// <summary>
-/// A token exchange response: the new token and its type written to the
-/// caller's buffer (token first, type right after), and "expires_in" in whole
-/// seconds, rounded down (a number in any form, or a string of digits; 0 when
-/// it is zero or negative; -1 when absent, unusable or beyond 64 bits).
-/// TypeLength is -1 when the response names no type ("issued_token_type",
-/// else "token_type").
+/// A token exchange response: the new token, its "token_type" and its
+/// "issued_token_type" written to the caller's buffer in that order, and
+/// "expires_in" in whole seconds, rounded down (a number in any form, or a
+/// string of digits; 0 when it is zero or negative; -1 when absent, unusable
+/// or beyond 64 bits). TypeLength and IssuedTypeLength are -1 when the
+/// response has no such string member.
 /// </summary>
 public readonly struct ExchangeResult
 {
-    public ExchangeResult(ResponseError error, int tokenLength, int typeLength, long expiresIn)
+    public ExchangeResult(ResponseError error, int tokenLength, int typeLength, long expiresIn,
+        int issuedTypeLength = -1)
     {
         Error = error;
         TokenLength = tokenLength;
         TypeLength = typeLength;
+        IssuedTypeLength = issuedTypeLength;
         ExpiresIn = expiresIn;
     }
 
@@ -72,7 +74,11 @@ public readonly struct ExchangeResult
 
     public int TokenLength { get; }
 
+    /// <summary>"token_type" (how to present the token: "Bearer", "N_A").</summary>
     public int TypeLength { get; }
+
+    /// <summary>"issued_token_type" (RFC 8693: what the token is, a URN).</summary>
+    public int IssuedTypeLength { get; }
 
     public long ExpiresIn { get; }
 }
@@ -164,18 +170,15 @@ public static class TokenResponses
             return new ExchangeResult(ResponseError.AccessTokenMissing, -1, -1, expiresIn);
         }
 
-        string? typeText = null;
-        if ((root.TryGetProperty("issued_token_type"u8, out JsonElement type) && type.ValueKind == JsonValueKind.String)
-            || (root.TryGetProperty("token_type"u8, out type) && type.ValueKind == JsonValueKind.String))
-        {
-            typeText = type.GetString();
-        }
+        string? typeText = StringMember(root, "token_type"u8);
+        string? issuedText = StringMember(root, "issued_token_type"u8);
 
         int tokenLength = StrictUtf8.GetByteCount(tokenText);
         int typeLength = typeText is null ? -1 : System.Text.Encoding.UTF8.GetByteCount(typeText);
-        if (tokenLength + Math.Max(typeLength, 0) > output.Length)
+        int issuedLength = issuedText is null ? -1 : System.Text.Encoding.UTF8.GetByteCount(issuedText);
+        if (tokenLength + Math.Max(typeLength, 0) + Math.Max(issuedLength, 0) > output.Length)
         {
-            return new ExchangeResult(ResponseError.BufferTooSmall, tokenLength, typeLength, expiresIn);
+            return new ExchangeResult(ResponseError.BufferTooSmall, tokenLength, typeLength, expiresIn, issuedLength);
         }
 
         StrictUtf8.GetBytes(tokenText, output);
@@ -188,7 +191,28 @@ public static class TokenResponses
         {
             System.Text.Encoding.UTF8.GetBytes(typeText, output[tokenLength..]);
         }
-        return new ExchangeResult(ResponseError.None, tokenLength, typeLength, expiresIn);
+        if (issuedText is not null)
+        {
+            System.Text.Encoding.UTF8.GetBytes(issuedText, output[(tokenLength + Math.Max(typeLength, 0))..]);
+        }
+        return new ExchangeResult(ResponseError.None, tokenLength, typeLength, expiresIn, issuedLength);
+    }
+
+    /// <summary>A string member (a lone surrogate escape becomes U+FFFD, as GetString would fail).</summary>
+    private static string? StringMember(JsonElement root, ReadOnlySpan<byte> name)
+    {
+        if (!root.TryGetProperty(name, out JsonElement value) || value.ValueKind != JsonValueKind.String)
+        {
+            return null;
+        }
+        try
+        {
+            return value.GetString();
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
     }
 
     /// <summary>

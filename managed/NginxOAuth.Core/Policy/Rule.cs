@@ -1,5 +1,6 @@
 using System;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using NginxOAuth.Core.Json;
 
 namespace NginxOAuth.Core.Policy;
@@ -24,6 +25,8 @@ public enum RuleOperator
     NIntersect = 7,
     In = 8,
     NIn = 9,
+    /// <summary>The claim is a string the expected regular expression matches.</summary>
+    Match = 10,
 }
 
 /// <summary>How a rule's expected value is given (NOX_VALUE_*).</summary>
@@ -43,20 +46,33 @@ internal enum RuleOutcome
     Pass,
     Fail,
     ValueInvalid,
+    /// <summary>A match operator ran out of its time budget.</summary>
+    MatchLimit,
+}
+
+/// <summary>What an operator says before negation: an error is never negated into a pass.</summary>
+internal enum Truth
+{
+    True,
+    False,
+    Error,
+    Limit,
 }
 
 /// <summary>One claim or header requirement. Immutable once added.</summary>
 internal sealed class Rule : IDisposable
 {
-    public Rule(int index, RuleTarget target, ClaimPath path, RuleOperator op, RuleValueKind kind,
-        JsonDocument? expected, long adjust)
+    public Rule(int index, RuleTarget target, ClaimPath path, RuleOperator op, bool negate, RuleValueKind kind,
+        JsonDocument? expected, Regex? pattern, long adjust)
     {
         Index = index;
         Target = target;
         Path = path;
         Operator = op;
+        Negate = negate;
         Kind = kind;
         Expected = expected;
+        Pattern = pattern;
         Adjust = adjust;
     }
 
@@ -66,12 +82,19 @@ internal sealed class Rule : IDisposable
 
     public ClaimPath Path { get; }
 
+    /// <summary>The base operator: ne, nintersect and nin are stored as negated eq, intersect and in.</summary>
     public RuleOperator Operator { get; }
+
+    /// <summary>The "!" prefix: a true answer fails and a false one passes; an error still fails.</summary>
+    public bool Negate { get; }
 
     public RuleValueKind Kind { get; }
 
     /// <summary>Null for <see cref="RuleValueKind.Variable"/>.</summary>
     public JsonDocument? Expected { get; }
+
+    /// <summary>The compiled pattern of a match rule with a fixed value.</summary>
+    public Regex? Pattern { get; }
 
     /// <summary>Added to a numeric expected value by gt/ge/lt/le (leeway on exp and nbf).</summary>
     public long Adjust { get; }
@@ -82,45 +105,95 @@ internal sealed class Rule : IDisposable
         RuleOperator.Gt or RuleOperator.Ge or RuleOperator.Lt or RuleOperator.Le => expected == JsonValueKind.Number,
         RuleOperator.Intersect or RuleOperator.NIntersect => expected == JsonValueKind.Array,
         RuleOperator.In or RuleOperator.NIn => expected is JsonValueKind.Array or JsonValueKind.Object,
+        RuleOperator.Match => expected == JsonValueKind.String,
         _ => true,
     };
 
+    /// <summary>Splits the negated spellings into their base operator and a negation.</summary>
+    public static RuleOperator Base(RuleOperator op, ref bool negate)
+    {
+        switch (op)
+        {
+            case RuleOperator.Ne:
+                negate = !negate;
+                return RuleOperator.Eq;
+            case RuleOperator.NIntersect:
+                negate = !negate;
+                return RuleOperator.Intersect;
+            case RuleOperator.NIn:
+                negate = !negate;
+                return RuleOperator.In;
+            default:
+                return op;
+        }
+    }
+
     /// <summary>
-    /// Applies the operator to a claim that exists. A missing claim never
-    /// reaches here: it fails every operator, negated ones included.
+    /// Applies a base operator to a claim that exists. A missing claim never
+    /// reaches here: it fails every operator, negated ones included. Wrong
+    /// types and patterns that do not compile are errors, which negation
+    /// does not turn into a pass.
     /// </summary>
-    public static bool Evaluate(RuleOperator op, JsonElement actual, JsonElement expected, long adjust)
+    public static Truth Evaluate(RuleOperator op, JsonElement actual, JsonElement expected, long adjust,
+        Regex? pattern)
     {
         if (!ExpectedTypeFits(op, expected.ValueKind))
         {
-            return false; // an error is never negated into a pass
+            return Truth.Error;
         }
 
         int order;
         switch (op)
         {
             case RuleOperator.Eq:
-                return JsonValues.DeepEquals(actual, expected);
-            case RuleOperator.Ne:
-                return !JsonValues.DeepEquals(actual, expected);
+                return Of(JsonValues.DeepEquals(actual, expected));
             case RuleOperator.Gt:
-                return JsonValues.TryCompareNumbers(actual, expected, adjust, out order) && order > 0;
+                return JsonValues.TryCompareNumbers(actual, expected, adjust, out order) ? Of(order > 0) : Truth.Error;
             case RuleOperator.Ge:
-                return JsonValues.TryCompareNumbers(actual, expected, adjust, out order) && order >= 0;
+                return JsonValues.TryCompareNumbers(actual, expected, adjust, out order) ? Of(order >= 0) : Truth.Error;
             case RuleOperator.Lt:
-                return JsonValues.TryCompareNumbers(actual, expected, adjust, out order) && order < 0;
+                return JsonValues.TryCompareNumbers(actual, expected, adjust, out order) ? Of(order < 0) : Truth.Error;
             case RuleOperator.Le:
-                return JsonValues.TryCompareNumbers(actual, expected, adjust, out order) && order <= 0;
+                return JsonValues.TryCompareNumbers(actual, expected, adjust, out order) ? Of(order <= 0) : Truth.Error;
             case RuleOperator.Intersect:
-                return Intersects(actual, expected);
-            case RuleOperator.NIntersect:
-                return !Intersects(actual, expected);
+                return Of(Intersects(actual, expected));
             case RuleOperator.In:
-                return IsIn(actual, expected);
-            case RuleOperator.NIn:
-                return !IsIn(actual, expected);
+                return Of(IsIn(actual, expected));
+            case RuleOperator.Match:
+                return Matches(actual, expected, pattern);
             default:
-                return false;
+                return Truth.Error;
+        }
+    }
+
+    private static Truth Of(bool value) => value ? Truth.True : Truth.False;
+
+    private static Truth Matches(JsonElement actual, JsonElement expected, Regex? pattern)
+    {
+        if (actual.ValueKind != JsonValueKind.String)
+        {
+            return Truth.Error;
+        }
+        if (pattern is null && RulePattern.Get(expected.GetString()!, out pattern) != ConfigError.None)
+        {
+            return Truth.Error;
+        }
+        string text;
+        try
+        {
+            text = actual.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            return Truth.Error; // a lone surrogate escape
+        }
+        try
+        {
+            return Of(pattern!.IsMatch(text));
+        }
+        catch (RegexMatchTimeoutException)
+        {
+            return Truth.Limit;
         }
     }
 

@@ -100,11 +100,9 @@ public sealed class VerificationPolicy : IDisposable
         {
             names.Add(member.Name);
         }
-        if (names.Count == 0)
-        {
-            return ConfigError.JsonEmpty;
-        }
 
+        // An empty list ({}) is "nothing revoked yet": it loads, and its
+        // checks (a string sub, a non-empty kid) apply as for any list.
         HashSet<string> set = kind == RevocationKind.Kid
             ? _revokedKids ??= new HashSet<string>(StringComparer.Ordinal)
             : _revokedSubs ??= new HashSet<string>(StringComparer.Ordinal);
@@ -142,12 +140,21 @@ public sealed class VerificationPolicy : IDisposable
 
     /// <summary>Adds a rule; rules are numbered from 0 in the order added.</summary>
     public ConfigError AddRule(RuleTarget target, ReadOnlySpan<byte> path, RuleOperator op,
+        RuleValueKind kind, ReadOnlySpan<byte> value) => AddRule(target, path, op, false, kind, value);
+
+    /// <summary>
+    /// Adds a rule with the "!" prefix when <paramref name="negate"/> is set:
+    /// the operator's true and false swap, its errors (a type that does not
+    /// fit, a pattern that does not compile) still fail.
+    /// </summary>
+    public ConfigError AddRule(RuleTarget target, ReadOnlySpan<byte> path, RuleOperator op, bool negate,
         RuleValueKind kind, ReadOnlySpan<byte> value)
     {
-        if ((uint)op > (uint)RuleOperator.NIn)
+        if ((uint)op > (uint)RuleOperator.Match)
         {
             return ConfigError.OperatorInvalid;
         }
+        op = Rule.Base(op, ref negate);
         if (target is not (RuleTarget.Claim or RuleTarget.Header)
             || kind is not (RuleValueKind.String or RuleValueKind.Json or RuleValueKind.Variable))
         {
@@ -185,6 +192,17 @@ public sealed class VerificationPolicy : IDisposable
             return ConfigError.ValueTypeInvalid;
         }
 
+        System.Text.RegularExpressions.Regex? pattern = null;
+        if (op == RuleOperator.Match && expected is not null)
+        {
+            ConfigError error = RulePattern.Compile(expected.RootElement.GetString()!, out pattern);
+            if (error != ConfigError.None)
+            {
+                expected.Dispose();
+                return error;
+            }
+        }
+
         // Like the anchor: leeway widens ordering rules on exp and nbf
         // (nbf: expected + leeway, exp: expected - leeway).
         long adjust = 0;
@@ -200,7 +218,7 @@ public sealed class VerificationPolicy : IDisposable
             }
         }
 
-        _rules.Add(new Rule(_rules.Count, target, claimPath, op, kind, expected, adjust));
+        _rules.Add(new Rule(_rules.Count, target, claimPath, op, negate, kind, expected, pattern, adjust));
         Rules = _rules.ToArray();
         HasClaimRules |= target == RuleTarget.Claim;
         HasHeaderRules |= target == RuleTarget.Header;

@@ -47,7 +47,11 @@ public sealed class StsSettings : IDisposable
         ["expiry"] = StsSettingName.Expiry,
         ["claims"] = StsSettingName.Claims,
         ["lifetime"] = StsSettingName.Lifetime,
+        ["client_id_default"] = StsSettingName.ClientIdDefault,
     };
+
+    /// <summary>"param.NAME": one request parameter NAME (repeatable; the shim's form of params and STSRequestParameter).</summary>
+    internal const string ParamPrefix = "param.";
 
     private readonly byte[][] _names;
     private readonly byte[][] _values;
@@ -78,11 +82,19 @@ public sealed class StsSettings : IDisposable
         {
             names[i] = pairs[i].Key;
             values[i] = pairs[i].Value;
-            if (!Utf8.TryDecode(names[i], out string? name) || !Known.TryGetValue(name!, out ids[i]))
+            if (!Utf8.TryDecode(names[i], out string? name))
             {
                 return new StsCreateResult(null, StsError.SettingUnknown, i);
             }
-            if (!seen.Add(ids[i]) && ids[i] != StsSettingName.Resource)
+            if (name!.StartsWith(ParamPrefix, StringComparison.Ordinal) && name.Length > ParamPrefix.Length)
+            {
+                ids[i] = StsSettingName.Param;
+            }
+            else if (!Known.TryGetValue(name, out ids[i]))
+            {
+                return new StsCreateResult(null, StsError.SettingUnknown, i);
+            }
+            if (!seen.Add(ids[i]) && ids[i] is not (StsSettingName.Resource or StsSettingName.Param))
             {
                 return new StsCreateResult(null, StsError.SettingInvalid, i); // only resource repeats
             }
@@ -250,6 +262,7 @@ public sealed class StsConfig
     {
         var c = new StsConfig();
         int typeAt = -1, authAt = -1, algAt = -1, keyAt = -1, endpointAt = -1;
+        string? clientIdDefault = null;
         (StsConfig?, StsError, int) Fail(StsError error, int at)
         {
             c.DisposeKeys(configured);
@@ -308,8 +321,12 @@ public sealed class StsConfig
                     {
                         return Fail(StsError.SettingInvalid, i);
                     }
-                    c.Params = form;
+                    (c.Params ??= new()).AddRange(form);
                     break;
+                case StsSettingName.Param:
+                    (c.Params ??= new()).Add(new(settings.Name(i)[StsSettings.ParamPrefix.Length..].ToArray(), values[i]));
+                    break;
+                case StsSettingName.ClientIdDefault: clientIdDefault = v; break;
                 case StsSettingName.AppliesTo: c.AppliesTo = v; break;
                 case StsSettingName.TokenType: c.TokenType = v; break;
                 case StsSettingName.ValueType: c.ValueType = v; break;
@@ -348,6 +365,20 @@ public sealed class StsConfig
         if (typeAt < 0)
         {
             return Fail(StsError.SettingInvalid, -1); // the shim requires "type"
+        }
+
+        // STSROPCClientID / STSOTXClientID: the client_id unless client
+        // authentication names one; then for ROPC the default username
+        if (clientIdDefault is not null)
+        {
+            if (c.ClientId is null)
+            {
+                c.ClientId = clientIdDefault;
+            }
+            else if (c.Type == StsType.Ropc)
+            {
+                c.Username ??= clientIdDefault;
+            }
         }
 
         if (c.Type == StsType.Jwt)

@@ -69,6 +69,9 @@ public enum StsSettingName
     Expiry,
     Claims,
     Lifetime,
+    /// <summary>"param.NAME" (repeatable).</summary>
+    Param,
+    ClientIdDefault,
 }
 
 /// <summary>

@@ -50,7 +50,7 @@ public sealed class OidcProviderTests : NginxFixture
 
         string secret = nginx.WriteFile("client_secret", "gw-secret\n");
         string echo = nginx.Echo("client=$oauth2_token_client_id scope=$oauth2_token_scope active=$oauth2_token_active "
-            + "new=$oauth2_token_new_token type=$oauth2_token_new_token_type");
+            + "new=$oauth2_token_new_token type=$oauth2_token_new_token_type issued=$oauth2_token_new_issued_token_type");
         nginx.Start($$"""
             auth_oauth2_token_client_id my-gateway;
             auth_oauth2_token_client_secret_file {{secret}};
@@ -190,7 +190,7 @@ public sealed class OidcProviderTests : NginxFixture
         Assert.That(reply.Status, Is.EqualTo(200), reply.ToString());
         string issued = reply.Body.Split("new=")[1].Split(' ')[0];
         Assert.That(issued, Is.Not.Empty.And.Not.EqualTo(token));
-        Assert.That(reply.Body, Does.EndWith(" type=urn:ietf:params:oauth:token-type:access_token"));
+        Assert.That(reply.Body, Does.EndWith(" type=Bearer issued=urn:ietf:params:oauth:token-type:access_token"));
 
         JsonElement introspected = await PostFormAsync("/token/introspection", "my-gateway", "gw-secret",
             new() { ["token"] = issued });

@@ -393,7 +393,7 @@ public sealed class StsCacheTests : NginxFixture
         Assert.That(replies.Select(r => r.Status), Is.All.EqualTo(200), string.Join("\n", replies.Select(r => r.ToString())));
         Assert.That(replies.Select(r => BackendView.Parse(r.Body).Header("Authorization")), Is.All.StartWith($"Bearer tgt.{source}."));
         Assert.That(_scripted.Calls(source), Is.EqualTo(2), "one of the waiting requests leads a new exchange for all of them");
-        Assert.That(Nginx.ErrorLogSince(TestLogMark), Does.Contain("sts: the request ended before its exchange did"));
+        Assert.That(Nginx.ErrorLogSince(TestLogMark), Does.Contain("sts: the request ended before its IdP call did"));
     }
 
     [Test]

@@ -64,6 +64,7 @@ public sealed class HeaderVariableTests : NginxFixture
                     auth_oauth2_token_exchange on;
                     auth_oauth2_token_token_endpoint /_token;
                     add_header X-Type $oauth2_token_new_token_type always;
+                    add_header X-Issued $oauth2_token_new_issued_token_type always;
                     add_header X-New $oauth2_token_new_token always;
                     {{echo}}
                 }
@@ -129,12 +130,13 @@ public sealed class HeaderVariableTests : NginxFixture
     public async Task Exchange_answer_with_CRLF_in_the_token_type_injects_nothing()
     {
         _idp.Set("/token", FakeResponse.Json(
-            "{\"access_token\":\"fine\",\"issued_token_type\":\"t\\r\\nSet-Cookie: injected=1\"}"));
+            "{\"access_token\":\"fine\",\"token_type\":\"t\\r\\nSet-Cookie: injected=1\","
+            + "\"issued_token_type\":\"t\\r\\nSet-Cookie: injected=1\"}"));
 
         HttpReply reply = await Nginx.GetAsync("/exchange", "exchange-crlf");
 
         Assert.That(reply.Status, Is.EqualTo(200), reply.ToString());
-        AssertNoInjection(reply, "X-Type");
+        AssertNoInjection(reply, "X-Type", "X-Issued");
         Assert.That(reply.Header("X-New"), Is.EqualTo(new[] { "fine" }));
     }
 }

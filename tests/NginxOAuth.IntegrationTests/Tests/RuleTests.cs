@@ -227,12 +227,12 @@ public sealed class RuleTests : NginxFixture
     }
 
     [Test]
-    public async Task Expected_variable_that_is_not_JSON_gives_500_and_an_error_line()
+    public async Task Expected_variable_that_is_not_JSON_gives_401_and_an_info_line()
     {
         HttpReply reply = await Nginx.GetAsync("/raw-variable?v=abc", Token(new JsonObject { ["iss"] = "abc" }));
 
-        Assert.That(reply.Status, Is.EqualTo(500), reply.ToString());
-        Nginx.WaitForLogLine(TestLogMark, @"\[error\].*auth_jwt: rejected: claim ""iss"" failed operator ""eq"": the expected value is not JSON");
+        Assert.That(reply.Status, Is.EqualTo(401), reply.ToString());
+        Nginx.WaitForLogLine(TestLogMark, @"\[info\].*auth_jwt: rejected: claim ""iss"" failed operator ""eq"": the expected value is not JSON");
     }
 
     [Test]

@@ -38,10 +38,11 @@ internal static class ResponseTargets
             ExchangeResult exchange = TokenResponses.ParseExchange(input, output);
             Contract.Defined(exchange.Error);
             Contract.That(exchange.ExpiresIn >= -1, "expires_in below -1 (absent)");
-            int total = exchange.TokenLength + Math.Max(exchange.TypeLength, 0);
+            int total = exchange.TokenLength + Math.Max(exchange.TypeLength, 0) + Math.Max(exchange.IssuedTypeLength, 0);
             if (exchange.Error == ResponseError.None)
             {
-                Contract.That(exchange.TokenLength > 0 && exchange.TypeLength >= -1 && total <= capacity,
+                Contract.That(exchange.TokenLength > 0 && exchange.TypeLength >= -1 && exchange.IssuedTypeLength >= -1
+                    && total <= capacity,
                     "exchange lengths beyond the output buffer");
             }
             else if (exchange.Error == ResponseError.BufferTooSmall)
