@@ -1,6 +1,7 @@
 using System;
 using System.Buffers.Text;
 using System.Collections.Generic;
+using System.Security.Cryptography;
 using System.Text;
 using NginxOAuth.Core.Jwt;
 using NginxOAuth.Core.Keys;
@@ -12,7 +13,8 @@ namespace NginxOAuth.Core.Tests;
 /// Published JWE vectors: RFC 7516 appendix A, RFC 7520 section 5 (the
 /// compact examples), RFC 7518 appendix B (AES_CBC_HMAC_SHA2) and RFC 3394
 /// section 4.1 (AES Key Wrap). The payloads are text, so these go through
-/// the decryption layer alone.
+/// the decryption layer alone. Also: how decryption keys load beside the
+/// signing keys a key file skips.
 /// </summary>
 public sealed class JweVectorTests
 {
@@ -352,12 +354,155 @@ public sealed class JweVectorTests
     }
 
     [Test]
-    public void A_key_marked_for_encryption_that_cannot_be_used_fails_the_set()
+    public void A_set_whose_only_key_is_marked_for_encryption_and_unusable_fails()
     {
         KeySetResult result = KeySetLoader.Load(T.U(Set("{\"kty\":\"oct\",\"use\":\"enc\",\"k\":\"!!\"}")),
             KeySetFormat.Jwks);
         Assert.That(result.Error, Is.EqualTo(ConfigError.KeyBadParameter));
         Assert.That(result.Detail, Is.Zero);
+    }
+
+    // ---- decryption keys beside skipped signing keys ----------------------
+
+    private static string PrivateRsaJwk(RSA rsa, string kid, string? use = "enc")
+    {
+        RSAParameters p = rsa.ExportParameters(true);
+        return "{\"kty\":\"RSA\",\"kid\":\"" + kid + "\"" + (use is null ? "" : ",\"use\":\"" + use + "\"")
+            + ",\"n\":\"" + T.B64(p.Modulus!) + "\",\"e\":\"" + T.B64(p.Exponent!) + "\",\"d\":\"" + T.B64(p.D!) + "\"}";
+    }
+
+    [Test]
+    public void A_set_of_decryption_keys_only_loads_and_reports_nothing()
+    {
+        using RSA rsa = RSA.Create(2048);
+        KeySetResult result = KeySetLoader.Load(T.U(Set(PrivateRsaJwk(rsa, "enc-rsa"), R58Jwk)), KeySetFormat.Jwks);
+
+        Assert.That(result.Error, Is.EqualTo(ConfigError.None));
+        using KeySet keys = result.KeySet!;
+        Assert.That(keys.Count, Is.Zero, "nothing verifies");
+        Assert.That(keys.DecryptionKeys.Length, Is.EqualTo(2));
+        Assert.That(keys.Skipped, Is.Empty, "keys in use are not skipped keys");
+        Assert.That(Decrypt(R58Token, keys, out _).Error, Is.EqualTo(TokenError.None));
+    }
+
+    [Test]
+    public void Skipped_signing_keys_do_not_drop_the_decryption_keys_of_the_set()
+    {
+        using RSA rsa = RSA.Create(2048);
+        using RSA small = RSA.Create(1024);
+        KeySetResult result = KeySetLoader.Load(T.U(Set(
+            T.OctJwk(new byte[12], "short", "HS256"),
+            T.RsaJwk(small, "rsa1024"),
+            T.RsaJwk(rsa, "enc-public", use: "enc"),
+            PrivateRsaJwk(rsa, "enc-rsa"),
+            R58Jwk)), KeySetFormat.Jwks);
+
+        Assert.That(result.Error, Is.EqualTo(ConfigError.None));
+        using KeySet keys = result.KeySet!;
+        Assert.That(keys.DecryptionKeys.Length, Is.EqualTo(2));
+        Assert.That(keys.Skipped, Has.Count.EqualTo(3));
+        Assert.That(keys.Skipped[0].Reason, Is.EqualTo(ConfigError.KeyHmacTooShort));
+        Assert.That(keys.Skipped[1].Reason, Is.EqualTo(ConfigError.KeyRsaTooSmall));
+        Assert.That(keys.Skipped[2], Is.EqualTo(keys.Skipped[2] with { Index = 2, Reason = ConfigError.KeyForEncryption }),
+            "a public encryption key decrypts nothing");
+        Assert.That(Decrypt(R58Token, keys, out _).Error, Is.EqualTo(TokenError.None));
+    }
+
+    [TestCase("{\"kty\":\"oct\",\"kid\":\"k\",\"use\":\"enc\",\"k\":\"GZy6sIZ6wl9NJOKB-jnmVQ\"}", TestName = "A_16_byte_oct_key_with_use_enc_is_a_decryption_key_not_a_weak_HMAC_key")]
+    [TestCase("{\"kty\":\"oct\",\"kid\":\"k\",\"alg\":\"A128KW\",\"k\":\"GZy6sIZ6wl9NJOKB-jnmVQ\"}", TestName = "A_16_byte_oct_key_with_a_JWE_alg_is_a_decryption_key_not_a_weak_HMAC_key")]
+    public void Short_oct_key_marked_for_encryption_is_not_skipped(string jwk)
+    {
+        using KeySet keys = T.Keys(Set(jwk, T.OctJwk(T.HmacSecret, "hmac", "HS256")));
+
+        Assert.That(keys.Count, Is.EqualTo(1));
+        Assert.That(keys.DecryptionKeys.Length, Is.EqualTo(1));
+        Assert.That(keys.Skipped, Is.Empty);
+    }
+
+    [Test]
+    public void A_short_oct_key_without_a_mark_is_a_weak_HMAC_key_that_decrypts_nothing()
+    {
+        using KeySet keys = T.Keys(Set("{\"kty\":\"oct\",\"kid\":\"k\",\"k\":\"GZy6sIZ6wl9NJOKB-jnmVQ\"}",
+            T.OctJwk(T.HmacSecret, "hmac", "HS256")));
+
+        Assert.That(keys.DecryptionKeys.Length, Is.Zero, "a key is used or reported, never both");
+        Assert.That(keys.Skipped, Has.Count.EqualTo(1));
+        Assert.That(keys.Skipped[0].Reason, Is.EqualTo(ConfigError.KeyHmacTooShort));
+    }
+
+    [Test]
+    public void An_oct_key_of_32_bytes_without_a_mark_verifies_and_decrypts()
+    {
+        using KeySet keys = T.Keys(Set(T.OctJwk(new byte[32], "both")));
+
+        Assert.That(keys.Count, Is.EqualTo(1));
+        Assert.That(keys.DecryptionKeys.Length, Is.EqualTo(1));
+    }
+
+    [TestCase("{\"kty\":\"oct\",\"kid\":\"k\",\"use\":\"enc\",\"k\":\"AAAAAAAAAAAAAAAA\"}", ConfigError.KeyBadParameter, TestName = "A_12_byte_oct_key_marked_for_encryption_is_skipped_as_unusable_not_as_weak_HMAC")]
+    [TestCase("{\"kty\":\"oct\",\"kid\":\"k\",\"alg\":\"A256KW\",\"k\":\"GZy6sIZ6wl9NJOKB-jnmVQ\"}", ConfigError.KeyBadParameter, TestName = "An_A256KW_key_of_16_bytes_is_skipped_as_unusable")]
+    [TestCase("{\"kty\":\"RSA\",\"kid\":\"k\",\"alg\":\"RSA-OAEP\",\"n\":\"AQAB\",\"e\":\"AQAB\"}", ConfigError.KeyForEncryption, TestName = "A_public_RSA_OAEP_key_is_skipped_as_an_encryption_key")]
+    public void Key_marked_for_encryption_that_cannot_decrypt_is_skipped_for_that_reason(string jwk, ConfigError reason)
+    {
+        using KeySet keys = T.Keys(Set(jwk, T.OctJwk(T.HmacSecret, "hmac", "HS256")));
+
+        Assert.That(keys.DecryptionKeys.Length, Is.Zero);
+        Assert.That(keys.Skipped, Has.Count.EqualTo(1));
+        Assert.That(keys.Skipped[0].Reason, Is.EqualTo(reason));
+    }
+
+    [Test]
+    public void A_marked_RSA_key_under_2048_bits_is_skipped_as_too_small()
+    {
+        using RSA small = RSA.Create(1024);
+        using KeySet keys = T.Keys(Set(PrivateRsaJwk(small, "small"), R58Jwk));
+
+        Assert.That(keys.DecryptionKeys.Length, Is.EqualTo(1));
+        Assert.That(keys.Skipped, Has.Count.EqualTo(1));
+        Assert.That(keys.Skipped[0].Reason, Is.EqualTo(ConfigError.KeyRsaTooSmall));
+    }
+
+    [Test]
+    public void A_JWE_for_a_skipped_decryption_key_says_why()
+    {
+        using RSA small = RSA.Create(1024);
+        using KeySet keys = T.Keys(Set(PrivateRsaJwk(small, "small"), R58Jwk));
+        string token = T.B64("{\"alg\":\"RSA-OAEP\",\"enc\":\"A256GCM\",\"kid\":\"small\"}") + "."
+            + T.B64(new byte[128]) + "." + T.B64(new byte[12]) + "." + T.B64(new byte[8]) + "." + T.B64(new byte[16]);
+
+        DecryptResult result = Decrypt(token, keys, out _);
+
+        Assert.That(result.Error, Is.EqualTo(TokenError.KeySkipped));
+        Assert.That(result.Detail, Is.EqualTo((int)ConfigError.KeyRsaTooSmall));
+    }
+
+    [Test]
+    public void A_JWE_for_a_public_encryption_key_finds_no_key()
+    {
+        using RSA rsa = RSA.Create(2048);
+        using KeySet keys = T.Keys(Set(T.RsaJwk(rsa, "public", use: "enc"), R58Jwk));
+        string token = T.B64("{\"alg\":\"RSA-OAEP\",\"enc\":\"A256GCM\",\"kid\":\"public\"}") + "."
+            + T.B64(new byte[256]) + "." + T.B64(new byte[12]) + "." + T.B64(new byte[8]) + "." + T.B64(new byte[16]);
+
+        Assert.That(Decrypt(token, keys, out _).Error, Is.EqualTo(TokenError.KeyNotFound));
+    }
+
+    [Test]
+    public void Keyval_private_keys_load_beside_skipped_entries()
+    {
+        using RSA rsa = RSA.Create(2048);
+        using ECDsa k1 = ECDsa.Create(ECCurve.CreateFromValue("1.3.132.0.10"));
+        string doc = "{\"enc\":" + System.Text.Json.JsonSerializer.Serialize(rsa.ExportPkcs8PrivateKeyPem(), JsonContext.Default.String)
+            + ",\"k1\":" + System.Text.Json.JsonSerializer.Serialize(k1.ExportPkcs8PrivateKeyPem(), JsonContext.Default.String)
+            + ",\"bad\":\"not a pem\"}";
+
+        using KeySet keys = T.Keys(doc, KeySetFormat.KeyVal);
+
+        Assert.That(keys.Count, Is.Zero);
+        Assert.That(keys.DecryptionKeys.Length, Is.EqualTo(1));
+        Assert.That(keys.Skipped, Has.Count.EqualTo(2));
+        Assert.That(keys.Skipped[0], Is.EqualTo(keys.Skipped[0] with { Index = 1, Reason = ConfigError.KeyBadPem }));
+        Assert.That(keys.Skipped[1], Is.EqualTo(keys.Skipped[1] with { Index = 2, Reason = ConfigError.KeyBadPem }));
     }
 
     // ---- RFC 7518 appendix B: AES_CBC_HMAC_SHA2 ------------------------

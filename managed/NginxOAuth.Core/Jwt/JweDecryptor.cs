@@ -13,15 +13,20 @@ namespace NginxOAuth.Core.Jwt;
 /// <summary>The outcome of <see cref="JweDecryptor.Decrypt"/>.</summary>
 public readonly struct DecryptResult
 {
-    public DecryptResult(TokenError error, int headerLength, int plaintextLength, bool contentIsJwt)
+    public DecryptResult(TokenError error, int headerLength, int plaintextLength, bool contentIsJwt,
+        int detail = -1)
     {
         Error = error;
         HeaderLength = headerLength;
         PlaintextLength = plaintextLength;
         ContentIsJwt = contentIsJwt;
+        Detail = detail;
     }
 
     public TokenError Error { get; }
+
+    /// <summary>For KeySkipped: why the key was skipped (a ConfigError); else -1.</summary>
+    public int Detail { get; }
 
     /// <summary>Decoded protected header length at the start of the output, -1 when it did not decode.</summary>
     public int HeaderLength { get; }
@@ -174,6 +179,10 @@ public static class JweDecryptor
             {
                 return Fail(TokenError.NoKeys, headerLength);
             }
+            if (!candidate && hasKid && SkippedFor(sets1, sets2, kid) is { } reason)
+            {
+                return new DecryptResult(TokenError.KeySkipped, headerLength, -1, false, (int)reason);
+            }
             return Fail(candidate ? TokenError.DecryptFailed : TokenError.KeyNotFound, headerLength);
         }
         finally
@@ -205,6 +214,29 @@ public static class JweDecryptor
     }
 
     private static DecryptResult Fail(TokenError error, int headerLength) => new(error, headerLength, -1, false);
+
+    /// <summary>
+    /// Why the decryption key with the token's kid was skipped, when no
+    /// loaded key could be tried: a key marked for encryption that the
+    /// decryption pass refused (not a public encryption key, which no
+    /// gateway can decrypt with, nor a signing key).
+    /// </summary>
+    private static ConfigError? SkippedFor(ReadOnlySpan<KeySet> sets1, ReadOnlySpan<KeySet> sets2, JsonElement kid)
+    {
+        for (int s = 0; s < sets1.Length + sets2.Length; s++)
+        {
+            KeySet set = s < sets1.Length ? sets1[s] : sets2[s - sets1.Length];
+            foreach (SkippedKey skipped in set.Skipped)
+            {
+                if (skipped.ForEncryption && skipped.Reason != ConfigError.KeyForEncryption
+                    && skipped.Kid is { } k && kid.ValueEquals(k))
+                {
+                    return skipped.Reason;
+                }
+            }
+        }
+        return null;
+    }
 
     private static TokenError ReadHeader(JsonElement root, out JweAlgorithm alg, out JweEncryption enc,
         out bool contentIsJwt)

@@ -146,7 +146,7 @@ public static class JwtVerifier
         DecryptResult decrypted = JweDecryptor.Decrypt(token, policy.KeySets, extraKeySets, output);
         if (decrypted.Error != TokenError.None)
         {
-            return new VerifyResult(decrypted.Error, -1, decrypted.HeaderLength, -1);
+            return new VerifyResult(decrypted.Error, decrypted.Detail, decrypted.HeaderLength, -1);
         }
         int headerLength = decrypted.HeaderLength;
         ReadOnlySpan<byte> header = output[..headerLength];
@@ -191,7 +191,7 @@ public static class JwtVerifier
             DecryptResult decrypted = JweDecryptor.Decrypt(token, policy.KeySets, extraKeySets, buffer);
             if (decrypted.Error != TokenError.None)
             {
-                return new VerifyResult(decrypted.Error, -1, -1, -1);
+                return new VerifyResult(decrypted.Error, decrypted.Detail, -1, -1);
             }
             if (!decrypted.ContentIsJwt)
             {

@@ -13,8 +13,12 @@ public enum KeySetFormat
     KeyVal = 1,
 }
 
-/// <summary>A key of a document that was not loaded: its position, its kid (null: none) and why.</summary>
-public sealed record SkippedKey(int Index, byte[]? Kid, ConfigError Reason);
+/// <summary>
+/// A key of a document that was not loaded: its position, its kid (null:
+/// none), why, and whether it was marked for encryption ("use":"enc", a JWE
+/// "alg", a keyval private key).
+/// </summary>
+public sealed record SkippedKey(int Index, byte[]? Kid, ConfigError Reason, bool ForEncryption = false);
 
 /// <summary>Loaded keys. Shared by policies and requests; never owned by a policy.</summary>
 public sealed class KeySet : IDisposable

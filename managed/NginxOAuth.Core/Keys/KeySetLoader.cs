@@ -157,9 +157,13 @@ public static class KeySetLoader
                     removed.Add(at);
                 }
             }
-            else if (marked && outcome.Error != ConfigError.None)
+            else if (marked)
             {
-                skipped[at] = skipped[at] with { Reason = outcome.Error };
+                skipped[at] = skipped[at] with
+                {
+                    Reason = outcome.Error != ConfigError.None ? outcome.Error : ConfigError.KeyForEncryption,
+                    ForEncryption = true,
+                };
             }
         }
 
