@@ -174,8 +174,6 @@ static ngx_int_t ngx_http_sts_init(ngx_conf_t *cf);
 
 static char *ngx_http_sts_seed(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_sts_request_parameter(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 static char *ngx_http_sts_cache_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_sts_variables(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -283,7 +281,7 @@ static ngx_command_t  ngx_http_sts_commands[] = {
     ngx_http_sts_command("STSCacheExpiresIn", NGX_CONF_TAKE1,
                          ngx_http_sts_seed, NGX_HTTP_STS_EXPIRES),
     ngx_http_sts_command("STSRequestParameter", NGX_CONF_TAKE12,
-                         ngx_http_sts_request_parameter, 0),
+                         ngx_http_sts_seed, NGX_HTTP_STS_SLOTS),
     ngx_http_sts_command("STSCache",
                          NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE12,
                          ngx_http_sts_cache_conf, 0),
@@ -487,7 +485,7 @@ ngx_http_sts_begin(ngx_http_request_t *r, ngx_http_sts_def_t *def,
         goto failed;
     }
 
-    /* settings: type, endpoint, then the options (no value: configured) */
+    /* this request's values of the options (after type and endpoint) */
 
     ctx->values = ngx_pcalloc(r->pool, def->n * sizeof(nox_buf_t));
     if (ctx->values == NULL) {
@@ -496,17 +494,17 @@ ngx_http_sts_begin(ngx_http_request_t *r, ngx_http_sts_def_t *def,
 
     opt = def->opts ? def->opts->elts : NULL;
 
-    for (i = 0; def->opts && i < def->opts->nelts; i++) {
-        if (opt[i].cv == NULL) {
+    for (i = 2; i < def->n; i++) {
+        if (opt[i - 2].cv == NULL) {
             continue;
         }
 
-        if (ngx_http_complex_value(r, opt[i].cv, &value) != NGX_OK) {
+        if (ngx_http_complex_value(r, opt[i - 2].cv, &value) != NGX_OK) {
             goto failed;
         }
 
-        ctx->values[2 + i].data = value.data ? value.data : (u_char *) "";
-        ctx->values[2 + i].len = (int32_t) value.len;
+        ctx->values[i].data = value.data ? value.data : (u_char *) "";
+        ctx->values[i].len = (int32_t) value.len;
     }
 
     if (ngx_oauth_managed.sts_key(def->handle, ctx->source.data,
@@ -1051,12 +1049,27 @@ ngx_http_sts_seed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_sts_loc_conf_t *slcf = conf;
 
     char                *rv;
-    ngx_str_t           *value;
+    ngx_str_t           *value, empty;
     ngx_uint_t           i, slot;
     ngx_http_sts_def_t   tmp;
 
     value = cf->args->elts;
     slot = cmd->offset;
+
+    if (slot == NGX_HTTP_STS_SLOTS) {
+        /* STSRequestParameter <name> [<value>]: repeatable, not a slot */
+
+        if (slcf->params == NGX_CONF_UNSET_PTR) {
+            slcf->params = NULL;
+        }
+
+        ngx_str_set(&empty, "");
+
+        return value[1].len ? ngx_http_sts_param(cf, &slcf->params, &value[1],
+                                                 cf->args->nelts == 3
+                                                 ? &value[2] : &empty)
+                            : "has an empty name";
+    }
 
     if (slcf->seed[slot].data) {
         return "is duplicate";
@@ -1147,31 +1160,6 @@ ngx_http_sts_seed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_sts_request_parameter(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_sts_loc_conf_t *slcf = conf;
-
-    ngx_str_t  *value, empty;
-
-    value = cf->args->elts;
-
-    if (value[1].len == 0) {
-        return "has an empty name";
-    }
-
-    if (slcf->params == NGX_CONF_UNSET_PTR) {
-        slcf->params = NULL;
-    }
-
-    ngx_str_set(&empty, "");
-
-    return ngx_http_sts_param(cf, &slcf->params, &value[1],
-                              cf->args->nelts == 3 ? &value[2] : &empty);
 }
 
 
@@ -1662,7 +1650,7 @@ ngx_http_sts_opt_add(ngx_conf_t *cf, ngx_array_t **opts, ngx_str_t *name,
 
 
 
-/* the NOX_STS_* of a type name up to last (STSType ignores case) */
+/* the NOX_STS_* of a type name, up to last */
 
 static ngx_uint_t
 ngx_http_sts_type(ngx_conf_t *cf, ngx_str_t *name, ngx_uint_t last)
@@ -1670,21 +1658,15 @@ ngx_http_sts_type(ngx_conf_t *cf, ngx_str_t *name, ngx_uint_t last)
     ngx_uint_t  i;
 
     for (i = 0; i <= last; i++) {
-        if (ngx_strcasecmp(name->data, ngx_http_sts_type_names[i].data) == 0
-            && (last == NOX_STS_OTX
-                || ngx_strcmp(name->data, ngx_http_sts_type_names[i].data)
-                   == 0))
-        {
+        if (ngx_strcasecmp(name->data, ngx_http_sts_type_names[i].data) == 0) {
             return i;
         }
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"%V\": invalid type \"%V\": expected %s",
-                       ngx_oauth_directive_name(cf), name,
-                       last == NOX_STS_OTX
-                       ? "wstrust, ropc, otx or disabled"
-                       : "wstrust, ropc, otx, cc, jwt or disabled");
+                       "\"%V\": invalid type \"%V\": expected wstrust, ropc, "
+                       "otx%s or disabled", ngx_oauth_directive_name(cf), name,
+                       last == NOX_STS_OTX ? "" : ", cc, jwt");
 
     return (ngx_uint_t) NGX_ERROR;
 }
@@ -1938,9 +1920,10 @@ ngx_http_sts_finish(ngx_conf_t *cf, ngx_http_sts_def_t *def)
         return NGX_CONF_ERROR;
     }
 
-    /* settings: type, endpoint, then the options */
+    /* settings: type, endpoint, then the options, in pairs */
 
     def->n = 2 + (def->opts ? def->opts->nelts : 0);
+    opt = def->opts ? def->opts->elts : NULL;
 
     def->settings = ngx_pcalloc(cf->pool, 2 * def->n * sizeof(nox_buf_t));
     if (def->settings == NULL) {
@@ -1955,8 +1938,6 @@ ngx_http_sts_finish(ngx_conf_t *cf, ngx_http_sts_def_t *def)
     def->settings[2].len = 8;
     def->settings[3].data = def->endpoint.data;
     def->settings[3].len = (int32_t) def->endpoint.len;
-
-    opt = def->opts ? def->opts->elts : NULL;
 
     for (i = 2; i < def->n; i++) {
         def->settings[2 * i].data = opt[i - 2].name.data;

@@ -422,4 +422,82 @@ public sealed class StsRequestTests
         XmlDocument doc = Envelope(Sts.Request(s, source).Body);
         Assert.That(Encoding.UTF8.GetString(Convert.FromBase64String(Text(doc, "//wsse:BinarySecurityToken"))), Is.EqualTo(source));
     }
+
+    // ---- the shim's forms of the seed directives ----------------------------
+
+    [Test]
+    public void Param_settings_repeat_and_are_sent_in_order_after_the_type_parameters()
+    {
+        using StsSettings s = Sts.Create("type", "otx", "param.audience", "a1", "param.x y", "v&1", "param.audience", "a2");
+        var form = Sts.Form(Sts.Request(s, "src").Body);
+        Assert.That(form.Select(p => p.Key), Is.EqualTo(new[]
+            { "grant_type", "subject_token", "subject_token_type", "audience", "x y", "audience" }));
+        Assert.That(form.Where(p => p.Key == "audience").Select(p => p.Value), Is.EqualTo(new[] { "a1", "a2" }));
+        Assert.That(Sts.One(form, "x y"), Is.EqualTo("v&1"));
+    }
+
+    [Test]
+    public void A_param_setting_with_subject_token_type_replaces_the_default()
+    {
+        using StsSettings s = Sts.Create("type", "otx", "param.subject_token_type", "urn:x:saml");
+        var form = Sts.Form(Sts.Request(s, "src").Body);
+        Assert.That(form.Where(p => p.Key == "subject_token_type").Select(p => p.Value), Is.EqualTo(new[] { "urn:x:saml" }));
+    }
+
+    [Test]
+    public void Client_id_default_is_the_client_id_without_one_from_client_authentication()
+    {
+        using StsSettings s = Sts.Create("type", "ropc", "client_id_default", "ropc-client");
+        var form = Sts.Form(Sts.Request(s, "pw").Body);
+        Assert.That(Sts.One(form, "client_id"), Is.EqualTo("ropc-client"));
+        Assert.That(Sts.One(form, "username"), Is.EqualTo("ropc-client"));
+    }
+
+    [Test]
+    public void Client_id_default_is_the_ropc_username_when_client_authentication_names_the_client()
+    {
+        using StsSettings s = Sts.Create("type", "ropc", "auth", "client_secret_basic", "client_id", "app",
+            "client_secret", "s", "client_id_default", "svc-user");
+        Sts.Built b = Sts.Request(s, "pw");
+        var form = Sts.Form(b.Body);
+        Assert.That(Sts.One(form, "username"), Is.EqualTo("svc-user"));
+        Assert.That(form.Any(p => p.Key == "client_id"), Is.False, "basic authentication carries the client");
+        Assert.That(b.Authorization, Does.StartWith("Basic "));
+    }
+
+    [Test]
+    public void Client_id_default_never_replaces_an_otx_client_id()
+    {
+        using StsSettings s = Sts.Create("type", "otx", "client_id", "app", "client_id_default", "other");
+        var form = Sts.Form(Sts.Request(s, "src").Body);
+        Assert.That(Sts.One(form, "client_id"), Is.EqualTo("app"));
+        Assert.That(form.Any(p => p.Value == "other"), Is.False);
+    }
+
+    [TestCase("wstrust")]
+    [TestCase("otx")]
+    [TestCase("ropc")]
+    public void A_source_token_over_max_source_is_refused(string type)
+    {
+        string[] extra = type == "wstrust" ? new[] { "value_type", "urn:v" } : Array.Empty<string>();
+        using StsSettings s = Sts.Create(new[] { "type", type, "endpoint", Sts.Endpoint, "max_source", "100" }.Concat(extra).ToArray());
+        Assert.That(Sts.Request(s, new string('x', 100)).Error, Is.EqualTo(StsError.None));
+        Assert.That(Sts.Request(s, new string('x', 101)).Error, Is.EqualTo(StsError.SourceInvalid));
+    }
+
+    [Test]
+    public void Max_source_defaults_to_256_KiB()
+    {
+        using StsSettings s = Sts.Create("type", "otx", "endpoint", Sts.Endpoint);
+        Assert.That(Sts.Request(s, new string('x', 256 * 1024), capacity: 4 << 20).Error, Is.EqualTo(StsError.None));
+        Assert.That(Sts.Request(s, new string('x', 256 * 1024 + 1), capacity: 4 << 20).Error, Is.EqualTo(StsError.SourceInvalid));
+    }
+
+    [TestCase("0")]
+    [TestCase("-1")]
+    [TestCase("1k")]
+    public void Max_source_must_be_a_positive_number_of_bytes(string value)
+    {
+        Assert.That(Sts.TryCreate("type", "otx", "max_source", value).Error, Is.EqualTo(StsError.SettingInvalid));
+    }
 }

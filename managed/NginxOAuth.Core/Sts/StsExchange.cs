@@ -36,6 +36,10 @@ public static class StsExchange
         }
         try
         {
+            if (source.Length > c.MaxSource)
+            {
+                return new StsRequestResult(StsError.SourceInvalid);
+            }
             return c.Type == StsType.Jwt ? Mint(c, source, now, output) : Build(c, source, now, output);
         }
         finally
@@ -206,16 +210,10 @@ public static class StsExchange
         JsonElement root = doc.RootElement;
 
         long exp = now + c.Lifetime;
-        if (root.TryGetProperty("exp"u8, out JsonElement expElement) && expElement.ValueKind == JsonValueKind.Number)
+        if (root.TryGetProperty("exp"u8, out JsonElement expElement)
+            && NumericDate.Read(expElement, out long e) == NumericDateStatus.Ok)
         {
-            if (expElement.TryGetInt64(out long e))
-            {
-                exp = e;
-            }
-            else if (expElement.TryGetDouble(out double d) && double.IsFinite(d))
-            {
-                exp = (long)Math.Clamp(Math.Floor(d), 0, 253402300799);
-            }
+            exp = Math.Clamp(e, 0, 253402300799);
         }
 
         var skip = new HashSet<string>(StringComparer.Ordinal) { "iat", "jti", "exp" };
@@ -459,14 +457,17 @@ public static class StsExchange
     /// <summary>Seconds, clamped to [-1, 10^10]; null when unusable (then the expiry applies).</summary>
     internal static long? ExpiresIn(JsonElement value)
     {
-        double seconds;
+        long seconds;
         if (value.ValueKind == JsonValueKind.Number)
         {
-            if (value.TryGetInt64(out long n))
+            // the one reading of time values (exact, rounded down); beyond
+            // int64 is "already over" when negative, else capped below
+            NumericDateStatus status = NumericDate.Read(value, out seconds);
+            if (status == NumericDateStatus.OutOfRange)
             {
-                return Math.Clamp(n, -1, 10_000_000_000);
+                seconds = value.GetRawText().StartsWith('-') ? -1 : long.MaxValue;
             }
-            if (!value.TryGetDouble(out seconds) || !double.IsFinite(seconds))
+            else if (status != NumericDateStatus.Ok)
             {
                 return null;
             }
@@ -480,7 +481,7 @@ public static class StsExchange
         {
             return null;
         }
-        return (long)Math.Clamp(Math.Floor(seconds), -1, 10_000_000_000);
+        return Math.Clamp(seconds, -1, 10_000_000_000);
     }
 
     private static bool IsDigits(string text)

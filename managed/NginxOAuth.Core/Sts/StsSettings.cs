@@ -48,6 +48,7 @@ public sealed class StsSettings : IDisposable
         ["claims"] = StsSettingName.Claims,
         ["lifetime"] = StsSettingName.Lifetime,
         ["client_id_default"] = StsSettingName.ClientIdDefault,
+        ["max_source"] = StsSettingName.MaxSource,
     };
 
     /// <summary>"param.NAME": one request parameter NAME (repeatable; the shim's form of params and STSRequestParameter).</summary>
@@ -175,6 +176,7 @@ public sealed class StsConfig
 {
     public const long DefaultExpiry = 300;
     public const long DefaultLifetime = 60;
+    public const long DefaultMaxSource = 256 * 1024;
 
     /// <summary>Numbers of seconds above this (about 68 years) are refused.</summary>
     private const long MaxSeconds = int.MaxValue;
@@ -235,6 +237,9 @@ public sealed class StsConfig
     public long Expiry { get; private set; } = DefaultExpiry;
 
     public long Lifetime { get; private set; } = DefaultLifetime;
+
+    /// <summary>The largest source token exchanged, in bytes (max_source); a larger one is refused (401).</summary>
+    public long MaxSource { get; private set; } = DefaultMaxSource;
 
     public ClaimProjection? Claims { get; private set; }
 
@@ -327,6 +332,13 @@ public sealed class StsConfig
                     (c.Params ??= new()).Add(new(settings.Name(i)[StsSettings.ParamPrefix.Length..].ToArray(), values[i]));
                     break;
                 case StsSettingName.ClientIdDefault: clientIdDefault = v; break;
+                case StsSettingName.MaxSource:
+                    if (!TryParseSeconds(v, out long maxSource) || maxSource == 0)
+                    {
+                        return Fail(StsError.SettingInvalid, i);
+                    }
+                    c.MaxSource = maxSource;
+                    break;
                 case StsSettingName.AppliesTo: c.AppliesTo = v; break;
                 case StsSettingName.TokenType: c.TokenType = v; break;
                 case StsSettingName.ValueType: c.ValueType = v; break;

@@ -72,6 +72,7 @@ public enum StsSettingName
     /// <summary>"param.NAME" (repeatable).</summary>
     Param,
     ClientIdDefault,
+    MaxSource,
 }
 
 /// <summary>

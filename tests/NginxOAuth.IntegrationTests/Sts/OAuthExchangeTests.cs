@@ -170,6 +170,13 @@ public sealed class OAuthExchangeTests : NginxFixture
                     STSVariables $arg_src $t;
                     proxy_pass {{_backend.BaseUrl}}/backend;
                 }
+                location = /deliver-types {
+                    STSExchange otx {{_assertSts.BaseUrl}}/plain "client_id=gw&max_source=64";
+                    {{source}}
+                    proxy_set_header X-Issued-Type $sts_issued_token_type;
+                    proxy_set_header X-Token-Type $sts_token_type;
+                    proxy_pass {{_backend.BaseUrl}}/backend;
+                }
                 location = /deliver-bearer {
                     STSExchange otx {{_assertSts.BaseUrl}}/plain "client_id=gw";
                     STSVariables $bearer $t;
@@ -618,10 +625,11 @@ public sealed class OAuthExchangeTests : NginxFixture
         string source = NewSource("deliver-cookie");
 
         (HttpReply reply, BackendView? view) = await SendAsync("/deliver-cookie", null,
-            r => r.Headers.TryAddWithoutValidation("Cookie", $"a=1; src={source}; b=2"));
+            r => r.Headers.TryAddWithoutValidation("Cookie", $"a=1;tgt=forged; src={source}; b=2"));
 
         Assert.That(reply.Status, Is.EqualTo(200), reply.ToString());
-        Assert.That(view!.Header("Cookie"), Is.EqualTo($"a=1; b=2; tgt={PlainTarget(source)}"));
+        Assert.That(view!.Header("Cookie"), Is.EqualTo($"a=1; b=2; tgt={PlainTarget(source)}"),
+            "the source cookie and the client's own target cookie are gone, the target is the last cookie");
     }
 
     [Test]
@@ -629,10 +637,41 @@ public sealed class OAuthExchangeTests : NginxFixture
     {
         string source = NewSource("deliver-query");
 
-        (HttpReply reply, BackendView? view) = await SendAsync($"/deliver-query?x=1&src={source}&y=2", null);
+        (HttpReply reply, BackendView? view) = await SendAsync($"/deliver-query?x=1&access_token=forged&src={source}&y=2", null);
 
         Assert.That(reply.Status, Is.EqualTo(200), reply.ToString());
-        Assert.That(view!.Query, Is.EqualTo($"?x=1&y=2&access_token={PlainTarget(source)}"));
+        Assert.That(view!.Query, Is.EqualTo($"?x=1&y=2&access_token={PlainTarget(source)}"),
+            "the source argument and the client's own access_token are gone");
+    }
+
+    [Test]
+    public async Task The_answers_token_types_are_variables_and_a_cache_hit_keeps_them()
+    {
+        string source = NewSource("types");
+
+        for (int i = 0; i < 2; i++)
+        {
+            (HttpReply reply, BackendView? view) = await SendAsync("/deliver-types", source);
+
+            Assert.That(reply.Status, Is.EqualTo(200), reply.ToString());
+            Assert.That(view!.Header("X-Issued-Type"), Is.EqualTo("urn:ietf:params:oauth:token-type:access_token"));
+            Assert.That(view.Header("X-Token-Type"), Is.EqualTo("Bearer"));
+        }
+
+        Assert.That(_assertSts.Requests.Count(r => r.Path == "/plain" && r.Source == source), Is.EqualTo(1),
+            "the second request was a cache hit");
+    }
+
+    [Test]
+    public async Task A_source_longer_than_max_source_is_401_without_a_call()
+    {
+        string source = NewSource("long") + new string('x', 64);
+
+        (HttpReply reply, _) = await SendAsync("/deliver-types", source);
+
+        Assert.That(reply.Status, Is.EqualTo(401), reply.ToString());
+        Assert.That(_assertSts.Requests.Any(r => r.Source == source), Is.False);
+        Assert.That(Nginx.ErrorLogSince(TestLogMark), Does.Contain($"(source token {source.Length} bytes)"));
     }
 
     [Test]

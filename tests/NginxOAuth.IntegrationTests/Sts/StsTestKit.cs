@@ -17,6 +17,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using NginxOAuth.IntegrationTests.Harness;
@@ -50,8 +51,12 @@ public static class Form
     };
 }
 
-/// <summary>A request <see cref="ScriptedSts"/> received.</summary>
-public sealed record ScriptedRequest(int Number, string Method, string Path, IReadOnlyDictionary<string, string> Headers, string Body)
+/// <summary>
+/// A request <see cref="ScriptedSts"/> received; <paramref name="ClientCertificate"/> is the
+/// SHA-256 thumbprint of the TLS client certificate of its connection (null: none).
+/// </summary>
+public sealed record ScriptedRequest(int Number, string Method, string Path, IReadOnlyDictionary<string, string> Headers, string Body,
+    string? ClientCertificate = null)
 {
     public string? Field(string name) => Form.One(Body, name);
 
@@ -81,12 +86,17 @@ public sealed record ScriptedAnswer(int Status, string Body, TimeSpan Delay = de
 /// with its raw body; the default answer, after <see cref="Delay"/>, is a
 /// fresh token per call: "tgt.&lt;source&gt;.&lt;call number&gt;", so two
 /// calls never give the same target and a target names its source.
-/// Counts requests received, in progress and answered.
+/// Counts requests received, in progress and answered. Over HTTPS it can
+/// require a TLS client certificate: only the ones it was given are
+/// accepted (the handshake fails otherwise), and each request records
+/// the certificate of its connection.
 /// </summary>
 public sealed class ScriptedSts : IAsyncDisposable
 {
     private WebApplication _app = null!;
     private readonly ConcurrentQueue<ScriptedRequest> _requests = new();
+    private readonly ConcurrentQueue<string> _refusedCertificates = new();
+    private HashSet<string> _acceptedCertificates = new(StringComparer.OrdinalIgnoreCase);
     private int _number;
     private int _inProgress;
     private int _maxInProgress;
@@ -121,18 +131,47 @@ public sealed class ScriptedSts : IAsyncDisposable
 
     public int Calls(string source) => _requests.Count(r => r.Source == source);
 
+    /// <summary>SHA-256 thumbprints of client certificates presented but not accepted (their handshake failed).</summary>
+    public IReadOnlyList<string> RefusedClientCertificates => _refusedCertificates.ToList();
+
+    /// <summary>The SHA-256 thumbprint <see cref="ScriptedRequest.ClientCertificate"/> holds for <paramref name="certificate"/>.</summary>
+    public static string Thumbprint(X509Certificate2 certificate) => certificate.GetCertHashString(HashAlgorithmName.SHA256);
+
     public static string TargetFor(string source, int number) => $"tgt.{source}.{number}";
 
-    public static async Task<ScriptedSts> StartAsync(X509Certificate2? certificate = null)
+    /// <summary>
+    /// Starts it: plain HTTP, or HTTPS with <paramref name="certificate"/>;
+    /// with <paramref name="requireClientCertificates"/> as well, every TLS
+    /// handshake must present one of those client certificates (compared by
+    /// thumbprint; no chain is built, so self-signed ones do).
+    /// </summary>
+    public static async Task<ScriptedSts> StartAsync(X509Certificate2? certificate = null,
+        IEnumerable<X509Certificate2>? requireClientCertificates = null)
     {
+        if (requireClientCertificates is not null && certificate is null)
+        {
+            throw new ArgumentException("a client certificate needs HTTPS", nameof(requireClientCertificates));
+        }
+
         var sts = new ScriptedSts { Https = certificate is not null };
+        sts._acceptedCertificates = new HashSet<string>((requireClientCertificates ?? []).Select(Thumbprint), StringComparer.OrdinalIgnoreCase);
         WebApplicationBuilder builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.WebHost.UseKestrelCore();
         builder.WebHost.ConfigureKestrel(o =>
         {
             o.Listen(IPAddress.Loopback, 0, listen =>
             {
-                if (certificate is not null)
+                if (certificate is not null && requireClientCertificates is not null)
+                {
+                    listen.UseHttps(https =>
+                    {
+                        https.ServerCertificate = certificate;
+                        https.ClientCertificateMode = ClientCertificateMode.RequireCertificate;
+                        https.CheckCertificateRevocation = false;
+                        https.ClientCertificateValidation = sts.AcceptClientCertificate;
+                    });
+                }
+                else if (certificate is not null)
                 {
                     listen.UseHttps(certificate);
                 }
@@ -154,6 +193,18 @@ public sealed class ScriptedSts : IAsyncDisposable
         await _app.DisposeAsync().ConfigureAwait(false);
     }
 
+    private bool AcceptClientCertificate(X509Certificate2 certificate, X509Chain? chain, System.Net.Security.SslPolicyErrors errors)
+    {
+        string thumbprint = Thumbprint(certificate);
+        if (_acceptedCertificates.Contains(thumbprint))
+        {
+            return true;
+        }
+
+        _refusedCertificates.Enqueue(thumbprint);
+        return false;
+    }
+
     private async Task HandleAsync(HttpContext context)
     {
         int now = Interlocked.Increment(ref _inProgress);
@@ -168,7 +219,8 @@ public sealed class ScriptedSts : IAsyncDisposable
             string body = await reader.ReadToEndAsync().ConfigureAwait(false);
             var request = new ScriptedRequest(Interlocked.Increment(ref _number), context.Request.Method,
                 context.Request.Path.Value ?? "",
-                context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase), body);
+                context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase), body,
+                context.Connection.ClientCertificate is { } presented ? Thumbprint(presented) : null);
             _requests.Enqueue(request);
 
             ScriptedAnswer answer = Script?.Invoke(request)
@@ -297,6 +349,33 @@ public sealed class TestCa
         // a certificate with an exportable key: Kestrel's TLS needs the key with the certificate
         X509Certificate2 server = X509CertificateLoader.LoadPkcs12(issued.CopyWithPrivateKey(serverKey).Export(X509ContentType.Pfx), null);
         return new TestCa(ca, server);
+    }
+}
+
+/// <summary>
+/// A self-signed TLS client certificate (ECDSA P-256, clientAuth) written
+/// as PEM files for nginx's cert= and key=; <see cref="Certificate"/> is
+/// its public part, for the STS to accept.
+/// </summary>
+public sealed record TestClientCertificate(X509Certificate2 Certificate, string CertFile, string KeyFile)
+{
+    /// <summary>What <see cref="ScriptedRequest.ClientCertificate"/> holds for it.</summary>
+    public string Thumbprint => ScriptedSts.Thumbprint(Certificate);
+
+    /// <summary>CN=<paramref name="name"/>, files sts/<paramref name="name"/>.pem and .key in the instance directory.</summary>
+    public static TestClientCertificate Write(NginxInstance nginx, string name)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=" + name, key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
+        DateTimeOffset now = DateTimeOffset.UtcNow;
+        using X509Certificate2 withKey = request.CreateSelfSigned(now.AddDays(-1), now.AddDays(7));
+        X509Certificate2 certificate = X509CertificateLoader.LoadCertificate(withKey.RawData);
+        return new TestClientCertificate(certificate,
+            nginx.WriteFile($"sts/{name}.pem", withKey.ExportCertificatePem() + "\n"),
+            nginx.WriteFile($"sts/{name}.key", key.ExportPkcs8PrivateKeyPem() + "\n"));
     }
 }
 
