@@ -16,6 +16,13 @@
 #   jwt-ALG-cold          a different valid token on every request (a wrk
 #                         script cycles through COUNT pre-generated tokens)
 #   jwt-claims3           RS256 warm plus three auth_jwt_require_claim rules
+#   jwe-rsa-*             auth_jwt_type encrypted, RSA-OAEP-256 + A256GCM:
+#                         warm, warm with auth_jwt_verify_cache (a hit skips
+#                         the decryption), cold
+#   jwe-dir-*             auth_jwt_type encrypted, dir + A256GCM (same three)
+#   nested-*              auth_jwt_type nested, an RS256 JWS inside
+#                         RSA-OAEP-256 + A256GCM (same three; a cache hit
+#                         skips decryption and signature)
 #   introspect-hit        auth_oauth2_token_introspect, answered by the cache
 #   introspect-nocache    introspection on every request against a local IdP
 #                         (an nginx server returning a fixed JSON response)
@@ -146,6 +153,27 @@ EOF
     done
 }
 
+jwe_locations() {
+    local name type
+    for name in jwe-rsa jwe-dir nested; do
+        type=encrypted
+        [ "$name" = nested ] && type=nested
+        cat <<EOF
+        location /$name-warm/ {
+            auth_jwt "bench"; auth_jwt_type $type; auth_jwt_key_file $WORK/tokens/keys.jwks; alias $WORK/www/;
+        }
+        location /$name-warm-cache/ {
+            auth_jwt "bench"; auth_jwt_type $type; auth_jwt_key_file $WORK/tokens/keys.jwks;
+            auth_jwt_verify_cache zone=jwt:16m;
+            alias $WORK/www/;
+        }
+        location /$name-cold/ {
+            auth_jwt "bench"; auth_jwt_type $type; auth_jwt_key_file $WORK/tokens/keys.jwks; alias $WORK/www/;
+        }
+EOF
+    done
+}
+
 write_config() {   # file master_process
     cat > "$1" <<EOF
 load_module $MODULES/ngx_http_oauth_module.so;
@@ -184,6 +212,7 @@ http {
         location /baseline/ { alias $WORK/www/; }
         location /baseline-header/ { alias $WORK/www/; }
 $(jwt_locations)
+$(jwe_locations)
         location /jwt-claims3/ {
             auth_jwt "bench"; auth_jwt_key_file $WORK/tokens/keys.jwks;
             auth_jwt_require_claim iss eq "https://idp.bench";
@@ -224,6 +253,12 @@ for a in $ALGS; do
     TOKEN_OF["jwt-$a-warm"]="warm:$a"
     TOKEN_OF["jwt-$a-warm-cache"]="warm:$a"
     TOKEN_OF["jwt-$a-cold"]="cold:$a"
+done
+for a in jwe-rsa jwe-dir nested; do
+    SCENARIOS+=("$a-warm" "$a-warm-cache" "$a-cold")
+    TOKEN_OF["$a-warm"]="warm:$a"
+    TOKEN_OF["$a-warm-cache"]="warm:$a"
+    TOKEN_OF["$a-cold"]="cold:$a"
 done
 SCENARIOS+=(jwt-claims3 introspect-hit introspect-nocache exchange-hit sts-hit)
 TOKEN_OF[jwt-claims3]="warm:rs256"

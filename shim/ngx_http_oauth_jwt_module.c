@@ -6,7 +6,9 @@
  *   handler -> token from Authorization or token=$var
  *           -> one in-memory subrequest per auth_jwt_key_request, in turn
  *           -> nox_jwt_verify (managed: decode, signature, exp/nbf,
- *              revocation, require_claim/require_header rules)
+ *              revocation, require_claim/require_header rules); with
+ *              auth_jwt_type encrypted or nested, nox_jwt_verify_ex
+ *              (decryption first)
  *           -> auth_jwt_require values (here, after verification)
  *           -> NGX_OK / 401 / 403 / 500
  * Decoded header and payload stay in the request ctx for the variables.
@@ -148,6 +150,9 @@ typedef struct {
     ngx_oauth_cache_conf_t    *verify_cache;
     ngx_uint_t                 challenge;   /* NGX_HTTP_AUTH_JWT_CHALLENGE_* */
     ngx_http_complex_value_t  *challenge_value;
+    ngx_uint_t                 type;        /* NOX_JWT_* (auth_jwt_type) */
+    ngx_str_t                  type_file;   /* where auth_jwt_type is */
+    ngx_uint_t                 type_line;
 } ngx_http_auth_jwt_loc_conf_t;
 
 
@@ -173,6 +178,7 @@ typedef struct {
     ngx_uint_t                 verified;
     ngx_str_t                  header;
     ngx_str_t                  payload;
+    ngx_str_t                  inner;       /* nested: the inner JWS */
 } ngx_http_auth_jwt_ctx_t;
 
 
@@ -204,8 +210,14 @@ static ngx_int_t ngx_http_auth_jwt_cache_key(ngx_http_request_t *r,
     u_char *hash);
 static ngx_int_t ngx_http_auth_jwt_cache_hit(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
-    int64_t policy, nox_buf_t *values, int32_t n, ngx_str_t *cached,
-    int32_t header_len);
+    int64_t policy, nox_buf_t *values, int32_t n);
+static ngx_int_t ngx_http_auth_jwt_cache_split(
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
+    ngx_str_t *cached, int32_t aux);
+static ngx_int_t ngx_http_auth_jwt_verify_token(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
+    int64_t policy, int64_t *extra, int32_t n_extra, nox_buf_t *values,
+    int32_t n, int32_t *rc, int32_t *detail);
 static void ngx_http_auth_jwt_cache_store(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
     u_char *hash);
@@ -238,6 +250,8 @@ static ngx_int_t ngx_http_auth_jwt_variable_prefix(ngx_http_request_t *r,
 static ngx_int_t ngx_http_auth_jwt_variable_claims(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_auth_jwt_variable_nowtime(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_auth_jwt_variable_payload(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_auth_jwt_variable_set(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -272,6 +286,8 @@ static char *ngx_http_auth_jwt_allow_nested(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_auth_jwt_verify_cache(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_auth_jwt_type(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_auth_jwt_add_entry(ngx_conf_t *cf, ngx_array_t **list,
     void *entry, ngx_oauth_check_pt check);
 static ngx_int_t ngx_http_auth_jwt_key_format(ngx_conf_t *cf,
@@ -287,7 +303,12 @@ static ngx_int_t ngx_http_auth_jwt_add_rule_check(ngx_conf_t *cf,
     ngx_http_auth_jwt_rule_t *rule, ngx_str_t *delimiter, ngx_str_t *quote);
 static u_char *ngx_http_auth_jwt_check_rule(void *data, u_char *buf,
     u_char *last);
-static ngx_int_t ngx_http_auth_jwt_token_shape(ngx_str_t *token);
+static ngx_int_t ngx_http_auth_jwt_token_shape(ngx_str_t *token,
+    ngx_uint_t type);
+static ngx_int_t ngx_http_auth_jwt_add_type_check(ngx_conf_t *cf,
+    ngx_http_auth_jwt_loc_conf_t *conf);
+static u_char *ngx_http_auth_jwt_check_type(void *data, u_char *buf,
+    u_char *last);
 
 
 /* operator names; each may also be written with a "!" prefix */
@@ -309,9 +330,20 @@ static ngx_conf_enum_t  ngx_http_auth_jwt_ops[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_http_auth_jwt_types[] = {
+    { ngx_string("signed"), NOX_JWT_SIGNED },
+    { ngx_string("encrypted"), NOX_JWT_ENCRYPTED },
+    { ngx_string("nested"), NOX_JWT_NESTED },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_queue_t  ngx_http_auth_jwt_files;          /* per worker */
 static ngx_uint_t   ngx_http_auth_jwt_nfiles;
 static ngx_uint_t   ngx_http_auth_jwt_batch;
+static ngx_array_t *ngx_http_auth_jwt_type_warned;    /* validator child:
+                                                         one warning per
+                                                         set of key files */
 
 
 static ngx_command_t  ngx_http_auth_jwt_commands[] = {
@@ -440,6 +472,14 @@ static ngx_command_t  ngx_http_auth_jwt_commands[] = {
       0,
       NULL },
 
+    { ngx_string("auth_jwt_type"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_TAKE1,
+      ngx_http_auth_jwt_type,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("auth_jwt_verify_cache"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_auth_jwt_verify_cache,
@@ -494,6 +534,9 @@ static ngx_http_variable_t  ngx_http_auth_jwt_vars[] = {
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("jwt_nowtime"), NULL, ngx_http_auth_jwt_variable_nowtime,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("jwt_payload"), NULL, ngx_http_auth_jwt_variable_payload,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -608,7 +651,8 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
         /* no key server traffic for tokens that cannot be a JWS */
 
         if (ctx->key_index == 0
-            && ngx_http_auth_jwt_token_shape(&ctx->token) != NGX_OK)
+            && ngx_http_auth_jwt_token_shape(&ctx->token, jlcf->type)
+               != NGX_OK)
         {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "auth_jwt: rejected: %s (token %uz bytes)",
@@ -643,10 +687,13 @@ ngx_http_auth_jwt_token(ngx_http_request_t *r,
 }
 
 
-/* compact JWS shape: three base64url segments, within the size limit */
+/*
+ * compact shape: three base64url segments (JWS) or five (JWE, for
+ * auth_jwt_type encrypted and nested), within the size limit
+ */
 
 static ngx_int_t
-ngx_http_auth_jwt_token_shape(ngx_str_t *token)
+ngx_http_auth_jwt_token_shape(ngx_str_t *token, ngx_uint_t type)
 {
     u_char      c;
     size_t      i;
@@ -675,7 +722,8 @@ ngx_http_auth_jwt_token_shape(ngx_str_t *token)
         return NGX_DECLINED;
     }
 
-    return (dots == 2) ? NGX_OK : NGX_DECLINED;
+    return (dots == ((type == NOX_JWT_SIGNED) ? 2 : 4)) ? NGX_OK
+                                                        : NGX_DECLINED;
 }
 
 
@@ -1182,9 +1230,9 @@ static ngx_int_t
 ngx_http_auth_jwt_verify(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
 {
-    u_char                         *out, hash[NOX_SHA256_LEN];
+    u_char                          hash[NOX_SHA256_LEN];
     int64_t                         policy, *extra;
-    int32_t                         rc, header_len, payload_len, detail, n;
+    int32_t                         rc, header_len, detail, n;
     ngx_str_t                       value, cached;
     ngx_uint_t                      i, cache, n_extra;
     nox_buf_t                      *values;
@@ -1231,7 +1279,9 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
         }
     }
 
-    if (jlcf->validate_sig) {
+    /* decryption keys are needed whether signatures are checked or not */
+
+    if (jlcf->validate_sig || jlcf->type != NOX_JWT_SIGNED) {
         rc = ngx_http_auth_jwt_key_files(r, jlcf, ctx);
         if (rc != NGX_OK) {
             return rc;
@@ -1249,10 +1299,11 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
                                 NGX_HTTP_AUTH_JWT_CACHE_KIND, hash, &cached,
                                 &header_len)
             == NGX_OK
-            && header_len > 0 && (size_t) header_len < cached.len)
+            && ngx_http_auth_jwt_cache_split(jlcf, ctx, &cached, header_len)
+               == NGX_OK)
         {
             return ngx_http_auth_jwt_cache_hit(r, jlcf, ctx, policy, values,
-                                               n, &cached, header_len);
+                                               n);
         }
 
         /* a miss: the key request bodies become keysets now */
@@ -1268,13 +1319,7 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
         }
     }
 
-    out = ngx_pnalloc(r->pool, ctx->token.len);
-    if (out == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    header_len = -1;
-    payload_len = -1;
+    rc = NOX_E_INTERNAL;
     detail = 0;
 
     /* this request's keysets, then those of key files with variables */
@@ -1298,21 +1343,12 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
         }
     }
 
-    rc = ngx_oauth_managed.jwt_verify(policy, ctx->token.data,
-                                      (int32_t) ctx->token.len, ngx_time(),
-                                      extra, (int32_t) n_extra,
-                                      values, n, out,
-                                      (int32_t) ctx->token.len,
-                                      &header_len, &payload_len, &detail);
-
-    if (header_len >= 0 && payload_len >= 0
-        && header_len + payload_len <= (int32_t) ctx->token.len)
+    if (ngx_http_auth_jwt_verify_token(r, jlcf, ctx, policy, extra,
+                                       (int32_t) n_extra, values, n, &rc,
+                                       &detail)
+        != NGX_OK)
     {
-        ctx->decoded = 1;
-        ctx->header.data = out;
-        ctx->header.len = header_len;
-        ctx->payload.data = out + header_len;
-        ctx->payload.len = payload_len;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (rc == NOX_OK && cache && ctx->decoded) {
@@ -1320,6 +1356,127 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
     }
 
     return ngx_http_auth_jwt_decision(r, jlcf, ctx, rc, detail);
+}
+
+
+/*
+ * Runs the managed verification with the policy's keys and extra (this
+ * request's key sets and key files) and keeps the decoded parts in the
+ * ctx.  A signed token: nox_jwt_verify, header and payload in a buffer of
+ * the token's size.  Encrypted and nested: nox_jwt_verify_ex, which also
+ * returns the inner JWS of a nested token (for $jwt_payload) and needs
+ * twice the token's size for it.
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_verify_token(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
+    int64_t policy, int64_t *extra, int32_t n_extra, nox_buf_t *values,
+    int32_t n, int32_t *rc, int32_t *detail)
+{
+    u_char   *out;
+    size_t    cap;
+    int32_t   lens[3];
+
+    cap = ctx->token.len;
+
+    if (jlcf->type == NOX_JWT_NESTED) {
+        cap *= 2;
+    }
+
+    out = ngx_pnalloc(r->pool, cap);
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    lens[0] = -1;
+    lens[1] = -1;
+    lens[2] = -1;
+
+    if (jlcf->type == NOX_JWT_SIGNED) {
+        *rc = ngx_oauth_managed.jwt_verify(policy, ctx->token.data,
+                                           (int32_t) ctx->token.len,
+                                           ngx_time(), extra, n_extra,
+                                           values, n, out, (int32_t) cap,
+                                           &lens[0], &lens[1], detail);
+    } else {
+        *rc = ngx_oauth_managed.jwt_verify_ex(policy, ctx->token.data,
+                                              (int32_t) ctx->token.len,
+                                              ngx_time(), extra, n_extra,
+                                              values, n, out, (int32_t) cap,
+                                              lens, detail);
+    }
+
+    if (lens[0] >= 0 && lens[1] >= 0
+        && (size_t) lens[0] + lens[1] + (lens[2] > 0 ? lens[2] : 0) <= cap)
+    {
+        ctx->decoded = 1;
+        ctx->header.data = out;
+        ctx->header.len = lens[0];
+        ctx->payload.data = out + lens[0];
+        ctx->payload.len = lens[1];
+
+        if (lens[2] > 0) {
+            ctx->inner.data = out + lens[0] + lens[1];
+            ctx->inner.len = lens[2];
+        }
+
+    } else if (lens[0] > 0 && (size_t) lens[0] <= cap) {
+
+        /* the header alone (a JWE that did not decrypt): for the log */
+
+        ctx->header.data = out;
+        ctx->header.len = lens[0];
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A cache entry holds the header, the payload and, for nested tokens, the
+ * inner JWS, one after another.  aux is the header's length; for nested
+ * tokens the payload's length is in its upper 16 bits (an entry is at
+ * most NGX_HTTP_AUTH_JWT_CACHE_MAX_VALUE bytes, so both fit).
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_cache_split(ngx_http_auth_jwt_loc_conf_t *jlcf,
+    ngx_http_auth_jwt_ctx_t *ctx, ngx_str_t *cached, int32_t aux)
+{
+    size_t  header_len, payload_len;
+
+    if (aux <= 0) {
+        return NGX_DECLINED;
+    }
+
+    if (jlcf->type == NOX_JWT_NESTED) {
+        header_len = (size_t) aux & 0xffff;
+        payload_len = (size_t) aux >> 16;
+
+    } else {
+        header_len = (size_t) aux;
+        payload_len = cached->len > header_len ? cached->len - header_len : 0;
+    }
+
+    if (header_len == 0 || payload_len == 0
+        || header_len + payload_len > cached->len)
+    {
+        return NGX_DECLINED;
+    }
+
+    ctx->header.data = cached->data;
+    ctx->header.len = header_len;
+    ctx->payload.data = cached->data + header_len;
+    ctx->payload.len = payload_len;
+    ctx->inner.data = ctx->payload.data + payload_len;
+    ctx->inner.len = cached->len - header_len - payload_len;
+
+    if (jlcf->type == NOX_JWT_NESTED && ctx->inner.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1333,16 +1490,11 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_auth_jwt_cache_hit(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
-    int64_t policy, nox_buf_t *values, int32_t n, ngx_str_t *cached,
-    int32_t header_len)
+    int64_t policy, nox_buf_t *values, int32_t n)
 {
     int32_t  rc, detail;
 
     ctx->decoded = 1;
-    ctx->header.data = cached->data;
-    ctx->header.len = header_len;
-    ctx->payload.data = cached->data + header_len;
-    ctx->payload.len = cached->len - header_len;
 
     if (!jlcf->policy->recheck) {
         return ngx_http_auth_jwt_decision(r, jlcf, ctx, NOX_OK, 0);
@@ -1477,12 +1629,17 @@ ngx_http_auth_jwt_cache_store(ngx_http_request_t *r,
     u_char *hash)
 {
     time_t     ttl, now;
-    int32_t    rc;
+    int32_t    rc, aux;
     int64_t    exp;
     ngx_str_t  value;
 
     value.data = ctx->header.data;
-    value.len = ctx->header.len + ctx->payload.len;
+    value.len = ctx->header.len + ctx->payload.len + ctx->inner.len;
+    aux = (int32_t) ctx->header.len;
+
+    if (jlcf->type == NOX_JWT_NESTED) {
+        aux |= (int32_t) (ctx->payload.len << 16);
+    }
 
     if (value.len > NGX_HTTP_AUTH_JWT_CACHE_MAX_VALUE) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -1518,7 +1675,7 @@ ngx_http_auth_jwt_cache_store(ngx_http_request_t *r,
     }
 
     ngx_oauth_cache_put(r, jlcf->verify_cache, NGX_HTTP_AUTH_JWT_CACHE_KIND,
-                        hash, &value, (int32_t) ctx->header.len, ttl);
+                        hash, &value, aux, ttl);
 }
 
 
@@ -1625,7 +1782,8 @@ ngx_http_auth_jwt_policy_identity(ngx_http_request_t *r,
     rule = jlcf->rules ? jlcf->rules->elts : NULL;
     nu = jlcf->rules ? jlcf->rules->nelts : 0;
 
-    len = sizeof("policy|exp=1|sig=1||leeway=|nested=1:|") + NGX_TIME_T_LEN
+    len = sizeof("policy|exp=1|sig=1||leeway=|nested=1:|type=|")
+          + NGX_TIME_T_LEN + NGX_INT_T_LEN
           + 2 * (NGX_SIZE_T_LEN + 1) + jlcf->delimiter.len + jlcf->quote.len;
 
     for (i = 0; i < nk; i++) {
@@ -1648,6 +1806,10 @@ ngx_http_auth_jwt_policy_identity(ngx_http_request_t *r,
     p = ngx_sprintf(buf, "policy|exp=%d|sig=%d|leeway=%T|",
                     jlcf->validate_exp ? 1 : 0, jlcf->validate_sig ? 1 : 0,
                     jlcf->leeway);
+
+    if (jlcf->type != NOX_JWT_SIGNED) {
+        p = ngx_sprintf(p, "type=%ui|", jlcf->type);
+    }
 
     for (i = 0; i < nk; i++) {
         if (kf[i]->cv) {
@@ -1723,6 +1885,13 @@ ngx_http_auth_jwt_policy_build(ngx_http_auth_jwt_loc_conf_t *jlcf,
     rc = ngx_oauth_managed.policy_create(flags, (int64_t) jlcf->leeway, &h);
     if (rc != NOX_OK) {
         return rc;
+    }
+
+    if (jlcf->type != NOX_JWT_SIGNED) {
+        rc = ngx_oauth_managed.policy_set_type(h, (int32_t) jlcf->type);
+        if (rc != NOX_OK) {
+            goto failed;
+        }
     }
 
     if (jlcf->key_files) {
@@ -1926,11 +2095,15 @@ ngx_http_auth_jwt_log_reject(ngx_http_request_t *r,
     ngx_str_null(&kid);
     ngx_str_null(&iss);
 
-    if (ctx->decoded) {
+    if (ctx->header.len) {
+        /* also the header of a JWE that did not decrypt */
+
         ngx_str_set(&path, "kid");
         (void) ngx_http_auth_jwt_render(r, &ctx->header, &path,
                                         NOX_PATH_NAME, jlcf, &kid);
+    }
 
+    if (ctx->decoded) {
         ngx_str_set(&path, "iss");
         (void) ngx_http_auth_jwt_render(r, &ctx->payload, &path,
                                         NOX_PATH_NAME, jlcf, &iss);
@@ -2191,6 +2364,30 @@ ngx_http_auth_jwt_variable_nowtime(ngx_http_request_t *r,
 }
 
 
+/*
+ * $jwt_payload: the decrypted payload of an encrypted token, the inner JWS
+ * of a nested one (for forwarding it upstream), the decoded payload of a
+ * signed one; only once the token is verified
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_variable_payload(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_auth_jwt_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_oauth_jwt_module);
+
+    if (ctx == NULL || !ctx->verified) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    return ngx_oauth_variable_set(r, v, ctx->inner.len ? &ctx->inner
+                                                       : &ctx->payload);
+}
+
+
 static ngx_int_t
 ngx_http_auth_jwt_variable_set(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
@@ -2249,6 +2446,7 @@ ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf)
     conf->nested = NGX_CONF_UNSET;
     conf->verify_cache = NGX_CONF_UNSET_PTR;
     conf->challenge = NGX_CONF_UNSET_UINT;
+    conf->type = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -2287,6 +2485,12 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->nested, prev->nested, 0);
     ngx_conf_merge_ptr_value(conf->verify_cache, prev->verify_cache, NULL);
+    if (conf->type == NGX_CONF_UNSET_UINT) {
+        conf->type_file = prev->type_file;
+        conf->type_line = prev->type_line;
+    }
+
+    ngx_conf_merge_uint_value(conf->type, prev->type, NOX_JWT_SIGNED);
 
     if (conf->challenge == NGX_CONF_UNSET_UINT) {
         conf->challenge = prev->challenge;
@@ -2350,6 +2554,10 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                     return NGX_CONF_ERROR;
                 }
             }
+        }
+
+        if (ngx_http_auth_jwt_add_type_check(cf, conf) != NGX_OK) {
+            return NGX_CONF_ERROR;
         }
 
         /* once per auth_jwt directive, not per inheriting location */
@@ -3118,6 +3326,155 @@ ngx_http_auth_jwt_check_rule(void *data, u_char *buf, u_char *last)
                         ngx_oauth_status_text(rc),
                         check->delimiter.len
                         ? " (with auth_jwt_allow_nested)" : "");
+}
+
+
+/*
+ * The key files of a location must hold keys for its token type.  Files
+ * load when they hold any usable key, a verification or a decryption key,
+ * so a file may be usable by one type and useless to another:
+ *   - encrypted or nested without a decryption key: every token would be
+ *     refused with 500; an error, reported at auth_jwt_type;
+ *   - signed or nested, auth_jwt_validate_sig on, without a verification
+ *     key: the same for signatures; a warning, reported at auth_jwt (a
+ *     parent block may hold keys only for the locations below it that
+ *     set auth_jwt_type).
+ * With auth_jwt_key_request or a key file with variables the keys may come
+ * per request: nothing to check here.
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_add_type_check(ngx_conf_t *cf,
+    ngx_http_auth_jwt_loc_conf_t *conf)
+{
+    ngx_uint_t                      i;
+    ngx_http_auth_jwt_key_file_t  **kf;
+
+    if (conf->key_requests != NULL || conf->key_files == NULL) {
+        return NGX_OK;
+    }
+
+    if (conf->type == NOX_JWT_SIGNED && !conf->validate_sig) {
+        return NGX_OK;
+    }
+
+    kf = conf->key_files->elts;
+
+    for (i = 0; i < conf->key_files->nelts; i++) {
+        if (kf[i]->cv) {
+            return NGX_OK;
+        }
+    }
+
+    if (conf->type == NOX_JWT_SIGNED) {
+        return ngx_oauth_check_add_at(cf, ngx_http_auth_jwt_check_type, conf,
+                                      &conf->file, conf->line);
+    }
+
+    return ngx_oauth_check_add_at(cf, ngx_http_auth_jwt_check_type, conf,
+                                  &conf->type_file, conf->type_line);
+}
+
+
+static u_char *
+ngx_http_auth_jwt_check_type(void *data, u_char *buf, u_char *last)
+{
+    ngx_http_auth_jwt_loc_conf_t  *conf = data;
+
+    u_char                         *p, msg[NGX_MAX_ERROR_STR];
+    int64_t                         handle;
+    int32_t                         rc, detail, verify, decrypt;
+    ngx_uint_t                      i, verifiers, decrypters;
+    ngx_http_auth_jwt_key_file_t  **kf;
+
+    verifiers = 0;
+    decrypters = 0;
+
+    kf = conf->key_files->elts;
+
+    for (i = 0; i < conf->key_files->nelts; i++) {
+        handle = 0;
+        detail = 0;
+
+        rc = ngx_oauth_managed.keyset_load(kf[i]->content.data,
+                                           (int32_t) kf[i]->content.len,
+                                           (int32_t) kf[i]->format, &handle,
+                                           &detail);
+        if (rc != NOX_OK) {
+            continue;               /* the key file's own check reports it */
+        }
+
+        verify = 0;
+        decrypt = 0;
+
+        rc = ngx_oauth_managed.keyset_count(handle, &verify, &decrypt);
+
+        (void) ngx_oauth_managed.keyset_free(handle);
+
+        if (rc == NOX_OK) {
+            verifiers += verify;
+            decrypters += decrypt;
+        }
+    }
+
+    if (conf->type != NOX_JWT_SIGNED && decrypters == 0) {
+        return ngx_slprintf(buf, last, "\"auth_jwt_type\" %s: no decryption "
+                            "key in the auth_jwt_key_file files (a JWK with "
+                            "\"d\", an \"oct\" key with \"use\":\"enc\", or "
+                            "a keyval PEM private key)",
+                            conf->type == NOX_JWT_NESTED ? "nested"
+                                                         : "encrypted");
+    }
+
+    if (conf->type != NOX_JWT_ENCRYPTED && conf->validate_sig
+        && verifiers == 0 && ngx_http_auth_jwt_type_warned != conf->key_files)
+    {
+        ngx_http_auth_jwt_type_warned = conf->key_files;
+
+        p = ngx_snprintf(msg, sizeof(msg),
+                         "\"auth_jwt\": no key in the auth_jwt_key_file "
+                         "files verifies signatures (they hold decryption "
+                         "keys only): every %stoken will be refused with 500",
+                         conf->type == NOX_JWT_NESTED ? "nested " : "");
+
+        ngx_oauth_check_warn(msg, p - msg);
+    }
+
+    return NULL;
+}
+
+
+static char *
+ngx_http_auth_jwt_type(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
+
+    ngx_str_t        *value;
+    ngx_conf_enum_t  *e;
+
+    if (jlcf->type != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (e = ngx_http_auth_jwt_types; e->name.len; e++) {
+        if (e->name.len == value[1].len
+            && ngx_strcmp(e->name.data, value[1].data) == 0)
+        {
+            jlcf->type = e->value;
+            jlcf->type_file = cf->conf_file->file.name;
+            jlcf->type_line = cf->conf_file->line;
+
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"auth_jwt_type\": invalid type \"%V\", it must be "
+                       "\"signed\", \"encrypted\" or \"nested\"", &value[1]);
+
+    return NGX_CONF_ERROR;
 }
 
 

@@ -98,6 +98,7 @@ static struct {
     ngx_oauth_sym(keyset_load),
     ngx_oauth_sym(keyset_free),
     ngx_oauth_sym(keyset_skipped),
+    ngx_oauth_sym(keyset_count),
     ngx_oauth_sym(json_check),
     ngx_oauth_sym(policy_create),
     ngx_oauth_sym(policy_add_keyset),
@@ -107,6 +108,8 @@ static struct {
     ngx_oauth_sym(policy_free),
     ngx_oauth_sym(jwt_verify),
     ngx_oauth_sym(jwt_check),
+    ngx_oauth_sym(policy_set_type),
+    ngx_oauth_sym(jwt_verify_ex),
     ngx_oauth_sym(json_get),
     ngx_oauth_sym(json_compact),
     ngx_oauth_sym(introspect_parse),
@@ -647,6 +650,10 @@ ngx_oauth_status_text(int32_t status)
                                          "its set was loaded";
     case NOX_RULE_MATCH_LIMIT:    return "regex match limit exceeded";
     case NOX_NOT_FOUND:           return "not found";
+    case NOX_TYPE_MISMATCH:       return "not the token type of "
+                                         "auth_jwt_type";
+    case NOX_DECRYPT_FAILED:      return "the token does not decrypt";
+    case NOX_ZIP_UNSUPPORTED:     return "compressed (zip) JWE";
     case NOX_JSON_INVALID:        return "invalid JSON";
     case NOX_JSON_NOT_OBJECT:     return "not a JSON object";
     case NOX_JSON_EMPTY:          return "empty JSON object";

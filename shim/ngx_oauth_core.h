@@ -42,6 +42,8 @@ typedef struct {
     int32_t  (*keyset_skipped)(int64_t handle, int32_t index,
                  int32_t *key_index, int32_t *reason, uint8_t *kid,
                  int32_t kid_cap, int32_t *kid_len);
+    int32_t  (*keyset_count)(int64_t handle, int32_t *verify,
+                 int32_t *decrypt);
     int32_t  (*json_check)(const uint8_t *data, int32_t len);
     int32_t  (*policy_create)(int32_t flags, int64_t leeway, int64_t *handle);
     int32_t  (*policy_add_keyset)(int64_t policy, int64_t keyset);
@@ -63,6 +65,12 @@ typedef struct {
                  int32_t payload_len, int64_t now,
                  const nox_buf_t *rule_values, int32_t n_values,
                  int32_t *detail);
+    int32_t  (*policy_set_type)(int64_t policy, int32_t type);
+    int32_t  (*jwt_verify_ex)(int64_t policy, const uint8_t *token,
+                 int32_t token_len, int64_t now, const int64_t *extra_keysets,
+                 int32_t n_extra, const nox_buf_t *rule_values,
+                 int32_t n_values, uint8_t *out, int32_t out_cap,
+                 int32_t *lens, int32_t *detail);
     int32_t  (*json_get)(const uint8_t *json, int32_t json_len,
                  const uint8_t *path, int32_t path_len, int32_t path_kind,
                  const uint8_t *delim, int32_t delim_len,

@@ -3,7 +3,7 @@ namespace NginxOAuth.Core;
 // Closed outcome enums. Every value equals the NOX_* code of the same name in
 // native/include/ngx_oauth_abi.h, so the export layer maps them with a cast.
 
-/// <summary>Decisions about a token (NOX_TOKEN_MALFORMED .. NOX_TIME_INVALID).</summary>
+/// <summary>Decisions about a token (NOX_TOKEN_MALFORMED .. NOX_ZIP_UNSUPPORTED).</summary>
 public enum TokenError
 {
     None = 0,
@@ -29,6 +29,12 @@ public enum TokenError
     KeySkipped = 18,
     /// <summary>A match rule ran out of its time budget; detail = rule index.</summary>
     RuleMatchLimit = 19,
+    /// <summary>Not the configured token type (auth_jwt_type): a JWS where a JWE is expected, a nested JWE without cty JWT.</summary>
+    TypeMismatch = 21,
+    /// <summary>A JWE did not decrypt with any candidate key: wrong key, tampered tag or key, bad CEK. One reason for all.</summary>
+    DecryptFailed = 22,
+    /// <summary>A JWE with "zip": compressed content is refused.</summary>
+    ZipUnsupported = 23,
 }
 
 /// <summary>Decisions about configuration input (NOX_JSON_INVALID .. NOX_VALUE_TYPE_INVALID).</summary>

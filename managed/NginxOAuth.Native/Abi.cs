@@ -3,7 +3,7 @@ namespace NginxOAuth.Native;
 /// <summary>Mirror of native/include/ngx_oauth_abi.h (the single source of truth).</summary>
 internal static class Abi
 {
-    public const int NOX_ABI_VERSION = 4;
+    public const int NOX_ABI_VERSION = 5;
 
     public const int NOX_OK = 0;
 
@@ -28,6 +28,10 @@ internal static class Abi
     public const int NOX_RULE_MATCH_LIMIT = 19;
 
     public const int NOX_NOT_FOUND = 20;
+
+    public const int NOX_TYPE_MISMATCH = 21;
+    public const int NOX_DECRYPT_FAILED = 22;
+    public const int NOX_ZIP_UNSUPPORTED = 23;
 
     public const int NOX_JSON_INVALID = 30;
     public const int NOX_JSON_NOT_OBJECT = 31;
@@ -84,6 +88,10 @@ internal static class Abi
 
     public const int NOX_KEYS_JWKS = 0;
     public const int NOX_KEYS_KEYVAL = 1;
+
+    public const int NOX_JWT_SIGNED = 0;
+    public const int NOX_JWT_ENCRYPTED = 1;
+    public const int NOX_JWT_NESTED = 2;
 
     public const int NOX_POLICY_VALIDATE_EXP = 0x1;
     public const int NOX_POLICY_VALIDATE_SIG = 0x2;

@@ -111,6 +111,30 @@ internal static unsafe class Exports
         return Abi.NOX_OK;
     }
 
+    [UnmanagedCallersOnly(EntryPoint = "nox_keyset_count")]
+    public static int KeySetCount(long handle, int* verify, int* decrypt)
+    {
+        try
+        {
+            if (verify == null || decrypt == null)
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            KeySet? keySet = Handles.Get<KeySet>(handle);
+            if (keySet is null)
+            {
+                return Abi.NOX_E_HANDLE;
+            }
+            *verify = keySet.Count;
+            *decrypt = keySet.DecryptionKeys.Length;
+            return Abi.NOX_OK;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
     [UnmanagedCallersOnly(EntryPoint = "nox_json_check")]
     public static int JsonCheck(byte* data, int len)
     {
@@ -293,7 +317,7 @@ internal static unsafe class Exports
             {
                 return Abi.NOX_TOKEN_TOO_LARGE; // before the buffer check: the caller may cap its buffer
             }
-            if (outCap < tokenLen)
+            if (outCap < JwtVerifier.OutputCapacity(p, tokenLen))
             {
                 return Abi.NOX_E_BUFFER_TOO_SMALL;
             }
@@ -302,6 +326,76 @@ internal static unsafe class Exports
                 new NativeRuleValues(ruleValues, nValues), new Span<byte>(output, outCap));
             Set(headerLen, result.HeaderLength);
             Set(payloadLen, result.PayloadLength);
+            Set(detail, result.Detail);
+            return (int)result.Error;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_policy_set_type")]
+    public static int PolicySetType(long policy, int type)
+    {
+        try
+        {
+            if (type is not (Abi.NOX_JWT_SIGNED or Abi.NOX_JWT_ENCRYPTED or Abi.NOX_JWT_NESTED))
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            VerificationPolicy? p = Handles.Get<VerificationPolicy>(policy);
+            if (p is null)
+            {
+                return Abi.NOX_E_HANDLE;
+            }
+            p.SetTokenType((JwtType)type);
+            return Abi.NOX_OK;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_jwt_verify_ex")]
+    public static int JwtVerifyEx(long policy, byte* token, int tokenLen, long now, long* extraKeysets, int nExtra,
+        NoxBuf* ruleValues, int nValues, byte* output, int outCap, int* lens, int* detail)
+    {
+        try
+        {
+            if (lens == null)
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            lens[0] = lens[1] = lens[2] = -1;
+            Set(detail, -1);
+            if (!IsBuffer(token, tokenLen) || !IsBuffer(output, outCap)
+                || !IsArray(extraKeysets, nExtra) || !IsArray(ruleValues, nValues)
+                || !NativeRuleValues.AreValid(ruleValues, nValues))
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            VerificationPolicy? p = Handles.Get<VerificationPolicy>(policy);
+            KeySet[]? extra = ResolveKeySets(extraKeysets, nExtra);
+            if (p is null || extra is null)
+            {
+                return Abi.NOX_E_HANDLE;
+            }
+            if (tokenLen > Abi.NOX_MAX_TOKEN)
+            {
+                return Abi.NOX_TOKEN_TOO_LARGE;
+            }
+            if (outCap < JwtVerifier.OutputCapacity(p, tokenLen))
+            {
+                return Abi.NOX_E_BUFFER_TOO_SMALL;
+            }
+
+            VerifyResult result = JwtVerifier.Verify(p, new ReadOnlySpan<byte>(token, tokenLen), now, extra,
+                new NativeRuleValues(ruleValues, nValues), new Span<byte>(output, outCap));
+            lens[0] = result.HeaderLength;
+            lens[1] = result.PayloadLength;
+            lens[2] = result.InnerLength;
             Set(detail, result.Detail);
             return (int)result.Error;
         }

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define NOX_ABI_VERSION              4
+#define NOX_ABI_VERSION              5
 
 /* ---- status codes ------------------------------------------------------ */
 
@@ -58,6 +58,18 @@
 
 /* results of lookups */
 #define NOX_NOT_FOUND               20
+
+/* decisions about an encrypted token (positive) */
+#define NOX_TYPE_MISMATCH           21   /* not the token type of the
+                                            policy (nox_policy_set_type): a
+                                            JWS where a JWE is expected, a
+                                            nested JWE whose cty is not JWT */
+#define NOX_DECRYPT_FAILED          22   /* a JWE did not decrypt with any
+                                            candidate key: wrong key,
+                                            tampered key, iv, ciphertext or
+                                            tag (one code for all: no
+                                            padding oracle) */
+#define NOX_ZIP_UNSUPPORTED         23   /* a JWE with "zip": refused */
 
 /* decisions about configuration input (positive) */
 #define NOX_JSON_INVALID            30   /* not well-formed JSON */
@@ -151,6 +163,10 @@
 #define NOX_KEYS_JWKS                0
 #define NOX_KEYS_KEYVAL              1
 
+#define NOX_JWT_SIGNED               0   /* auth_jwt_type signed (JWS) */
+#define NOX_JWT_ENCRYPTED            1   /* JWE, plaintext = claims */
+#define NOX_JWT_NESTED               2   /* JWE (cty JWT) holding a JWS */
+
 #define NOX_POLICY_VALIDATE_EXP      0x1
 #define NOX_POLICY_VALIDATE_SIG      0x2
 
@@ -219,6 +235,9 @@ int32_t nox_keyset_free(int64_t handle);
 int32_t nox_keyset_skipped(int64_t handle, int32_t index, int32_t *key_index,
     int32_t *reason, uint8_t *kid, int32_t kid_cap, int32_t *kid_len);
 
+/* How many keys of a loaded set verify signatures and decrypt JWE. */
+int32_t nox_keyset_count(int64_t handle, int32_t *verify, int32_t *decrypt);
+
 /* Checks that data is well-formed JSON (for json= values). */
 int32_t nox_json_check(const uint8_t *data, int32_t len);
 
@@ -237,6 +256,14 @@ int32_t nox_policy_add_rule(int64_t policy, int32_t target,
 int32_t nox_policy_free(int64_t policy);
 
 /*
+ * The token type a policy accepts (NOX_JWT_*; default NOX_JWT_SIGNED).
+ * Encrypted and nested tokens are decrypted with the private and symmetric
+ * keys of the policy's and the extra keysets (JWKs with "d", "oct" keys
+ * whose use is absent or "enc", keyval PEM private keys).
+ */
+int32_t nox_policy_set_type(int64_t policy, int32_t type);
+
+/*
  * Verifies a compact JWS against a policy at time `now` (Unix seconds).
  * extra_keysets: keysets fetched for this request (auth_jwt_key_request).
  * rule_values: one entry per rule, read only for NOX_VALUE_VARIABLE rules.
@@ -250,6 +277,20 @@ int32_t nox_jwt_verify(int64_t policy, const uint8_t *token,
     int32_t n_extra, const nox_buf_t *rule_values, int32_t n_values,
     uint8_t *out, int32_t out_cap, int32_t *header_len,
     int32_t *payload_len, int32_t *detail);
+
+/*
+ * nox_jwt_verify for every token type.  out receives the decoded header,
+ * the payload and, for NOX_JWT_NESTED, the inner JWS (the text for
+ * $jwt_payload); lens[0..2] are their lengths (-1 when absent; lens[2] is
+ * -1 unless the policy is nested).  For NOX_JWT_ENCRYPTED the header is
+ * the JWE protected header and the payload the plaintext; for
+ * NOX_JWT_NESTED both are the inner JWS's.  out_cap must be at least
+ * token_len, 2 * token_len for a nested policy.
+ */
+int32_t nox_jwt_verify_ex(int64_t policy, const uint8_t *token,
+    int32_t token_len, int64_t now, const int64_t *extra_keysets,
+    int32_t n_extra, const nox_buf_t *rule_values, int32_t n_values,
+    uint8_t *out, int32_t out_cap, int32_t *lens, int32_t *detail);
 
 /*
  * The checks of nox_jwt_verify after the signature, on a header and payload

@@ -38,6 +38,11 @@ typedef int32_t (*jwt_verify_pt)(int64_t, const uint8_t *, int32_t, int64_t,
     int32_t *, int32_t *, int32_t *);
 typedef int32_t (*jwt_check_pt)(int64_t, const uint8_t *, int32_t,
     const uint8_t *, int32_t, int64_t, const nox_buf_t *, int32_t, int32_t *);
+typedef int32_t (*policy_set_type_pt)(int64_t, int32_t);
+typedef int32_t (*keyset_count_pt)(int64_t, int32_t *, int32_t *);
+typedef int32_t (*jwt_verify_ex_pt)(int64_t, const uint8_t *, int32_t,
+    int64_t, const int64_t *, int32_t, const nox_buf_t *, int32_t,
+    uint8_t *, int32_t, int32_t *, int32_t *);
 typedef int32_t (*json_get_pt)(const uint8_t *, int32_t, const uint8_t *,
     int32_t, int32_t, const uint8_t *, int32_t, const uint8_t *, int32_t,
     uint8_t *, int32_t, int32_t *);
@@ -211,6 +216,11 @@ main(int argc, char **argv)
     policy_add_rule_pt        policy_add_rule;
     jwt_verify_pt             jwt_verify;
     jwt_check_pt              jwt_check;
+    policy_set_type_pt        policy_set_type;
+    keyset_count_pt           keyset_count;
+    int32_t                   nverify, ndecrypt;
+    jwt_verify_ex_pt          jwt_verify_ex;
+    int32_t                   lens[3];
     json_get_pt               json_get;
     json_compact_pt           json_compact;
     introspect_parse_pt       introspect_parse;
@@ -252,6 +262,9 @@ main(int argc, char **argv)
     policy_free = (free_pt) sym(lib, "nox_policy_free");
     jwt_verify = (jwt_verify_pt) sym(lib, "nox_jwt_verify");
     jwt_check = (jwt_check_pt) sym(lib, "nox_jwt_check");
+    policy_set_type = (policy_set_type_pt) sym(lib, "nox_policy_set_type");
+    keyset_count = (keyset_count_pt) sym(lib, "nox_keyset_count");
+    jwt_verify_ex = (jwt_verify_ex_pt) sym(lib, "nox_jwt_verify_ex");
     json_get = (json_get_pt) sym(lib, "nox_json_get");
     json_compact = (json_compact_pt) sym(lib, "nox_json_compact");
     introspect_parse = (introspect_parse_pt)
@@ -410,6 +423,36 @@ main(int argc, char **argv)
           "jwt_verify non-JSON variable is RULE_VALUE_INVALID");
     values[1].data = (const uint8_t *) "\"alice\"";
     values[1].len = 7;
+
+    /* every token type: a JWS under signed, then under encrypted */
+
+    rc = keyset_count(ks, &nverify, &ndecrypt);
+    check(rc == NOX_OK && nverify > 0 && ndecrypt >= 0, "keyset_count");
+    rc = keyset_count(ks, NULL, &ndecrypt);
+    check(rc == NOX_E_ARGUMENT, "keyset_count without verify is E_ARGUMENT");
+
+    rc = jwt_verify_ex(policy, S(token), NOW, NULL, 0, values, 2, out,
+                       sizeof(out), lens, &detail);
+    check(rc == NOX_OK && lens[0] > 0 && lens[1] > 0 && lens[2] == -1,
+          "jwt_verify_ex ok on a signed policy");
+    rc = jwt_verify_ex(policy, S(token), NOW, NULL, 0, values, 2, out,
+                       sizeof(out), NULL, &detail);
+    check(rc == NOX_E_ARGUMENT, "jwt_verify_ex without lens is E_ARGUMENT");
+    rc = policy_set_type(policy, 3);
+    check(rc == NOX_E_ARGUMENT, "policy_set_type 3 is E_ARGUMENT");
+    rc = policy_set_type(policy, NOX_JWT_ENCRYPTED);
+    check(rc == NOX_OK, "policy_set_type encrypted");
+    rc = jwt_verify_ex(policy, S(token), NOW, NULL, 0, values, 2, out,
+                       sizeof(out), lens, &detail);
+    check(rc == NOX_TYPE_MISMATCH, "a JWS under encrypted is TYPE_MISMATCH");
+    rc = policy_set_type(policy, NOX_JWT_NESTED);
+    check(rc == NOX_OK, "policy_set_type nested");
+    rc = jwt_verify_ex(policy, S(token), NOW, NULL, 0, values, 2, out,
+                       (int32_t) sizeof(token), lens, &detail);
+    check(rc == NOX_E_BUFFER_TOO_SMALL,
+          "nested wants twice the token: E_BUFFER_TOO_SMALL");
+    rc = policy_set_type(policy, NOX_JWT_SIGNED);
+    check(rc == NOX_OK, "policy_set_type signed");
 
     /* the checks after the signature on decoded parts (verified-token
        cache hits) */

@@ -126,3 +126,88 @@ public sealed class AbiTests
         return (process.ExitCode, stdout + stderr.Result);
     }
 }
+
+/// <summary>
+/// The status codes as text: the header defines each NOX_* status once and
+/// no two share a number, Abi.cs mirrors every value, and the core's
+/// closed enums (cast straight to a status by the exports) carry the
+/// header's numbers. Two branches that each take the next free number
+/// fail here instead of in a log line.
+/// </summary>
+public sealed class AbiHeaderTests
+{
+    private static readonly System.Text.RegularExpressions.Regex Define =
+        new(@"^#define\s+(NOX_[A-Z0-9_]+)\s+(-?\d+)\b", System.Text.RegularExpressions.RegexOptions.Multiline);
+
+    private static string Root()
+    {
+        for (DirectoryInfo? dir = new(TestContext.CurrentContext.TestDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "NginxOAuth.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new InvalidOperationException("NginxOAuth.sln not found above " + TestContext.CurrentContext.TestDirectory);
+    }
+
+    /// <summary>The #defines of the header's "status codes" section.</summary>
+    private static Dictionary<string, int> StatusCodes()
+    {
+        string header = File.ReadAllText(Path.Combine(Root(), "native", "include", "ngx_oauth_abi.h"));
+        int start = header.IndexOf("---- status codes", StringComparison.Ordinal);
+        int end = header.IndexOf("---- limits", StringComparison.Ordinal);
+        Assert.That(start, Is.GreaterThan(0));
+        Assert.That(end, Is.GreaterThan(start));
+        var codes = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (System.Text.RegularExpressions.Match m in Define.Matches(header[start..end]))
+        {
+            codes.Add(m.Groups[1].Value, int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
+        }
+        return codes;
+    }
+
+    [Test]
+    public void Every_status_code_of_the_header_has_its_own_number()
+    {
+        Dictionary<string, int> codes = StatusCodes();
+        string[] shared = codes.GroupBy(c => c.Value).Where(g => g.Count() > 1)
+            .Select(g => g.Key + ": " + string.Join(", ", g.Select(c => c.Key))).ToArray();
+
+        Assert.That(codes, Is.Not.Empty);
+        Assert.That(shared, Is.Empty);
+    }
+
+    [Test]
+    public void Abi_cs_mirrors_every_status_code_of_the_header()
+    {
+        string abi = File.ReadAllText(Path.Combine(Root(), "managed", "NginxOAuth.Native", "Abi.cs"));
+        var mirrored = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(abi,
+                     @"const int (NOX_[A-Z0-9_]+) = (-?\d+);"))
+        {
+            mirrored[m.Groups[1].Value] = int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        foreach ((string name, int value) in StatusCodes())
+        {
+            Assert.That(mirrored.TryGetValue(name, out int v) ? v : (int?)null, Is.EqualTo(value), name);
+        }
+    }
+
+    [TestCase(typeof(NginxOAuth.Core.TokenError))]
+    [TestCase(typeof(NginxOAuth.Core.ConfigError))]
+    public void Core_outcomes_carry_the_numbers_of_the_header(Type outcomes)
+    {
+        Dictionary<string, int> codes = StatusCodes();
+        foreach (string member in Enum.GetNames(outcomes).Where(n => n != "None"))
+        {
+            // KeyForEncryption -> NOX_KEY_ENCRYPTION; otherwise PascalCase -> NOX_UPPER_SNAKE
+            string name = member == "KeyForEncryption" ? "NOX_KEY_ENCRYPTION"
+                : "NOX_" + System.Text.RegularExpressions.Regex.Replace(member, "(?<=[a-z0-9])([A-Z])", "_$1").ToUpperInvariant();
+            Assert.That(codes.TryGetValue(name, out int v) ? v : (int?)null,
+                Is.EqualTo(Convert.ToInt32(Enum.Parse(outcomes, member), System.Globalization.CultureInfo.InvariantCulture)),
+                outcomes.Name + "." + member + " vs " + name);
+        }
+    }
+}

@@ -180,13 +180,15 @@ public sealed class KeySetTests
     private static IEnumerable<TestCaseData> BadKeyval()
     {
         using RSA rsa = RSA.Create(2048);
-        string priv = System.Text.Json.JsonSerializer.Serialize(rsa.ExportPkcs8PrivateKeyPem(), JsonContext.Default.String);
+        // private RSA and P-256/384/521 keys are JWE decryption keys (JweVerifierTests); a secp256k1 one is nothing
+        using ECDsa k1 = ECDsa.Create(ECCurve.CreateFromValue("1.3.132.0.10"));
+        string priv = System.Text.Json.JsonSerializer.Serialize(k1.ExportPkcs8PrivateKeyPem(), JsonContext.Default.String);
         string small = System.Text.Json.JsonSerializer.Serialize(RSA.Create(1024).ExportSubjectPublicKeyInfoPem(), JsonContext.Default.String);
         string good = System.Text.Json.JsonSerializer.Serialize(rsa.ExportSubjectPublicKeyInfoPem(), JsonContext.Default.String);
 
         yield return new TestCaseData("{}", ConfigError.JsonEmpty, -1).SetName("Empty_keyval_is_empty");
         yield return new TestCaseData("{\"a\":\"not a pem\"}", ConfigError.KeyBadPem, 0).SetName("Keyval_text_that_is_not_PEM_is_refused");
-        yield return new TestCaseData("{\"a\":" + priv + "}", ConfigError.KeyBadPem, 0).SetName("Keyval_private_key_is_refused");
+        yield return new TestCaseData("{\"a\":" + priv + "}", ConfigError.KeyBadPem, 0).SetName("Keyval_private_key_that_decrypts_nothing_is_refused");
         yield return new TestCaseData("{\"a\":" + small + ",\"b\":42}", ConfigError.KeyRsaTooSmall, 0).SetName("Keyval_without_a_usable_key_fails_for_its_first_key");
         yield return new TestCaseData("{\"\":" + good + "}", ConfigError.KeyEmptyKid, 0).SetName("Keyval_empty_kid_is_refused");
         yield return new TestCaseData("{\"a\":" + small + "}", ConfigError.KeyRsaTooSmall, 0).SetName("Keyval_RSA_1024_is_too_small");

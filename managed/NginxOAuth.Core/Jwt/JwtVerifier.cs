@@ -52,12 +52,21 @@ public readonly struct ArrayRuleValues : IRuleValues
 public readonly struct VerifyResult
 {
     public VerifyResult(TokenError error, int detail, int headerLength, int payloadLength)
+        : this(error, detail, headerLength, payloadLength, -1)
+    {
+    }
+
+    public VerifyResult(TokenError error, int detail, int headerLength, int payloadLength, int innerLength)
     {
         Error = error;
         Detail = detail;
         HeaderLength = headerLength;
         PayloadLength = payloadLength;
+        InnerLength = innerLength;
     }
+
+    /// <summary>Nested tokens: the length of the inner JWS written after the payload, else -1.</summary>
+    public int InnerLength { get; }
 
     public TokenError Error { get; }
 
@@ -100,6 +109,121 @@ public static class JwtVerifier
         {
             return new VerifyResult(TokenError.TokenTooLarge, -1, -1, -1);
         }
+        if (output.Length < OutputCapacity(policy, token.Length))
+        {
+            throw new ArgumentException("output must hold OutputCapacity bytes", nameof(output));
+        }
+        return policy.TokenType switch
+        {
+            JwtType.Encrypted => VerifyEncrypted(policy, token, now, extraKeySets, ruleValues, output),
+            JwtType.Nested => VerifyNested(policy, token, now, extraKeySets, ruleValues, output),
+            _ => VerifySigned(policy, token, now, extraKeySets, ruleValues, output),
+        };
+    }
+
+    /// <summary>
+    /// The output a verification needs: the token's length (header and
+    /// payload decode shorter), twice that for nested tokens (the inner
+    /// JWS follows the inner header and payload).
+    /// </summary>
+    public static int OutputCapacity(VerificationPolicy policy, int tokenLength) =>
+        policy.TokenType == JwtType.Nested ? 2 * tokenLength : tokenLength;
+
+    /// <summary>
+    /// auth_jwt_type encrypted: decrypts with the decryption keys, then the
+    /// claim checks on the JWE header and the plaintext (which must be a
+    /// JSON object). There is no signature: whoever can encrypt to the key
+    /// is trusted, so symmetric or key-agreement keys suit this type best.
+    /// </summary>
+    private static VerifyResult VerifyEncrypted<TValues>(VerificationPolicy policy, ReadOnlySpan<byte> token,
+        long now, ReadOnlySpan<KeySet> extraKeySets, TValues ruleValues, Span<byte> output)
+        where TValues : IRuleValues
+    {
+        if (!LooksEncrypted(token))
+        {
+            return new VerifyResult(TokenError.TypeMismatch, -1, -1, -1);
+        }
+        DecryptResult decrypted = JweDecryptor.Decrypt(token, policy.KeySets, extraKeySets, output);
+        if (decrypted.Error != TokenError.None)
+        {
+            return new VerifyResult(decrypted.Error, decrypted.Detail, decrypted.HeaderLength, -1);
+        }
+        int headerLength = decrypted.HeaderLength;
+        ReadOnlySpan<byte> header = output[..headerLength];
+        ReadOnlySpan<byte> payload = output.Slice(headerLength, decrypted.PlaintextLength);
+        if (payload.IsEmpty || payload[0] != (byte)'{' || !Utf8.IsValid(payload))
+        {
+            return new VerifyResult(TokenError.TokenMalformed, -1, headerLength, -1);
+        }
+
+        var parts = new TokenParts();
+        try
+        {
+            if (parts.Load(header, payload) != TokenError.None)
+            {
+                return new VerifyResult(TokenError.TokenMalformed, -1, headerLength, -1);
+            }
+            TokenError error = CheckClaims(policy, ref parts, now, ruleValues, out int detail);
+            return new VerifyResult(error, detail, headerLength, payload.Length);
+        }
+        finally
+        {
+            parts.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// auth_jwt_type nested: a JWE whose "cty" is JWT and whose plaintext
+    /// is a JWS, decrypted and then verified like a signed token. The
+    /// output holds the inner header, the inner payload and the inner JWS.
+    /// </summary>
+    private static VerifyResult VerifyNested<TValues>(VerificationPolicy policy, ReadOnlySpan<byte> token,
+        long now, ReadOnlySpan<KeySet> extraKeySets, TValues ruleValues, Span<byte> output)
+        where TValues : IRuleValues
+    {
+        if (!LooksEncrypted(token))
+        {
+            return new VerifyResult(TokenError.TypeMismatch, -1, -1, -1);
+        }
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(token.Length);
+        try
+        {
+            DecryptResult decrypted = JweDecryptor.Decrypt(token, policy.KeySets, extraKeySets, buffer);
+            if (decrypted.Error != TokenError.None)
+            {
+                return new VerifyResult(decrypted.Error, decrypted.Detail, -1, -1);
+            }
+            if (!decrypted.ContentIsJwt)
+            {
+                return new VerifyResult(TokenError.TypeMismatch, -1, -1, -1);
+            }
+            ReadOnlySpan<byte> inner = buffer.AsSpan(decrypted.HeaderLength, decrypted.PlaintextLength);
+            VerifyResult result = VerifySigned(policy, inner, now, extraKeySets, ruleValues, output);
+            if (result.HeaderLength < 0 || result.PayloadLength < 0)
+            {
+                return result;
+            }
+            int at = result.HeaderLength + result.PayloadLength;
+            inner.CopyTo(output[at..]);
+            return new VerifyResult(result.Error, result.Detail, result.HeaderLength, result.PayloadLength,
+                inner.Length);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
+        }
+    }
+
+    private static bool LooksEncrypted(ReadOnlySpan<byte> token)
+    {
+        Span<Range> parts = stackalloc Range[5];
+        return JweDecryptor.Split(token, parts);
+    }
+
+    private static VerifyResult VerifySigned<TValues>(VerificationPolicy policy, ReadOnlySpan<byte> token, long now,
+        ReadOnlySpan<KeySet> extraKeySets, TValues ruleValues, Span<byte> output)
+        where TValues : IRuleValues
+    {
         if (output.Length < token.Length)
         {
             throw new ArgumentException("output must hold at least token.Length bytes", nameof(output));

@@ -122,6 +122,10 @@ public static class JwsAlgorithms
 
     internal static bool IsEncryptionAlgorithm(JsonElement name)
     {
+        if (JweAlgorithms.IsEncryptionName(name))
+        {
+            return true; // "alg":"A128GCM": a "dir" key (RFC 7520 5.6)
+        }
         foreach (byte[] n in EncryptionNames)
         {
             if (name.ValueEquals(n))

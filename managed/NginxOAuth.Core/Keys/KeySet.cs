@@ -13,30 +13,41 @@ public enum KeySetFormat
     KeyVal = 1,
 }
 
-/// <summary>A key of a document that was not loaded: its position, its kid (null: none) and why.</summary>
-public sealed record SkippedKey(int Index, byte[]? Kid, ConfigError Reason);
+/// <summary>
+/// A key of a document that was not loaded: its position, its kid (null:
+/// none), why, and whether it was marked for encryption ("use":"enc", a JWE
+/// "alg", a keyval private key).
+/// </summary>
+public sealed record SkippedKey(int Index, byte[]? Kid, ConfigError Reason, bool ForEncryption = false);
 
 /// <summary>Loaded keys. Shared by policies and requests; never owned by a policy.</summary>
 public sealed class KeySet : IDisposable
 {
     private readonly JwsKey[] _keys;
+    private readonly JweKey[] _decryptionKeys;
     private int _disposed;
 
-    internal KeySet(JwsKey[] keys, SkippedKey[]? skipped = null)
+    internal KeySet(JwsKey[] keys, JweKey[]? decryptionKeys = null, SkippedKey[]? skipped = null)
     {
         _keys = keys;
+        _decryptionKeys = decryptionKeys ?? Array.Empty<JweKey>();
         Skipped = skipped ?? Array.Empty<SkippedKey>();
     }
 
     /// <summary>
     /// Keys of the document that will never verify (weak, unknown type or
-    /// curve, encryption keys, malformed), in document order: reported at
-    /// load, and named when a token needed one of them.
+    /// curve, malformed, public encryption keys), in document order:
+    /// reported at load, and named when a token needed one of them. A key
+    /// marked for encryption that loaded as a decryption key is not listed.
     /// </summary>
     public IReadOnlyList<SkippedKey> Skipped { get; }
 
     /// <summary>The keys; empty once the set is disposed (a freed set verifies nothing).</summary>
     public ReadOnlySpan<JwsKey> Keys => Volatile.Read(ref _disposed) == 0 ? _keys : ReadOnlySpan<JwsKey>.Empty;
+
+    /// <summary>The JWE decryption keys; empty once the set is disposed.</summary>
+    public ReadOnlySpan<JweKey> DecryptionKeys =>
+        Volatile.Read(ref _disposed) == 0 ? _decryptionKeys : ReadOnlySpan<JweKey>.Empty;
 
     public int Count => Keys.Length;
 
@@ -45,6 +56,10 @@ public sealed class KeySet : IDisposable
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             foreach (JwsKey key in _keys)
+            {
+                key.Dispose();
+            }
+            foreach (JweKey key in _decryptionKeys)
             {
                 key.Dispose();
             }

@@ -37,13 +37,26 @@ public static class KeySetLoader
         using JsonDocument doc = JsonGuard.Parse(document.ToArray());
         var keys = new List<JwsKey>();
         var skipped = new List<SkippedKey>();
+        int detail = -1;
         ConfigError error = format == KeySetFormat.KeyVal
             ? LoadKeyVal(doc.RootElement, keys, skipped)
             : LoadJwks(doc.RootElement, keys, skipped);
-        if (error == ConfigError.None && keys.Count == 0 && skipped.Count > 0)
+        var decryptionKeys = new List<JweKey>();
+        if (error == ConfigError.None)
         {
-            // no usable key at all: the document is refused, for its first key's reason
-            return KeySetResult.Fail(skipped[0].Reason, skipped[0].Index);
+            int count = format == KeySetFormat.KeyVal
+                ? CountMembers(doc.RootElement)
+                : doc.RootElement.GetProperty("keys"u8).GetArrayLength();
+            var decryption = new DecryptionOutcome[count];
+            LoadDecryptionKeys(doc.RootElement, format, decryption);
+            Reconcile(decryption, skipped, decryptionKeys);
+        }
+        if (error == ConfigError.None && keys.Count == 0 && decryptionKeys.Count == 0 && skipped.Count > 0)
+        {
+            // no usable key at all, for verifying or for decrypting: the
+            // document is refused, for its first key's reason
+            error = skipped[0].Reason;
+            detail = skipped[0].Index;
         }
         if (error != ConfigError.None)
         {
@@ -51,9 +64,113 @@ public static class KeySetLoader
             {
                 key.Dispose();
             }
-            return KeySetResult.Fail(error);
+            foreach (JweKey key in decryptionKeys)
+            {
+                key.Dispose();
+            }
+            return KeySetResult.Fail(error, detail);
         }
-        return KeySetResult.Ok(new KeySet(keys.ToArray(), skipped.ToArray()));
+        return KeySetResult.Ok(new KeySet(keys.ToArray(), decryptionKeys.ToArray(), skipped.ToArray()));
+    }
+
+    private static int CountMembers(JsonElement root)
+    {
+        int count = 0;
+        foreach (JsonProperty _ in root.EnumerateObject())
+        {
+            count++;
+        }
+        return count;
+    }
+
+    /// <summary>What the decryption pass made of one key: a key, a reason it cannot be used, or neither (not a decryption key).</summary>
+    private struct DecryptionOutcome
+    {
+        public JweKey? Key;
+        public ConfigError Error;
+    }
+
+    /// <summary>
+    /// The JWE decryption keys of a document (see <see cref="JweKeyLoader"/>),
+    /// one outcome per key: a second pass, so that neither pass needs to
+    /// know the other's rules; <see cref="Reconcile"/> joins them.
+    /// </summary>
+    private static void LoadDecryptionKeys(JsonElement root, KeySetFormat format, DecryptionOutcome[] outcomes)
+    {
+        int index = 0;
+        if (format == KeySetFormat.KeyVal)
+        {
+            foreach (JsonProperty member in root.EnumerateObject())
+            {
+                if (member.Name.Length > 0 && member.Value.ValueKind == JsonValueKind.String)
+                {
+                    outcomes[index].Error = JweKeyLoader.ParsePem(member.Value.GetString()!,
+                        Encoding.UTF8.GetBytes(member.Name), out outcomes[index].Key);
+                }
+                index++;
+            }
+            return;
+        }
+
+        foreach (JsonElement jwk in root.GetProperty("keys"u8).EnumerateArray())
+        {
+            outcomes[index].Error = JweKeyLoader.ParseJwk(jwk, out outcomes[index].Key);
+            index++;
+        }
+    }
+
+    /// <summary>
+    /// Joins the two passes, key by key. The verification pass skips every
+    /// key marked for encryption ("use":"enc", a JWE "alg", a keyval private
+    /// key) as KeyForEncryption: when it loaded as a decryption key it is in
+    /// use and no longer listed; when the decryption pass refused it, it is
+    /// listed for that pass's reason (a short "oct" key marked for
+    /// encryption is never reported as a weak HMAC key). An unmarked key
+    /// the verification pass refused (a 16-byte "oct" key: too short for
+    /// HMAC) stays listed and decrypts nothing either, so that a key is
+    /// either used or reported, never both.
+    /// </summary>
+    private static void Reconcile(DecryptionOutcome[] decryption, List<SkippedKey> skipped, List<JweKey> keys)
+    {
+        var reasons = new Dictionary<int, int>(skipped.Count);
+        for (int i = 0; i < skipped.Count; i++)
+        {
+            reasons[skipped[i].Index] = i;
+        }
+
+        var removed = new List<int>();
+        for (int index = 0; index < decryption.Length; index++)
+        {
+            DecryptionOutcome outcome = decryption[index];
+            bool listed = reasons.TryGetValue(index, out int at);
+            bool marked = listed && skipped[at].Reason == ConfigError.KeyForEncryption;
+            if (outcome.Key is { } key)
+            {
+                if (listed && !marked)
+                {
+                    key.Dispose();
+                    continue;
+                }
+                keys.Add(key);
+                if (marked)
+                {
+                    removed.Add(at);
+                }
+            }
+            else if (marked)
+            {
+                skipped[at] = skipped[at] with
+                {
+                    Reason = outcome.Error != ConfigError.None ? outcome.Error : ConfigError.KeyForEncryption,
+                    ForEncryption = true,
+                };
+            }
+        }
+
+        for (int i = removed.Count - 1; i >= 0; i--)
+        {
+            skipped.RemoveAt(removed[i]);
+        }
     }
 
     /// <summary>The kid of a JWK that is skipped, for the report (null: none or not a string).</summary>
@@ -154,6 +271,10 @@ public static class KeySetLoader
             else
             {
                 error = ParsePem(member.Value.GetString()!, Encoding.UTF8.GetBytes(member.Name), out key);
+                if (error == ConfigError.None && key is null)
+                {
+                    error = ConfigError.KeyForEncryption; // a private key: the decryption pass's
+                }
             }
 
             if (error != ConfigError.None)
@@ -358,9 +479,15 @@ public static class KeySetLoader
                 return KeyBuilder.Rsa(kid, null, pkcs1, out key);
             }
 
+            if (label.SequenceEqual("PRIVATE KEY") || label.SequenceEqual("RSA PRIVATE KEY")
+                || label.SequenceEqual("EC PRIVATE KEY"))
+            {
+                return ConfigError.None; // a JWE decryption key (JweKeyLoader.ParsePem), verifies nothing
+            }
+
             if (!label.SequenceEqual("PUBLIC KEY"))
             {
-                return ConfigError.KeyBadPem; // private keys and certificates are refused
+                return ConfigError.KeyBadPem; // certificates are refused
             }
 
             return ParseSubjectPublicKeyInfo(der, kid, out key);

@@ -45,6 +45,18 @@ public sealed class VerificationPolicy : IDisposable
 
     public long Leeway { get; }
 
+    /// <summary>Signed (JWS), encrypted (JWE) or nested (JWS in JWE): auth_jwt_type.</summary>
+    public JwtType TokenType { get; private set; }
+
+    public void SetTokenType(JwtType type)
+    {
+        if (type is not (JwtType.Signed or JwtType.Encrypted or JwtType.Nested))
+        {
+            throw new ArgumentOutOfRangeException(nameof(type));
+        }
+        TokenType = type;
+    }
+
     public int RuleCount => _rules.Count;
 
     internal ReadOnlySpan<KeySet> KeySets => _keySets;

@@ -56,7 +56,9 @@ public sealed class ConfigErrorTests
         string manyKeys = TokenFactory.Jwks(Enumerable.Range(0, 257)
             .Select(i => new HmacSigningKey("HS256", $"k{i}", new byte[32]).Jwk()).ToArray());
         string hugeKeys = "{\"keys\":[" + new string(' ', 1100 * 1024) + "]}";
-        using var privateKey = RSA.Create(2048);
+        // private RSA and P-256/384/521 keys are JWE decryption keys now;
+        // a secp256k1 private key is neither a public key nor a JWE key
+        using var privateKey = ECDsa.Create(ECCurve.CreateFromValue("1.3.132.0.10"));
 
         var cases = new Dictionary<string, Case>
         {
@@ -73,7 +75,7 @@ public sealed class ConfigErrorTests
                 Files: File("many.jwks", manyKeys)),
             ["Keyval value that is not PEM"] = new("auth_jwt_key_file bad.keyval keyval;", "auth_jwt_key_file", ["not a PEM public key"],
                 Files: File("bad.keyval", "{\"k1\": \"not a pem\"}")),
-            ["Keyval value that is a private key"] = new("auth_jwt_key_file private.keyval keyval;", "auth_jwt_key_file", ["not a PEM public key"],
+            ["Keyval value that is a private key JWE cannot use"] = new("auth_jwt_key_file private.keyval keyval;", "auth_jwt_key_file", ["not a PEM public key"],
                 Files: File("private.keyval", TokenFactory.Json(new JsonObject { ["k1"] = privateKey.ExportPkcs8PrivateKeyPem() }))),
             ["JWK with an unknown alg"] = new("auth_jwt_key_file xs999.jwks;", "auth_jwt_key_file", ["unknown algorithm"],
                 Files: File("xs999.jwks", Jwks(xs999))),
@@ -133,6 +135,15 @@ public sealed class ConfigErrorTests
             ["Verify cache zone that is too small"] = new("auth_jwt_verify_cache zone=vc:4k;", "auth_jwt_verify_cache", ["too small"]),
             ["Verify cache with an invalid max_ttl"] = new("auth_jwt_verify_cache zone=vc:1m max_ttl=soon;", "auth_jwt_verify_cache", ["invalid max_ttl"]),
             ["Verify cache with an unknown parameter"] = new("auth_jwt_verify_cache zone=vc:1m size=2;", "auth_jwt_verify_cache", ["invalid parameter"]),
+            ["Nested type without a decryption key"] = new("auth_jwt_type nested;", "auth_jwt_type", ["nested", "no decryption key"]),
+            ["Encrypted type whose key file has only public keys"] = new("auth_jwt_type encrypted; auth_jwt_key_file enc-public.jwks;",
+                "auth_jwt_type", ["encrypted", "no decryption key"],
+                Files: File("enc-public.jwks", TokenFactory.Jwks(rsa.Jwk(kid: "enc", use: "enc"), rsa.Jwk()))),
+            ["Key file of public encryption keys only"] = new("auth_jwt_type encrypted; auth_jwt_key_file enc-only.jwks;",
+                "auth_jwt_key_file", ["key #0: encryption key"],
+                Files: File("enc-only.jwks", Jwks(rsa.Jwk(use: "enc")))),
+            ["Unknown token type"] = new("auth_jwt_type jwe;", "auth_jwt_type", ["invalid type \"jwe\""]),
+            ["Duplicate type"] = new("auth_jwt_type signed; auth_jwt_type nested;", "auth_jwt_type", ["is duplicate"]),
             ["Duplicate verify cache"] = new("auth_jwt_verify_cache zone=va:1m; auth_jwt_verify_cache zone=vb:1m;", "auth_jwt_verify_cache", ["is duplicate"]),
         };
 
@@ -207,6 +218,7 @@ public sealed class ConfigErrorTests
         nginx.WriteFile("keys.keyval", TokenFactory.Keyval(AlgVariant.Get("EdDSA-Ed448").Key()));
         nginx.WriteFile("subs.json", "{\"s\":1}");
         nginx.WriteFile("kids.json", "{\"k\":1}");
+        nginx.WriteFile("decrypt.jwks", TokenFactory.Jwks(JweFactory.OctJwk(new byte[32], "dir")));
         nginx.Configure($$"""
             auth_jwt_claim_set $jwt_email info email;
             auth_jwt_header_set $jwt_kid kid;
@@ -238,6 +250,12 @@ public sealed class ConfigErrorTests
                         auth_jwt_require_claim role eq admin;
                     }
                     {{nginx.Echo("$jwt_claim_sub $jwt_header_alg $jwt_claims $jwt_nowtime $jwt_email $jwt_kid")}}
+                }
+
+                location /nested {
+                    auth_jwt_type nested;
+                    auth_jwt_key_file decrypt.jwks;
+                    {{nginx.Echo("$jwt_payload")}}
                 }
 
                 location /_keys { internal; auth_jwt off; proxy_pass http://127.0.0.1:1/; }

@@ -50,6 +50,8 @@ public static class FuzzTargets
     [
         new("jws", "compact JWS: JwtVerifier.Verify (signature on, and off with rules) and VerifySignature",
             JwtTargets.Jws),
+        new("jwe", "compact JWE: JweDecryptor.Decrypt, JwtVerifier.Verify under auth_jwt_type encrypted and nested",
+            JweTargets.Jwe),
         new("jwt-claims", "decoded header and payload: JwtVerifier.CheckDecoded, time claims, revocation, every rule operator",
             JwtTargets.Claims),
         new("keyset", "JWKS and keyval documents: KeySetLoader.Load, then the keys verify the RFC vectors",

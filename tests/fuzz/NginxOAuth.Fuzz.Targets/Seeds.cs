@@ -38,6 +38,10 @@ public static class Seeds
             Add("jws", token);
             Add("sts-request", token);
         }
+        foreach (string token in JweFixtures.SeedTokens())
+        {
+            Add("jwe", token);
+        }
         foreach (string payload in Payloads())
         {
             Add("jwt-claims", payload);
@@ -395,7 +399,7 @@ public static class Seeds
         }
         if (literal.StartsWith("eyJ", StringComparison.Ordinal) && literal.Split('.').Length >= 3)
         {
-            yield return "jws";
+            yield return literal.Split('.').Length == 5 ? "jwe" : "jws";
         }
     }
 
