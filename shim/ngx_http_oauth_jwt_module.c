@@ -4,7 +4,11 @@
  *
  * The request flow (ARCHITECTURE.md):
  *   handler -> token from Authorization or token=$var
- *           -> one in-memory subrequest per auth_jwt_key_request, in turn
+ *           -> the key sets of auth_jwt_key_request from the shared key
+ *              cache (a fetch only when a set is missing, due, or lacks
+ *              the token's kid; see ngx_http_auth_jwt_keys_one), or one
+ *              in-memory subrequest per key request with
+ *              auth_jwt_key_cache 0
  *           -> nox_jwt_verify (managed: decode, signature, exp/nbf,
  *              revocation, require_claim/require_header rules); with
  *              auth_jwt_type encrypted or nested, nox_jwt_verify_ex
@@ -35,6 +39,18 @@
 #define NGX_HTTP_AUTH_JWT_CACHE_KIND       'j'
 #define NGX_HTTP_AUTH_JWT_CACHE_TTL        300
 #define NGX_HTTP_AUTH_JWT_CACHE_MAX_VALUE  (16 * 1024)  /* header+payload */
+
+/* the shared key set cache (auth_jwt_key_request, auth_jwt_key_refresh) */
+#define NGX_HTTP_AUTH_JWT_KEYS_KIND        'k'   /* a key set */
+#define NGX_HTTP_AUTH_JWT_KEYS_FETCH_KIND  'K'   /* its last fetch */
+#define NGX_HTTP_AUTH_JWT_KEYS_ZONE        "auth_jwt_keys"
+#define NGX_HTTP_AUTH_JWT_KEYS_ZONE_SIZE   (4 * 1024 * 1024)
+#define NGX_HTTP_AUTH_JWT_KEYS_WORKER_MAX  64    /* parsed sets per worker */
+#define NGX_HTTP_AUTH_JWT_KEYS_LEAD        120   /* s a fetch may take */
+#define NGX_HTTP_AUTH_JWT_KEYS_MIN         300
+#define NGX_HTTP_AUTH_JWT_KEYS_MAX         86400
+#define NGX_HTTP_AUTH_JWT_KEYS_STALE       86400
+#define NGX_HTTP_AUTH_JWT_KEYS_MISS        30
 
 
 typedef struct {
@@ -80,6 +96,41 @@ typedef struct {
     ngx_str_t                  content;
     ngx_int_t                  kind;        /* NOX_REVOKE_* */
 } ngx_http_auth_jwt_revocation_t;
+
+
+/* a key set entry of the shared zone begins with this; the body follows */
+
+typedef struct {
+    int64_t                    fetched;
+    u_char                     digest[NOX_SHA256_LEN];  /* of the body */
+} ngx_http_auth_jwt_keys_head_t;
+
+
+/*
+ * A key set parsed in this worker: one per version (digest) of a shared
+ * entry, so a request never parses; a replaced version is freed when the
+ * last request using it ends
+ */
+
+typedef struct {
+    ngx_queue_t                queue;       /* most recently used first */
+    u_char                     set[NOX_SHA256_LEN];
+    u_char                     digest[NOX_SHA256_LEN];
+    int64_t                    handle;
+    ngx_uint_t                 refs;
+    ngx_uint_t                 replaced;
+} ngx_http_auth_jwt_keys_t;
+
+
+/* what a background refresh needs when its subrequest ends */
+
+typedef struct {
+    ngx_oauth_flight_t         flight;
+    void                      *jlcf;
+    ngx_str_t                  uri;
+    ngx_int_t                  format;
+    u_char                     set[NOX_SHA256_LEN];
+} ngx_http_auth_jwt_refresh_t;
 
 
 typedef struct {
@@ -148,6 +199,14 @@ typedef struct {
     ngx_str_t                  quote;
     ngx_http_auth_jwt_policy_t *policy;
     ngx_oauth_cache_conf_t    *verify_cache;
+    ngx_oauth_cache_conf_t    *keys;        /* the shared key sets; NULL:
+                                               a subrequest per request */
+    time_t                     key_cache;   /* auth_jwt_key_cache; unset:
+                                               from the answer */
+    time_t                     key_min;     /* auth_jwt_key_refresh */
+    time_t                     key_max;
+    time_t                     key_stale;
+    time_t                     key_miss;
     ngx_uint_t                 challenge;   /* NGX_HTTP_AUTH_JWT_CHALLENGE_* */
     ngx_http_complex_value_t  *challenge_value;
     ngx_uint_t                 type;        /* NOX_JWT_* (auth_jwt_type) */
@@ -179,6 +238,15 @@ typedef struct {
     ngx_str_t                  header;
     ngx_str_t                  payload;
     ngx_str_t                  inner;       /* nested: the inner JWS */
+
+    /* the shared key cache */
+    ngx_oauth_flight_t         kflight;     /* this request's fetch */
+    u_char                     kset[NOX_SHA256_LEN];   /* the set's key */
+    ngx_uint_t                 kstep;       /* key_index + 1 prepared */
+    ngx_uint_t                 kfetching;   /* its fetch runs */
+    ngx_uint_t                 kfetched;    /* a fetch ended meanwhile */
+    ngx_uint_t                 refetch;     /* kid miss: fetched again */
+    ngx_array_t                digests;     /* of u_char[32]: versions */
 } ngx_http_auth_jwt_ctx_t;
 
 
@@ -198,6 +266,27 @@ static ngx_int_t ngx_http_auth_jwt_keyset_load(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
     ngx_str_t *body, ngx_uint_t index);
 static void ngx_http_auth_jwt_keyset_cleanup(void *data);
+static ngx_int_t ngx_http_auth_jwt_key_uris(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
+static ngx_int_t ngx_http_auth_jwt_keys(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
+static ngx_int_t ngx_http_auth_jwt_keys_one(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
+static ngx_int_t ngx_http_auth_jwt_keys_hash(ngx_http_request_t *r,
+    const char *prefix, ngx_str_t *uri, ngx_int_t format, u_char *hash);
+static void ngx_http_auth_jwt_keys_refresh(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
+    ngx_str_t *uri, ngx_int_t format);
+static void ngx_http_auth_jwt_keys_refreshed(ngx_http_request_t *sr,
+    void *data);
+static void ngx_http_auth_jwt_keys_store(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_oauth_flight_t *f,
+    ngx_str_t *uri, ngx_int_t format, u_char *set);
+static ngx_http_auth_jwt_keys_t *ngx_http_auth_jwt_keys_find(u_char *set,
+    u_char *digest);
+static ngx_http_auth_jwt_keys_t *ngx_http_auth_jwt_keys_add(u_char *set,
+    u_char *digest, int64_t handle, ngx_log_t *log);
+static void ngx_http_auth_jwt_keys_unref(void *data);
 static ngx_int_t ngx_http_auth_jwt_key_files(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
 static ngx_http_auth_jwt_file_t *ngx_http_auth_jwt_file_get(
@@ -288,6 +377,8 @@ static char *ngx_http_auth_jwt_verify_cache(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_auth_jwt_type(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_auth_jwt_key_refresh(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_auth_jwt_add_entry(ngx_conf_t *cf, ngx_array_t **list,
     void *entry, ngx_oauth_check_pt check);
 static ngx_int_t ngx_http_auth_jwt_key_format(ngx_conf_t *cf,
@@ -339,6 +430,8 @@ static ngx_conf_enum_t  ngx_http_auth_jwt_types[] = {
 
 
 static ngx_queue_t  ngx_http_auth_jwt_files;          /* per worker */
+static ngx_queue_t  ngx_http_auth_jwt_keysets;        /* per worker */
+static ngx_uint_t   ngx_http_auth_jwt_nkeysets;
 static ngx_uint_t   ngx_http_auth_jwt_nfiles;
 static ngx_uint_t   ngx_http_auth_jwt_batch;
 static ngx_array_t *ngx_http_auth_jwt_type_warned;    /* validator child:
@@ -382,6 +475,22 @@ static ngx_command_t  ngx_http_auth_jwt_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
                         |NGX_CONF_TAKE12,
       ngx_http_auth_jwt_key_request_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_jwt_key_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_auth_jwt_loc_conf_t, key_cache),
+      NULL },
+
+    { ngx_string("auth_jwt_key_refresh"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_1MORE,
+      ngx_http_auth_jwt_key_refresh,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -596,6 +705,11 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
          *     ctx->waiting = 0;
          *     ctx->decoded = 0;
          *     ctx->verified = 0;
+         *     ctx->kflight = { 0 };
+         *     ctx->kstep = 0;
+         *     ctx->kfetching = 0;
+         *     ctx->kfetched = 0;
+         *     ctx->refetch = 0;
          */
 
         if (ngx_array_init(&ctx->keysets, r->pool, 2, sizeof(int64_t))
@@ -605,6 +719,8 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
                != NGX_OK
             || ngx_array_init(&ctx->files, r->pool, 1,
                               sizeof(ngx_http_auth_jwt_file_t *))
+               != NGX_OK
+            || ngx_array_init(&ctx->digests, r->pool, 1, NOX_SHA256_LEN)
                != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -664,7 +780,15 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
                                             1);
         }
 
-        return ngx_http_auth_jwt_key_request(r, jlcf, ctx);
+        if (jlcf->keys) {
+            rc = ngx_http_auth_jwt_keys(r, jlcf, ctx);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+        } else {
+            return ngx_http_auth_jwt_key_request(r, jlcf, ctx);
+        }
     }
 
     return ngx_http_auth_jwt_verify(r, jlcf, ctx);
@@ -727,43 +851,60 @@ ngx_http_auth_jwt_token_shape(ngx_str_t *token, ngx_uint_t type)
 }
 
 
+/*
+ * every uri is evaluated before the first subrequest: a subrequest runs
+ * the server's rewrite phase again on the variables it shares with the
+ * main request, so a later evaluation could see them changed
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_key_uris(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
+{
+    ngx_uint_t                        i;
+    ngx_http_auth_jwt_key_request_t  *kr;
+
+    if (ctx->key_uris) {
+        return NGX_OK;
+    }
+
+    kr = jlcf->key_requests->elts;
+
+    ctx->key_uris = ngx_palloc(r->pool, jlcf->key_requests->nelts
+                                        * sizeof(ngx_str_t));
+    if (ctx->key_uris == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < jlcf->key_requests->nelts; i++) {
+        if (ngx_http_complex_value(r, &kr[i].uri, &ctx->key_uris[i])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_auth_jwt_key_request(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
 {
     u_char                           *p;
     ngx_str_t                         uri;
-    ngx_uint_t                        i;
     ngx_http_request_t               *sr;
     ngx_http_post_subrequest_t       *ps;
     ngx_http_auth_jwt_key_request_t  *kr;
     u_char                            safe[ngx_oauth_log_safe_size(
                                                NGX_OAUTH_LOG_SAFE_MAX)];
 
-    kr = jlcf->key_requests->elts;
-
-    /*
-     * every uri is evaluated before the first subrequest: a subrequest
-     * runs the server's rewrite phase again on the variables it shares
-     * with the main request, so a later evaluation could see them changed
-     */
-
-    if (ctx->key_uris == NULL) {
-        ctx->key_uris = ngx_palloc(r->pool, jlcf->key_requests->nelts
-                                            * sizeof(ngx_str_t));
-        if (ctx->key_uris == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        for (i = 0; i < jlcf->key_requests->nelts; i++) {
-            if (ngx_http_complex_value(r, &kr[i].uri, &ctx->key_uris[i])
-                != NGX_OK)
-            {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-        }
+    if (ngx_http_auth_jwt_key_uris(r, jlcf, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    kr = jlcf->key_requests->elts;
     kr = &kr[ctx->key_index];
     uri = ctx->key_uris[ctx->key_index];
 
@@ -936,6 +1077,583 @@ ngx_http_auth_jwt_keyset_cleanup(void *data)
     int64_t  *handle = data;
 
     (void) ngx_oauth_managed.keyset_free(*handle);
+}
+
+
+/*
+ * The shared key cache.  A key set (one evaluated auth_jwt_key_request uri
+ * and format) is an entry of the auth_jwt_keys zone: its fetch time, the
+ * digest of its body, and the body; fresh until its refresh time (the
+ * answer's max-age bounded by auth_jwt_key_refresh min= and max=, or
+ * auth_jwt_key_cache), usable stale= longer.  A second entry, "its last
+ * fetch", is the single-flight and rate limit of fetches: while a fetch
+ * runs its requests wait (or, for a refresh, do not), and for miss= after
+ * one no other starts.  So the whole nginx asks the IdP at most once per
+ * miss= per key set, whatever the tokens say.
+ *
+ *   set fresh              -> use it
+ *   set due (stale)        -> use it; start a background refresh if no
+ *                             fetch runs or ran within miss=
+ *   no usable set          -> wait for a fetch (lead one if none runs)
+ *   kid not in the sets    -> the same once per request (ctx->refetch):
+ *                             lead or wait for a fetch, unless one ran
+ *                             within miss=; then verify again
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_keys(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    if (ngx_http_auth_jwt_key_uris(r, jlcf, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    while (ctx->key_index < jlcf->key_requests->nelts) {
+        rc = ngx_http_auth_jwt_keys_one(r, jlcf, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        ctx->key_index++;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_keys_one(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
+{
+    u_char                           *d;
+    time_t                            expires, keep, now;
+    int32_t                           aux, rc2, detail;
+    int64_t                           handle, *slot;
+    ngx_int_t                         rc;
+    ngx_str_t                        *uri, value, body;
+    ngx_uint_t                        have;
+    ngx_oauth_flight_t               *f;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_request_t               *sr;
+    ngx_http_auth_jwt_keys_t         *ks;
+    ngx_http_auth_jwt_keys_head_t     head;
+    ngx_http_auth_jwt_key_request_t  *kr;
+
+    kr = jlcf->key_requests->elts;
+    kr = &kr[ctx->key_index];
+    uri = &ctx->key_uris[ctx->key_index];
+    f = &ctx->kflight;
+    now = ngx_time();
+
+    if (ctx->kstep != ctx->key_index + 1) {
+        ctx->kstep = ctx->key_index + 1;
+        ctx->kfetched = 0;
+
+        if (ngx_http_auth_jwt_keys_hash(r, "s|", uri, kr->format, ctx->kset)
+            != NGX_OK
+            || ngx_http_auth_jwt_keys_hash(r, "f|", uri, kr->format, f->hash)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        f->cache = jlcf->keys;
+        f->kind = NGX_HTTP_AUTH_JWT_KEYS_FETCH_KIND;
+        f->lead_ttl = NGX_HTTP_AUTH_JWT_KEYS_LEAD;
+        f->waited = 0;
+        f->nowait = 0;
+        f->finish = NULL;
+    }
+
+    if (ctx->kfetching) {
+        if (!f->done) {
+            return NGX_AGAIN;
+        }
+
+        ctx->kfetching = 0;
+        ctx->kfetched = 1;
+
+        ngx_http_auth_jwt_keys_store(r, jlcf, f, uri, kr->format, ctx->kset);
+    }
+
+    rc = ngx_oauth_cache_get_kept(r, jlcf->keys, NGX_HTTP_AUTH_JWT_KEYS_KIND,
+                                  ctx->kset, &value,
+                                  sizeof(ngx_http_auth_jwt_keys_head_t),
+                                  &expires, &keep);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    have = (rc == NGX_OK
+            && value.len == sizeof(ngx_http_auth_jwt_keys_head_t));
+
+    if (!ctx->kfetched && (!have || ctx->refetch)) {
+
+        rc = ngx_oauth_flight_lookup(r, f, &value, &aux);
+
+        switch (rc) {
+
+        case NGX_AGAIN:
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "auth_jwt: key set \"%V\": waiting for its fetch",
+                           uri);
+            return NGX_AGAIN;
+
+        case NGX_DECLINED:
+            f->finish = NULL;
+
+            if (ngx_oauth_flight_get(r, f, uri, 0, &sr) != NGX_OK) {
+                ngx_oauth_flight_fail(r, f, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "auth_jwt: cannot start the key request \"%V\"",
+                              &kr->uri.value);
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "auth_jwt: key set \"%V\": fetching (%s)", uri,
+                           have ? "kid not in the set" : "none cached");
+
+            ctx->kfetching = 1;
+            return NGX_AGAIN;
+
+        case NGX_ERROR:
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        default:
+            /* NGX_OK: fetched within miss=; NGX_ABORT: that fetch failed */
+            ctx->kfetched = 1;
+            break;
+        }
+
+        rc = ngx_oauth_cache_get_kept(r, jlcf->keys,
+                                      NGX_HTTP_AUTH_JWT_KEYS_KIND, ctx->kset,
+                                      &value,
+                                      sizeof(ngx_http_auth_jwt_keys_head_t),
+                                      &expires, &keep);
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        have = (rc == NGX_OK
+                && value.len == sizeof(ngx_http_auth_jwt_keys_head_t));
+    }
+
+    if (!have) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_jwt: key request \"%V\": no usable key set "
+                      "(none fetched, or older than its stale limit)",
+                      &kr->uri.value);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(&head, value.data, sizeof(ngx_http_auth_jwt_keys_head_t));
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "auth_jwt: key set \"%V\": cached, fetched %T s ago, "
+                   "refresh %s %T s", uri, now - (time_t) head.fetched,
+                   expires > now ? "in" : "due since",
+                   expires > now ? expires - now : now - expires);
+
+    if (expires <= now && !ctx->kfetched) {
+        ngx_http_auth_jwt_keys_refresh(r, jlcf, ctx, uri, kr->format);
+    }
+
+    ks = ngx_http_auth_jwt_keys_find(ctx->kset, head.digest);
+
+    if (ks == NULL) {
+
+        /* this version is new to this worker: parsed once, here */
+
+        rc = ngx_oauth_cache_get_kept(r, jlcf->keys,
+                                      NGX_HTTP_AUTH_JWT_KEYS_KIND, ctx->kset,
+                                      &value, 0, &expires, &keep);
+
+        if (rc != NGX_OK
+            || value.len < sizeof(ngx_http_auth_jwt_keys_head_t)
+            || ngx_memcmp(value.data + offsetof(ngx_http_auth_jwt_keys_head_t,
+                                                digest),
+                          head.digest, NOX_SHA256_LEN)
+               != 0)
+        {
+            /* replaced meanwhile: the next request takes the new one */
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "auth_jwt: key request \"%V\": the key set "
+                          "changed while it was read", &kr->uri.value);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        body.data = value.data + sizeof(ngx_http_auth_jwt_keys_head_t);
+        body.len = value.len - sizeof(ngx_http_auth_jwt_keys_head_t);
+
+        handle = 0;
+        detail = 0;
+
+        rc2 = ngx_oauth_managed.keyset_load(body.data, (int32_t) body.len,
+                                            (int32_t) kr->format, &handle,
+                                            &detail);
+        if (rc2 != NOX_OK) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "auth_jwt: key request \"%V\": the cached key set "
+                          "does not load: %s", &kr->uri.value,
+                          ngx_oauth_status_text(rc2));
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ks = ngx_http_auth_jwt_keys_add(ctx->kset, head.digest, handle,
+                                        r->connection->log);
+        if (ks == NULL) {
+            (void) ngx_oauth_managed.keyset_free(handle);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "auth_jwt: key set \"%V\": parsed %uz bytes in this "
+                       "worker", uri, body.len);
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    slot = ngx_array_push(&ctx->keysets);
+    d = ngx_array_push(&ctx->digests);
+    if (slot == NULL || d == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *slot = ks->handle;
+    ngx_memcpy(d, head.digest, NOX_SHA256_LEN);
+
+    ks->refs++;
+    cln->handler = ngx_http_auth_jwt_keys_unref;
+    cln->data = ks;
+
+    ctx->kstep = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_keys_hash(ngx_http_request_t *r, const char *prefix,
+    ngx_str_t *uri, ngx_int_t format, u_char *hash)
+{
+    u_char   *key, *p;
+    int32_t   rc;
+
+    key = ngx_pnalloc(r->pool, uri->len + NGX_INT_T_LEN + 4);
+    if (key == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(key, "%s%i|%V", prefix, format, uri);
+
+    rc = ngx_oauth_managed.sha256(key, (int32_t) (p - key), hash,
+                                  NOX_SHA256_LEN);
+
+    return (rc == NOX_OK) ? NGX_OK : NGX_ERROR;
+}
+
+
+/* a refresh the request does not wait for: it keeps the current set */
+
+static void
+ngx_http_auth_jwt_keys_refresh(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
+    ngx_str_t *uri, ngx_int_t format)
+{
+    int32_t                       aux;
+    ngx_int_t                     rc;
+    ngx_str_t                     value;
+    ngx_http_request_t           *sr;
+    ngx_http_auth_jwt_refresh_t  *rf;
+
+    rf = ngx_pcalloc(r->pool, sizeof(ngx_http_auth_jwt_refresh_t));
+    if (rf == NULL) {
+        return;
+    }
+
+    rf->flight.cache = jlcf->keys;
+    rf->flight.kind = NGX_HTTP_AUTH_JWT_KEYS_FETCH_KIND;
+    rf->flight.lead_ttl = NGX_HTTP_AUTH_JWT_KEYS_LEAD;
+    rf->flight.nowait = 1;
+    ngx_memcpy(rf->flight.hash, ctx->kflight.hash, NOX_SHA256_LEN);
+
+    rc = ngx_oauth_flight_lookup(r, &rf->flight, &value, &aux);
+
+    if (rc != NGX_DECLINED || !rf->flight.leader) {
+        /* a fetch runs, ran within miss=, or failed: nothing to do */
+        return;
+    }
+
+    rf->jlcf = jlcf;
+    rf->uri = *uri;
+    rf->format = format;
+    ngx_memcpy(rf->set, ctx->kset, NOX_SHA256_LEN);
+
+    rf->flight.finish = ngx_http_auth_jwt_keys_refreshed;
+    rf->flight.data = rf;
+
+    if (ngx_oauth_flight_get(r, &rf->flight, uri, 1, &sr) != NGX_OK) {
+        ngx_oauth_flight_fail(r, &rf->flight, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_jwt: cannot start the key refresh \"%V\"", uri);
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "auth_jwt: key set \"%V\": refreshing in the background",
+                   uri);
+}
+
+
+/*
+ * The end of a background refresh: nobody returns to a phase handler for
+ * it, so its leader stores (or fails) here (ARCHITECTURE.md)
+ */
+
+static void
+ngx_http_auth_jwt_keys_refreshed(ngx_http_request_t *sr, void *data)
+{
+    ngx_http_auth_jwt_refresh_t  *rf = data;
+
+    ngx_http_auth_jwt_keys_store(sr, rf->jlcf, &rf->flight, &rf->uri,
+                                 rf->format, rf->set);
+}
+
+
+/*
+ * A fetch ended (the leader's): a good key set is parsed here (so garbage
+ * never replaces a good set), stored for its refresh interval and kept in
+ * this worker; the fetch entry then holds off the next fetch for miss=.
+ * A failure keeps the last good set (logged at warn, once per failure),
+ * and also holds off the next fetch for miss= while that set is usable.
+ */
+
+static void
+ngx_http_auth_jwt_keys_store(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_oauth_flight_t *f,
+    ngx_str_t *uri, ngx_int_t format, u_char *set)
+{
+    u_char                         *p;
+    time_t                          ttl, expires, keep, now;
+    int32_t                         rc, detail;
+    int64_t                         handle;
+    ngx_str_t                       value, empty;
+    ngx_http_auth_jwt_keys_head_t   head;
+
+    handle = 0;
+    now = ngx_time();
+    ngx_str_null(&empty);
+
+    if (ngx_oauth_flight_answer(r, f, "auth_jwt", uri) != NGX_OK) {
+        goto failed;
+    }
+
+    if (f->status != NGX_HTTP_OK || f->encoded
+        || f->body.len > NOX_MAX_KEYSET)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_jwt: key request \"%V\" failed: status %ui, "
+                      "%uz bytes%s", uri, f->status, f->body.len,
+                      f->encoded ? ", encoded (Content-Encoding)" : "");
+        goto failed;
+    }
+
+    detail = 0;
+
+    rc = ngx_oauth_managed.keyset_load(f->body.data, (int32_t) f->body.len,
+                                       (int32_t) format, &handle, &detail);
+    if (rc != NOX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_jwt: key request \"%V\" returned unusable "
+                      "keys: %s", uri, ngx_oauth_status_text(rc));
+        handle = 0;
+        goto failed;
+    }
+
+    head.fetched = now;
+
+    if (ngx_oauth_managed.sha256(f->body.data, (int32_t) f->body.len,
+                                 head.digest, NOX_SHA256_LEN)
+        != NOX_OK)
+    {
+        goto failed;
+    }
+
+    if (jlcf->key_cache != NGX_CONF_UNSET) {
+        ttl = jlcf->key_cache;
+
+    } else {
+        ttl = (f->max_age < 0) ? jlcf->key_min : f->max_age;
+        ttl = ngx_max(ttl, jlcf->key_min);
+        ttl = ngx_min(ttl, jlcf->key_max);
+    }
+
+    ttl = ngx_max(ttl, 1);
+
+    value.len = sizeof(ngx_http_auth_jwt_keys_head_t) + f->body.len;
+    value.data = ngx_pnalloc(r->pool, value.len);
+    if (value.data == NULL) {
+        goto failed;
+    }
+
+    p = ngx_cpymem(value.data, &head, sizeof(ngx_http_auth_jwt_keys_head_t));
+    ngx_memcpy(p, f->body.data, f->body.len);
+
+    ngx_oauth_cache_put(r, jlcf->keys, NGX_HTTP_AUTH_JWT_KEYS_KIND, set,
+                        &value, 0, ttl);
+    ngx_oauth_flight_store(r, f, &empty, 0, jlcf->key_miss);
+
+    if (ngx_http_auth_jwt_keys_find(set, head.digest) == NULL
+        && ngx_http_auth_jwt_keys_add(set, head.digest, handle,
+                                      r->connection->log)
+           != NULL)
+    {
+        handle = 0;
+    }
+
+    if (handle) {
+        (void) ngx_oauth_managed.keyset_free(handle);
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "auth_jwt: key set \"%V\": fetched %uz bytes, max-age %T, "
+                   "refresh in %T s", uri, f->body.len, f->max_age, ttl);
+
+    return;
+
+failed:
+
+    if (handle) {
+        (void) ngx_oauth_managed.keyset_free(handle);
+    }
+
+    if (ngx_oauth_cache_get_kept(r, jlcf->keys, NGX_HTTP_AUTH_JWT_KEYS_KIND,
+                                 set, &value,
+                                 sizeof(ngx_http_auth_jwt_keys_head_t),
+                                 &expires, &keep)
+        == NGX_OK
+        && value.len == sizeof(ngx_http_auth_jwt_keys_head_t))
+    {
+        ngx_memcpy(&head, value.data, sizeof(ngx_http_auth_jwt_keys_head_t));
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "auth_jwt: key set \"%V\" not refreshed: using the "
+                      "one fetched %T s ago, usable for %T s more; next "
+                      "try in %T s", uri, now - (time_t) head.fetched,
+                      keep - now, jlcf->key_miss);
+
+        ngx_oauth_flight_store(r, f, &empty, 0, jlcf->key_miss);
+        return;
+    }
+
+    ngx_oauth_flight_fail(r, f, NGX_HTTP_INTERNAL_SERVER_ERROR);
+}
+
+
+/* ---- the parsed key sets of this worker -------------------------------- */
+
+static ngx_http_auth_jwt_keys_t *
+ngx_http_auth_jwt_keys_find(u_char *set, u_char *digest)
+{
+    ngx_queue_t               *q;
+    ngx_http_auth_jwt_keys_t  *ks;
+
+    if (ngx_http_auth_jwt_keysets.next == NULL) {
+        ngx_queue_init(&ngx_http_auth_jwt_keysets);
+    }
+
+    for (q = ngx_queue_head(&ngx_http_auth_jwt_keysets);
+         q != ngx_queue_sentinel(&ngx_http_auth_jwt_keysets);
+         q = ngx_queue_next(q))
+    {
+        ks = ngx_queue_data(q, ngx_http_auth_jwt_keys_t, queue);
+
+        if (!ks->replaced
+            && ngx_memcmp(ks->set, set, NOX_SHA256_LEN) == 0
+            && ngx_memcmp(ks->digest, digest, NOX_SHA256_LEN) == 0)
+        {
+            ngx_queue_remove(q);
+            ngx_queue_insert_head(&ngx_http_auth_jwt_keysets, q);
+            return ks;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* older versions of the set are replaced; the least recently used go */
+
+static ngx_http_auth_jwt_keys_t *
+ngx_http_auth_jwt_keys_add(u_char *set, u_char *digest, int64_t handle,
+    ngx_log_t *log)
+{
+    ngx_queue_t               *q, *prev;
+    ngx_http_auth_jwt_keys_t  *ks;
+
+    if (ngx_http_auth_jwt_keysets.next == NULL) {
+        ngx_queue_init(&ngx_http_auth_jwt_keysets);
+    }
+
+    for (q = ngx_queue_last(&ngx_http_auth_jwt_keysets);
+         q != ngx_queue_sentinel(&ngx_http_auth_jwt_keysets);
+         q = prev)
+    {
+        prev = ngx_queue_prev(q);
+        ks = ngx_queue_data(q, ngx_http_auth_jwt_keys_t, queue);
+
+        if (ngx_memcmp(ks->set, set, NOX_SHA256_LEN) == 0) {
+            ks->replaced = 1;
+
+        } else if (ngx_http_auth_jwt_nkeysets
+                   < NGX_HTTP_AUTH_JWT_KEYS_WORKER_MAX)
+        {
+            continue;
+        }
+
+        if (ks->refs == 0) {
+            ngx_queue_remove(q);
+            (void) ngx_oauth_managed.keyset_free(ks->handle);
+            ngx_free(ks);
+            ngx_http_auth_jwt_nkeysets--;
+        }
+    }
+
+    ks = ngx_alloc(sizeof(ngx_http_auth_jwt_keys_t), log);
+    if (ks == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(ks->set, set, NOX_SHA256_LEN);
+    ngx_memcpy(ks->digest, digest, NOX_SHA256_LEN);
+    ks->handle = handle;
+    ks->refs = 0;
+    ks->replaced = 0;
+
+    ngx_queue_insert_head(&ngx_http_auth_jwt_keysets, &ks->queue);
+    ngx_http_auth_jwt_nkeysets++;
+
+    return ks;
+}
+
+
+static void
+ngx_http_auth_jwt_keys_unref(void *data)
+{
+    ngx_http_auth_jwt_keys_t  *ks = data;
+
+    if (--ks->refs == 0 && ks->replaced) {
+        ngx_queue_remove(&ks->queue);
+        (void) ngx_oauth_managed.keyset_free(ks->handle);
+        ngx_free(ks);
+        ngx_http_auth_jwt_nkeysets--;
+    }
 }
 
 
@@ -1351,6 +2069,34 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (rc == NOX_KEY_NOT_FOUND && jlcf->keys && !ctx->refetch
+        && jlcf->validate_sig && ctx->keysets.nelts)
+    {
+        /*
+         * a kid not in the cached sets: fetched again (rate limited,
+         * shared with the other requests that miss), then verified again;
+         * the handles taken so far stay referenced until the request ends
+         */
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "auth_jwt: no key for the token in the cached key "
+                       "sets: fetching them again");
+
+        ctx->refetch = 1;
+        ctx->key_index = 0;
+        ctx->kstep = 0;
+        ctx->keysets.nelts = 0;
+        ctx->digests.nelts = 0;
+        ctx->decoded = 0;
+
+        rc = ngx_http_auth_jwt_keys(r, jlcf, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_auth_jwt_verify(r, jlcf, ctx);
+    }
+
     if (rc == NOX_OK && cache && ctx->decoded) {
         ngx_http_auth_jwt_cache_store(r, jlcf, ctx, hash);
     }
@@ -1568,7 +2314,8 @@ ngx_http_auth_jwt_cache_key(ngx_http_request_t *r,
     kr = jlcf->key_requests ? jlcf->key_requests->elts : NULL;
 
     len = sizeof("j|") - 1 + NOX_SHA256_LEN + NGX_SIZE_T_LEN + 2
-          + ctx->token.len + ctx->files.nelts * (NOX_SHA256_LEN + 2);
+          + ctx->token.len + ctx->files.nelts * (NOX_SHA256_LEN + 2)
+          + ctx->digests.nelts * (NOX_SHA256_LEN + 2);
 
     for (i = 0; i < ctx->bodies.nelts; i++) {
         len += NGX_SIZE_T_LEN + 3 + kb[i].body.len;
@@ -1593,6 +2340,15 @@ ngx_http_auth_jwt_cache_key(ngx_http_request_t *r,
     for (i = 0; i < ctx->files.nelts; i++) {
         *p++ = 'f';
         p = ngx_cpymem(p, files[i]->digest, NOX_SHA256_LEN);
+        *p++ = '|';
+    }
+
+    /* the versions of the cached key sets (auth_jwt_key_request) */
+
+    for (i = 0; i < ctx->digests.nelts; i++) {
+        *p++ = 's';
+        p = ngx_cpymem(p, (u_char *) ctx->digests.elts + i * NOX_SHA256_LEN,
+                       NOX_SHA256_LEN);
         *p++ = '|';
     }
 
@@ -2436,6 +3192,7 @@ ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf)
      *     conf->quote = { 0, NULL };
      *     conf->policy = NULL;
      *     conf->challenge_value = NULL;
+     *     conf->keys = NULL;
      */
 
     conf->enable = NGX_CONF_UNSET;
@@ -2447,6 +3204,11 @@ ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf)
     conf->verify_cache = NGX_CONF_UNSET_PTR;
     conf->challenge = NGX_CONF_UNSET_UINT;
     conf->type = NGX_CONF_UNSET_UINT;
+    conf->key_cache = NGX_CONF_UNSET;
+    conf->key_min = NGX_CONF_UNSET;
+    conf->key_max = NGX_CONF_UNSET;
+    conf->key_stale = NGX_CONF_UNSET;
+    conf->key_miss = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -2458,6 +3220,7 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_auth_jwt_loc_conf_t  *prev = parent;
     ngx_http_auth_jwt_loc_conf_t  *conf = child;
 
+    ngx_str_t                  name;
     ngx_uint_t                 i;
     ngx_http_auth_jwt_rule_t  *rule;
 
@@ -2485,6 +3248,23 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->nested, prev->nested, 0);
     ngx_conf_merge_ptr_value(conf->verify_cache, prev->verify_cache, NULL);
+    ngx_conf_merge_sec_value(conf->key_cache, prev->key_cache,
+                             NGX_CONF_UNSET);
+    ngx_conf_merge_sec_value(conf->key_min, prev->key_min,
+                             NGX_HTTP_AUTH_JWT_KEYS_MIN);
+    ngx_conf_merge_sec_value(conf->key_max, prev->key_max,
+                             NGX_HTTP_AUTH_JWT_KEYS_MAX);
+    ngx_conf_merge_sec_value(conf->key_stale, prev->key_stale,
+                             NGX_HTTP_AUTH_JWT_KEYS_STALE);
+    ngx_conf_merge_sec_value(conf->key_miss, prev->key_miss,
+                             NGX_HTTP_AUTH_JWT_KEYS_MISS);
+
+    if (conf->key_max < conf->key_min) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"auth_jwt_key_refresh\": max= %T is less "
+                           "than min= %T", conf->key_max, conf->key_min);
+        return NGX_CONF_ERROR;
+    }
     if (conf->type == NGX_CONF_UNSET_UINT) {
         conf->type_file = prev->type_file;
         conf->type_line = prev->type_line;
@@ -2528,6 +3308,22 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
            != NGX_OK)
     {
         return NGX_CONF_ERROR;
+    }
+
+    /* key requests share the key set zone unless auth_jwt_key_cache 0 */
+
+    if (conf->enable && conf->key_requests && conf->key_cache != 0) {
+        ngx_str_set(&name, NGX_HTTP_AUTH_JWT_KEYS_ZONE);
+
+        conf->keys = ngx_oauth_cache_add(cf, &ngx_http_oauth_jwt_module,
+                                         "auth_jwt", &name,
+                                         NGX_HTTP_AUTH_JWT_KEYS_ZONE_SIZE,
+                                         NGX_OAUTH_CACHE_TIME_MAX);
+        if (conf->keys == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        conf->keys->stale = conf->key_stale;
     }
 
     if (conf->enable) {
@@ -3475,6 +4271,85 @@ ngx_http_auth_jwt_type(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                        "\"signed\", \"encrypted\" or \"nested\"", &value[1]);
 
     return NGX_CONF_ERROR;
+}
+
+
+/* auth_jwt_key_refresh [min=time] [max=time] [stale=time] [miss=time] */
+
+static char *
+ngx_http_auth_jwt_key_refresh(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_auth_jwt_loc_conf_t  *jlcf = conf;
+
+    size_t       len;
+    time_t      *t, v;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i, n;
+
+    static const char  *names[] = { "min=", "max=", "stale=", "miss=" };
+
+    if (jlcf->key_min != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    jlcf->key_min = NGX_HTTP_AUTH_JWT_KEYS_MIN;
+    jlcf->key_max = NGX_HTTP_AUTH_JWT_KEYS_MAX;
+    jlcf->key_stale = NGX_HTTP_AUTH_JWT_KEYS_STALE;
+    jlcf->key_miss = NGX_HTTP_AUTH_JWT_KEYS_MISS;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        for (n = 0; n < 4; n++) {
+            len = ngx_strlen(names[n]);
+
+            if (value[i].len > len
+                && ngx_strncmp(value[i].data, names[n], len) == 0)
+            {
+                break;
+            }
+        }
+
+        switch (n) {
+        case 0:
+            t = &jlcf->key_min;
+            break;
+        case 1:
+            t = &jlcf->key_max;
+            break;
+        case 2:
+            t = &jlcf->key_stale;
+            break;
+        case 3:
+            t = &jlcf->key_miss;
+            break;
+        default:
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": invalid parameter \"%V\"",
+                               &value[0], &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        s.data = value[i].data + len;
+        s.len = value[i].len - len;
+
+        v = ngx_parse_time(&s, 1);
+
+        if (v == (time_t) NGX_ERROR || v > NGX_OAUTH_CACHE_TIME_MAX
+            || (v == 0 && n != 2))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": invalid \"%V\": a time of at least "
+                               "1s (stale=: 0s) and at most 1 year expected",
+                               &value[0], &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        *t = v;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

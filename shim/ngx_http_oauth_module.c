@@ -898,6 +898,22 @@ ngx_int_t
 ngx_oauth_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
     ngx_http_post_subrequest_t *ps, ngx_http_request_t **psr)
 {
+    return ngx_oauth_subrequest_ex(r, uri, ps, NGX_HTTP_SUBREQUEST_WAITED,
+                                   psr);
+}
+
+
+/*
+ * the same with other ngx_http_subrequest() flags (in memory always):
+ * NGX_HTTP_SUBREQUEST_BACKGROUND for a call the main request does not
+ * wait for
+ */
+
+ngx_int_t
+ngx_oauth_subrequest_ex(ngx_http_request_t *r, ngx_str_t *uri,
+    ngx_http_post_subrequest_t *ps, ngx_uint_t sflags,
+    ngx_http_request_t **psr)
+{
     u_char              *p;
     ngx_str_t            path, args;
     ngx_uint_t           flags;
@@ -918,8 +934,7 @@ ngx_oauth_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
     }
 
     if (ngx_http_subrequest(r, &path, &args, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_WAITED
-                            |NGX_HTTP_SUBREQUEST_IN_MEMORY)
+                            sflags|NGX_HTTP_SUBREQUEST_IN_MEMORY)
         != NGX_OK)
     {
         return NGX_ERROR;

@@ -93,6 +93,7 @@ static void ngx_oauth_cache_fail(ngx_http_request_t *r,
 static void ngx_oauth_flight_cleanup(void *data);
 static ngx_int_t ngx_oauth_flight_done(ngx_http_request_t *sr, void *data,
     ngx_int_t rc);
+static time_t ngx_oauth_flight_max_age(ngx_http_request_t *sr);
 static ngx_int_t ngx_oauth_cache_wait(ngx_http_request_t *r, ngx_event_t *ev,
     ngx_msec_t msec);
 static void ngx_oauth_cache_wake(ngx_event_t *ev);
@@ -329,6 +330,52 @@ ngx_oauth_cache_get(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
 }
 
 
+ngx_int_t
+ngx_oauth_cache_get_kept(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
+    u_char kind, u_char *hash, ngx_str_t *value, size_t limit,
+    time_t *expires, time_t *keep)
+{
+    size_t                   len;
+    time_t                   now;
+    ngx_oauth_cache_t       *cache;
+    ngx_oauth_cache_node_t  *cn;
+
+    cache = cc->zone->data;
+    now = ngx_time();
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    cn = ngx_oauth_cache_lookup(cache, hash);
+
+    if (cn == NULL || cn->kind != kind
+        || (cn->expires <= now && cn->keep <= now))
+    {
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    len = (limit && limit < cn->len) ? limit : cn->len;
+
+    value->data = ngx_pnalloc(r->pool, len + 1);
+    if (value->data == NULL) {
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(value->data, cn->data, len);
+    value->len = len;
+    *expires = cn->expires;
+    *keep = cn->keep;
+
+    ngx_queue_remove(&cn->queue);
+    ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
 void
 ngx_oauth_cache_put(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     u_char kind, u_char *hash, ngx_str_t *value, int32_t aux, time_t ttl)
@@ -469,6 +516,10 @@ ngx_oauth_flight_lookup(ngx_http_request_t *r, ngx_oauth_flight_t *f,
 
     rc = ngx_oauth_cache_acquire(r, f->cache, f->kind, f->hash, value, aux,
                                  f->lead_ttl, f->waited);
+
+    if (rc == NGX_AGAIN && f->nowait) {
+        return NGX_AGAIN;
+    }
 
     if (rc == NGX_AGAIN) {
         f->waited = 1;
@@ -635,7 +686,33 @@ ngx_oauth_flight_post(ngx_http_request_t *r, ngx_oauth_flight_t *f,
 }
 
 
-/* only records facts: the decision is made back in the phase handler */
+ngx_int_t
+ngx_oauth_flight_get(ngx_http_request_t *r, ngx_oauth_flight_t *f,
+    ngx_str_t *uri, ngx_uint_t background, ngx_http_request_t **psr)
+{
+    ngx_http_post_subrequest_t  *ps;
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        return NGX_ERROR;
+    }
+
+    ps->handler = ngx_oauth_flight_done;
+    ps->data = f;
+    f->done = 0;
+
+    return ngx_oauth_subrequest_ex(r, uri, ps,
+                                   background
+                                   ? NGX_HTTP_SUBREQUEST_BACKGROUND
+                                   : NGX_HTTP_SUBREQUEST_WAITED,
+                                   psr);
+}
+
+
+/*
+ * Records facts; the decision is made back in the phase handler, except
+ * for f->finish (a background subrequest: nobody comes back)
+ */
 
 static ngx_int_t
 ngx_oauth_flight_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
@@ -659,8 +736,98 @@ ngx_oauth_flight_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
                        && sr->upstream->state->bytes_received > 0));
 
     f->whole = ngx_oauth_subrequest_done(sr, rc, &f->body);
+    f->encoded = (sr->headers_out.content_encoding != NULL
+                  && sr->headers_out.content_encoding->hash != 0);
+    f->max_age = ngx_oauth_flight_max_age(sr);
+
+    if (f->finish) {
+        f->finish(sr, f->data);
+    }
 
     return NGX_OK;
+}
+
+
+/*
+ * The freshness an answer declares (RFC 9111 4.2.1): Cache-Control
+ * max-age, else Expires minus Date (or now); no-store and no-cache count
+ * as 0; -1 when it declares none
+ */
+
+static time_t
+ngx_oauth_flight_max_age(ngx_http_request_t *sr)
+{
+    u_char           *p, *last;
+    time_t            age, expires, date;
+    ngx_table_elt_t  *h;
+#if (nginx_version < 1023000)
+    ngx_uint_t        i;
+    ngx_table_elt_t **ph;
+#endif
+
+    age = -1;
+
+#if (nginx_version >= 1023000)
+    for (h = sr->headers_out.cache_control; h; h = h->next) {
+#else
+    ph = sr->headers_out.cache_control.elts;
+
+    for (i = 0; i < sr->headers_out.cache_control.nelts; i++) {
+        h = ph[i];
+#endif
+        p = h->value.data;
+        last = p + h->value.len;
+
+        if (ngx_strlcasestrn(p, last, (u_char *) "no-store", 8 - 1) != NULL
+            || ngx_strlcasestrn(p, last, (u_char *) "no-cache", 8 - 1)
+               != NULL)
+        {
+            return 0;
+        }
+
+        p = ngx_strlcasestrn(p, last, (u_char *) "max-age=", 8 - 1);
+
+        if (p == NULL || (p > h->value.data && p[-1] == '-')) {
+            continue;                   /* none, or s-maxage */
+        }
+
+        p += 8;
+        age = 0;
+
+        while (p < last && *p >= '0' && *p <= '9') {
+            if (age < NGX_OAUTH_CACHE_TIME_MAX) {
+                age = age * 10 + (*p - '0');
+            }
+
+            p++;
+        }
+
+        return age;
+    }
+
+    h = sr->headers_out.expires;
+
+    if (h == NULL || h->hash == 0) {
+        return -1;
+    }
+
+    expires = ngx_parse_http_time(h->value.data, h->value.len);
+
+    if (expires == NGX_ERROR) {
+        return 0;                       /* invalid: already expired */
+    }
+
+    date = ngx_time();
+
+    if (sr->headers_out.date && sr->headers_out.date->hash) {
+        date = ngx_parse_http_time(sr->headers_out.date->value.data,
+                                   sr->headers_out.date->value.len);
+        if (date == NGX_ERROR) {
+            date = ngx_time();
+        }
+    }
+
+    return (expires > date) ? expires - date : 0;
 }
 
 

@@ -82,6 +82,8 @@ typedef struct {
     time_t                       lead_ttl;
 
     ngx_http_request_t          *request;
+    ngx_uint_t                   nowait;    /* lookup: NGX_AGAIN without
+                                               arming the wait timer */
     ngx_uint_t                   leader;    /* stores or fails for all */
     ngx_uint_t                   cleanup;
     ngx_uint_t                   waited;
@@ -93,6 +95,18 @@ typedef struct {
     ngx_uint_t                   status;
     ngx_int_t                    whole;     /* NGX_OK: the body is whole */
     ngx_str_t                    body;
+    ngx_uint_t                   encoded;   /* a Content-Encoding came */
+    time_t                       max_age;   /* Cache-Control max-age, or
+                                               Expires - Date; -1: none */
+
+    /*
+     * called when the subrequest ends, after the facts above are recorded:
+     * a background subrequest (ngx_oauth_flight_get) has no phase handler
+     * to return to, so its leader stores or fails here
+     */
+    void                       (*finish)(ngx_http_request_t *sr,
+                                         void *data);
+    void                        *data;
 } ngx_oauth_flight_t;
 
 
@@ -127,6 +141,23 @@ ngx_int_t ngx_oauth_flight_stale(ngx_http_request_t *r,
 ngx_int_t ngx_oauth_flight_post(ngx_http_request_t *r, ngx_oauth_flight_t *f,
     ngx_str_t *uri, ngx_str_t *type, ngx_str_t *authorization,
     ngx_str_t *body, ngx_http_request_t **psr);
+
+/*
+ * a GET subrequest whose end is recorded in f (f->done); background: the
+ * main request does not wait for it (NGX_HTTP_SUBREQUEST_BACKGROUND) and
+ * f->finish must store or fail
+ */
+ngx_int_t ngx_oauth_flight_get(ngx_http_request_t *r, ngx_oauth_flight_t *f,
+    ngx_str_t *uri, ngx_uint_t background, ngx_http_request_t **psr);
+
+/*
+ * NGX_OK: an entry of this kind that is live or kept (stale_if_error):
+ * at most limit bytes of it (0: all) copied into r->pool, *expires and
+ * *keep as stored; else NGX_DECLINED.  No flight is touched.
+ */
+ngx_int_t ngx_oauth_cache_get_kept(ngx_http_request_t *r,
+    ngx_oauth_cache_conf_t *cc, u_char kind, u_char *hash, ngx_str_t *value,
+    size_t limit, time_t *expires, time_t *keep);
 
 /*
  * NGX_OK: the IdP answered whole (f->status, f->body); else, logged with

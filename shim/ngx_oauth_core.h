@@ -175,6 +175,9 @@ ngx_http_complex_value_t *ngx_oauth_complex_value(ngx_conf_t *cf,
     ngx_str_t *value);
 ngx_int_t ngx_oauth_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
     ngx_http_post_subrequest_t *ps, ngx_http_request_t **psr);
+ngx_int_t ngx_oauth_subrequest_ex(ngx_http_request_t *r, ngx_str_t *uri,
+    ngx_http_post_subrequest_t *ps, ngx_uint_t sflags,
+    ngx_http_request_t **psr);
 ngx_int_t ngx_oauth_subrequest_body(ngx_http_request_t *sr, ngx_str_t *body);
 ngx_int_t ngx_oauth_subrequest_post(ngx_http_request_t *r, ngx_str_t *uri,
     ngx_http_post_subrequest_t *ps, ngx_str_t *type, ngx_str_t *authorization,
