@@ -1451,6 +1451,9 @@ ngx_http_auth_jwt_keys_store(ngx_http_request_t *r,
     ngx_str_null(&empty);
 
     if (ngx_oauth_flight_answer(r, f, "auth_jwt", uri) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_jwt: key request \"%V\" failed: no whole "
+                      "answer", uri);
         goto failed;
     }
 

@@ -41,11 +41,13 @@ public sealed class IncompleteAnswerTests : NginxFixture
                 location /jwt {
                     auth_jwt "keys";
                     auth_jwt_key_request /_keys/jwks;
+                    auth_jwt_key_cache 0; # every answer fetched, not cached
                     {{echo}}
                 }
                 location /jwt-cached {
                     auth_jwt "keys";
                     auth_jwt_key_request /_keys/jwks;
+                    auth_jwt_key_cache 0; # every answer fetched, not cached
                     auth_jwt_verify_cache zone=ia:1m;
                     {{echo}}
                 }

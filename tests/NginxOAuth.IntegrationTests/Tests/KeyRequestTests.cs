@@ -44,6 +44,7 @@ public sealed class KeyRequestTests : NginxFixture
                 auth_jwt "keys";
 
                 location /jwks { auth_jwt_key_request /_keys/jwks; {{echo}} }
+                location /jwks-uncached { auth_jwt_key_request /_keys/jwks; auth_jwt_key_cache 0; {{echo}} }
                 location /keyval { auth_jwt_key_request /_keys/keyval keyval; {{echo}} }
                 location /explicit-jwks { auth_jwt_key_request /_keys/jwks jwks; {{echo}} }
                 location /two {
@@ -149,7 +150,8 @@ public sealed class KeyRequestTests : NginxFixture
         Assert.That(reply.Status, Is.EqualTo(200), reply.ToString());
         Assert.That(reply.Body, Is.EqualTo("sub=from-jwks"));
         Assert.That(explicitFormat.Status, Is.EqualTo(200), explicitFormat.ToString());
-        Assert.That(_keys.Count("/jwks"), Is.EqualTo(before + 2));
+        // cached in the shared key zone: fetched at most once for both (KeyCacheTests)
+        Assert.That(_keys.Count("/jwks"), Is.InRange(1, before + 1));
     }
 
     [Test]
@@ -171,13 +173,13 @@ public sealed class KeyRequestTests : NginxFixture
     }
 
     [Test]
-    public async Task Key_request_is_made_for_every_protected_request()
+    public async Task With_key_cache_0_a_key_request_is_made_for_every_protected_request()
     {
         int before = _keys.Count("/jwks");
 
         for (int i = 0; i < 5; i++)
         {
-            Assert.That((await Nginx.GetAsync("/jwks", Token(JwksKey))).Status, Is.EqualTo(200));
+            Assert.That((await Nginx.GetAsync("/jwks-uncached", Token(JwksKey))).Status, Is.EqualTo(200));
         }
 
         Assert.That(_keys.Count("/jwks"), Is.EqualTo(before + 5));
@@ -287,8 +289,11 @@ public sealed class KeyRequestTests : NginxFixture
         Assert.That((await Nginx.GetAsync("/three", Token(KeyvalKey))).Status, Is.EqualTo(200));
         Assert.That((await Nginx.GetAsync("/three", Token(KeyA))).Status, Is.EqualTo(401));
 
-        Assert.That((_keys.Count("/jwks") - jwks, _keys.Count("/second") - second, _keys.Count("/keyval") - keyval),
-            Is.EqualTo((4, 4, 4)));
+        // every set was fetched (once: they are cached, see KeyCacheTests)
+        Assert.That(new[] { _keys.Count("/jwks"), _keys.Count("/second"), _keys.Count("/keyval") },
+            Is.All.InRange(1, 2));
+        Assert.That(_keys.Count("/second") - second + _keys.Count("/keyval") - keyval + _keys.Count("/jwks") - jwks,
+            Is.LessThanOrEqualTo(3));
     }
 
     [Test]
