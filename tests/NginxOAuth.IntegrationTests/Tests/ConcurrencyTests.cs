@@ -38,7 +38,7 @@ public sealed class ConcurrencyTests : NginxFixture
                 auth_jwt "concurrent";
 
                 location /file { auth_jwt_key_file keys.jwks; {{echo}} }
-                location /request { auth_jwt_key_request /_keys/jwks; {{echo}} }
+                location /request { auth_jwt_key_request /_keys/jwks; auth_jwt_key_cache 0; {{echo}} }
                 location /require {
                     auth_jwt_key_file keys.jwks;
                     auth_jwt_require_claim sub eq $http_x_expected_sub;

@@ -76,6 +76,7 @@ public sealed partial class VerifyCacheTests : NginxFixture
                 }
                 location /fetched {
                     auth_jwt_key_request /_keys/jwks;
+                    auth_jwt_key_cache 0; # the body of every request is part of the key
                     auth_jwt_verify_cache zone=vfetch:1m;
                     {{echo}}
                 }
