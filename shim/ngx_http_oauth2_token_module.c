@@ -54,6 +54,20 @@
 /* aux of an introspection entry: an "active": false answer (negative_ttl) */
 #define NGX_HTTP_OAUTH2_INACTIVE          1
 
+#define NGX_HTTP_OAUTH2_AUTH_BASIC        0   /* client_secret_basic */
+#define NGX_HTTP_OAUTH2_AUTH_POST         1
+#define NGX_HTTP_OAUTH2_AUTH_SECRET_JWT   2
+#define NGX_HTTP_OAUTH2_AUTH_KEY_JWT      3
+#define NGX_HTTP_OAUTH2_AUTH_TLS          4
+#define NGX_HTTP_OAUTH2_AUTH_NONE         5
+
+#define NGX_HTTP_OAUTH2_NEEDS_ID          0x1
+#define NGX_HTTP_OAUTH2_NEEDS_SECRET      0x2
+#define NGX_HTTP_OAUTH2_NEEDS_KEY         0x4
+#define NGX_HTTP_OAUTH2_NEEDS_AUD         0x8
+
+#define NGX_HTTP_OAUTH2_KEY_MAX           (64 * 1024)
+
 #define NGX_HTTP_OAUTH2_PHASE_ACCESS      0
 #define NGX_HTTP_OAUTH2_PHASE_PREACCESS   1
 
@@ -66,27 +80,73 @@
 
 
 
+/*
+ * One kind of IdP call (introspection or exchange) of a location: the
+ * setting pairs of the managed core (nox_sts_create, type "introspect" or
+ * "otx"), which builds the request body, the client authentication and
+ * the cache key.  The handle is built once per worker, on first use.
+ */
+
 typedef struct {
-    ngx_str_t                    client_id;
-    ngx_str_t                    client_secret;
-    ngx_uint_t                   secret_from_file;
-    ngx_str_t                    authorization;  /* "Basic ..." or empty */
-    ngx_str_t                    file;           /* of client_id */
+    nox_buf_t                   *settings;  /* name, value, name, ... */
+    ngx_http_complex_value_t   **cvs;       /* per pair, NULL: constant */
+    ngx_uint_t                   n;         /* pairs */
+    ngx_str_t                    file;      /* of the location */
     ngx_uint_t                   line;
-    ngx_str_t                    secret_file;    /* of the secret */
-    ngx_uint_t                   secret_line;
-} ngx_http_oauth2_token_main_conf_t;
+    int64_t                      handle;    /* per worker, lazily */
+    ngx_int_t                    handle_state;  /* 0, 1 ok, -1 failed */
+} ngx_http_oauth2_token_call_t;
+
+
+/* a setting pair while the call is built */
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_str_t                    value;
+    ngx_http_complex_value_t    *cv;        /* NULL: no variables */
+} ngx_http_oauth2_token_opt_t;
 
 
 typedef struct {
     ngx_flag_t                   introspect;
     ngx_str_t                    introspect_endpoint;
-    ngx_oauth_cache_conf_t  *introspect_cache;
+    ngx_oauth_cache_conf_t      *introspect_cache;
     ngx_flag_t                   exchange;
     ngx_str_t                    token_endpoint;
-    ngx_str_t                    audience;
-    ngx_str_t                    scope;
-    ngx_oauth_cache_conf_t  *exchange_cache;
+    ngx_http_complex_value_t    *audience;
+    ngx_http_complex_value_t    *scope;
+    ngx_array_t                 *resources;   /* of ngx_http_complex_value_t */
+    ngx_http_complex_value_t    *requested_type;
+    ngx_http_complex_value_t    *subject_type;
+    ngx_http_complex_value_t    *actor_token;
+    ngx_http_complex_value_t    *actor_type;
+    ngx_str_t                    issued_type; /* required issued_token_type */
+    ngx_oauth_cache_conf_t      *exchange_cache;
+
+    ngx_str_t                    client_id;   /* data NULL: not set */
+    ngx_str_t                    client_secret;
+    ngx_int_t                    secret_from_file;
+    ngx_str_t                    id_file;     /* of client_id */
+    ngx_uint_t                   id_line;
+    ngx_str_t                    secret_file; /* of the secret */
+    ngx_uint_t                   secret_line;
+    ngx_uint_t                   auth;        /* NGX_HTTP_OAUTH2_AUTH_* */
+    ngx_str_t                    auth_key;    /* private JWK */
+    ngx_str_t                    auth_kid;
+    ngx_str_t                    auth_alg;
+    ngx_str_t                    auth_aud;
+    ngx_str_t                    auth_file;
+    ngx_uint_t                   auth_line;
+
+    ngx_http_oauth2_token_call_t *introspect_call;
+    ngx_http_oauth2_token_call_t *exchange_call;
+
+    ngx_str_t                    resource_metadata;
+    ngx_http_complex_value_t    *challenge_scope;
+    ngx_flag_t                   nested;
+    ngx_str_t                    delimiter;
+    ngx_str_t                    quote;
+    ngx_str_t                    document;    /* RFC 9728 metadata */
     ngx_array_t                 *requires;    /* of require_t */
     ngx_uint_t                   www_mode;
     ngx_http_complex_value_t    *www;         /* NGX_HTTP_OAUTH2_WWW_CUSTOM */
@@ -110,7 +170,17 @@ typedef struct {
     ngx_str_t                    new_token;
     ngx_str_t                    new_token_type;
     ngx_str_t                    new_issued_type;
+    nox_buf_t                   *values;      /* this step's, per pair */
 } ngx_http_oauth2_token_ctx_t;
+
+
+/* auth_oauth2_token_client_auth methods and their names in the core */
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_str_t                    core;
+    ngx_uint_t                   needs;       /* NGX_HTTP_OAUTH2_NEEDS_* */
+} ngx_http_oauth2_token_method_t;
 
 
 static ngx_int_t ngx_http_oauth2_token_access_handler(ngx_http_request_t *r);
@@ -146,9 +216,12 @@ static ngx_int_t ngx_http_oauth2_token_set_authorization(
 static ngx_int_t ngx_http_oauth2_token_reject(ngx_http_request_t *r,
     ngx_http_oauth2_token_loc_conf_t *olcf, ngx_uint_t status,
     ngx_uint_t invalid);
-static size_t ngx_http_oauth2_token_form_len(ngx_str_t *src);
-static ngx_int_t ngx_http_oauth2_token_key(ngx_http_request_t *r,
-    u_char kind, ngx_str_t *parts, ngx_uint_t n, u_char *hash);
+static ngx_int_t ngx_http_oauth2_token_issued(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf,
+    ngx_http_oauth2_token_ctx_t *ctx);
+static u_char *ngx_http_oauth2_token_quoted(u_char *p, ngx_str_t *value);
+static ngx_int_t ngx_http_oauth2_token_document_handler(
+    ngx_http_request_t *r);
 
 
 static ngx_int_t ngx_http_oauth2_token_add_variables(ngx_conf_t *cf);
@@ -158,14 +231,26 @@ static ngx_int_t ngx_http_oauth2_token_variable_claim(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_oauth2_token_variable_new(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_oauth2_token_variable_prefix(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
-static void *ngx_http_oauth2_token_create_main_conf(ngx_conf_t *cf);
-static char *ngx_http_oauth2_token_init_main_conf(ngx_conf_t *cf,
-    void *conf);
 static void *ngx_http_oauth2_token_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_oauth2_token_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
 static ngx_int_t ngx_http_oauth2_token_init(ngx_conf_t *cf);
+static char *ngx_http_oauth2_token_client_check(ngx_conf_t *cf,
+    ngx_http_oauth2_token_loc_conf_t *conf);
+static ngx_int_t ngx_http_oauth2_token_same_client(
+    ngx_http_oauth2_token_loc_conf_t *a, ngx_http_oauth2_token_loc_conf_t *b);
+static ngx_int_t ngx_http_oauth2_token_same_exchange(
+    ngx_http_oauth2_token_loc_conf_t *a, ngx_http_oauth2_token_loc_conf_t *b);
+static ngx_http_oauth2_token_call_t *ngx_http_oauth2_token_call_conf(
+    ngx_conf_t *cf, ngx_http_oauth2_token_loc_conf_t *conf,
+    ngx_uint_t step);
+static ngx_int_t ngx_http_oauth2_token_opt(ngx_array_t *opts,
+    const char *name, ngx_str_t *value, ngx_http_complex_value_t *cv);
+static u_char *ngx_http_oauth2_token_check(void *data, u_char *buf,
+    u_char *last);
 
 static char *ngx_http_oauth2_token_client_id(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
@@ -181,6 +266,32 @@ static char *ngx_http_oauth2_token_require_conf(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_oauth2_token_www_authenticate(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_oauth2_token_client_auth(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_oauth2_token_resource(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_oauth2_token_allow_nested(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_oauth2_token_protected_resource(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static u_char *ngx_http_oauth2_token_json(u_char *p, ngx_str_t *value);
+
+
+static ngx_http_oauth2_token_method_t  ngx_http_oauth2_token_methods[] = {
+    { ngx_string("client_secret_basic"), ngx_string("client_secret_basic"),
+      NGX_HTTP_OAUTH2_NEEDS_ID|NGX_HTTP_OAUTH2_NEEDS_SECRET },
+    { ngx_string("client_secret_post"), ngx_string("client_secret_post"),
+      NGX_HTTP_OAUTH2_NEEDS_ID|NGX_HTTP_OAUTH2_NEEDS_SECRET },
+    { ngx_string("client_secret_jwt"), ngx_string("client_secret_jwt"),
+      NGX_HTTP_OAUTH2_NEEDS_ID|NGX_HTTP_OAUTH2_NEEDS_SECRET
+      |NGX_HTTP_OAUTH2_NEEDS_AUD },
+    { ngx_string("private_key_jwt"), ngx_string("private_key_jwt"),
+      NGX_HTTP_OAUTH2_NEEDS_ID|NGX_HTTP_OAUTH2_NEEDS_KEY
+      |NGX_HTTP_OAUTH2_NEEDS_AUD },
+    { ngx_string("tls_client_auth"), ngx_string("client_cert"), 0 },
+    { ngx_string("none"), ngx_string("none"), 0 },
+    { ngx_null_string, ngx_null_string, 0 }
+};
 
 
 static ngx_conf_enum_t  ngx_http_oauth2_token_phases[] = {
@@ -193,24 +304,102 @@ static ngx_conf_enum_t  ngx_http_oauth2_token_phases[] = {
 static ngx_command_t  ngx_http_oauth2_token_commands[] = {
 
     { ngx_string("auth_oauth2_token_client_id"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_oauth2_token_client_id,
-      NGX_HTTP_MAIN_CONF_OFFSET,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("auth_oauth2_token_client_secret"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_oauth2_token_secret,
-      NGX_HTTP_MAIN_CONF_OFFSET,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("auth_oauth2_token_client_secret_file"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_oauth2_token_secret,
-      NGX_HTTP_MAIN_CONF_OFFSET,
+      NGX_HTTP_LOC_CONF_OFFSET,
       1,
+      NULL },
+
+    { ngx_string("auth_oauth2_token_client_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_oauth2_token_client_auth,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_oauth2_token_resource"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_oauth2_token_resource,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_oauth2_token_requested_token_type"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_oauth2_token_loc_conf_t, requested_type),
+      NULL },
+
+    { ngx_string("auth_oauth2_token_subject_token_type"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_oauth2_token_loc_conf_t, subject_type),
+      NULL },
+
+    { ngx_string("auth_oauth2_token_actor_token"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_oauth2_token_loc_conf_t, actor_token),
+      NULL },
+
+    { ngx_string("auth_oauth2_token_actor_token_type"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_oauth2_token_loc_conf_t, actor_type),
+      NULL },
+
+    { ngx_string("auth_oauth2_token_issued_token_type"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_oauth2_token_loc_conf_t, issued_type),
+      NULL },
+
+    { ngx_string("auth_oauth2_token_resource_metadata"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_oauth2_token_loc_conf_t, resource_metadata),
+      NULL },
+
+    { ngx_string("auth_oauth2_token_challenge_scope"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_oauth2_token_loc_conf_t, challenge_scope),
+      NULL },
+
+    { ngx_string("auth_oauth2_token_allow_nested"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_ANY,
+      ngx_http_oauth2_token_allow_nested,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_oauth2_token_protected_resource"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_oauth2_token_protected_resource,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("auth_oauth2_token_introspect"),
@@ -282,14 +471,14 @@ static ngx_command_t  ngx_http_oauth2_token_commands[] = {
 
     { ngx_string("auth_oauth2_token_audience"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_http_set_complex_value_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_oauth2_token_loc_conf_t, audience),
       NULL },
 
     { ngx_string("auth_oauth2_token_scope"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_http_set_complex_value_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_oauth2_token_loc_conf_t, scope),
       NULL },
@@ -309,8 +498,8 @@ static ngx_http_module_t  ngx_http_oauth2_token_module_ctx = {
     ngx_http_oauth2_token_add_variables,   /* preconfiguration */
     ngx_http_oauth2_token_init,            /* postconfiguration */
 
-    ngx_http_oauth2_token_create_main_conf, /* create main configuration */
-    ngx_http_oauth2_token_init_main_conf,  /* init main configuration */
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -378,20 +567,16 @@ static ngx_http_variable_t  ngx_http_oauth2_token_vars[] = {
     { ngx_string("oauth2_token_new_issued_token_type"), NULL,
       ngx_http_oauth2_token_variable_new, 2, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("oauth2_token_claim_"), NULL,
+      ngx_http_oauth2_token_variable_prefix, 0,
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
+
       ngx_http_null_variable
 };
 
 
 static ngx_str_t  ngx_http_oauth2_token_form_type =
     ngx_string("application/x-www-form-urlencoded");
-
-#define NGX_HTTP_OAUTH2_INTROSPECT_TAIL  "&token_type_hint=access_token"
-#define NGX_HTTP_OAUTH2_EXCHANGE_HEAD                                         \
-    "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange"   \
-    "&subject_token="
-#define NGX_HTTP_OAUTH2_EXCHANGE_TYPE                                         \
-    "&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3A"        \
-    "access_token"
 
 
 /* ---- request handling -------------------------------------------------- */
@@ -603,16 +788,22 @@ ngx_http_oauth2_token_step(ngx_http_request_t *r,
 }
 
 
-/* the step's flight: its cache and the key (endpoint, token, parameters) */
+/*
+ * The step's flight: its cache, this request's values of the settings
+ * with variables, and the key (every setting with this request's value,
+ * and the token: nox_sts_key)
+ */
 
 static ngx_int_t
 ngx_http_oauth2_token_begin(ngx_http_request_t *r,
     ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx,
     ngx_uint_t step)
 {
-    ngx_str_t            parts[4];
-    ngx_uint_t           n;
-    ngx_oauth_flight_t  *f;
+    int32_t                        rc, detail;
+    ngx_str_t                      value;
+    ngx_uint_t                     i;
+    ngx_oauth_flight_t            *f;
+    ngx_http_oauth2_token_call_t  *call;
 
     f = &ctx->flight;
 
@@ -626,25 +817,68 @@ ngx_http_oauth2_token_begin(ngx_http_request_t *r,
     if (step == NGX_HTTP_OAUTH2_STEP_INTROSPECT) {
         f->cache = olcf->introspect_cache;
         f->kind = NGX_HTTP_OAUTH2_KIND_INTROSPECT;
-        parts[0] = olcf->introspect_endpoint;
-        parts[1] = ctx->token;
-        n = 2;
+        call = olcf->introspect_call;
 
     } else {
         f->cache = olcf->exchange_cache;
         f->kind = NGX_HTTP_OAUTH2_KIND_EXCHANGE;
-        parts[0] = olcf->token_endpoint;
-        parts[1] = ctx->token;
-        parts[2] = olcf->audience;
-        parts[3] = olcf->scope;
-        n = 4;
+        call = olcf->exchange_call;
+    }
+
+    /* the managed configuration, built once per call and worker */
+
+    if (call->handle_state == 0) {
+        detail = -1;
+        rc = ngx_oauth_managed.sts_create(call->settings,
+                                          (int32_t) (2 * call->n),
+                                          &call->handle, &detail);
+
+        /* nginx -t checked the same settings: a failure is not expected */
+
+        if (rc != NOX_OK) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "auth_oauth2_token: the client of %V:%ui cannot "
+                          "be set up: %s (setting %D)", &call->file,
+                          call->line, ngx_oauth_status_text(rc), detail);
+        }
+
+        call->handle_state = (rc == NOX_OK) ? 1 : -1;
+    }
+
+    if (call->handle_state != 1) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->values = ngx_pcalloc(r->pool, call->n * sizeof(nox_buf_t));
+    if (ctx->values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < call->n; i++) {
+        if (call->cvs[i] == NULL) {
+            continue;
+        }
+
+        if (ngx_http_complex_value(r, call->cvs[i], &value) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->values[i].data = value.data ? value.data : (u_char *) "";
+        ctx->values[i].len = (int32_t) value.len;
     }
 
     if (f->cache == NULL) {
         return NGX_OK;
     }
 
-    if (ngx_http_oauth2_token_key(r, f->kind, parts, n, f->hash) != NGX_OK) {
+    rc = ngx_oauth_managed.sts_key(call->handle, ctx->token.data,
+                                   (int32_t) ctx->token.len, ctx->values,
+                                   (int32_t) call->n, f->hash,
+                                   NOX_SHA256_LEN);
+    if (rc != NOX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "auth_oauth2_token: nox_sts_key failed: %s",
+                      ngx_oauth_status_text(rc));
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -652,73 +886,90 @@ ngx_http_oauth2_token_begin(ngx_http_request_t *r,
 }
 
 
-/* the IdP call of the step: a form POST to the internal endpoint */
+/*
+ * The IdP call of the step: a form POST to the internal endpoint, body
+ * and client authentication from the managed core (nox_sts_request)
+ */
 
 static ngx_int_t
 ngx_http_oauth2_token_call(ngx_http_request_t *r,
     ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx)
 {
-    u_char                             *p;
-    ngx_str_t                           body, *uri;
-    ngx_http_request_t                 *sr;
-    ngx_http_oauth2_token_main_conf_t  *omcf;
-
-    omcf = ngx_http_get_module_main_conf(r, ngx_http_oauth2_token_module);
+    u_char                        *out;
+    size_t                         cap;
+    int32_t                        rc, lens[3];
+    int64_t                        ttl;
+    ngx_str_t                      body, auth, *uri;
+    ngx_uint_t                     i;
+    ngx_http_request_t            *sr;
+    ngx_http_oauth2_token_call_t  *call;
 
     if (ctx->step == NGX_HTTP_OAUTH2_STEP_INTROSPECT) {
         uri = &olcf->introspect_endpoint;
-
-        body.len = sizeof("token=") - 1
-                   + ngx_http_oauth2_token_form_len(&ctx->token)
-                   + sizeof(NGX_HTTP_OAUTH2_INTROSPECT_TAIL) - 1;
+        call = olcf->introspect_call;
 
     } else {
         uri = &olcf->token_endpoint;
-
-        body.len = sizeof(NGX_HTTP_OAUTH2_EXCHANGE_HEAD) - 1
-                   + ngx_http_oauth2_token_form_len(&ctx->token)
-                   + sizeof(NGX_HTTP_OAUTH2_EXCHANGE_TYPE) - 1
-                   + sizeof("&audience=") - 1
-                   + ngx_http_oauth2_token_form_len(&olcf->audience)
-                   + sizeof("&scope=") - 1
-                   + ngx_http_oauth2_token_form_len(&olcf->scope);
+        call = olcf->exchange_call;
     }
 
-    body.data = ngx_pnalloc(r->pool, body.len);
-    if (body.data == NULL) {
+    cap = 3 * ctx->token.len + 16384;
+
+    for (i = 0; i < call->n; i++) {
+        cap += 3 * (ctx->values[i].data ? (size_t) ctx->values[i].len
+                                        : (size_t) call->settings[2 * i + 1]
+                                                                     .len);
+    }
+
+    for ( ;; ) {
+        out = ngx_pnalloc(r->pool, cap);
+        if (out == NULL) {
+            return ngx_http_oauth2_token_fail(r, olcf, ctx,
+                                              NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        lens[0] = lens[1] = lens[2] = 0;
+        ttl = 0;
+
+        rc = ngx_oauth_managed.sts_request(call->handle, ctx->token.data,
+                                           (int32_t) ctx->token.len,
+                                           ctx->values, (int32_t) call->n,
+                                           (int64_t) ngx_time(), out,
+                                           (int32_t) cap, lens, &ttl);
+
+        if (rc != NOX_E_BUFFER_TOO_SMALL || (size_t) lens[0] <= cap) {
+            break;
+        }
+
+        cap = lens[0];
+    }
+
+    if (rc == NOX_SOURCE_INVALID) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "auth_oauth2_token: rejected: %s (token %uz bytes)",
+                      ngx_oauth_status_text(rc), ctx->token.len);
+        return ngx_http_oauth2_token_fail(r, olcf, ctx,
+                                          NGX_HTTP_UNAUTHORIZED);
+    }
+
+    if (rc != NOX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "auth_oauth2_token: nox_sts_request failed: %s",
+                      ngx_oauth_status_text(rc));
         return ngx_http_oauth2_token_fail(r, olcf, ctx,
                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
-    if (ctx->step == NGX_HTTP_OAUTH2_STEP_INTROSPECT) {
-        p = ngx_cpymem(body.data, "token=", sizeof("token=") - 1);
-        p = ngx_oauth_form_encode(p, &ctx->token);
-        p = ngx_cpymem(p, NGX_HTTP_OAUTH2_INTROSPECT_TAIL,
-                       sizeof(NGX_HTTP_OAUTH2_INTROSPECT_TAIL) - 1);
+    /* out: the body, then the Authorization value (0 bytes: none) */
 
-    } else {
-        p = ngx_cpymem(body.data, NGX_HTTP_OAUTH2_EXCHANGE_HEAD,
-                       sizeof(NGX_HTTP_OAUTH2_EXCHANGE_HEAD) - 1);
-        p = ngx_oauth_form_encode(p, &ctx->token);
-        p = ngx_cpymem(p, NGX_HTTP_OAUTH2_EXCHANGE_TYPE,
-                       sizeof(NGX_HTTP_OAUTH2_EXCHANGE_TYPE) - 1);
-
-        if (olcf->audience.len) {
-            p = ngx_cpymem(p, "&audience=", sizeof("&audience=") - 1);
-            p = ngx_oauth_form_encode(p, &olcf->audience);
-        }
-
-        if (olcf->scope.len) {
-            p = ngx_cpymem(p, "&scope=", sizeof("&scope=") - 1);
-            p = ngx_oauth_form_encode(p, &olcf->scope);
-        }
-    }
-
-    body.len = p - body.data;
+    body.data = out;
+    body.len = lens[0];
+    auth.data = out + lens[0];
+    auth.len = lens[1];
 
     if (ngx_oauth_flight_post(r, &ctx->flight, uri,
                               &ngx_http_oauth2_token_form_type,
-                              &omcf->authorization, &body, &sr)
+                              &auth, &body, &sr)
         != NGX_OK)
     {
         return ngx_http_oauth2_token_fail(r, olcf, ctx,
@@ -784,6 +1035,11 @@ ngx_http_oauth2_token_cached(ngx_http_request_t *r,
             ctx->new_issued_type.len = value->len - aux - type_len;
             ctx->exchanged = 1;
             ctx->state = NGX_HTTP_OAUTH2_DONE;
+
+            if (ngx_http_oauth2_token_issued(r, olcf, ctx) != NGX_OK) {
+                return ngx_http_oauth2_token_reject(r, olcf,
+                                                    NGX_HTTP_BAD_GATEWAY, 1);
+            }
 
             return ngx_http_oauth2_token_set_authorization(r, ctx);
         }
@@ -1003,7 +1259,6 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
     int64_t              expires_in;
     ngx_str_t            value, *body, code;
     ngx_uint_t           status;
-    ngx_table_elt_t     *h;
     ngx_oauth_flight_t  *f;
     u_char               buf[NOX_STS_ERROR_MAX];
 
@@ -1037,20 +1292,6 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
                                            : NGX_HTTP_UNAUTHORIZED;
 
         ngx_oauth_flight_fail(r, f, status);
-
-        if (status == NGX_HTTP_FORBIDDEN
-            && olcf->www_mode == NGX_HTTP_OAUTH2_WWW_ON)
-        {
-            ngx_str_set(&value, "Bearer error=\"insufficient_scope\"");
-
-            h = ngx_oauth_header_add(r->pool, &r->headers_out.headers,
-                                     "WWW-Authenticate", &value);
-            if (h == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            r->headers_out.www_authenticate = h;
-        }
 
         return ngx_http_oauth2_token_reject(r, olcf, status, 1);
     }
@@ -1117,6 +1358,10 @@ ngx_http_oauth2_token_exchange_response(ngx_http_request_t *r,
     ctx->exchanged = 1;
     ctx->state = NGX_HTTP_OAUTH2_DONE;
 
+    if (ngx_http_oauth2_token_issued(r, olcf, ctx) != NGX_OK) {
+        return ngx_http_oauth2_token_fail(r, olcf, ctx, NGX_HTTP_BAD_GATEWAY);
+    }
+
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "auth_oauth2_token: exchanged for a token of %D bytes, "
                    "expires_in %L", token_len, expires_in);
@@ -1166,8 +1411,42 @@ ngx_http_oauth2_token_set_authorization(ngx_http_request_t *r,
 
 
 /*
- * The status to answer: 401 with the challenge of
- * auth_oauth2_token_www_authenticate, 503 with Retry-After, else as is
+ * auth_oauth2_token_issued_token_type: the token endpoint must say it
+ * issued that type (RFC 8693 2.2.1); else its answer is unusable (502)
+ */
+
+static ngx_int_t
+ngx_http_oauth2_token_issued(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx)
+{
+    if (olcf->issued_type.len == 0
+        || (ctx->new_issued_type.len == olcf->issued_type.len
+            && ngx_strncmp(ctx->new_issued_type.data, olcf->issued_type.data,
+                           olcf->issued_type.len)
+               == 0))
+    {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "auth_oauth2_token: token exchange \"%V\" issued a token "
+                  "of type \"%V\", not \"%V\"", &olcf->token_endpoint,
+                  &ctx->new_issued_type, &olcf->issued_type);
+
+    ctx->exchanged = 0;
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * The status to answer, with its challenge (RFC 6750 3, RFC 9728 5.1):
+ * 401 "Bearer" (error="invalid_token" when a token was presented and
+ * refused), 403 error="insufficient_scope" with scope= when
+ * auth_oauth2_token_challenge_scope is set, resource_metadata= on both
+ * when auth_oauth2_token_resource_metadata is; 503 with Retry-After.
+ * auth_oauth2_token_www_authenticate off: no challenge; a custom value
+ * replaces the 401 challenge.
  */
 
 static ngx_int_t
@@ -1175,20 +1454,26 @@ ngx_http_oauth2_token_reject(ngx_http_request_t *r,
     ngx_http_oauth2_token_loc_conf_t *olcf, ngx_uint_t status,
     ngx_uint_t invalid)
 {
-    ngx_str_t         value;
+    u_char           *p;
+    size_t            len;
+    ngx_str_t         value, scope;
     ngx_table_elt_t  *h;
 
     if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
         return ngx_oauth_challenge(r, status, invalid);
     }
 
-    if (status != NGX_HTTP_UNAUTHORIZED
+    if ((status != NGX_HTTP_UNAUTHORIZED && status != NGX_HTTP_FORBIDDEN)
         || olcf->www_mode == NGX_HTTP_OAUTH2_WWW_OFF)
     {
         return status;
     }
 
     if (olcf->www_mode == NGX_HTTP_OAUTH2_WWW_CUSTOM) {
+        if (status != NGX_HTTP_UNAUTHORIZED) {
+            return status;
+        }
+
         if (ngx_http_complex_value(r, olcf->www, &value) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -1197,9 +1482,58 @@ ngx_http_oauth2_token_reject(ngx_http_request_t *r,
             return status;
         }
 
-    } else {
-        return ngx_oauth_challenge(r, status, invalid);
+        goto add;
     }
+
+    ngx_str_null(&scope);
+
+    if (status == NGX_HTTP_FORBIDDEN
+        && olcf->challenge_scope
+        && ngx_http_complex_value(r, olcf->challenge_scope, &scope)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = sizeof("Bearer error=\"insufficient_scope\"") - 1
+          + sizeof(", scope=\"\"") - 1 + scope.len
+          + sizeof(", resource_metadata=\"\"") - 1
+          + olcf->resource_metadata.len;
+
+    value.data = ngx_pnalloc(r->pool, len);
+    if (value.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(value.data, "Bearer", sizeof("Bearer") - 1);
+
+    if (status == NGX_HTTP_FORBIDDEN) {
+        p = ngx_cpymem(p, " error=\"insufficient_scope\"",
+                       sizeof(" error=\"insufficient_scope\"") - 1);
+
+        if (scope.len) {
+            p = ngx_cpymem(p, ", scope=", sizeof(", scope=") - 1);
+            p = ngx_http_oauth2_token_quoted(p, &scope);
+        }
+
+    } else if (invalid) {
+        p = ngx_cpymem(p, " error=\"invalid_token\"",
+                       sizeof(" error=\"invalid_token\"") - 1);
+    }
+
+    if (olcf->resource_metadata.len) {
+        if (p - value.data > (ssize_t) sizeof("Bearer") - 1) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, " resource_metadata=",
+                       sizeof(" resource_metadata=") - 1);
+        p = ngx_http_oauth2_token_quoted(p, &olcf->resource_metadata);
+    }
+
+    value.len = p - value.data;
+
+add:
 
     h = ngx_oauth_header_add(r->pool, &r->headers_out.headers,
                              "WWW-Authenticate", &value);
@@ -1213,61 +1547,87 @@ ngx_http_oauth2_token_reject(ngx_http_request_t *r,
 }
 
 
-/* application/x-www-form-urlencoded (RFC 6749 appendix B) */
+/*
+ * A quoted-string of a challenge: the value between double quotes, with
+ * the bytes a quoted-string cannot hold (controls, '"', '\') left out;
+ * at most value->len + 2 bytes
+ */
 
-static size_t
-ngx_http_oauth2_token_form_len(ngx_str_t *src)
+static u_char *
+ngx_http_oauth2_token_quoted(u_char *p, ngx_str_t *value)
 {
-    return src->len * 3;
+    u_char      c;
+    ngx_uint_t  i;
+
+    *p++ = '"';
+
+    for (i = 0; i < value->len; i++) {
+        c = value->data[i];
+
+        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+            continue;
+        }
+
+        *p++ = c;
+    }
+
+    *p++ = '"';
+
+    return p;
 }
 
 
-
-
-/* SHA-256 over kind and the length-prefixed parts */
+/* auth_oauth2_token_protected_resource: the RFC 9728 document, GET/HEAD */
 
 static ngx_int_t
-ngx_http_oauth2_token_key(ngx_http_request_t *r, u_char kind,
-    ngx_str_t *parts, ngx_uint_t n, u_char *hash)
+ngx_http_oauth2_token_document_handler(ngx_http_request_t *r)
 {
-    u_char      *p, *key;
-    size_t       len;
-    int32_t      rc;
-    ngx_uint_t   i;
+    ngx_int_t                          rc;
+    ngx_buf_t                         *b;
+    ngx_chain_t                        out;
+    ngx_http_oauth2_token_loc_conf_t  *olcf;
 
-    len = 2;
-    for (i = 0; i < n; i++) {
-        len += NGX_SIZE_T_LEN + 2 + parts[i].len;
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
     }
 
-    key = ngx_pnalloc(r->pool, len);
-    if (key == NULL) {
-        return NGX_ERROR;
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
-    p = key;
-    *p++ = kind;
-    *p++ = '|';
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_oauth2_token_module);
 
-    for (i = 0; i < n; i++) {
-        p = ngx_sprintf(p, "%uz:%V|", parts[i].len, &parts[i]);
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = olcf->document.len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    if (r->method == NGX_HTTP_HEAD) {
+        return ngx_http_send_header(r);
     }
 
-    rc = ngx_oauth_managed.sha256(key, (int32_t) (p - key), hash,
-                                  NOX_SHA256_LEN);
-
-    /* the key holds the raw token: do not leave it in the pool */
-
-    ngx_explicit_memzero(key, p - key);
-
-    if (rc != NOX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "auth_oauth2_token: nox_sha256 failed: %s",
-                      ngx_oauth_status_text(rc));
-        return NGX_ERROR;
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return NGX_OK;
+    b->pos = olcf->document.data;
+    b->last = olcf->document.data + olcf->document.len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return ngx_http_output_filter(r, &out);
 }
 
 
@@ -1371,95 +1731,61 @@ ngx_http_oauth2_token_variable_new(ngx_http_request_t *r,
 }
 
 
+/*
+ * $oauth2_token_claim_<name>: any member of the introspection response
+ * (active: true only); with auth_oauth2_token_allow_nested, a path into
+ * nested objects as for $jwt_claim_*
+ */
+
+static ngx_int_t
+ngx_http_oauth2_token_variable_prefix(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                         *name = (ngx_str_t *) data;
+
+    ngx_int_t                          rc;
+    ngx_str_t                          path, value;
+    ngx_http_oauth2_token_ctx_t       *ctx;
+    ngx_http_oauth2_token_loc_conf_t  *olcf;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_oauth2_token_module);
+
+    if (name == NULL
+        || name->len <= sizeof("oauth2_token_claim_") - 1
+        || ctx == NULL || ctx->active != 1 || !ngx_oauth_managed_ready)
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    path.data = name->data + sizeof("oauth2_token_claim_") - 1;
+    path.len = name->len - (sizeof("oauth2_token_claim_") - 1);
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_oauth2_token_module);
+
+    if (olcf->nested == 1) {
+        rc = ngx_oauth_json_get(r, &ctx->response, &path, NOX_PATH_NESTED,
+                                &olcf->delimiter, &olcf->quote, &value);
+
+    } else {
+        rc = ngx_oauth_json_get(r, &ctx->response, &path, NOX_PATH_NAME,
+                                NULL, NULL, &value);
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    return ngx_oauth_variable_set(r, v, &value);
+}
+
+
 /* ---- configuration ----------------------------------------------------- */
-
-static void *
-ngx_http_oauth2_token_create_main_conf(ngx_conf_t *cf)
-{
-    ngx_http_oauth2_token_main_conf_t  *omcf;
-
-    /*
-     * set by ngx_pcalloc():
-     *
-     *     omcf->client_id = { 0, NULL };
-     *     omcf->client_secret = { 0, NULL };
-     *     omcf->secret_from_file = 0;
-     *     omcf->authorization = { 0, NULL };
-     *     omcf->secret_file = { 0, NULL };
-     */
-
-    omcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_oauth2_token_main_conf_t));
-    if (omcf == NULL) {
-        return NULL;
-    }
-
-    return omcf;
-}
-
-
-/* Authorization: Basic base64(form(id) ":" form(secret)), RFC 6749 2.3.1 */
-
-static char *
-ngx_http_oauth2_token_init_main_conf(ngx_conf_t *cf, void *conf)
-{
-    ngx_http_oauth2_token_main_conf_t *omcf = conf;
-
-    u_char     *p;
-    ngx_str_t   plain, encoded;
-
-    if (omcf->client_id.data == NULL && omcf->client_secret.data == NULL) {
-        return NGX_CONF_OK;
-    }
-
-    if (omcf->client_id.data == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"auth_oauth2_token_client_secret%s\" needs "
-                      "\"auth_oauth2_token_client_id\" in %V:%ui",
-                      omcf->secret_from_file ? "_file" : "",
-                      &omcf->secret_file, omcf->secret_line);
-        return NGX_CONF_ERROR;
-    }
-
-    if (omcf->client_secret.data == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"auth_oauth2_token_client_id\" needs "
-                      "\"auth_oauth2_token_client_secret\" or "
-                      "\"auth_oauth2_token_client_secret_file\" in %V:%ui",
-                      &omcf->file, omcf->line);
-        return NGX_CONF_ERROR;
-    }
-
-    plain.len = ngx_http_oauth2_token_form_len(&omcf->client_id) + 1
-                + ngx_http_oauth2_token_form_len(&omcf->client_secret);
-
-    plain.data = ngx_pnalloc(cf->pool, plain.len);
-    if (plain.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    p = ngx_oauth_form_encode(plain.data, &omcf->client_id);
-    *p++ = ':';
-    p = ngx_oauth_form_encode(p, &omcf->client_secret);
-    plain.len = p - plain.data;
-
-    p = ngx_pnalloc(cf->pool, sizeof("Basic ") - 1
-                              + ngx_base64_encoded_length(plain.len));
-    if (p == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    omcf->authorization.data = p;
-
-    encoded.data = ngx_cpymem(p, "Basic ", sizeof("Basic ") - 1);
-    ngx_encode_base64(&encoded, &plain);
-
-    omcf->authorization.len = sizeof("Basic ") - 1 + encoded.len;
-
-    ngx_explicit_memzero(plain.data, plain.len);
-
-    return NGX_CONF_OK;
-}
-
 
 static void *
 ngx_http_oauth2_token_create_loc_conf(ngx_conf_t *cf)
@@ -1476,18 +1802,40 @@ ngx_http_oauth2_token_create_loc_conf(ngx_conf_t *cf)
      *
      *     conf->introspect_endpoint = { 0, NULL };
      *     conf->token_endpoint = { 0, NULL };
-     *     conf->audience = { 0, NULL };
-     *     conf->scope = { 0, NULL };
+     *     conf->issued_type = { 0, NULL };
      *     conf->requires = NULL;
      *     conf->www = NULL;
      *     conf->introspect_file = { 0, NULL };
      *     conf->exchange_file = { 0, NULL };
+     *     conf->client_id = { 0, NULL };
+     *     conf->client_secret = { 0, NULL };
+     *     conf->auth_key = { 0, NULL };
+     *     conf->auth_kid = { 0, NULL };
+     *     conf->auth_alg = { 0, NULL };
+     *     conf->auth_aud = { 0, NULL };
+     *     conf->introspect_call = NULL;
+     *     conf->exchange_call = NULL;
+     *     conf->resource_metadata = { 0, NULL };
+     *     conf->delimiter = { 0, NULL };
+     *     conf->quote = { 0, NULL };
+     *     conf->document = { 0, NULL };
      */
 
     conf->introspect = NGX_CONF_UNSET;
     conf->introspect_cache = NGX_CONF_UNSET_PTR;
     conf->exchange = NGX_CONF_UNSET;
     conf->exchange_cache = NGX_CONF_UNSET_PTR;
+    conf->audience = NGX_CONF_UNSET_PTR;
+    conf->scope = NGX_CONF_UNSET_PTR;
+    conf->resources = NGX_CONF_UNSET_PTR;
+    conf->requested_type = NGX_CONF_UNSET_PTR;
+    conf->subject_type = NGX_CONF_UNSET_PTR;
+    conf->actor_token = NGX_CONF_UNSET_PTR;
+    conf->actor_type = NGX_CONF_UNSET_PTR;
+    conf->secret_from_file = NGX_CONF_UNSET;
+    conf->auth = NGX_CONF_UNSET_UINT;
+    conf->challenge_scope = NGX_CONF_UNSET_PTR;
+    conf->nested = NGX_CONF_UNSET;
     conf->www_mode = NGX_CONF_UNSET_UINT;
     conf->phase = NGX_CONF_UNSET_UINT;
 
@@ -1519,10 +1867,57 @@ ngx_http_oauth2_token_merge_loc_conf(ngx_conf_t *cf, void *parent,
                              NULL);
     ngx_conf_merge_value(conf->exchange, prev->exchange, 0);
     ngx_conf_merge_str_value(conf->token_endpoint, prev->token_endpoint, "");
-    ngx_conf_merge_str_value(conf->audience, prev->audience, "");
-    ngx_conf_merge_str_value(conf->scope, prev->scope, "");
+    ngx_conf_merge_ptr_value(conf->audience, prev->audience, NULL);
+    ngx_conf_merge_ptr_value(conf->scope, prev->scope, NULL);
+    ngx_conf_merge_ptr_value(conf->resources, prev->resources, NULL);
+    ngx_conf_merge_ptr_value(conf->requested_type, prev->requested_type,
+                             NULL);
+    ngx_conf_merge_ptr_value(conf->subject_type, prev->subject_type, NULL);
+    ngx_conf_merge_ptr_value(conf->actor_token, prev->actor_token, NULL);
+    ngx_conf_merge_ptr_value(conf->actor_type, prev->actor_type, NULL);
+    ngx_conf_merge_str_value(conf->issued_type, prev->issued_type, "");
     ngx_conf_merge_ptr_value(conf->exchange_cache, prev->exchange_cache,
                              NULL);
+
+    /* the client: id and secret together, the method with its key */
+
+    if (conf->client_id.data == NULL) {
+        conf->client_id = prev->client_id;
+        conf->id_file = prev->id_file;
+        conf->id_line = prev->id_line;
+    }
+
+    if (conf->client_secret.data == NULL) {
+        conf->client_secret = prev->client_secret;
+        conf->secret_from_file = prev->secret_from_file;
+        conf->secret_file = prev->secret_file;
+        conf->secret_line = prev->secret_line;
+    }
+
+    if (conf->auth == NGX_CONF_UNSET_UINT) {
+        conf->auth = prev->auth;
+        conf->auth_key = prev->auth_key;
+        conf->auth_kid = prev->auth_kid;
+        conf->auth_alg = prev->auth_alg;
+        conf->auth_aud = prev->auth_aud;
+        conf->auth_file = prev->auth_file;
+        conf->auth_line = prev->auth_line;
+    }
+
+    if (ngx_http_oauth2_token_client_check(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_merge_str_value(conf->resource_metadata,
+                             prev->resource_metadata, "");
+    ngx_conf_merge_ptr_value(conf->challenge_scope, prev->challenge_scope,
+                             NULL);
+
+    if (conf->nested == NGX_CONF_UNSET) {
+        conf->nested = prev->nested;
+        conf->delimiter = prev->delimiter;
+        conf->quote = prev->quote;
+    }
 
     /* as auth_jwt_require: the parent's checks come first, then ours */
 
@@ -1558,7 +1953,348 @@ ngx_http_oauth2_token_merge_loc_conf(ngx_conf_t *cf, void *parent,
         return NGX_CONF_ERROR;
     }
 
+    /* the calls of the core: the parent's when nothing differs */
+
+    if (conf->introspect) {
+        if (prev->introspect_call
+            && conf->introspect_endpoint.data == prev->introspect_endpoint.data
+            && ngx_http_oauth2_token_same_client(conf, prev))
+        {
+            conf->introspect_call = prev->introspect_call;
+
+        } else {
+            conf->introspect_call = ngx_http_oauth2_token_call_conf(cf, conf,
+                                            NGX_HTTP_OAUTH2_STEP_INTROSPECT);
+            if (conf->introspect_call == NULL) {
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
+    if (conf->exchange) {
+        if (prev->exchange_call
+            && conf->token_endpoint.data == prev->token_endpoint.data
+            && ngx_http_oauth2_token_same_client(conf, prev)
+            && ngx_http_oauth2_token_same_exchange(conf, prev))
+        {
+            conf->exchange_call = prev->exchange_call;
+
+        } else {
+            conf->exchange_call = ngx_http_oauth2_token_call_conf(cf, conf,
+                                            NGX_HTTP_OAUTH2_STEP_EXCHANGE);
+            if (conf->exchange_call == NULL) {
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The client of a location: a secret needs an id; the method (by
+ * default client_secret_basic with an id, else none) needs what it
+ * uses.  Checked at every level, so the error names the directives.
+ */
+
+static char *
+ngx_http_oauth2_token_client_check(ngx_conf_t *cf,
+    ngx_http_oauth2_token_loc_conf_t *conf)
+{
+    ngx_uint_t                       needs;
+    ngx_http_oauth2_token_method_t  *m;
+
+    if (conf->client_secret.data && conf->client_id.data == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"auth_oauth2_token_client_secret%s\" needs "
+                      "\"auth_oauth2_token_client_id\" in %V:%ui",
+                      conf->secret_from_file == 1 ? "_file" : "",
+                      &conf->secret_file, conf->secret_line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->auth == NGX_CONF_UNSET_UINT) {
+        if (conf->client_id.data == NULL) {
+            return NGX_CONF_OK;
+        }
+
+        needs = NGX_HTTP_OAUTH2_NEEDS_SECRET;
+        m = &ngx_http_oauth2_token_methods[NGX_HTTP_OAUTH2_AUTH_BASIC];
+
+    } else {
+        m = &ngx_http_oauth2_token_methods[conf->auth];
+        needs = m->needs;
+    }
+
+    if ((needs & NGX_HTTP_OAUTH2_NEEDS_ID) && conf->client_id.data == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"auth_oauth2_token_client_auth %V\" needs "
+                      "\"auth_oauth2_token_client_id\" in %V:%ui",
+                      &m->name, &conf->auth_file, conf->auth_line);
+        return NGX_CONF_ERROR;
+    }
+
+    if ((needs & NGX_HTTP_OAUTH2_NEEDS_SECRET)
+        && conf->client_secret.data == NULL)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"auth_oauth2_token_client_id\" needs "
+                      "\"auth_oauth2_token_client_secret\" or "
+                      "\"auth_oauth2_token_client_secret_file\" "
+                      "(method %V) in %V:%ui",
+                      &m->name, &conf->id_file, conf->id_line);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* the same client settings (the same directives, inherited) */
+
+static ngx_int_t
+ngx_http_oauth2_token_same_client(ngx_http_oauth2_token_loc_conf_t *a,
+    ngx_http_oauth2_token_loc_conf_t *b)
+{
+    return a->client_id.data == b->client_id.data
+           && a->client_secret.data == b->client_secret.data
+           && a->auth == b->auth
+           && a->auth_key.data == b->auth_key.data
+           && a->auth_kid.data == b->auth_kid.data
+           && a->auth_alg.data == b->auth_alg.data
+           && a->auth_aud.data == b->auth_aud.data;
+}
+
+
+static ngx_int_t
+ngx_http_oauth2_token_same_exchange(ngx_http_oauth2_token_loc_conf_t *a,
+    ngx_http_oauth2_token_loc_conf_t *b)
+{
+    return a->audience == b->audience
+           && a->scope == b->scope
+           && a->resources == b->resources
+           && a->requested_type == b->requested_type
+           && a->subject_type == b->subject_type
+           && a->actor_token == b->actor_token
+           && a->actor_type == b->actor_type;
+}
+
+
+/*
+ * The settings of the core for one call: type, endpoint (the default
+ * "aud" of client assertions), the client, and for the exchange the
+ * RFC 8693 parameters; values with variables are evaluated per request
+ */
+
+static ngx_http_oauth2_token_call_t *
+ngx_http_oauth2_token_call_conf(ngx_conf_t *cf,
+    ngx_http_oauth2_token_loc_conf_t *conf, ngx_uint_t step)
+{
+    ngx_str_t                        type, *endpoint;
+    ngx_uint_t                       i;
+    ngx_array_t                      opts;
+    ngx_http_complex_value_t        *cv;
+    ngx_http_oauth2_token_opt_t     *opt;
+    ngx_http_oauth2_token_call_t    *call;
+    ngx_http_oauth2_token_method_t  *m;
+
+    if (ngx_array_init(&opts, cf->temp_pool, 16,
+                       sizeof(ngx_http_oauth2_token_opt_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (step == NGX_HTTP_OAUTH2_STEP_INTROSPECT) {
+        ngx_str_set(&type, "introspect");
+        endpoint = &conf->introspect_endpoint;
+
+    } else {
+        ngx_str_set(&type, "otx");
+        endpoint = &conf->token_endpoint;
+    }
+
+    if (conf->auth == NGX_CONF_UNSET_UINT) {
+        m = &ngx_http_oauth2_token_methods[conf->client_id.data
+                                           ? NGX_HTTP_OAUTH2_AUTH_BASIC
+                                           : NGX_HTTP_OAUTH2_AUTH_NONE];
+    } else {
+        m = &ngx_http_oauth2_token_methods[conf->auth];
+    }
+
+    if (ngx_http_oauth2_token_opt(&opts, "type", &type, NULL) != NGX_OK
+        || ngx_http_oauth2_token_opt(&opts, "endpoint", endpoint, NULL)
+           != NGX_OK
+        || ngx_http_oauth2_token_opt(&opts, "auth", &m->core, NULL)
+           != NGX_OK
+        || ngx_http_oauth2_token_opt(&opts, "client_id", &conf->client_id,
+                                     NULL)
+           != NGX_OK
+        || ngx_http_oauth2_token_opt(&opts, "client_secret",
+                                     &conf->client_secret, NULL)
+           != NGX_OK
+        || ngx_http_oauth2_token_opt(&opts, "jwk", &conf->auth_key, NULL)
+           != NGX_OK
+        || ngx_http_oauth2_token_opt(&opts, "kid", &conf->auth_kid, NULL)
+           != NGX_OK
+        || ngx_http_oauth2_token_opt(&opts, "alg", &conf->auth_alg, NULL)
+           != NGX_OK
+        || ngx_http_oauth2_token_opt(&opts, "aud", &conf->auth_aud, NULL)
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (step == NGX_HTTP_OAUTH2_STEP_EXCHANGE) {
+        if (ngx_http_oauth2_token_opt(&opts, "audience", NULL,
+                                      conf->audience)
+            != NGX_OK
+            || ngx_http_oauth2_token_opt(&opts, "scope", NULL, conf->scope)
+               != NGX_OK
+            || ngx_http_oauth2_token_opt(&opts, "requested_token_type",
+                                         NULL, conf->requested_type)
+               != NGX_OK
+            || ngx_http_oauth2_token_opt(&opts, "subject_token_type", NULL,
+                                         conf->subject_type)
+               != NGX_OK
+            || ngx_http_oauth2_token_opt(&opts, "actor_token", NULL,
+                                         conf->actor_token)
+               != NGX_OK
+            || ngx_http_oauth2_token_opt(&opts, "actor_token_type", NULL,
+                                         conf->actor_type)
+               != NGX_OK)
+        {
+            return NULL;
+        }
+
+        if (conf->resources) {
+            cv = conf->resources->elts;
+
+            for (i = 0; i < conf->resources->nelts; i++) {
+                if (ngx_http_oauth2_token_opt(&opts, "resource", NULL,
+                                              &cv[i])
+                    != NGX_OK)
+                {
+                    return NULL;
+                }
+            }
+        }
+    }
+
+    call = ngx_pcalloc(cf->pool, sizeof(ngx_http_oauth2_token_call_t));
+    if (call == NULL) {
+        return NULL;
+    }
+
+    call->n = opts.nelts;
+
+    if (step == NGX_HTTP_OAUTH2_STEP_INTROSPECT) {
+        call->file = conf->introspect_file;
+        call->line = conf->introspect_line;
+
+    } else {
+        call->file = conf->exchange_file;
+        call->line = conf->exchange_line;
+    }
+
+    call->settings = ngx_pcalloc(cf->pool, 2 * call->n * sizeof(nox_buf_t));
+    call->cvs = ngx_pcalloc(cf->pool,
+                            call->n * sizeof(ngx_http_complex_value_t *));
+    if (call->settings == NULL || call->cvs == NULL) {
+        return NULL;
+    }
+
+    opt = opts.elts;
+
+    for (i = 0; i < call->n; i++) {
+        call->settings[2 * i].data = opt[i].name.data;
+        call->settings[2 * i].len = (int32_t) opt[i].name.len;
+        call->settings[2 * i + 1].data = opt[i].value.data;
+        call->settings[2 * i + 1].len = (int32_t) opt[i].value.len;
+        call->cvs[i] = opt[i].cv;
+    }
+
+    if (ngx_oauth_check_add_at(cf, ngx_http_oauth2_token_check, call,
+                               &call->file, call->line)
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return call;
+}
+
+
+/*
+ * One setting: a fixed value (left out when not set), or a complex value
+ * (its text when it has no variables, else evaluated per request)
+ */
+
+static ngx_int_t
+ngx_http_oauth2_token_opt(ngx_array_t *opts, const char *name,
+    ngx_str_t *value, ngx_http_complex_value_t *cv)
+{
+    ngx_http_oauth2_token_opt_t  *opt;
+
+    if (cv == NULL && (value == NULL || value->data == NULL)) {
+        return NGX_OK;
+    }
+
+    opt = ngx_array_push(opts);
+    if (opt == NULL) {
+        return NGX_ERROR;
+    }
+
+    opt->name.data = (u_char *) name;
+    opt->name.len = ngx_strlen(name);
+
+    if (cv) {
+        opt->value = cv->value;
+        opt->cv = cv->lengths ? cv : NULL;
+
+    } else {
+        opt->value = *value;
+        opt->cv = NULL;
+    }
+
+    return NGX_OK;
+}
+
+
+/* in the validator child: does the managed core accept the client? */
+
+static u_char *
+ngx_http_oauth2_token_check(void *data, u_char *buf, u_char *last)
+{
+    ngx_http_oauth2_token_call_t  *call = data;
+
+    int64_t    handle;
+    int32_t    rc, detail;
+    ngx_str_t  name;
+
+    handle = 0;
+    detail = -1;
+
+    rc = ngx_oauth_managed.sts_create(call->settings, (int32_t) (2 * call->n),
+                                      &handle, &detail);
+
+    if (rc == NOX_OK) {
+        (void) ngx_oauth_managed.sts_free(handle);
+        return NULL;
+    }
+
+    if (detail < 0 || (ngx_uint_t) detail >= call->n) {
+        return ngx_slprintf(buf, last, "auth_oauth2_token: %s",
+                            ngx_oauth_status_text(rc));
+    }
+
+    name.data = (u_char *) call->settings[2 * detail].data;
+    name.len = call->settings[2 * detail].len;
+
+    return ngx_slprintf(buf, last,
+                        "auth_oauth2_token: the client setting \"%V\": %s",
+                        &name, ngx_oauth_status_text(rc));
 }
 
 
@@ -1592,11 +2328,11 @@ static char *
 ngx_http_oauth2_token_client_id(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_http_oauth2_token_main_conf_t *omcf = conf;
+    ngx_http_oauth2_token_loc_conf_t *olcf = conf;
 
     ngx_str_t  *value;
 
-    if (omcf->client_id.data) {
+    if (olcf->client_id.data) {
         return "is duplicate";
     }
 
@@ -1606,9 +2342,9 @@ ngx_http_oauth2_token_client_id(ngx_conf_t *cf, ngx_command_t *cmd,
         return "is empty";
     }
 
-    omcf->client_id = value[1];
-    omcf->file = cf->conf_file->file.name;
-    omcf->line = cf->conf_file->line;
+    olcf->client_id = value[1];
+    olcf->id_file = cf->conf_file->file.name;
+    olcf->id_line = cf->conf_file->line;
 
     return NGX_CONF_OK;
 }
@@ -1619,12 +2355,12 @@ ngx_http_oauth2_token_client_id(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *
 ngx_http_oauth2_token_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_oauth2_token_main_conf_t *omcf = conf;
+    ngx_http_oauth2_token_loc_conf_t *olcf = conf;
 
     ngx_str_t  *value, name, content;
 
-    if (omcf->client_secret.data) {
-        if (omcf->secret_from_file != cmd->offset) {
+    if (olcf->client_secret.data) {
+        if (olcf->secret_from_file != (ngx_int_t) cmd->offset) {
             return "cannot be combined with the other client secret "
                    "directive";
         }
@@ -1652,10 +2388,10 @@ ngx_http_oauth2_token_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "gives an empty secret";
     }
 
-    omcf->client_secret = content;
-    omcf->secret_from_file = cmd->offset;
-    omcf->secret_file = cf->conf_file->file.name;
-    omcf->secret_line = cf->conf_file->line;
+    olcf->client_secret = content;
+    olcf->secret_from_file = cmd->offset;
+    olcf->secret_file = cf->conf_file->file.name;
+    olcf->secret_line = cf->conf_file->line;
 
     return NGX_CONF_OK;
 }
@@ -1817,4 +2553,401 @@ ngx_http_oauth2_token_www_authenticate(ngx_conf_t *cf, ngx_command_t *cmd,
     olcf->www_mode = NGX_HTTP_OAUTH2_WWW_CUSTOM;
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * auth_oauth2_token_client_auth method [key=file] [kid=id] [alg=name]
+ * [aud=url]: how the module authenticates to the introspection and token
+ * endpoints (the managed core writes the assertions)
+ */
+
+static char *
+ngx_http_oauth2_token_client_auth(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_oauth2_token_loc_conf_t *olcf = conf;
+
+    ngx_str_t                       *value, name;
+    ngx_uint_t                       i, needs;
+    ngx_http_oauth2_token_method_t  *m;
+
+    if (olcf->auth != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (m = ngx_http_oauth2_token_methods; m->name.len; m++) {
+        if (m->name.len == value[1].len
+            && ngx_strncmp(m->name.data, value[1].data, value[1].len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (m->name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": unknown method \"%V\" (client_secret_"
+                           "basic, client_secret_post, client_secret_jwt, "
+                           "private_key_jwt, tls_client_auth, none)",
+                           &value[0], &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    olcf->auth = m - ngx_http_oauth2_token_methods;
+    olcf->auth_file = cf->conf_file->file.name;
+    olcf->auth_line = cf->conf_file->line;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "key=", 4) == 0
+            && value[i].len > 4)
+        {
+            name.data = value[i].data + 4;
+            name.len = value[i].len - 4;
+
+            if (ngx_oauth_read_secret(cf, &name, NGX_HTTP_OAUTH2_KEY_MAX,
+                                      &olcf->auth_key)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "kid=", 4) == 0
+            && value[i].len > 4)
+        {
+            olcf->auth_kid.data = value[i].data + 4;
+            olcf->auth_kid.len = value[i].len - 4;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "alg=", 4) == 0
+            && value[i].len > 4)
+        {
+            olcf->auth_alg.data = value[i].data + 4;
+            olcf->auth_alg.len = value[i].len - 4;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "aud=", 4) == 0
+            && value[i].len > 4)
+        {
+            olcf->auth_aud.data = value[i].data + 4;
+            olcf->auth_aud.len = value[i].len - 4;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": invalid parameter \"%V\"",
+                           &value[0], &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    needs = m->needs;
+
+    if ((needs & NGX_HTTP_OAUTH2_NEEDS_KEY) && olcf->auth_key.data == NULL) {
+        return "needs key=file (a private JWK) with private_key_jwt";
+    }
+
+    if (!(needs & NGX_HTTP_OAUTH2_NEEDS_KEY) && olcf->auth_key.data) {
+        return "takes key= only with private_key_jwt";
+    }
+
+    /*
+     * the endpoints are internal locations: the assertion's audience (the
+     * authorization server's token endpoint URL) cannot be guessed
+     */
+
+    if ((needs & NGX_HTTP_OAUTH2_NEEDS_AUD) && olcf->auth_aud.data == NULL) {
+        return "needs aud=<the authorization server's token endpoint URL> "
+               "with client_secret_jwt and private_key_jwt";
+    }
+
+    if (!(needs & NGX_HTTP_OAUTH2_NEEDS_AUD)
+        && (olcf->auth_aud.data || olcf->auth_kid.data || olcf->auth_alg.data))
+    {
+        return "takes aud=, kid= and alg= only with client_secret_jwt and "
+               "private_key_jwt";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* auth_oauth2_token_resource value: repeatable, each a "resource" */
+
+static char *
+ngx_http_oauth2_token_resource(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_oauth2_token_loc_conf_t *olcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_complex_value_t          *cv;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (olcf->resources == NGX_CONF_UNSET_PTR) {
+        olcf->resources = ngx_array_create(cf->pool, 2,
+                                           sizeof(ngx_http_complex_value_t));
+        if (olcf->resources == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    cv = ngx_array_push(olcf->resources);
+    if (cv == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = cv;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* auth_oauth2_token_allow_nested [delimiter=.] [quote="] */
+
+static char *
+ngx_http_oauth2_token_allow_nested(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_oauth2_token_loc_conf_t *olcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (olcf->nested != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    olcf->nested = 1;
+    ngx_str_set(&olcf->delimiter, ".");
+    ngx_str_set(&olcf->quote, "\"");
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "delimiter=", 10) == 0
+            && value[i].len > 10)
+        {
+            olcf->delimiter.data = value[i].data + 10;
+            olcf->delimiter.len = value[i].len - 10;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "quote=", 6) == 0
+            && value[i].len > 6)
+        {
+            olcf->quote.data = value[i].data + 6;
+            olcf->quote.len = value[i].len - 6;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": invalid parameter \"%V\"",
+                           &value[0], &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * auth_oauth2_token_protected_resource resource=url
+ * [authorization_server=url]... [scope=name]... [bearer_methods=header,...]
+ * [resource_name=text]: the location answers the RFC 9728 protected
+ * resource metadata document, built here once
+ */
+
+static char *
+ngx_http_oauth2_token_protected_resource(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_oauth2_token_loc_conf_t *olcf = conf;
+
+    u_char                    *p;
+    size_t                     len;
+    ngx_str_t                 *value, v, resource, name, methods;
+    ngx_uint_t                 i, pass, n;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    static const char  *members[] = {
+        "authorization_servers", "scopes_supported"
+    };
+    static ngx_str_t    prefixes[] = {
+        ngx_string("authorization_server="), ngx_string("scope=")
+    };
+
+    if (olcf->document.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ngx_str_null(&resource);
+    ngx_str_null(&name);
+    ngx_str_set(&methods, "header");
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (ngx_strncmp(value[i].data, "resource=", 9) == 0) {
+            resource.data = value[i].data + 9;
+            resource.len = value[i].len - 9;
+
+        } else if (ngx_strncmp(value[i].data, "resource_name=", 14) == 0) {
+            name.data = value[i].data + 14;
+            name.len = value[i].len - 14;
+
+        } else if (ngx_strncmp(value[i].data, "bearer_methods=", 15) == 0) {
+            methods.data = value[i].data + 15;
+            methods.len = value[i].len - 15;
+
+        } else if (ngx_strncmp(value[i].data, "authorization_server=", 21)
+                   != 0
+                   && ngx_strncmp(value[i].data, "scope=", 6) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": invalid parameter \"%V\"",
+                               &value[0], &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (resource.len == 0) {
+        return "needs resource=<the resource identifier URL>";
+    }
+
+    /* a generous bound: every byte escaped as \u00XX */
+
+    len = 256;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        len += 6 * value[i].len + 8;
+    }
+
+    olcf->document.data = ngx_pnalloc(cf->pool, len);
+    if (olcf->document.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(olcf->document.data, "{\"resource\":",
+                   sizeof("{\"resource\":") - 1);
+    p = ngx_http_oauth2_token_json(p, &resource);
+
+    for (pass = 0; pass < 2; pass++) {
+        n = 0;
+
+        for (i = 1; i < cf->args->nelts; i++) {
+            if (value[i].len < prefixes[pass].len
+                || ngx_strncmp(value[i].data, prefixes[pass].data,
+                               prefixes[pass].len)
+                   != 0)
+            {
+                continue;
+            }
+
+            p = ngx_sprintf(p, n++ ? "," : ",\"%s\":[", members[pass]);
+
+            v.data = value[i].data + prefixes[pass].len;
+            v.len = value[i].len - prefixes[pass].len;
+            p = ngx_http_oauth2_token_json(p, &v);
+        }
+
+        if (n) {
+            *p++ = ']';
+        }
+    }
+
+    p = ngx_cpymem(p, ",\"bearer_methods_supported\":[",
+                   sizeof(",\"bearer_methods_supported\":[") - 1);
+
+    n = 0;
+
+    while (methods.len) {
+        v.data = methods.data;
+
+        for (v.len = 0; v.len < methods.len && methods.data[v.len] != ',';
+             v.len++) { /* void */ }
+
+        methods.data += v.len;
+        methods.len -= v.len;
+
+        if (methods.len) {
+            methods.data++;
+            methods.len--;
+        }
+
+        if (v.len == 0) {
+            continue;
+        }
+
+        if (n++) {
+            *p++ = ',';
+        }
+
+        p = ngx_http_oauth2_token_json(p, &v);
+    }
+
+    *p++ = ']';
+
+    if (name.len) {
+        p = ngx_cpymem(p, ",\"resource_name\":",
+                       sizeof(",\"resource_name\":") - 1);
+        p = ngx_http_oauth2_token_json(p, &name);
+    }
+
+    *p++ = '}';
+
+    olcf->document.len = p - olcf->document.data;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_oauth2_token_document_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* a JSON string: '"' and '\' escaped, control bytes as \u00XX */
+
+static u_char *
+ngx_http_oauth2_token_json(u_char *p, ngx_str_t *value)
+{
+    u_char      c;
+    ngx_uint_t  i;
+
+    *p++ = '"';
+
+    for (i = 0; i < value->len; i++) {
+        c = value->data[i];
+
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = c;
+
+        } else if (c < 0x20) {
+            p = ngx_sprintf(p, "\\u%04xi", (ngx_uint_t) c);
+
+        } else {
+            *p++ = c;
+        }
+    }
+
+    *p++ = '"';
+
+    return p;
 }

@@ -129,6 +129,7 @@ internal static class Abi
     public const int NOX_STS_OTX = 3;
     public const int NOX_STS_CC = 4;
     public const int NOX_STS_JWT = 5;
+    public const int NOX_STS_INTROSPECT = 6;
 }
 
 /// <summary>nox_buf_t.</summary>

@@ -208,6 +208,9 @@
 #define NOX_STS_OTX                  3
 #define NOX_STS_CC                   4
 #define NOX_STS_JWT                  5
+#define NOX_STS_INTROSPECT           6   /* an RFC 7662 request: token=source
+                                            and client authentication
+                                            (auth_oauth2_token) */
 
 typedef struct {
     const uint8_t  *data;
@@ -390,7 +393,8 @@ int32_t nox_sha256(const uint8_t *data, int32_t len, uint8_t *out,
  * unless the type needs them; the shim has already checked that required
  * ones are present and that enumerations are valid):
  *
- *   type            "wstrust" | "ropc" | "otx" | "cc" | "jwt"
+ *   type            "wstrust" | "ropc" | "otx" | "cc" | "jwt" |
+ *                   "introspect"
  *   endpoint        the STS URL as configured (wsa:To and soapAction of
  *                   WS-Trust; the client assertion's default aud); for
  *                   type jwt: the private JWK (JSON)

@@ -75,6 +75,28 @@ public sealed class StsRequestTests
     }
 
     [Test]
+    public void Otx_sends_no_actor_token_type_without_an_actor_token()
+    {
+        using StsSettings s = Sts.Create("type", "otx", "actor_token", "", "actor_token_type", "urn:x:jwt");
+        var form = Sts.Form(Sts.Request(s, "subj").Body);
+        Assert.That(Sts.Values(form, "actor_token"), Is.Empty);
+        Assert.That(Sts.Values(form, "actor_token_type"), Is.Empty);
+    }
+
+    [Test]
+    public void Introspect_sends_the_token_with_its_hint_and_the_client_authentication()
+    {
+        using StsSettings s = Sts.Create("type", "introspect", "auth", "client_secret_post", "client_id", "gw",
+            "client_secret", "s p");
+        var form = Sts.Form(Sts.Request(s, "tok en").Body);
+        Assert.That(Sts.One(form, "token"), Is.EqualTo("tok en"));
+        Assert.That(Sts.One(form, "token_type_hint"), Is.EqualTo("access_token"));
+        Assert.That(Sts.One(form, "client_id"), Is.EqualTo("gw"));
+        Assert.That(Sts.One(form, "client_secret"), Is.EqualTo("s p"));
+        Assert.That(Sts.Values(form, "grant_type"), Is.Empty);
+    }
+
+    [Test]
     public void Otx_subject_token_type_setting_replaces_the_default()
     {
         using StsSettings s = Sts.Create("type", "otx", "subject_token_type", "urn:x:saml2");

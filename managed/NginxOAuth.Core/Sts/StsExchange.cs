@@ -23,6 +23,7 @@ public static class StsExchange
     public const string ClientCredentialsGrant = "client_credentials";
     public const string TokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange";
     public const string AccessTokenType = "urn:ietf:params:oauth:token-type:access_token";
+    public const string IntrospectTokenHint = "access_token";
 
     // ---- request -----------------------------------------------------------
 
@@ -107,6 +108,11 @@ public static class StsExchange
                     AddResources(form, c);
                     break;
 
+                case StsType.Introspect: // RFC 7662 2.1
+                    form.Add("token"u8, source);
+                    form.Add("token_type_hint", IntrospectTokenHint);
+                    break;
+
                 default: // otx
                     form.Add("grant_type", TokenExchangeGrant);
                     form.Add("subject_token"u8, source);
@@ -118,8 +124,12 @@ public static class StsExchange
                     AddIfSet(form, "scope", c.Scope);
                     AddResources(form, c);
                     AddIfSet(form, "requested_token_type", c.RequestedTokenType);
-                    AddIfSet(form, "actor_token", c.ActorToken);
-                    AddIfSet(form, "actor_token_type", c.ActorTokenType);
+                    if (!string.IsNullOrEmpty(c.ActorToken))
+                    {
+                        // RFC 8693 2.1: actor_token_type only with an actor_token
+                        form.Add("actor_token", c.ActorToken);
+                        AddIfSet(form, "actor_token_type", c.ActorTokenType);
+                    }
                     break;
             }
 

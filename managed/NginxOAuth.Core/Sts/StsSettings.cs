@@ -292,6 +292,7 @@ public sealed class StsConfig
                         case "otx": c.Type = StsType.Otx; break;
                         case "cc": c.Type = StsType.Cc; break;
                         case "jwt": c.Type = StsType.Jwt; break;
+                        case "introspect": c.Type = StsType.Introspect; break;
                         default: return Fail(StsError.SettingInvalid, i);
                     }
                     break;

@@ -36,6 +36,8 @@ public enum StsType
     Otx = 3,
     Cc = 4,
     Jwt = 5,
+    /// <summary>An RFC 7662 introspection request (auth_oauth2_token): token=source, token_type_hint=access_token, client authentication.</summary>
+    Introspect = 6,
 }
 
 /// <summary>The setting names of nox_sts_create.</summary>

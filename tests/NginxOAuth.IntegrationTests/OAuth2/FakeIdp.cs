@@ -31,7 +31,7 @@ public sealed record IdpRequest(string Method, string Path, IReadOnlyDictionary<
 /// <list type="bullet">
 /// <item>introspection: "inactive*" active false; "garbage*" HTML; "noactive*" no active member;
 /// "stractive*" "active":"true"; "huge*" a 70 KiB body; "empty*" an empty 200; "err*" HTTP 500;
-/// "slow*" 3 s delay; "exp&lt;N&gt;-*" exp = now + N; anything else active with sub "user-&lt;token&gt;".</item>
+/// "slow*" 3 s delay; "exp&lt;N&gt;-*" exp = now + N; "nested*" also an "ext" object; anything else active with sub "user-&lt;token&gt;".</item>
 /// <item>exchange: "noat*" no access_token; "badgrant*" 400 invalid_grant; "notype*" no type;
 /// "ttl&lt;N&gt;-*" expires_in N; else "x.&lt;token&gt;.&lt;audience&gt;.&lt;scope&gt;", expires_in 3600.</item>
 /// </list>
@@ -188,7 +188,9 @@ public sealed class FakeIdp : IAsyncDisposable
 
         string json = "{\"active\":true,\"sub\":\"user-" + token + "\",\"scope\":\"read write\",\"client_id\":\"app-1\","
             + "\"exp\":" + exp + ",\"role\":\"" + (token.Contains("admin", StringComparison.Ordinal) ? "admin" : "user")
-            + "\",\"groups\":[\"a\",\"b\"]}";
+            + "\",\"groups\":[\"a\",\"b\"]"
+            + (token.StartsWith("nested", StringComparison.Ordinal) ? ",\"ext\":{\"tenant\":\"t1\",\"a.b\":\"dot\"}" : "")
+            + "}";
         return token.StartsWith("slow", StringComparison.Ordinal)
             ? FakeResponse.Delayed(TimeSpan.FromSeconds(3), json)
             : FakeResponse.Json(json);

@@ -245,13 +245,13 @@ public sealed class IntrospectionTests : NginxFixture
     }
 
     [Test]
-    public async Task Require_failing_with_error_403_is_403_without_challenge()
+    public async Task Require_failing_with_error_403_is_403_with_insufficient_scope()
     {
         HttpReply denied = await Nginx.GetAsync("/admin403", "tok-bob");
         HttpReply allowed = await Nginx.GetAsync("/admin403", "tok-admin");
 
         Assert.That(denied.Status, Is.EqualTo(403));
-        Assert.That(denied.Challenge, Is.Null);
+        Assert.That(denied.Challenge, Is.EqualTo("Bearer error=\"insufficient_scope\""), "RFC 6750 3.1");
         Assert.That(allowed.Status, Is.EqualTo(200), allowed.ToString());
         Nginx.WaitForLogLine(TestLogMark, "\\[info\\].*auth_oauth2_token_require \"\\$is_admin\" is empty or \"0\"");
     }
