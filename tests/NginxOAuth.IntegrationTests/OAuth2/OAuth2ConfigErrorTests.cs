@@ -63,6 +63,17 @@ public sealed class OAuth2ConfigErrorTests
                 "auth_oauth2_token_claim_set", "claim_set x sub", "invalid variable name"),
             ["claim_set in a location"] = new(Credentials, "auth_oauth2_token_claim_set $x sub;",
                 "auth_oauth2_token_claim_set", "claim_set $x", "not allowed here"),
+            ["private_key_jwt without a key"] = new(Credentials, "auth_oauth2_token_client_auth private_key_jwt aud=https://idp/t;",
+                "auth_oauth2_token_client_auth", "private_key_jwt aud=", "key=file"),
+            ["client_secret_jwt without aud"] = new(Credentials, "auth_oauth2_token_client_auth client_secret_jwt;",
+                "auth_oauth2_token_client_auth", "client_secret_jwt;", "aud="),
+            ["unknown client authentication method"] = new(Credentials, "auth_oauth2_token_client_auth magic;",
+                "auth_oauth2_token_client_auth", "client_auth magic", "\"magic\""),
+            ["private_key_jwt with a key file that does not exist"] = new(Credentials,
+                "auth_oauth2_token_client_auth private_key_jwt key=missing.jwk aud=https://idp/t;",
+                "auth_oauth2_token_client_auth", "key=missing.jwk", "missing.jwk"),
+            ["protected resource document without resource="] = new(Credentials, "auth_oauth2_token_protected_resource scope=a;",
+                "auth_oauth2_token_protected_resource", "protected_resource scope=a", "resource="),
         };
 
         foreach ((string name, Case c) in cases)
