@@ -48,6 +48,10 @@ public sealed class DiscoveryTests : NginxFixture
             FakeResponse.Json(Metadata(Issuer("foreign"), _other.BaseUrl + "/certs")));
         _other.Set("/certs", FakeResponse.Json(TokenFactory.Jwks(Key)));
 
+        _idp.Set("/realms/array/.well-known/openid-configuration", FakeResponse.Json("[1,2]"));
+        _idp.Set("/realms/garbage/.well-known/openid-configuration", FakeResponse.Garbage());
+        _idp.Set("/realms/other/.well-known/openid-configuration",
+            FakeResponse.Json(Metadata(Issuer("ok"), Issuer("other") + "/certs")));
         _idp.Set("/realms/down/.well-known/openid-configuration", FakeResponse.Error(503));
         _idp.Set("/realms/down/certs", FakeResponse.Json(TokenFactory.Jwks(Key)));
 
@@ -83,6 +87,9 @@ public sealed class DiscoveryTests : NginxFixture
                     auth_jwt_key_refresh miss=1h;
                     {{echo}}
                 }
+                location /array { auth_jwt_discovery {{Issuer("array")}}; {{echo}} }
+                location /garbage { auth_jwt_discovery {{Issuer("garbage")}}; {{echo}} }
+                location /other { auth_jwt_discovery {{Issuer("other")}}; {{echo}} }
                 location /down {
                     auth_jwt_discovery {{Issuer("down")}};
                     auth_jwt_key_refresh miss=1s;
@@ -150,6 +157,18 @@ public sealed class DiscoveryTests : NginxFixture
         Assert.That((await Nginx.GetAsync("/foreign", Token("foreign"))).Status, Is.EqualTo(500));
         Assert.That(_other.Count("/certs"), Is.EqualTo(0));
         Assert.That(Nginx.ErrorLogSince(mark), Does.Contain("not on the issuer's origin"));
+    }
+
+    [TestCase("array")]
+    [TestCase("garbage")]
+    [TestCase("other")]
+    public async Task Unusable_metadata_is_refused_with_500(string realm)
+    {
+        long mark = Nginx.LogMark();
+
+        Assert.That((await Nginx.GetAsync("/" + realm, Token(realm))).Status, Is.EqualTo(500));
+        Assert.That(Nginx.ErrorLogSince(mark), Does.Contain("auth_jwt: discovery"));
+        Assert.That(_idp.Count($"/realms/{realm}/certs"), Is.EqualTo(0));
     }
 
     [Test]
