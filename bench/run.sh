@@ -15,6 +15,10 @@
 #   jwt-ALG-warm-cache    the same with auth_jwt_verify_cache
 #   jwt-ALG-cold          a different valid token on every request (a wrk
 #                         script cycles through COUNT pre-generated tokens)
+#   jwt-rs256-keyreq      RS256 warm, keys from auth_jwt_key_request (the
+#                         shared key set cache: fetched once, not per request)
+#   jwt-rs256-discovery   the same through auth_jwt_discovery (metadata and
+#                         keys cached)
 #   jwt-claims3           RS256 warm plus three auth_jwt_require_claim rules
 #   jwe-rsa-*             auth_jwt_type encrypted, RSA-OAEP-256 + A256GCM:
 #                         warm, warm with auth_jwt_verify_cache (a hit skips
@@ -197,6 +201,10 @@ http {
         location = /introspect {
             return 200 '{"active":true,"sub":"user-0","scope":"read write","exp":$EXP}';
         }
+        location = /jwks { alias $WORK/tokens/keys.jwks; }
+        location = /.well-known/openid-configuration {
+            return 200 '{"issuer":"https://idp.bench","jwks_uri":"https://idp.bench/jwks"}';
+        }
         location = /token {
             return 200 '{"access_token":"exchanged-token-0123456789","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer","expires_in":3600}';
         }
@@ -213,6 +221,13 @@ http {
         location /baseline-header/ { alias $WORK/www/; }
 $(jwt_locations)
 $(jwe_locations)
+        location /_idp/ { internal; proxy_pass http://127.0.0.1:$IDP_PORT/; }
+        location /jwt-rs256-keyreq/ {
+            auth_jwt "bench"; auth_jwt_key_request /_idp/jwks; alias $WORK/www/;
+        }
+        location /jwt-rs256-discovery/ {
+            auth_jwt "bench"; auth_jwt_discovery https://idp.bench uri=/_idp/; alias $WORK/www/;
+        }
         location /jwt-claims3/ {
             auth_jwt "bench"; auth_jwt_key_file $WORK/tokens/keys.jwks;
             auth_jwt_require_claim iss eq "https://idp.bench";
@@ -260,6 +275,9 @@ for a in jwe-rsa jwe-dir nested; do
     TOKEN_OF["$a-warm-cache"]="warm:$a"
     TOKEN_OF["$a-cold"]="cold:$a"
 done
+SCENARIOS+=(jwt-rs256-keyreq jwt-rs256-discovery)
+TOKEN_OF[jwt-rs256-keyreq]="warm:rs256"
+TOKEN_OF[jwt-rs256-discovery]="warm:rs256"
 SCENARIOS+=(jwt-claims3 introspect-hit introspect-nocache exchange-hit sts-hit)
 TOKEN_OF[jwt-claims3]="warm:rs256"
 TOKEN_OF[introspect-hit]="warm:hs256"

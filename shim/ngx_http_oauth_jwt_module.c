@@ -52,6 +52,11 @@
 #define NGX_HTTP_AUTH_JWT_KEYS_STALE       86400
 #define NGX_HTTP_AUTH_JWT_KEYS_MISS        30
 
+/* auth_jwt_discovery: a C-only key "format" for the metadata document */
+#define NGX_HTTP_AUTH_JWT_DISCOVERY        0x100
+#define NGX_HTTP_AUTH_JWT_DISCOVERY_PREFIX "/.oauth-jwt/"
+#define NGX_HTTP_AUTH_JWT_DISCOVERY_TIMEOUT  10000
+
 
 typedef struct {
     ngx_str_t                  path;
@@ -87,7 +92,15 @@ typedef struct {
 
 typedef struct {
     ngx_http_complex_value_t   uri;
-    ngx_int_t                  format;
+    ngx_int_t                  format;      /* NOX_KEYS_*, or
+                                               NGX_HTTP_AUTH_JWT_DISCOVERY:
+                                               the metadata document */
+    ngx_uint_t                 discovered;  /* the uri is the jwks_uri of
+                                               the entry before */
+    ngx_str_t                  issuer;      /* auth_jwt_discovery */
+    ngx_str_t                  origin;      /* scheme://host[:port] */
+    ngx_str_t                  route;       /* the subrequest uri that
+                                               reaches the origin's "/" */
 } ngx_http_auth_jwt_key_request_t;
 
 
@@ -128,7 +141,7 @@ typedef struct {
     ngx_oauth_flight_t         flight;
     void                      *jlcf;
     ngx_str_t                  uri;
-    ngx_int_t                  format;
+    void                      *kr;
     u_char                     set[NOX_SHA256_LEN];
 } ngx_http_auth_jwt_refresh_t;
 
@@ -276,12 +289,15 @@ static ngx_int_t ngx_http_auth_jwt_keys_hash(ngx_http_request_t *r,
     const char *prefix, ngx_str_t *uri, ngx_int_t format, u_char *hash);
 static void ngx_http_auth_jwt_keys_refresh(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
-    ngx_str_t *uri, ngx_int_t format);
+    ngx_str_t *uri, ngx_http_auth_jwt_key_request_t *kr);
 static void ngx_http_auth_jwt_keys_refreshed(ngx_http_request_t *sr,
     void *data);
 static void ngx_http_auth_jwt_keys_store(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_oauth_flight_t *f,
-    ngx_str_t *uri, ngx_int_t format, u_char *set);
+    ngx_str_t *uri, ngx_http_auth_jwt_key_request_t *kr, u_char *set);
+static ngx_int_t ngx_http_auth_jwt_discovered(ngx_http_request_t *r,
+    ngx_http_auth_jwt_key_request_t *kr, ngx_str_t *uri, ngx_str_t *body,
+    ngx_str_t *jwks);
 static ngx_http_auth_jwt_keys_t *ngx_http_auth_jwt_keys_find(u_char *set,
     u_char *digest);
 static ngx_http_auth_jwt_keys_t *ngx_http_auth_jwt_keys_add(u_char *set,
@@ -377,6 +393,8 @@ static char *ngx_http_auth_jwt_verify_cache(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_auth_jwt_type(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_auth_jwt_discovery(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_auth_jwt_key_refresh(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_auth_jwt_add_entry(ngx_conf_t *cf, ngx_array_t **list,
@@ -475,6 +493,13 @@ static ngx_command_t  ngx_http_auth_jwt_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
                         |NGX_CONF_TAKE12,
       ngx_http_auth_jwt_key_request_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_jwt_discovery"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_auth_jwt_discovery,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -877,6 +902,12 @@ ngx_http_auth_jwt_key_uris(ngx_http_request_t *r,
     }
 
     for (i = 0; i < jlcf->key_requests->nelts; i++) {
+        if (kr[i].discovered) {
+            /* set from the metadata document (ngx_http_auth_jwt_keys_one) */
+            ngx_str_null(&ctx->key_uris[i]);
+            continue;
+        }
+
         if (ngx_http_complex_value(r, &kr[i].uri, &ctx->key_uris[i])
             != NGX_OK)
         {
@@ -1175,7 +1206,7 @@ ngx_http_auth_jwt_keys_one(ngx_http_request_t *r,
         ctx->kfetching = 0;
         ctx->kfetched = 1;
 
-        ngx_http_auth_jwt_keys_store(r, jlcf, f, uri, kr->format, ctx->kset);
+        ngx_http_auth_jwt_keys_store(r, jlcf, f, uri, kr, ctx->kset);
     }
 
     rc = ngx_oauth_cache_get_kept(r, jlcf->keys, NGX_HTTP_AUTH_JWT_KEYS_KIND,
@@ -1258,7 +1289,41 @@ ngx_http_auth_jwt_keys_one(ngx_http_request_t *r,
                    expires > now ? expires - now : now - expires);
 
     if (expires <= now && !ctx->kfetched) {
-        ngx_http_auth_jwt_keys_refresh(r, jlcf, ctx, uri, kr->format);
+        ngx_http_auth_jwt_keys_refresh(r, jlcf, ctx, uri, kr);
+    }
+
+    if (kr->format == NGX_HTTP_AUTH_JWT_DISCOVERY) {
+
+        /* the entry holds the jwks_uri's subrequest uri: the next set's */
+
+        rc = ngx_oauth_cache_get_kept(r, jlcf->keys,
+                                      NGX_HTTP_AUTH_JWT_KEYS_KIND, ctx->kset,
+                                      &value, 0, &expires, &keep);
+
+        if (rc != NGX_OK
+            || value.len <= sizeof(ngx_http_auth_jwt_keys_head_t)
+            || ctx->key_index + 1 >= jlcf->key_requests->nelts)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "auth_jwt: discovery \"%V\": the cached metadata "
+                          "changed while it was read", &kr->issuer);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        uri = &ctx->key_uris[ctx->key_index + 1];
+        uri->len = value.len - sizeof(ngx_http_auth_jwt_keys_head_t);
+        uri->data = ngx_pnalloc(r->pool, uri->len);
+        if (uri->data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(uri->data,
+                   value.data + sizeof(ngx_http_auth_jwt_keys_head_t),
+                   uri->len);
+
+        ctx->kstep = 0;
+
+        return NGX_OK;
     }
 
     ks = ngx_http_auth_jwt_keys_find(ctx->kset, head.digest);
@@ -1364,7 +1429,7 @@ ngx_http_auth_jwt_keys_hash(ngx_http_request_t *r, const char *prefix,
 static void
 ngx_http_auth_jwt_keys_refresh(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
-    ngx_str_t *uri, ngx_int_t format)
+    ngx_str_t *uri, ngx_http_auth_jwt_key_request_t *kr)
 {
     int32_t                       aux;
     ngx_int_t                     rc;
@@ -1392,7 +1457,7 @@ ngx_http_auth_jwt_keys_refresh(ngx_http_request_t *r,
 
     rf->jlcf = jlcf;
     rf->uri = *uri;
-    rf->format = format;
+    rf->kr = kr;
     ngx_memcpy(rf->set, ctx->kset, NOX_SHA256_LEN);
 
     rf->flight.finish = ngx_http_auth_jwt_keys_refreshed;
@@ -1422,7 +1487,7 @@ ngx_http_auth_jwt_keys_refreshed(ngx_http_request_t *sr, void *data)
     ngx_http_auth_jwt_refresh_t  *rf = data;
 
     ngx_http_auth_jwt_keys_store(sr, rf->jlcf, &rf->flight, &rf->uri,
-                                 rf->format, rf->set);
+                                 rf->kr, rf->set);
 }
 
 
@@ -1437,13 +1502,13 @@ ngx_http_auth_jwt_keys_refreshed(ngx_http_request_t *sr, void *data)
 static void
 ngx_http_auth_jwt_keys_store(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_oauth_flight_t *f,
-    ngx_str_t *uri, ngx_int_t format, u_char *set)
+    ngx_str_t *uri, ngx_http_auth_jwt_key_request_t *kr, u_char *set)
 {
     u_char                         *p;
     time_t                          ttl, expires, keep, now;
     int32_t                         rc, detail;
     int64_t                         handle;
-    ngx_str_t                       value, empty;
+    ngx_str_t                       value, empty, body;
     ngx_http_auth_jwt_keys_head_t   head;
 
     handle = 0;
@@ -1468,20 +1533,35 @@ ngx_http_auth_jwt_keys_store(ngx_http_request_t *r,
     }
 
     detail = 0;
+    body = f->body;
 
-    rc = ngx_oauth_managed.keyset_load(f->body.data, (int32_t) f->body.len,
-                                       (int32_t) format, &handle, &detail);
-    if (rc != NOX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_jwt: key request \"%V\" returned unusable "
-                      "keys: %s", uri, ngx_oauth_status_text(rc));
-        handle = 0;
-        goto failed;
+    if (kr->format == NGX_HTTP_AUTH_JWT_DISCOVERY) {
+
+        /* what is kept is the subrequest uri of the jwks_uri */
+
+        if (ngx_http_auth_jwt_discovered(r, kr, uri, &f->body, &body)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
+    } else {
+        rc = ngx_oauth_managed.keyset_load(f->body.data,
+                                           (int32_t) f->body.len,
+                                           (int32_t) kr->format, &handle,
+                                           &detail);
+        if (rc != NOX_OK) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "auth_jwt: key request \"%V\" returned unusable "
+                          "keys: %s", uri, ngx_oauth_status_text(rc));
+            handle = 0;
+            goto failed;
+        }
     }
 
     head.fetched = now;
 
-    if (ngx_oauth_managed.sha256(f->body.data, (int32_t) f->body.len,
+    if (ngx_oauth_managed.sha256(body.data, (int32_t) body.len,
                                  head.digest, NOX_SHA256_LEN)
         != NOX_OK)
     {
@@ -1499,20 +1579,21 @@ ngx_http_auth_jwt_keys_store(ngx_http_request_t *r,
 
     ttl = ngx_max(ttl, 1);
 
-    value.len = sizeof(ngx_http_auth_jwt_keys_head_t) + f->body.len;
+    value.len = sizeof(ngx_http_auth_jwt_keys_head_t) + body.len;
     value.data = ngx_pnalloc(r->pool, value.len);
     if (value.data == NULL) {
         goto failed;
     }
 
     p = ngx_cpymem(value.data, &head, sizeof(ngx_http_auth_jwt_keys_head_t));
-    ngx_memcpy(p, f->body.data, f->body.len);
+    ngx_memcpy(p, body.data, body.len);
 
     ngx_oauth_cache_put(r, jlcf->keys, NGX_HTTP_AUTH_JWT_KEYS_KIND, set,
                         &value, 0, ttl);
     ngx_oauth_flight_store(r, f, &empty, 0, jlcf->key_miss);
 
-    if (ngx_http_auth_jwt_keys_find(set, head.digest) == NULL
+    if (handle
+        && ngx_http_auth_jwt_keys_find(set, head.digest) == NULL
         && ngx_http_auth_jwt_keys_add(set, head.digest, handle,
                                       r->connection->log)
            != NULL)
@@ -1556,6 +1637,100 @@ failed:
     }
 
     ngx_oauth_flight_fail(r, f, NGX_HTTP_INTERNAL_SERVER_ERROR);
+}
+
+
+/*
+ * A metadata document (auth_jwt_discovery): its "issuer" must be the
+ * configured one (OpenID Connect Discovery 1.0 section 4.3, RFC 8414
+ * section 3.3), its "jwks_uri" an https:// or http:// URL on the issuer's
+ * origin; *jwks is then the subrequest uri reaching it: the route to the
+ * origin followed by the URL's path and query.
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_discovered(ngx_http_request_t *r,
+    ngx_http_auth_jwt_key_request_t *kr, ngx_str_t *uri, ngx_str_t *body,
+    ngx_str_t *jwks)
+{
+    u_char     *p;
+    int32_t     rc;
+    ngx_str_t   name, issuer, url;
+
+    rc = ngx_oauth_managed.json_check(body->data, (int32_t) body->len);
+    if (rc != NOX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_jwt: discovery \"%V\": the metadata \"%V\" is "
+                      "not a JSON object: %s", &kr->issuer, uri,
+                      ngx_oauth_status_text(rc));
+        return NGX_DECLINED;
+    }
+
+    ngx_str_set(&name, "issuer");
+
+    if (ngx_oauth_json_get(r, body, &name, NOX_PATH_NAME, NULL, NULL,
+                           &issuer)
+        != NGX_OK
+        || issuer.len != kr->issuer.len
+        || ngx_strncmp(issuer.data, kr->issuer.data, issuer.len) != 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_jwt: discovery \"%V\": the metadata names "
+                      "another issuer, or none", &kr->issuer);
+        return NGX_DECLINED;
+    }
+
+    ngx_str_set(&name, "jwks_uri");
+
+    if (ngx_oauth_json_get(r, body, &name, NOX_PATH_NAME, NULL, NULL, &url)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_jwt: discovery \"%V\": the metadata has no "
+                      "\"jwks_uri\"", &kr->issuer);
+        return NGX_DECLINED;
+    }
+
+    /*
+     * only the issuer's origin is routed (a location generated, or the
+     * operator's uri=): a jwks_uri elsewhere cannot be reached
+     */
+
+    if (url.len <= kr->origin.len
+        || ngx_strncasecmp(url.data, kr->origin.data, kr->origin.len) != 0
+        || url.data[kr->origin.len] != '/')
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_jwt: discovery \"%V\": the jwks_uri \"%*s\" is "
+                      "not on the issuer's origin \"%V\": refused",
+                      &kr->issuer, ngx_min(url.len, 256), url.data,
+                      &kr->origin);
+        return NGX_DECLINED;
+    }
+
+    for (p = url.data + kr->origin.len; p < url.data + url.len; p++) {
+        if (*p <= ' ' || *p == 0x7f || *p == '#') {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "auth_jwt: discovery \"%V\": invalid character in "
+                          "the jwks_uri", &kr->issuer);
+            return NGX_DECLINED;
+        }
+    }
+
+    jwks->len = kr->route.len + url.len - kr->origin.len;
+    jwks->data = ngx_pnalloc(r->pool, jwks->len);
+    if (jwks->data == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_cpymem(jwks->data, kr->route.data, kr->route.len);
+    ngx_memcpy(p, url.data + kr->origin.len, url.len - kr->origin.len);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "auth_jwt: discovery \"%V\": jwks_uri through \"%V\"",
+                   &kr->issuer, jwks);
+
+    return NGX_OK;
 }
 
 
@@ -3223,9 +3398,10 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_auth_jwt_loc_conf_t  *prev = parent;
     ngx_http_auth_jwt_loc_conf_t  *conf = child;
 
-    ngx_str_t                  name;
-    ngx_uint_t                 i;
-    ngx_http_auth_jwt_rule_t  *rule;
+    ngx_str_t                         name;
+    ngx_uint_t                        i, n;
+    ngx_http_auth_jwt_rule_t         *rule;
+    ngx_http_auth_jwt_key_request_t  *kr;
 
     if (conf->enable == NGX_CONF_UNSET) {
         conf->enable = prev->enable;
@@ -3311,6 +3487,32 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
            != NGX_OK)
     {
         return NGX_CONF_ERROR;
+    }
+
+    /* one issuer per location, and only through the key set zone */
+
+    if (conf->key_requests) {
+        kr = conf->key_requests->elts;
+        n = 0;
+
+        for (i = 0; i < conf->key_requests->nelts; i++) {
+            n += (kr[i].format == NGX_HTTP_AUTH_JWT_DISCOVERY);
+        }
+
+        if (n > 1) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"auth_jwt_discovery\": one issuer per "
+                               "location, and this one inherits another");
+            return NGX_CONF_ERROR;
+        }
+
+        if (n && conf->key_cache == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"auth_jwt_discovery\" needs the key set "
+                               "cache: \"auth_jwt_key_cache 0\" is not "
+                               "supported with it");
+            return NGX_CONF_ERROR;
+        }
     }
 
     /* key requests share the key set zone unless auth_jwt_key_cache 0 */
@@ -4273,6 +4475,344 @@ ngx_http_auth_jwt_type(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                        "\"auth_jwt_type\": invalid type \"%V\", it must be "
                        "\"signed\", \"encrypted\" or \"nested\"", &value[1]);
 
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * auth_jwt_discovery issuer|metadata-url [metadata=openid|oauth]
+ *     [uri=/location/] [ssl_verify=on|off] [http_timeout=time]
+ *     [ca_file=path] [cert=path key=path]
+ *
+ * Two key requests: the metadata document, then the key set its jwks_uri
+ * names; and the claim rule "iss" eq issuer.  Both fetches go to the
+ * issuer's origin: through a generated prefix location, or the operator's
+ * uri= (a location that proxies to the origin's "/").
+ */
+
+static char *
+ngx_http_auth_jwt_discovery(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
+
+    u_char                            *p, *host, *end, *wk;
+    ngx_str_t                         *value, name, val, meta, path, uri;
+    ngx_str_t                          route_uri;
+    ngx_uint_t                         i, oauth;
+    ngx_oauth_route_t                  rt;
+    ngx_http_auth_jwt_rule_t          *rule;
+    ngx_http_compile_complex_value_t   ccv;
+    ngx_http_auth_jwt_key_request_t   *kr, *jk;
+
+    static ngx_str_t  openid =
+                          ngx_string("/.well-known/openid-configuration");
+    static ngx_str_t  oas =
+                          ngx_string("/.well-known/oauth-authorization-server");
+
+    value = cf->args->elts;
+
+    ngx_memzero(&rt, sizeof(ngx_oauth_route_t));
+    rt.verify = 1;
+    rt.timeout = NGX_HTTP_AUTH_JWT_DISCOVERY_TIMEOUT;
+    ngx_str_null(&route_uri);
+    oauth = 0;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        p = (u_char *) ngx_strlchr(value[i].data, value[i].data + value[i].len,
+                                   '=');
+        if (p == NULL) {
+            goto invalid;
+        }
+
+        name.len = p - value[i].data;
+        name.data = ngx_pnalloc(cf->pool, name.len + 1);
+        if (name.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        (void) ngx_cpystrn(name.data, value[i].data, name.len + 1);
+
+        val.data = p + 1;
+        val.len = value[i].data + value[i].len - val.data;
+
+        if (ngx_strcmp(name.data, "uri") == 0) {
+            if (val.len < 2 || val.data[0] != '/') {
+                goto invalid;
+            }
+
+            route_uri = val;
+
+            /* "/_idp/" and "/_idp" reach the same paths */
+
+            if (route_uri.data[route_uri.len - 1] == '/') {
+                route_uri.len--;
+            }
+
+            continue;
+        }
+
+        if (ngx_strcmp(name.data, "metadata") == 0) {
+            if (val.len == 6 && ngx_strncmp(val.data, "openid", 6) == 0) {
+                oauth = 0;
+
+            } else if (val.len == 5 && ngx_strncmp(val.data, "oauth", 5) == 0)
+            {
+                oauth = 1;
+
+            } else {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        /* ngx_oauth_route_option compares NUL-terminated strings */
+
+        p = ngx_pnalloc(cf->pool, val.len + 1);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        (void) ngx_cpystrn(p, val.data, val.len + 1);
+        val.data = p;
+
+        switch (ngx_oauth_route_option(cf, &rt, &name, &val)) {
+        case NGX_OK:
+            continue;
+        case NGX_DECLINED:
+            goto invalid;
+        default:
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    /* the origin: scheme://host[:port], then the issuer's path */
+
+    uri = value[1];
+
+    if (uri.len > 8 && ngx_strncasecmp(uri.data, (u_char *) "https://", 8) == 0)
+    {
+        host = uri.data + 8;
+
+    } else if (uri.len > 7
+               && ngx_strncasecmp(uri.data, (u_char *) "http://", 7) == 0)
+    {
+        host = uri.data + 7;
+
+    } else {
+        return "needs an http:// or https:// issuer or metadata URL";
+    }
+
+    end = uri.data + uri.len;
+
+    for (p = host; p < end; p++) {
+        if (*p <= ' ' || *p == 0x7f || ngx_strchr("\"\\${};?#", *p)) {
+            return "has an invalid character in the URL (no query, no "
+                   "fragment, no variables)";
+        }
+    }
+
+    p = ngx_strlchr(host, end, '/');
+    if (p == NULL) {
+        p = end;
+    }
+
+    if (p == host) {
+        return "has a URL without a host";
+    }
+
+    kr = NULL;
+
+    if (jlcf->key_requests) {
+        kr = jlcf->key_requests->elts;
+
+        for (i = 0; i < jlcf->key_requests->nelts; i++) {
+            if (kr[i].format == NGX_HTTP_AUTH_JWT_DISCOVERY) {
+                return "is duplicate: one issuer per location";
+            }
+        }
+    }
+
+    jlcf->key_requests = jlcf->key_requests ? jlcf->key_requests
+                         : ngx_array_create(cf->pool, 2,
+                                 sizeof(ngx_http_auth_jwt_key_request_t));
+    if (jlcf->key_requests == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    kr = ngx_array_push_n(jlcf->key_requests, 2);
+    if (kr == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(kr, 2 * sizeof(ngx_http_auth_jwt_key_request_t));
+
+    kr->format = NGX_HTTP_AUTH_JWT_DISCOVERY;
+    kr->origin.data = uri.data;
+    kr->origin.len = p - uri.data;
+
+    path.data = p;
+    path.len = end - p;
+
+    /* a metadata URL names its issuer; an issuer names its metadata URL */
+
+    wk = ngx_strlcasestrn(path.data, path.data + path.len, openid.data,
+                          openid.len - 1);
+
+    if (wk && wk + openid.len == end) {
+        kr->issuer.data = uri.data;
+        kr->issuer.len = wk - uri.data;
+        meta = path;
+
+    } else if ((wk = ngx_strlcasestrn(path.data, path.data + path.len,
+                                      oas.data, oas.len - 1))
+               == path.data)
+    {
+        kr->issuer.len = kr->origin.len + path.len - oas.len;
+        kr->issuer.data = ngx_pnalloc(cf->pool, kr->issuer.len);
+        if (kr->issuer.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        p = ngx_cpymem(kr->issuer.data, kr->origin.data, kr->origin.len);
+        ngx_memcpy(p, path.data + oas.len, path.len - oas.len);
+        meta = path;
+
+    } else {
+        kr->issuer = uri;
+
+        if (path.len && path.data[path.len - 1] == '/') {
+            path.len--;
+        }
+
+        meta.len = path.len + oas.len;
+        meta.data = ngx_pnalloc(cf->pool, meta.len);
+        if (meta.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (oauth) {
+            /* RFC 8414 section 3.1: the well-known part goes first */
+            p = ngx_cpymem(meta.data, oas.data, oas.len);
+            p = ngx_cpymem(p, path.data, path.len);
+
+        } else {
+            /* OpenID Connect Discovery 1.0 section 4: appended */
+            p = ngx_cpymem(meta.data, path.data, path.len);
+            p = ngx_cpymem(p, openid.data, openid.len);
+        }
+
+        meta.len = p - meta.data;
+    }
+
+    if (kr->issuer.len < kr->origin.len) {
+        return "has no issuer";
+    }
+
+    /* the route to the origin's "/" */
+
+    if (route_uri.len) {
+        kr->route = route_uri;
+
+    } else {
+        rt.prefix = 1;
+        rt.url.len = kr->origin.len + 1;
+        rt.url.data = ngx_pnalloc(cf->pool, rt.url.len);
+        if (rt.url.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        p = ngx_cpymem(rt.url.data, kr->origin.data, kr->origin.len);
+        *p = '/';
+
+        if (ngx_oauth_route_conf(cf, &rt, NGX_HTTP_AUTH_JWT_DISCOVERY_PREFIX)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        kr->route = rt.uri;
+    }
+
+    /* the metadata request: route + path, a constant */
+
+    uri.len = kr->route.len + meta.len;
+    uri.data = ngx_pnalloc(cf->pool, uri.len);
+    if (uri.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(uri.data, kr->route.data, kr->route.len);
+    ngx_memcpy(p, meta.data, meta.len);
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &uri;
+    ccv.complex_value = &kr->uri;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the key set: its uri comes from the metadata */
+
+    jk = &kr[1];
+    jk->format = NOX_KEYS_JWKS;
+    jk->discovered = 1;
+    jk->issuer = kr->issuer;
+    jk->origin = kr->origin;
+    jk->route = kr->route;
+
+    jk->uri.value.len = sizeof("jwks_uri of ") - 1 + kr->issuer.len;
+    jk->uri.value.data = ngx_pnalloc(cf->pool, jk->uri.value.len);
+    if (jk->uri.value.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(jk->uri.value.data, "jwks_uri of ",
+                   sizeof("jwks_uri of ") - 1);
+    ngx_memcpy(p, kr->issuer.data, kr->issuer.len);
+
+    /* the token's "iss" must be the issuer */
+
+    if (jlcf->rules == NULL) {
+        jlcf->rules = ngx_array_create(cf->pool, 4,
+                                       sizeof(ngx_http_auth_jwt_rule_t));
+        if (jlcf->rules == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    rule = ngx_array_push(jlcf->rules);
+    if (rule == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(rule, sizeof(ngx_http_auth_jwt_rule_t));
+
+    rule->target = NOX_TARGET_CLAIM;
+    ngx_str_set(&rule->name, "iss");
+    rule->op = NOX_OP_EQ;
+    ngx_str_set(&rule->op_name, "eq");
+    rule->kind = NOX_VALUE_STRING;
+    rule->value = kr->issuer;
+    rule->file = cf->conf_file->file.name;
+    rule->line = cf->conf_file->line;
+
+    if (ngx_http_auth_jwt_add_rule_check(cf, rule, NULL, NULL) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_oauth_use(cf);
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"%V\": invalid parameter \"%V\"", &value[0],
+                       &value[i]);
     return NGX_CONF_ERROR;
 }
 

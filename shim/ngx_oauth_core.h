@@ -141,6 +141,9 @@ typedef struct {
     ngx_str_t                    cert;
     ngx_str_t                    key;
     ngx_str_t                    ca;
+    ngx_uint_t                   prefix;    /* a prefix location "uri/":
+                                               the URL's path is replaced
+                                               by the rest of the uri */
 } ngx_oauth_route_t;
 
 

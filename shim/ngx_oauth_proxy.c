@@ -373,7 +373,8 @@ ngx_oauth_headers_drop(ngx_http_request_t *r, ngx_str_t *name)
 
 /*
  * An absolute URL becomes an internal location of this server that
- * proxy_passes to it, parsed from generated text in the server's context:
+ * proxy_passes to it (with rt->prefix, a prefix location "uri/" that
+ * passes the rest of the request's path to the URL's origin), parsed from generated text in the server's context:
  * TLS verification against the system CA bundle (or ca_file), SNI, the
  * timeouts, the client certificate, and room for the whole answer.  A URI
  * starting with "/" is the operator's own location, used as it is.
@@ -454,13 +455,14 @@ ngx_oauth_route_conf(ngx_conf_t *cf, ngx_oauth_route_t *rt, const char *prefix)
     last = text + len;
 
     p = ngx_slprintf(text, last,
-                     "location = %V { internal; proxy_pass \"%V\"; "
+                     "location %s%V%s { internal; proxy_pass \"%V\"; "
                      "proxy_connect_timeout %Mms; proxy_send_timeout %Mms; "
                      "proxy_read_timeout %Mms; proxy_next_upstream off; "
                      "proxy_redirect off; proxy_intercept_errors off; "
                      "proxy_buffering on; subrequest_output_buffer_size "
                      NGX_OAUTH_ROUTE_BUFFER_SIZE "; ",
-                     &rt->uri, &rt->url, rt->timeout, rt->timeout,
+                     rt->prefix ? "^~ " : "= ", &rt->uri,
+                     rt->prefix ? "/" : "", &rt->url, rt->timeout, rt->timeout,
                      rt->timeout);
 
     /*

@@ -51,6 +51,7 @@ public sealed class OidcProviderTests : NginxFixture
         string secret = nginx.WriteFile("client_secret", "gw-secret\n");
         string echo = nginx.Echo("client=$oauth2_token_client_id scope=$oauth2_token_scope active=$oauth2_token_active "
             + "new=$oauth2_token_new_token type=$oauth2_token_new_token_type issued=$oauth2_token_new_issued_token_type");
+        string jwtEcho = nginx.Echo("sub=$jwt_claim_sub client=$jwt_claim_client_id");
         nginx.Start($$"""
             auth_oauth2_token_client_id my-gateway;
             auth_oauth2_token_client_secret_file {{secret}};
@@ -64,6 +65,11 @@ public sealed class OidcProviderTests : NginxFixture
                 auth_oauth2_token_token_endpoint /_token;
 
                 location /introspect { auth_oauth2_token_introspect on; {{echo}} }
+                location /jwt {
+                    auth_jwt "e2e";
+                    auth_jwt_discovery {{IdpUrl}};
+                    {{jwtEcho}}
+                }
                 location /cached {
                     auth_oauth2_token_introspect on;
                     auth_oauth2_token_introspect_cache zone=e2e:1m max_ttl=60s;
@@ -145,6 +151,25 @@ public sealed class OidcProviderTests : NginxFixture
 
     private Task RevokeAsync(string token) =>
         PostFormAsync("/token/revocation", "app", "app-secret", new() { ["token"] = token });
+
+    [Test]
+    public async Task Jwt_access_token_of_the_server_is_verified_with_keys_found_by_discovery()
+    {
+        string jwt = (await PostFormAsync("/token", "app", "app-secret", new()
+        {
+            ["grant_type"] = "client_credentials",
+            ["scope"] = "api:read",
+            ["resource"] = "https://api.nginx-oauth.test",
+        })).GetProperty("access_token").GetString()!;
+        Assert.That(jwt.Split('.'), Has.Length.EqualTo(3), "a JWT access token");
+
+        HttpReply reply = await Nginx.GetAsync("/jwt", jwt);
+
+        Assert.That(reply.Status, Is.EqualTo(200), reply.ToString());
+        Assert.That(reply.Body, Does.Contain("client=app"));
+        Assert.That((await Nginx.GetAsync("/jwt", await AppTokenAsync())).Status, Is.EqualTo(401),
+            "an opaque token is no JWT");
+    }
 
     [Test]
     public async Task Token_issued_by_the_server_is_introspected_as_active()

@@ -1,6 +1,7 @@
 // A real OAuth 2.0 authorization server for the end-to-end tests:
 // oidc-provider with client credentials, RFC 7662 introspection, RFC 7009
-// revocation and an RFC 8693 token exchange grant registered on top.
+// revocation, JWT access tokens for one resource (RFC 8707) and an RFC
+// 8693 token exchange grant registered on top.
 // Clients authenticate with client_secret_basic, client_secret_jwt or
 // private_key_jwt (the public RSA JWK of the last comes from the
 // IDP_CLIENT_JWK environment variable; without it that client is absent).
@@ -12,6 +13,7 @@ const port = Number(process.argv[2]);
 const issuer = `http://127.0.0.1:${port}`;
 const exchangeGrant = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const accessTokenType = 'urn:ietf:params:oauth:token-type:access_token';
+const jwtResource = 'https://api.nginx-oauth.test';
 const clientJwk = process.env.IDP_CLIENT_JWK ? JSON.parse(process.env.IDP_CLIENT_JWK) : undefined;
 
 // the clients of the STS exchange: same grants, other ways to authenticate
@@ -70,6 +72,20 @@ const provider = new Provider(issuer, {
     introspection: { enabled: true },
     revocation: { enabled: true },
     devInteractions: { enabled: false },
+    // a token requested for this resource is a JWT access token signed
+    // with the provider's keys (its jwks_uri): the auth_jwt_discovery test;
+    // tokens without a resource stay opaque
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: () => undefined,
+      useGrantedResource: () => true,
+      getResourceServerInfo: (ctx, resource) => {
+        if (resource !== jwtResource) {
+          throw new errors.InvalidTarget();
+        }
+        return { scope: 'api:read api:write', audience: resource, accessTokenFormat: 'jwt' };
+      },
+    },
   },
 });
 
