@@ -42,12 +42,12 @@ public sealed class OutageTests : NginxFixture
 
                 location = /_i {
                     internal;
-                    proxy_read_timeout 2s;
+                    proxy_read_timeout 8s;
                     proxy_pass {{_introspect.BaseUrl}}/introspect;
                 }
                 location = /_t {
                     internal;
-                    proxy_read_timeout 2s;
+                    proxy_read_timeout 8s;
                     proxy_pass {{_token.BaseUrl}}/token;
                 }
                 location = /_down { internal; proxy_pass http://127.0.0.1:{{refused}}/introspect; }
