@@ -2,8 +2,10 @@
 # NginxOAuth: the single entry point.
 #
 #   ./build.sh            build the managed core and the nginx module
-#   ./build.sh demo       build, start nginx on 127.0.0.1:8080 with
-#                         nginx-conf/demo.conf and print curl lines
+#   ./build.sh demo       build, start oidc-provider (npm) and nginx with
+#                         nginx-conf/demo.conf on 127.0.0.1:8080-8083 and
+#                         print curl lines (nginx-conf/demo/run-demo.sh);
+#                         Ctrl-C stops both
 #   ./build.sh test       build and run every test
 #   ./build.sh image      build the Docker image (docker/Dockerfile) with the
 #                         module installed; tag: nginx-oauth:latest
@@ -26,7 +28,8 @@
 #   NGINX_SRC=/path/to/nginx-x.y.z   build against this nginx source tree
 #                                    (default: Debian's nginx-dev tree)
 #   NGINX_BIN=/path/to/nginx         the nginx the tests and the demo run
-#   DEMO_PORT=8080                   port of the demo gateway
+#   DEMO_PORT=8080                   port of the demo gateway (the backend,
+#                                    the IdP and a dead IdP port follow it)
 #   BASE_IMAGE=debian:bookworm-slim  base of the Docker image (its nginx must
 #                                    match the nginx the module is built for)
 #   IMAGE=nginx-oauth:latest         tag of the Docker image
@@ -295,6 +298,8 @@ build_deb() {
 
 cmd_demo() {
     build_all
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
+        || ensure_packages nodejs npm
     "$ROOT/nginx-conf/demo/run-demo.sh" "$NGINX_BIN" "$MODULES" "${DEMO_PORT:-8080}"
 }
 
