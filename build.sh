@@ -2,11 +2,17 @@
 # NginxOAuth: the single entry point.
 #
 #   ./build.sh            build the managed core and the nginx module
-#   ./build.sh demo       build, start nginx on 127.0.0.1:8080 with
-#                         nginx-conf/demo.conf and print curl lines
+#   ./build.sh demo       build, start oidc-provider (npm) and nginx with
+#                         nginx-conf/demo.conf on 127.0.0.1:8080-8083 and
+#                         print curl lines (nginx-conf/demo/run-demo.sh);
+#                         Ctrl-C stops both
 #   ./build.sh test       build and run every test
 #   ./build.sh image      build the Docker image (docker/Dockerfile) with the
 #                         module installed; tag: nginx-oauth:latest
+#   ./build.sh deb        build, then the Debian binary package
+#                         build/deb/libnginx-mod-http-oauth_<version>_<arch>.deb
+#                         (packaging/debian/), depending on the nginx ABI the
+#                         module was built against
 #   ./build.sh bench [--quick | --callgrind]
 #                         build, then run the benchmark (bench/run.sh): one
 #                         nginx worker, wrk, ratios to a baseline of the same
@@ -22,11 +28,15 @@
 #   NGINX_SRC=/path/to/nginx-x.y.z   build against this nginx source tree
 #                                    (default: Debian's nginx-dev tree)
 #   NGINX_BIN=/path/to/nginx         the nginx the tests and the demo run
-#   DEMO_PORT=8080                   port of the demo gateway
+#   DEMO_PORT=8080                   port of the demo gateway (the backend,
+#                                    the IdP and a dead IdP port follow it)
 #   BASE_IMAGE=debian:bookworm-slim  base of the Docker image (its nginx must
 #                                    match the nginx the module is built for)
 #   IMAGE=nginx-oauth:latest         tag of the Docker image
 #   FUZZ_SECONDS=3                   seconds per fuzz target in ./build.sh test
+#   NGINX_ABI=nginx-abi-1.22.1-7     the package's nginx dependency, when
+#                                    NGINX_SRC is not Debian's nginx-dev tree
+#   NGINX_OAUTH_SKIP_PACKAGE=1       ./build.sh test: skip the package test
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -202,8 +212,94 @@ build_image() {
     log "built $IMAGE"
 }
 
+# --- Debian package -----------------------------------------------------
+# A binary package in the style of Debian's libnginx-mod-http-* packages:
+# the two .so files in /usr/lib/nginx/modules, the load_module snippet in
+# /usr/share/nginx/modules-available, the modules-enabled link managed by the
+# maintainer scripts, and a dependency on the exact nginx ABI.
+DEB_DIR="$BUILD/deb"
+DEB_NAME=libnginx-mod-http-oauth
+
+# The virtual package nginx provides for the ABI the module was built against
+# (Debian's nginx Provides: nginx-abi-<upstream>-<n>; nginx-dev records it).
+nginx_abi() {
+    if [ -n "${NGINX_ABI:-}" ]; then
+        echo "$NGINX_ABI"
+        return
+    fi
+    local src=${NGINX_SRC:-/usr/share/nginx/src}
+    local vars="$src/debian/libnginx-mod.abisubstvars"
+    [ -f "$vars" ] || die "no $vars: set NGINX_ABI (e.g. 'nginx (= 1.26.2-1)') for a non-Debian nginx tree"
+    sed -n 's/^nginx:abi=//p' "$vars" | head -1
+}
+
+cmd_deb() {
+    build_all
+    build_deb
+}
+
+# prints the path of the package
+build_deb() {
+    ensure_packages dpkg-dev fakeroot binutils
+    local pkg="$ROOT/packaging/debian"
+    local version arch abi shlibs
+    version=$(dpkg-parsechangelog -l "$pkg/changelog" -S Version)
+    arch=$(dpkg --print-architecture)
+    abi=$(nginx_abi)
+    [ -n "$abi" ] || die "cannot tell the nginx ABI (set NGINX_ABI)"
+
+    local root="$DEB_DIR/root"
+    local doc="$root/usr/share/doc/$DEB_NAME"
+    rm -rf "$DEB_DIR"
+    mkdir -p "$root/DEBIAN" "$root/usr/lib/nginx/modules" \
+        "$root/usr/share/nginx/modules-available" "$doc/examples"
+    install -m 644 "$MODULES/ngx_http_oauth_module.so" \
+        "$MODULES/ngx_http_oauth_managed.so" "$root/usr/lib/nginx/modules/"
+    # as dh_strip does; the NativeAOT library is published stripped already
+    strip --strip-unneeded --remove-section=.comment --remove-section=.note \
+        "$root/usr/lib/nginx/modules/ngx_http_oauth_module.so"
+    install -m 644 "$pkg/mod-http-oauth.conf" "$root/usr/share/nginx/modules-available/"
+    install -m 644 "$pkg/copyright" "$doc/"
+    gzip -9n -c "$pkg/changelog" > "$doc/changelog.Debian.gz"
+    # documentation compressed as Debian policy asks (12.3)
+    local f
+    for f in "$ROOT/README.md" "$ROOT/ARCHITECTURE.md" "$ROOT"/docs/*.md; do
+        gzip -9n -c "$f" > "$doc/$(basename "$f").gz"
+    done
+    for f in "$ROOT"/nginx-conf/*.conf; do
+        [ "$(basename "$f")" = demo.conf ] || install -m 644 "$f" "$doc/examples/"
+    done
+    chmod 644 "$doc"/*.gz
+    find "$root" -type d -exec chmod 755 {} +
+
+    # library dependencies of both .so files, as dh_shlibdeps computes them;
+    # the managed library also dlopens libssl (System.Security.Cryptography)
+    local shl="$DEB_DIR/shlibs"
+    mkdir -p "$shl/debian"
+    printf 'Source: nginx-oauth\n\nPackage: %s\nArchitecture: any\n' "$DEB_NAME" > "$shl/debian/control"
+    shlibs=$(cd "$shl" && dpkg-shlibdeps -O "$root"/usr/lib/nginx/modules/*.so 2>/dev/null \
+        | sed -n 's/^shlibs:Depends=//p')
+    shlibs="${shlibs:+$shlibs, }libssl3"
+
+    local size
+    size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
+    sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" \
+        -e "s/@NGINX_ABI@/$abi/" -e "s/@SHLIBS@/$shlibs/" \
+        "$pkg/control.in" > "$root/DEBIAN/control"
+    install -m 755 "$pkg/postinst" "$pkg/prerm" "$pkg/postrm" "$root/DEBIAN/"
+    (cd "$root" && find usr -type f -exec md5sum {} + | sort -k2) > "$root/DEBIAN/md5sums"
+    chmod 644 "$root/DEBIAN/control" "$root/DEBIAN/md5sums"
+
+    local out="$DEB_DIR/${DEB_NAME}_${version}_${arch}.deb"
+    dpkg-deb --root-owner-group -Zxz --build "$root" "$out" >/dev/null
+    log "built $out (Depends: $abi)"
+    echo "$out"
+}
+
 cmd_demo() {
     build_all
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
+        || ensure_packages nodejs npm
     "$ROOT/nginx-conf/demo/run-demo.sh" "$NGINX_BIN" "$MODULES" "${DEMO_PORT:-8080}"
 }
 
@@ -239,11 +335,19 @@ cmd_test() {
         return $local_rc
     fi
     build_image
-    log "tests: integration (nginx in a container of $IMAGE, Testcontainers)"
+    # the package test (Tests/PackageTests.cs) installs it into $BASE_IMAGE
+    local deb=""
+    if [ "${NGINX_OAUTH_SKIP_PACKAGE:-0}" != 1 ]; then
+        deb=$(build_deb)
+    else
+        printf '\n*** SKIPPED: the package test: NGINX_OAUTH_SKIP_PACKAGE=1 was set ***\n\n' >&2
+    fi
+    log "tests: integration (nginx in a container of $IMAGE, Testcontainers; the package in $BASE_IMAGE)"
     local api
     api=$(docker version -f '{{.Server.APIVersion}}' 2>/dev/null || true)
     local rc=0
     NGINX_OAUTH_HOST=container NGINX_OAUTH_IMAGE="$IMAGE" \
+        NGINX_OAUTH_DEB="$deb" NGINX_OAUTH_BASE_IMAGE="$BASE_IMAGE" \
         TESTCONTAINERS_RYUK_DISABLED=true DOCKER_API_VERSION="${api:-1.41}" \
         dotnet test "$ROOT/tests/NginxOAuth.IntegrationTests" -c Release --nologo \
         --logger "console;verbosity=minimal" "$@" || rc=$?
@@ -278,8 +382,9 @@ case "${1:-build}" in
     demo) cmd_demo ;;
     test) shift; cmd_test "$@" ;;
     image) cmd_image ;;
+    deb) cmd_deb >/dev/null ;;
     bench) shift; build_all; "$ROOT/bench/run.sh" "$@" ;;
     fuzz) shift; ensure_packages afl++; "$ROOT/tests/fuzz/run.sh" "$@" ;;
     clean) rm -rf "$BUILD" ;;
-    *) die "unknown command '$1' (build | demo | test | bench | fuzz | image | clean)" ;;
+    *) die "unknown command '$1' (build | demo | test | bench | fuzz | image | deb | clean)" ;;
 esac
