@@ -2269,32 +2269,12 @@ ngx_http_oauth2_token_check(void *data, u_char *buf, u_char *last)
 {
     ngx_http_oauth2_token_call_t  *call = data;
 
-    int64_t    handle;
-    int32_t    rc, detail;
-    ngx_str_t  name;
+    u_char  *p;
 
-    handle = 0;
-    detail = -1;
+    p = ngx_slprintf(buf, last, "auth_oauth2_token: ");
 
-    rc = ngx_oauth_managed.sts_create(call->settings, (int32_t) (2 * call->n),
-                                      &handle, &detail);
-
-    if (rc == NOX_OK) {
-        (void) ngx_oauth_managed.sts_free(handle);
-        return NULL;
-    }
-
-    if (detail < 0 || (ngx_uint_t) detail >= call->n) {
-        return ngx_slprintf(buf, last, "auth_oauth2_token: %s",
-                            ngx_oauth_status_text(rc));
-    }
-
-    name.data = (u_char *) call->settings[2 * detail].data;
-    name.len = call->settings[2 * detail].len;
-
-    return ngx_slprintf(buf, last,
-                        "auth_oauth2_token: the client setting \"%V\": %s",
-                        &name, ngx_oauth_status_text(rc));
+    return ngx_oauth_settings_check(call->settings, call->n,
+                                    "the client setting", p, last);
 }
 
 

@@ -831,6 +831,44 @@ ngx_oauth_challenge(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/*
+ * In the validator child: does the managed core accept these STS-client
+ * settings (name/value pairs)?  NULL if so; else the reason written after
+ * what the caller already put into buf, naming the offending setting as
+ * "<noun> \"<name>\"".
+ */
+
+u_char *
+ngx_oauth_settings_check(nox_buf_t *settings, ngx_uint_t n,
+    const char *noun, u_char *buf, u_char *last)
+{
+    int64_t    handle;
+    int32_t    rc, detail;
+    ngx_str_t  name;
+
+    handle = 0;
+    detail = -1;
+
+    rc = ngx_oauth_managed.sts_create(settings, (int32_t) (2 * n), &handle,
+                                      &detail);
+
+    if (rc == NOX_OK) {
+        (void) ngx_oauth_managed.sts_free(handle);
+        return NULL;
+    }
+
+    if (detail < 0 || (ngx_uint_t) detail >= n) {
+        return ngx_slprintf(buf, last, "%s", ngx_oauth_status_text(rc));
+    }
+
+    name.data = (u_char *) settings[2 * detail].data;
+    name.len = settings[2 * detail].len;
+
+    return ngx_slprintf(buf, last, "%s \"%V\": %s", noun, &name,
+                        ngx_oauth_status_text(rc));
+}
+
+
 /* the number of the next generated IdP location (ngx_oauth_route_conf) */
 
 ngx_uint_t

@@ -1964,31 +1964,11 @@ ngx_http_sts_check(void *data, u_char *buf, u_char *last)
 {
     ngx_http_sts_def_t  *def = data;
 
-    int64_t    handle;
-    int32_t    rc, detail;
-    ngx_str_t  name;
+    u_char  *p;
 
-    handle = 0;
-    detail = -1;
+    p = ngx_slprintf(buf, last, "\"%s\": ", def->directive);
 
-    rc = ngx_oauth_managed.sts_create(def->settings, (int32_t) (2 * def->n),
-                                      &handle, &detail);
-
-    if (rc == NOX_OK) {
-        (void) ngx_oauth_managed.sts_free(handle);
-        return NULL;
-    }
-
-    if (detail < 0 || (ngx_uint_t) detail >= def->n) {
-        return ngx_slprintf(buf, last, "\"%s\": %s", def->directive,
-                            ngx_oauth_status_text(rc));
-    }
-
-    name.data = (u_char *) def->settings[2 * detail].data;
-    name.len = def->settings[2 * detail].len;
-
-    return ngx_slprintf(buf, last, "\"%s\": option \"%V\": %s",
-                        def->directive, &name, ngx_oauth_status_text(rc));
+    return ngx_oauth_settings_check(def->settings, def->n, "option", p, last);
 }
 
 

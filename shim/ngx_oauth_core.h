@@ -220,6 +220,8 @@ ngx_int_t ngx_oauth_place_set(ngx_http_request_t *r, ngx_oauth_place_t *place,
 char *ngx_oauth_route_conf(ngx_conf_t *cf, ngx_oauth_route_t *rt,
     const char *prefix);
 ngx_uint_t ngx_oauth_route_number(ngx_conf_t *cf);
+u_char *ngx_oauth_settings_check(nox_buf_t *settings, ngx_uint_t n,
+    const char *noun, u_char *buf, u_char *last);
 
 
 #endif /* NGX_OAUTH_CORE_H */
