@@ -46,6 +46,8 @@ public sealed class OidcProviderServer : IAsyncDisposable, IDisposable
     public const string SecretJwtClientId = "jwt-secret-client";
     public const string SecretJwtClientSecret = "jwt-secret-client-secret-0123456789abcdef0123456789";
     public const string KeyJwtClientId = "jwt-key-client";
+    public const string GatewaySecretJwtClientId = "gw-secret-jwt";
+    public const string GatewaySecretJwtClientSecret = "gw-secret-jwt-secret-0123456789abcdef0123456789abcdef";
     public const string KeyId = "jwt-key-client-1";
     public const string ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
     public const string TokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -92,7 +94,15 @@ public sealed class OidcProviderServer : IAsyncDisposable, IDisposable
     /// <summary>Everything node printed (stdout and stderr).</summary>
     public IReadOnlyList<string> Output => _output.ToList();
 
-    public static async Task<OidcProviderServer> StartAsync()
+    public static Task<OidcProviderServer> StartAsync() => StartAsync([]);
+
+    /// <summary>
+    /// Starts it with a private_key_jwt client per entry of
+    /// <paramref name="keyClients"/> (client id, the alg it must sign with,
+    /// its public JWK), besides the fixed clients (IDP_KEY_CLIENTS of idp.mjs).
+    /// </summary>
+    public static async Task<OidcProviderServer> StartAsync(
+        IReadOnlyList<(string ClientId, string Alg, string PublicJwk)> keyClients)
     {
         string dir = Install();
         int port = NginxInstance.NewPort();
@@ -105,6 +115,12 @@ public sealed class OidcProviderServer : IAsyncDisposable, IDisposable
             UseShellExecute = false,
         };
         info.Environment["IDP_CLIENT_JWK"] = JsonSerializer.Serialize(Jwk(rsa, includePrivate: false));
+        if (keyClients.Count > 0)
+        {
+            info.Environment["IDP_KEY_CLIENTS"] = "[" + string.Join(",", keyClients.Select(c =>
+                $"{{\"client_id\":{JsonSerializer.Serialize(c.ClientId)},\"alg\":{JsonSerializer.Serialize(c.Alg)},\"jwk\":{c.PublicJwk}}}")) + "]";
+        }
+
         Process process = Process.Start(info) ?? throw new InvalidOperationException("node did not start");
         var server = new OidcProviderServer(process, rsa, port);
         process.OutputDataReceived += (_, e) => server.OnOutput(e.Data);

@@ -20,6 +20,9 @@ namespace NginxOAuth.IntegrationTests.Tests;
 /// answers it printed, then runs every printed curl line as a user pasting
 /// it would (with bash, while the demo runs), and finally presses Ctrl-C
 /// (SIGINT) and checks that nginx and the authorization server are gone.
+/// The outage is real: the second authorization server answers /down/
+/// (200), the demo stops it, and the same curl line gets 503; pasted
+/// afterwards, a line gets what the demo's last run of it got.
 /// </summary>
 [TestFixture]
 [NonParallelizable]
@@ -35,6 +38,7 @@ public sealed class DemoTests
         File.SetUnixFileMode(prefix, (UnixFileMode)0b111_101_101);
         int port = FreePorts.Next();
         int idp = FreePorts.Next();
+        int down = FreePorts.Next();
 
         var psi = new ProcessStartInfo(Path.Combine(TestEnvironment.RepoRoot, "nginx-conf", "demo", "run-demo.sh"))
         {
@@ -48,7 +52,7 @@ public sealed class DemoTests
         psi.Environment["DEMO_PREFIX"] = prefix;
         psi.Environment["DEMO_BACKEND_PORT"] = FreePorts.Next().ToString(CultureInfo.InvariantCulture);
         psi.Environment["DEMO_IDP_PORT"] = idp.ToString(CultureInfo.InvariantCulture);
-        psi.Environment["DEMO_DOWN_PORT"] = FreePorts.Next().ToString(CultureInfo.InvariantCulture);
+        psi.Environment["DEMO_DOWN_PORT"] = down.ToString(CultureInfo.InvariantCulture);
 
         if (!OnPath("node") || !OnPath("npm"))
         {
@@ -96,7 +100,7 @@ public sealed class DemoTests
 
             Assert.Multiple(() =>
             {
-                Assert.That(sections, Has.Count.EqualTo(10), output);
+                Assert.That(sections, Has.Count.EqualTo(11), output);
                 Assert.That(output, Does.Contain($"Logs: {prefix}/logs/"));
                 Assert.That(output, Does.Match(@"# introspection calls the gateway made so far \(.*\): 1\n"), "the second call is a cache hit");
                 Assert.That(output, Does.Contain("backend: JWT of demo-app, scope \"api:read api:write\""));
@@ -107,6 +111,13 @@ public sealed class DemoTests
                 Assert.That(output, Does.Contain("WWW-Authenticate: Bearer realm=\"demo\", error=\"invalid_token\""));
                 Assert.That(output, Does.Contain("WWW-Authenticate: Bearer realm=\"demo\", error=\"insufficient_scope\""));
                 Assert.That(output, Does.Contain("Retry-After: "));
+                // the outage: one curl line, 200 while the second IdP runs, 503 once stopped
+                var outage = sections.Where(s => s.Curl.Contains("/down/", StringComparison.Ordinal)).ToList();
+                Assert.That(outage.Select(s => s.Status), Is.EqualTo(new[] { 200, 503 }), output);
+                Assert.That(outage.Select(s => s.Curl).Distinct().Count(), Is.EqualTo(1), "the same line before and after the stop");
+                Assert.That(outage[0].Printed, Does.Contain("backend: introspected at the second IdP, token of demo-app"));
+                Assert.That(outage[^1].Printed, Does.Contain("Retry-After: "));
+                Assert.That(output, Does.Contain($"is stopped: nothing listens on http://127.0.0.1:{down}\n"));
                 foreach ((string heading, int status, string curl, string printed) in sections)
                 {
                     Assert.That(printed, Does.StartWith($"HTTP/1.1 {status} "), $"the demo's own answer to \"{heading}\"");
@@ -114,7 +125,14 @@ public sealed class DemoTests
                 }
             });
 
-            foreach ((string heading, int status, string curl, string printed) in sections)
+            using (var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(5) })
+            {
+                Assert.That(() => probe.GetAsync(new Uri($"http://127.0.0.1:{down}/jwks")).GetAwaiter().GetResult(),
+                    Throws.InstanceOf<HttpRequestException>(), "the stopped authorization server answers while the demo runs");
+            }
+
+            // a line printed twice (before and after the outage) is pasted once: it gets its last answer
+            foreach ((string heading, int status, string curl, string printed) in sections.GroupBy(s => s.Curl).Select(g => g.Last()))
             {
                 (int code, string pasted) = Bash(curl + " -s");
                 string first = pasted.Split('\n')[0];

@@ -5,6 +5,10 @@
 // Clients authenticate with client_secret_basic, client_secret_jwt or
 // private_key_jwt (the public RSA JWK of the last comes from the
 // IDP_CLIENT_JWK environment variable; without it that client is absent).
+// The gateway clients of auth_oauth2_token's JWT methods (introspection and
+// exchange, one method per client): gw-secret-jwt (client_secret_jwt, HS256)
+// always, and one private_key_jwt client per entry of the IDP_KEY_CLIENTS
+// environment variable, a JSON array of { client_id, alg, jwk } (jwk public).
 // Every token endpoint request is printed as one line "REQUEST <json>".
 // usage: node idp.mjs PORT   (listens on 127.0.0.1 only)
 import Provider, { errors } from 'oidc-provider';
@@ -40,6 +44,31 @@ const exchangeClients = [
   }] : []),
 ];
 
+// the gateway's clients for auth_oauth2_token_client_auth: introspect and exchange
+const keyClients = process.env.IDP_KEY_CLIENTS ? JSON.parse(process.env.IDP_KEY_CLIENTS) : [];
+const gatewayJwtClients = [
+  {
+    client_id: 'gw-secret-jwt',
+    client_secret: 'gw-secret-jwt-secret-0123456789abcdef0123456789abcdef',
+    grant_types: ['client_credentials', exchangeGrant],
+    redirect_uris: [],
+    response_types: [],
+    scope: 'api:read api:write',
+    token_endpoint_auth_method: 'client_secret_jwt',
+    token_endpoint_auth_signing_alg: 'HS256',
+  },
+  ...keyClients.map(({ client_id, alg, jwk }) => ({
+    client_id,
+    grant_types: ['client_credentials', exchangeGrant],
+    redirect_uris: [],
+    response_types: [],
+    scope: 'api:read api:write',
+    token_endpoint_auth_method: 'private_key_jwt',
+    token_endpoint_auth_signing_alg: alg,
+    jwks: { keys: [jwk] },
+  })),
+];
+
 const provider = new Provider(issuer, {
   clients: [
     {
@@ -63,6 +92,7 @@ const provider = new Provider(issuer, {
       token_endpoint_auth_method: 'client_secret_basic',
     },
     ...exchangeClients,
+    ...gatewayJwtClients,
   ],
   scopes: ['api:read', 'api:write'],
   // keep the claims the exchange grant puts in `extra` (sub, act, aud): introspection shows them
