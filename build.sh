@@ -87,8 +87,16 @@ build_module() {
     [ -x "$src/configure" ] || die "no nginx source tree at $src (set NGINX_SRC)"
     local tree="$BUILD/nginx-src"
     local stamp="$BUILD/nginx-src.configured"
-    local want
-    want="$(cd "$src" && pwd) $(md5sum "$ROOT/config" | cut -d' ' -f1)"
+    local want cc_opt="" ld_opt=""
+    if [ -f "$src/conf_flags" ] && command -v dpkg-buildflags >/dev/null; then
+        # Debian's nginx-dev: compile and link as Debian builds its nginx
+        # modules (hardened: fortify, stack protector, relro, bindnow)
+        # (from $ROOT: -ffile-prefix-map names the directory)
+        local get="cd '$ROOT' && DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get"
+        cc_opt="$(sh -c "$get CFLAGS") $(sh -c "$get CPPFLAGS")"
+        ld_opt="$(sh -c "$get LDFLAGS")"
+    fi
+    want="$(cd "$src" && pwd) $(md5sum "$ROOT/config" | cut -d' ' -f1) $cc_opt $ld_opt"
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         log "configuring nginx from $src"
         rm -rf "$tree"
@@ -102,6 +110,7 @@ build_module() {
                 # shellcheck disable=SC1091
                 source ./conf_flags
                 flags=("${NGX_CONF_FLAGS[@]}")
+                [ -z "$cc_opt" ] || flags+=("--with-cc-opt=$cc_opt" "--with-ld-opt=$ld_opt")
             else
                 flags=(--with-compat)
             fi
@@ -256,10 +265,14 @@ build_deb() {
     install -m 644 "$MODULES/ngx_http_oauth_module.so" \
         "$MODULES/ngx_http_oauth_managed.so" "$root/usr/lib/nginx/modules/"
     # as dh_strip does; the NativeAOT library is published stripped already
+    # (its symbols), only the compilers' notes go
     strip --strip-unneeded --remove-section=.comment --remove-section=.note \
         "$root/usr/lib/nginx/modules/ngx_http_oauth_module.so"
+    strip --remove-section=.comment --remove-section=.note \
+        "$root/usr/lib/nginx/modules/ngx_http_oauth_managed.so"
     install -m 644 "$pkg/mod-http-oauth.conf" "$root/usr/share/nginx/modules-available/"
     install -m 644 "$pkg/copyright" "$doc/"
+    install -D -m 644 "$pkg/lintian-overrides" "$root/usr/share/lintian/overrides/$DEB_NAME"
     gzip -9n -c "$pkg/changelog" > "$doc/changelog.Debian.gz"
     # documentation compressed as Debian policy asks (12.3)
     local f
