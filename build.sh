@@ -29,7 +29,8 @@
 #                                    (default: Debian's nginx-dev tree)
 #   NGINX_BIN=/path/to/nginx         the nginx the tests and the demo run
 #   DEMO_PORT=8080                   port of the demo gateway (the backend,
-#                                    the IdP and a dead IdP port follow it)
+#                                    the IdP and a second IdP, stopped
+#                                    during the demo, follow it)
 #   BASE_IMAGE=debian:bookworm-slim  base of the Docker image (its nginx must
 #                                    match the nginx the module is built for)
 #   IMAGE=nginx-oauth:latest         tag of the Docker image

@@ -12,7 +12,7 @@ namespace NginxOAuth.IntegrationTests.OAuth2;
 
 /// <summary>
 /// auth_oauth2_token_client_auth client_secret_jwt and private_key_jwt
-/// (RS256, ES256, EdDSA) end to end against oidc-provider
+/// (RS256, PS256, ES256, EdDSA) end to end against oidc-provider
 /// (tests/e2e/oidc-provider/idp.mjs): the server knows one gateway client
 /// per method (the secret, or the public JWK made here), the module signs
 /// the assertions with the managed core, and the server verifies them
@@ -28,7 +28,7 @@ public sealed class OidcProviderClientAssertionTests : NginxFixture
     private const string Echo = "client=$oauth2_token_client_id scope=$oauth2_token_scope active=$oauth2_token_active "
         + "sub=$oauth2_token_sub new=$oauth2_token_new_token issued=$oauth2_token_new_issued_token_type";
 
-    private static readonly string[] Algs = ["RS256", "ES256", "EdDSA"];
+    private static readonly string[] Algs = ["RS256", "PS256", "ES256", "EdDSA"];
 
     private OidcProviderServer _idp = null!;
     private readonly Dictionary<string, StsKey> _keys = [];
@@ -36,6 +36,11 @@ public sealed class OidcProviderClientAssertionTests : NginxFixture
     private static string ClientOf(string alg) => "gw-key-" + alg.ToLowerInvariant();
 
     private static string KidOf(string alg) => ClientOf(alg) + "-1";
+
+    /// <summary>The key a JWK of <paramref name="alg"/> is (PS256: RSA, chosen with alg=).</summary>
+    private static string KeyType(string alg) => alg == "PS256" ? "RS256" : alg;
+
+    private static string AlgParameter(string alg) => alg == "PS256" ? " alg=PS256" : "";
 
     /// <summary>The public half of a private JWK (no d, p, q, dp, dq, qi).</summary>
     private static string PublicJwk(string privateJwk)
@@ -53,7 +58,7 @@ public sealed class OidcProviderClientAssertionTests : NginxFixture
     {
         foreach (string alg in Algs)
         {
-            _keys[alg] = StsKey.Create(alg, KidOf(alg));
+            _keys[alg] = StsKey.Create(KeyType(alg), KidOf(alg));
         }
 
         _idp = await OidcProviderServer.StartAsync(
@@ -74,11 +79,11 @@ public sealed class OidcProviderClientAssertionTests : NginxFixture
         {
             string key = nginx.WriteFile($"keys/{alg}.jwk", _keys[alg].PrivateJwk);
             // another key of the same type and kid: the server cannot verify its signatures
-            string wrong = nginx.WriteFile($"keys/wrong-{alg}.jwk", StsKey.Create(alg, KidOf(alg)).PrivateJwk);
+            string wrong = nginx.WriteFile($"keys/wrong-{alg}.jwk", StsKey.Create(KeyType(alg), KidOf(alg)).PrivateJwk);
             clients[alg.ToLowerInvariant()] = $"auth_oauth2_token_client_id {ClientOf(alg)}; "
-                + $"auth_oauth2_token_client_auth private_key_jwt key={key} aud={aud};";
+                + $"auth_oauth2_token_client_auth private_key_jwt key={key}{AlgParameter(alg)} aud={aud};";
             clients["wrong-" + alg.ToLowerInvariant()] = $"auth_oauth2_token_client_id {ClientOf(alg)}; "
-                + $"auth_oauth2_token_client_auth private_key_jwt key={wrong} aud={aud};";
+                + $"auth_oauth2_token_client_auth private_key_jwt key={wrong}{AlgParameter(alg)} aud={aud};";
         }
 
         // /i/<client>: introspection; /x/<client>: introspection then exchange; /xo/<client>: exchange only
@@ -149,6 +154,7 @@ public sealed class OidcProviderClientAssertionTests : NginxFixture
 
     [TestCase("secret-jwt")]
     [TestCase("rs256")]
+    [TestCase("ps256")]
     [TestCase("es256")]
     [TestCase("eddsa")]
     public async Task A_token_of_the_server_is_introspected_active_with_the_assertion_the_server_verified(string name)
@@ -168,6 +174,7 @@ public sealed class OidcProviderClientAssertionTests : NginxFixture
 
     [TestCase("secret-jwt")]
     [TestCase("rs256")]
+    [TestCase("ps256")]
     [TestCase("es256")]
     [TestCase("eddsa")]
     public async Task A_token_of_the_server_is_exchanged_by_the_client_the_assertion_authenticates(string name)
@@ -209,6 +216,7 @@ public sealed class OidcProviderClientAssertionTests : NginxFixture
 
     [TestCase("wrong-secret-jwt", "HS256")]
     [TestCase("wrong-rs256", "RS256")]
+    [TestCase("wrong-ps256", "PS256")]
     [TestCase("wrong-es256", "ES256")]
     [TestCase("wrong-eddsa", "EdDSA")]
     public async Task A_wrong_secret_or_key_is_refused_by_the_server_and_nginx_never_answers_200(string location, string alg)
