@@ -179,7 +179,15 @@ public sealed class ProviderTests : NginxFixture
         Assert.That((await Nginx.GetAsync("/three")).Status, Is.EqualTo(401));
     }
 
-    private static JsonObject Aud(string aud) => new() { ["aud"] = aud };
+    /// <summary>aud, and a lifetime within /rfc9068's max_lifetime=10m.</summary>
+    private static JsonObject Aud(string aud) => Short(new JsonObject { ["aud"] = aud });
+
+    private static JsonObject Short(JsonObject extra)
+    {
+        extra["iat"] = TokenFactory.Now - 60;
+        extra["exp"] = TokenFactory.Now + 300;
+        return extra;
+    }
 
     [Test]
     public async Task Rfc9068_typ_at_jwt_is_required()
@@ -232,7 +240,7 @@ public sealed class ProviderTests : NginxFixture
     [Test]
     public async Task Rfc9068_audience_must_be_one_of_the_providers()
     {
-        JsonObject array = new() { ["aud"] = new JsonArray("other", "https://api2.example") };
+        JsonObject array = Short(new JsonObject { ["aud"] = new JsonArray("other", "https://api2.example") });
 
         Assert.That((await Nginx.GetAsync("/rfc9068", Token(KeyA, IssA, Aud("api"), AtJwt))).Status, Is.EqualTo(200));
         Assert.That((await Nginx.GetAsync("/rfc9068", Token(KeyA, IssA, array, AtJwt))).Status, Is.EqualTo(200),
@@ -240,7 +248,8 @@ public sealed class ProviderTests : NginxFixture
         Assert.That((await Nginx.GetAsync("/rfc9068", Token(KeyA, IssA, Aud("web"), AtJwt))).Status, Is.EqualTo(401));
         Nginx.WaitForLogLine(TestLogMark, "aud names none of the provider's audiences");
         Assert.That((await Nginx.GetAsync("/rfc9068",
-            Token(KeyA, IssA, new JsonObject { ["aud"] = new JsonArray("x", "y") }, AtJwt))).Status, Is.EqualTo(401));
+            Token(KeyA, IssA, Short(new JsonObject { ["aud"] = new JsonArray("x", "y") }), AtJwt))).Status,
+            Is.EqualTo(401));
         JsonObject noAud = new() { ["sub"] = "alice", ["iss"] = IssA, ["iat"] = TokenFactory.Now, ["exp"] = TokenFactory.Now + 300 };
         Assert.That((await Nginx.GetAsync("/rfc9068", TokenFactory.Sign(KeyA, noAud, AtJwt))).Status, Is.EqualTo(401));
     }
