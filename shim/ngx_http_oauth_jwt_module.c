@@ -467,7 +467,7 @@ static char *ngx_http_auth_jwt_provider_conf(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_auth_jwt_provider_call(ngx_conf_t *cf,
     ngx_http_auth_jwt_provider_t *pv, ngx_http_auth_jwt_set_pt handler,
-    const char *name, ngx_str_t *arg1, ngx_str_t *arg2);
+    const char *name, ngx_str_t *arg1, ngx_str_t *more, ngx_uint_t nmore);
 static char *ngx_http_auth_jwt_provider_merge(ngx_conf_t *cf,
     ngx_http_auth_jwt_loc_conf_t *conf);
 static int32_t ngx_http_auth_jwt_provider_policy(
@@ -5423,7 +5423,8 @@ ngx_http_auth_jwt_provider_identity(ngx_http_auth_jwt_provider_t *pv,
 /*
  * auth_jwt_provider issuer [key_file=path]... [key_request=uri]...
  *     [format=jwks|keyval] [discovery | discovery=metadata-url]
- *     [discovery_uri=/location] [audience=aud]... [typ=at+jwt]
+ *     [discovery_uri=/location] [discovery_<option>=value]...
+ *     [audience=aud]... [typ=at+jwt]
  *     [require_exp] [max_lifetime=time]
  *
  * The key sources go through the handlers of auth_jwt_key_file,
@@ -5442,8 +5443,8 @@ ngx_http_auth_jwt_provider_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     u_char                            *p;
     time_t                             t;
     ngx_str_t                         *value, name, val, format, *aud;
-    ngx_str_t                          route, disc;
-    ngx_uint_t                         i, k, discovery, has_format;
+    ngx_str_t                          route, disc, *dopts;
+    ngx_uint_t                         i, k, discovery, has_format, ndopts;
     ngx_http_auth_jwt_loc_conf_t      *keys;
     ngx_http_auth_jwt_provider_t      *pv, **pvs;
     ngx_http_auth_jwt_key_request_t   *kr;
@@ -5487,11 +5488,21 @@ ngx_http_auth_jwt_provider_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     pv->file = cf->conf_file->file.name;
     pv->line = cf->conf_file->line;
 
-    /* format= and discovery_uri= apply to the others: read them first */
+    /*
+     * format= applies to the key sources, discovery_*= are the options of
+     * auth_jwt_discovery without the prefix: read them first
+     */
 
     ngx_str_set(&format, "jwks");
     has_format = 0;
     ngx_str_null(&route);
+
+    dopts = ngx_palloc(cf->temp_pool, cf->args->nelts * sizeof(ngx_str_t));
+    if (dopts == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ndopts = 0;
 
     for (i = 2; i < cf->args->nelts; i++) {
         if (ngx_strncmp(value[i].data, "format=", 7) == 0) {
@@ -5506,10 +5517,16 @@ ngx_http_auth_jwt_provider_conf(ngx_conf_t *cf, ngx_command_t *cmd,
             }
         }
 
-        if (ngx_strncmp(value[i].data, "discovery_uri=", 14) == 0) {
-            /* handed to auth_jwt_discovery as "uri=..." */
-            route.data = value[i].data + 10;
-            route.len = value[i].len - 10;
+        if (ngx_strncmp(value[i].data, "discovery_", 10) == 0) {
+            /* discovery_uri=/x is handed to auth_jwt_discovery as uri=/x */
+            dopts[ndopts].data = value[i].data + 10;
+            dopts[ndopts].len = value[i].len - 10;
+
+            if (ngx_strncmp(dopts[ndopts].data, "uri=", 4) == 0) {
+                route = dopts[ndopts];
+            }
+
+            ndopts++;
         }
     }
 
@@ -5534,14 +5551,20 @@ ngx_http_auth_jwt_provider_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 #define ngx_http_auth_jwt_is(n)                                              \
         (name.len == sizeof(n) - 1 && ngx_strncmp(name.data, n, name.len) == 0)
 
-        if (ngx_http_auth_jwt_is("format")
-            || ngx_http_auth_jwt_is("discovery_uri"))
-        {
+        if (ngx_http_auth_jwt_is("format")) {
             if (p == NULL || val.len == 0) {
                 goto invalid;
             }
 
             continue;
+        }
+
+        if (name.len > 10 && ngx_strncmp(name.data, "discovery_", 10) == 0) {
+            if (p == NULL) {
+                goto invalid;
+            }
+
+            continue;               /* checked by auth_jwt_discovery */
         }
 
         if (ngx_http_auth_jwt_is("key_file")) {
@@ -5552,7 +5575,7 @@ ngx_http_auth_jwt_provider_conf(ngx_conf_t *cf, ngx_command_t *cmd,
             rv = ngx_http_auth_jwt_provider_call(cf, pv,
                                             ngx_http_auth_jwt_key_file,
                                             "auth_jwt_key_file", &val,
-                                            has_format ? &format : NULL);
+                                            &format, has_format);
             if (rv != NGX_CONF_OK) {
                 return rv;
             }
@@ -5568,7 +5591,7 @@ ngx_http_auth_jwt_provider_conf(ngx_conf_t *cf, ngx_command_t *cmd,
             rv = ngx_http_auth_jwt_provider_call(cf, pv,
                                             ngx_http_auth_jwt_key_request_conf,
                                             "auth_jwt_key_request", &val,
-                                            has_format ? &format : NULL);
+                                            &format, has_format);
             if (rv != NGX_CONF_OK) {
                 return rv;
             }
@@ -5601,7 +5624,7 @@ ngx_http_auth_jwt_provider_conf(ngx_conf_t *cf, ngx_command_t *cmd,
             rv = ngx_http_auth_jwt_provider_call(cf, pv,
                                             ngx_http_auth_jwt_discovery,
                                             "auth_jwt_discovery", &disc,
-                                            route.len ? &route : NULL);
+                                            dopts, ndopts);
             if (rv != NGX_CONF_OK) {
                 return rv;
             }
@@ -5691,6 +5714,13 @@ ngx_http_auth_jwt_provider_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         goto invalid;
     }
 
+    if (ndopts && !discovery) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"auth_jwt_provider\" \"%V\": \"%V\" without "
+                           "discovery", &pv->issuer, &dopts[0]);
+        return NGX_CONF_ERROR;
+    }
+
     if (keys->key_files == NULL && keys->key_requests == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"auth_jwt_provider\" \"%V\" has no key source: "
@@ -5737,19 +5767,20 @@ invalid:
 static char *
 ngx_http_auth_jwt_provider_call(ngx_conf_t *cf,
     ngx_http_auth_jwt_provider_t *pv, ngx_http_auth_jwt_set_pt handler,
-    const char *name, ngx_str_t *arg1, ngx_str_t *arg2)
+    const char *name, ngx_str_t *arg1, ngx_str_t *more, ngx_uint_t nmore)
 {
     char         *rv;
     ngx_str_t    *a;
+    ngx_uint_t    i;
     ngx_array_t  *saved, args;
 
-    if (ngx_array_init(&args, cf->temp_pool, 3, sizeof(ngx_str_t))
+    if (ngx_array_init(&args, cf->temp_pool, 2 + nmore, sizeof(ngx_str_t))
         != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
 
-    a = ngx_array_push_n(&args, arg2 ? 3 : 2);
+    a = ngx_array_push_n(&args, 2 + nmore);
     if (a == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -5758,8 +5789,8 @@ ngx_http_auth_jwt_provider_call(ngx_conf_t *cf,
     a[0].len = ngx_strlen(name);
     a[1] = *arg1;
 
-    if (arg2) {
-        a[2] = *arg2;
+    for (i = 0; i < nmore; i++) {
+        a[2 + i] = more[i];
     }
 
     saved = cf->args;

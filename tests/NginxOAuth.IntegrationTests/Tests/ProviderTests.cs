@@ -314,6 +314,9 @@ public sealed class ProviderConfigTests
     [TestCase("discovery=https://b.example/.well-known/openid-configuration discovery_uri=/_idp/",
         "names the issuer \"https://b.example\"")]
     [TestCase("key_file={D}/missing.jwks", "missing.jwks")]
+    [TestCase("key_file={A} discovery_uri=/_idp/", "without discovery")]
+    [TestCase("discovery discovery_uri=/_idp/ discovery_color=blue", "invalid parameter \"color=blue\"")]
+    [TestCase("key_request=", "invalid parameter \"key_request=\"")]
     public void A_provider_mistake_is_refused_at_its_line(string rest, string message)
     {
         using var nginx = new NginxInstance("config");
@@ -384,7 +387,8 @@ public sealed class ProviderConfigTests
                     auth_jwt_provider https://a.example key_file={{a}} typ=AT+JWT require_exp max_lifetime=1h
                                       audience=a audience=b;
                     auth_jwt_provider https://b.example format=keyval key_file={{kv}};
-                    auth_jwt_provider http://127.0.0.1:9/realms/x discovery discovery_uri=/_idp/;
+                    auth_jwt_provider http://127.0.0.1:9/realms/x discovery discovery_uri=/_idp/
+                                      discovery_metadata=oauth discovery_http_timeout=5;
                     {{nginx.Echo("x")}}
                 }
             }
