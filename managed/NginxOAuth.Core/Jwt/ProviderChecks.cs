@@ -45,7 +45,8 @@ public static class ProviderChecks
         }
 
         ReadOnlySpan<byte> encoded = token[(dot1 + 1)..dot2];
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, System.Buffers.Text.Base64Url.GetMaxDecodedLength(encoded.Length)));
+        int capacity = Math.Max(1, System.Buffers.Text.Base64Url.GetMaxDecodedLength(encoded.Length));
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(capacity);
         try
         {
             if (!JwtVerifier.TryDecode(encoded, buffer, out int written) || written == 0)
