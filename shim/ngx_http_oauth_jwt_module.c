@@ -24,6 +24,7 @@
 
 #include "ngx_oauth_core.h"
 #include "ngx_oauth_cache.h"
+#include "ngx_oauth_jwt.h"
 
 
 #define NGX_HTTP_AUTH_JWT_PHASE_ACCESS     0
@@ -191,6 +192,29 @@ typedef struct {
 } ngx_http_auth_jwt_variable_t;
 
 
+/*
+ * auth_jwt_provider: one issuer, its key sources (parsed by the
+ * auth_jwt_key_file, auth_jwt_key_request and auth_jwt_discovery handlers
+ * into keys, a scratch location configuration) and its RFC 9068 options
+ */
+
+typedef char *(*ngx_http_auth_jwt_set_pt)(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+typedef struct {
+    ngx_str_t                  issuer;
+    void                      *keys;        /* ngx_http_auth_jwt_loc_conf_t:
+                                               key_files, key_requests,
+                                               rules (discovery's iss) */
+    ngx_array_t               *audiences;   /* of ngx_str_t */
+    ngx_uint_t                 flags;       /* NOX_PROFILE_* */
+    time_t                     max_lifetime;/* 0: no limit */
+    ngx_str_t                  file;        /* where it is defined */
+    ngx_uint_t                 line;
+} ngx_http_auth_jwt_provider_t;
+
+
 typedef struct {
     ngx_http_complex_value_t  *realm;       /* NULL: unset */
     ngx_flag_t                 enable;
@@ -225,6 +249,14 @@ typedef struct {
     ngx_uint_t                 type;        /* NOX_JWT_* (auth_jwt_type) */
     ngx_str_t                  type_file;   /* where auth_jwt_type is */
     ngx_uint_t                 type_line;
+    ngx_array_t               *providers;   /* of provider_t *: this level's
+                                               auth_jwt_provider, or the
+                                               inherited ones */
+    ngx_array_t               *provider_confs; /* of loc_conf_t *: per
+                                               provider, this location's
+                                               settings with its keys */
+    ngx_http_auth_jwt_provider_t *provider; /* in a provider conf: its
+                                               provider */
 } ngx_http_auth_jwt_loc_conf_t;
 
 
@@ -260,6 +292,10 @@ typedef struct {
     ngx_uint_t                 kfetched;    /* a fetch ended meanwhile */
     ngx_uint_t                 refetch;     /* kid miss: fetched again */
     ngx_array_t                digests;     /* of u_char[32]: versions */
+
+    ngx_http_auth_jwt_loc_conf_t *conf;     /* auth_jwt_provider: the
+                                               provider conf the token's
+                                               iss chose */
 } ngx_http_auth_jwt_ctx_t;
 
 
@@ -417,6 +453,30 @@ static ngx_int_t ngx_http_auth_jwt_token_shape(ngx_str_t *token,
 static ngx_int_t ngx_http_auth_jwt_add_type_check(ngx_conf_t *cf,
     ngx_http_auth_jwt_loc_conf_t *conf);
 static u_char *ngx_http_auth_jwt_check_type(void *data, u_char *buf,
+    u_char *last);
+
+static ngx_int_t ngx_http_auth_jwt_provider_select(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
+static ngx_int_t ngx_http_auth_jwt_token_issuer(ngx_http_request_t *r,
+    ngx_str_t *token, ngx_str_t *iss);
+static ngx_http_auth_jwt_loc_conf_t *ngx_http_auth_jwt_provider_find(
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_str_t *iss);
+static ngx_int_t ngx_http_auth_jwt_variable_provider(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static char *ngx_http_auth_jwt_provider_conf(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_auth_jwt_provider_call(ngx_conf_t *cf,
+    ngx_http_auth_jwt_provider_t *pv, ngx_http_auth_jwt_set_pt handler,
+    const char *name, ngx_str_t *arg1, ngx_str_t *more, ngx_uint_t nmore);
+static char *ngx_http_auth_jwt_provider_merge(ngx_conf_t *cf,
+    ngx_http_auth_jwt_loc_conf_t *conf);
+static int32_t ngx_http_auth_jwt_provider_policy(
+    ngx_http_auth_jwt_provider_t *pv, int64_t h);
+static size_t ngx_http_auth_jwt_provider_identity_len(
+    ngx_http_auth_jwt_provider_t *pv);
+static u_char *ngx_http_auth_jwt_provider_identity(
+    ngx_http_auth_jwt_provider_t *pv, u_char *p);
+static u_char *ngx_http_auth_jwt_check_provider(void *data, u_char *buf,
     u_char *last);
 
 
@@ -621,6 +681,13 @@ static ngx_command_t  ngx_http_auth_jwt_commands[] = {
       0,
       NULL },
 
+    { ngx_string("auth_jwt_provider"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_auth_jwt_provider_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -671,6 +738,9 @@ static ngx_http_variable_t  ngx_http_auth_jwt_vars[] = {
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("jwt_payload"), NULL, ngx_http_auth_jwt_variable_payload,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("jwt_provider"), NULL, ngx_http_auth_jwt_variable_provider,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -771,6 +841,20 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
                           "auth_jwt: no token in the request");
             return ngx_http_auth_jwt_reject(r, jlcf, NGX_HTTP_UNAUTHORIZED, 0);
         }
+    }
+
+    if (jlcf->provider_confs) {
+
+        /* the provider the token's iss names: its keys and checks only */
+
+        if (ctx->conf == NULL) {
+            rc = ngx_http_auth_jwt_provider_select(r, jlcf, ctx);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+
+        jlcf = ctx->conf;
     }
 
     if (ctx->waiting) {
@@ -2732,6 +2816,10 @@ ngx_http_auth_jwt_policy_identity(ngx_http_request_t *r,
         len += 5 * NGX_INT_T_LEN + 6 + rule[i].name.len + rule[i].value.len;
     }
 
+    if (jlcf->provider) {
+        len += ngx_http_auth_jwt_provider_identity_len(jlcf->provider);
+    }
+
     buf = ngx_alloc(len, r->connection->log);
     if (buf == NULL) {
         return NGX_ERROR;
@@ -2779,6 +2867,10 @@ ngx_http_auth_jwt_policy_identity(ngx_http_request_t *r,
         p = ngx_sprintf(p, "%i.%i.%i.%uz:%V%uz:%V|", rule[i].target,
                         rule[i].op, rule[i].kind, rule[i].name.len,
                         &rule[i].name, rule[i].value.len, &rule[i].value);
+    }
+
+    if (jlcf->provider) {
+        p = ngx_http_auth_jwt_provider_identity(jlcf->provider, p);
     }
 
     rc = ngx_oauth_managed.sha256(buf, (int32_t) (p - buf), hash,
@@ -2897,6 +2989,13 @@ ngx_http_auth_jwt_policy_build(ngx_http_auth_jwt_loc_conf_t *jlcf,
             if (rc != NOX_OK) {
                 goto failed;
             }
+        }
+    }
+
+    if (jlcf->provider) {
+        rc = ngx_http_auth_jwt_provider_policy(jlcf->provider, h);
+        if (rc != NOX_OK) {
+            goto failed;
         }
     }
 
@@ -3371,6 +3470,9 @@ ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf)
      *     conf->policy = NULL;
      *     conf->challenge_value = NULL;
      *     conf->keys = NULL;
+     *     conf->providers = NULL;
+     *     conf->provider_confs = NULL;
+     *     conf->provider = NULL;
      */
 
     conf->enable = NGX_CONF_UNSET;
@@ -3467,6 +3569,12 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_str_set(&conf->quote, "\"");
     }
 
+    /* auth_jwt_provider: a level with its own replaces the inherited */
+
+    if (conf->providers == NULL) {
+        conf->providers = prev->providers;
+    }
+
     /* lists accumulate: the parent's entries come first */
 
     if (ngx_oauth_merge_array(cf, &conf->key_files, prev->key_files,
@@ -3531,6 +3639,12 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->keys->stale = conf->key_stale;
     }
 
+    if (conf->enable && conf->providers) {
+        if (ngx_http_auth_jwt_provider_merge(cf, conf) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
     if (conf->enable) {
         conf->policy = ngx_pcalloc(cf->pool,
                                    sizeof(ngx_http_auth_jwt_policy_t));
@@ -3564,7 +3678,8 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         /* once per auth_jwt directive, not per inheriting location */
 
         if (conf->validate_sig && conf->key_files == NULL
-            && conf->key_requests == NULL && !*conf->warned)
+            && conf->key_requests == NULL && conf->providers == NULL
+            && !*conf->warned)
         {
             *conf->warned = 1;
 
@@ -5010,4 +5125,833 @@ ngx_http_auth_jwt_allow_nested(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* ---- per-issuer providers (auth_jwt_provider) ------------------------- */
+
+/*
+ * A location with providers verifies a token with one provider's keys
+ * only: the one its iss names.  Each provider becomes, at configuration
+ * time, a whole location configuration of its own (a copy of the
+ * location's, with the provider's key files, key requests and rules):
+ * the request ctx points to it (ctx->conf) and everything after the choice
+ * (the key cache, the policy, the verified-token cache, the log) runs on
+ * it unchanged.  Its policy carries the provider's issuer and options
+ * (nox_policy_set_profile), so its identity, and every verify-cache key,
+ * differs from any other provider's.
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_provider_select(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
+{
+    u_char                        *p;
+    ngx_int_t                      rc;
+    ngx_str_t                      iss;
+    ngx_http_auth_jwt_loc_conf_t  *pc;
+    u_char                         safe[ngx_oauth_log_safe_size(
+                                            NGX_OAUTH_LOG_SAFE_MAX)];
+
+    rc = NGX_ABORT;
+
+    if (ngx_http_auth_jwt_token_shape(&ctx->token, NOX_JWT_SIGNED) == NGX_OK) {
+        rc = ngx_http_auth_jwt_token_issuer(r, &ctx->token, &iss);
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_ABORT) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "auth_jwt: rejected: %s (token %uz bytes)",
+                      ngx_oauth_status_text(
+                          ctx->token.len > NOX_MAX_TOKEN
+                          ? NOX_TOKEN_TOO_LARGE : NOX_TOKEN_MALFORMED),
+                      ctx->token.len);
+        return ngx_http_auth_jwt_reject(r, jlcf, NGX_HTTP_UNAUTHORIZED, 1);
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "auth_jwt: rejected: the token has no \"iss\", so no "
+                      "auth_jwt_provider can check it (token %uz bytes)",
+                      ctx->token.len);
+        return ngx_http_auth_jwt_reject(r, jlcf, NGX_HTTP_UNAUTHORIZED, 1);
+    }
+
+    pc = ngx_http_auth_jwt_provider_find(jlcf, &iss);
+
+    if (pc == NULL) {
+        p = ngx_oauth_log_safe(safe, &iss, NGX_OAUTH_LOG_SAFE_MAX);
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "auth_jwt: rejected: no auth_jwt_provider for iss "
+                      "\"%*s\" (token %uz bytes)", p - safe, safe,
+                      ctx->token.len);
+        return ngx_http_auth_jwt_reject(r, jlcf, NGX_HTTP_UNAUTHORIZED, 1);
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "auth_jwt: provider \"%V\"", &pc->provider->issuer);
+
+    ctx->conf = pc;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The unverified iss of a compact JWS (nox_jwt_issuer): NGX_OK, NGX_DECLINED
+ * when it has none, NGX_ABORT when it is not a JWS that decodes
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_token_issuer(ngx_http_request_t *r, ngx_str_t *token,
+    ngx_str_t *iss)
+{
+    u_char   *out;
+    int32_t   rc, len;
+
+    if (token->len == 0 || token->len > NOX_MAX_TOKEN) {
+        return NGX_ABORT;
+    }
+
+    out = ngx_pnalloc(r->pool, token->len);
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = 0;
+
+    rc = ngx_oauth_managed.jwt_issuer(token->data, (int32_t) token->len, out,
+                                      (int32_t) token->len, &len);
+
+    switch (rc) {
+
+    case NOX_OK:
+        iss->data = out;
+        iss->len = len;
+        return NGX_OK;
+
+    case NOX_NOT_FOUND:
+        return NGX_DECLINED;
+
+    case NOX_TOKEN_MALFORMED:
+    case NOX_TOKEN_TOO_LARGE:
+        return NGX_ABORT;
+
+    default:
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "auth_jwt: nox_jwt_issuer failed: %s",
+                      ngx_oauth_status_text(rc));
+        return NGX_ERROR;
+    }
+}
+
+
+/*
+ * THE provider lookup: the provider conf of a location (with
+ * auth_jwt_provider) whose issuer is exactly iss, or NULL
+ */
+
+static ngx_http_auth_jwt_loc_conf_t *
+ngx_http_auth_jwt_provider_find(ngx_http_auth_jwt_loc_conf_t *jlcf,
+    ngx_str_t *iss)
+{
+    ngx_uint_t                      i;
+    ngx_http_auth_jwt_loc_conf_t  **pc;
+
+    if (jlcf->provider_confs == NULL) {
+        return NULL;
+    }
+
+    pc = jlcf->provider_confs->elts;
+
+    for (i = 0; i < jlcf->provider_confs->nelts; i++) {
+        if (pc[i]->provider->issuer.len == iss->len
+            && ngx_memcmp(pc[i]->provider->issuer.data, iss->data, iss->len)
+               == 0)
+        {
+            return pc[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * For other modules (one location for JWTs and opaque tokens): is token a
+ * compact JWS whose unverified iss names a provider of r's location?
+ * NGX_OK with *issuer (the provider's issuer), NGX_DECLINED when not (auth_jwt
+ * off or without providers, not a JWS, no iss, unknown iss), NGX_ERROR.
+ * It says nothing about the signature: the auth_jwt handler verifies.
+ */
+
+ngx_int_t
+ngx_oauth_jwt_provider_match(ngx_http_request_t *r, ngx_str_t *token,
+    ngx_str_t *issuer)
+{
+    ngx_int_t                      rc;
+    ngx_str_t                      iss;
+    ngx_http_auth_jwt_loc_conf_t  *jlcf, *pc;
+
+    jlcf = ngx_http_get_module_loc_conf(r, ngx_http_oauth_jwt_module);
+
+    if (!jlcf->enable || jlcf->provider_confs == NULL
+        || !ngx_oauth_managed_ready
+        || ngx_http_auth_jwt_token_shape(token, NOX_JWT_SIGNED) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_auth_jwt_token_issuer(r, token, &iss);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    pc = ngx_http_auth_jwt_provider_find(jlcf, &iss);
+    if (pc == NULL) {
+        return NGX_DECLINED;
+    }
+
+    *issuer = pc->provider->issuer;
+
+    return NGX_OK;
+}
+
+
+/* $jwt_provider: the issuer of the provider that accepted the token */
+
+static ngx_int_t
+ngx_http_auth_jwt_variable_provider(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_auth_jwt_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_oauth_jwt_module);
+
+    if (ctx == NULL || !ctx->verified || ctx->conf == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    return ngx_oauth_variable_set(r, v, &ctx->conf->provider->issuer);
+}
+
+
+static int32_t
+ngx_http_auth_jwt_provider_policy(ngx_http_auth_jwt_provider_t *pv,
+    int64_t h)
+{
+    int32_t     rc;
+    ngx_str_t  *aud;
+    ngx_uint_t  i;
+
+    rc = ngx_oauth_managed.policy_set_profile(h, pv->issuer.data,
+                                              (int32_t) pv->issuer.len,
+                                              (int32_t) pv->flags,
+                                              (int64_t) pv->max_lifetime);
+    if (rc != NOX_OK || pv->audiences == NULL) {
+        return rc;
+    }
+
+    aud = pv->audiences->elts;
+
+    for (i = 0; i < pv->audiences->nelts; i++) {
+        rc = ngx_oauth_managed.policy_add_audience(h, aud[i].data,
+                                                   (int32_t) aud[i].len);
+        if (rc != NOX_OK) {
+            return rc;
+        }
+    }
+
+    return NOX_OK;
+}
+
+
+static size_t
+ngx_http_auth_jwt_provider_identity_len(ngx_http_auth_jwt_provider_t *pv)
+{
+    size_t      len;
+    ngx_str_t  *aud;
+    ngx_uint_t  i;
+
+    len = sizeof("provider=:|||") + NGX_SIZE_T_LEN + pv->issuer.len
+          + NGX_INT_T_LEN + NGX_TIME_T_LEN;
+
+    if (pv->audiences) {
+        aud = pv->audiences->elts;
+
+        for (i = 0; i < pv->audiences->nelts; i++) {
+            len += NGX_SIZE_T_LEN + 3 + aud[i].len;
+        }
+    }
+
+    return len;
+}
+
+
+static u_char *
+ngx_http_auth_jwt_provider_identity(ngx_http_auth_jwt_provider_t *pv,
+    u_char *p)
+{
+    ngx_str_t  *aud;
+    ngx_uint_t  i;
+
+    p = ngx_sprintf(p, "provider=%uz:%V|%ui|%T|", pv->issuer.len,
+                    &pv->issuer, pv->flags, pv->max_lifetime);
+
+    if (pv->audiences) {
+        aud = pv->audiences->elts;
+
+        for (i = 0; i < pv->audiences->nelts; i++) {
+            p = ngx_sprintf(p, "a%uz:%V|", aud[i].len, &aud[i]);
+        }
+    }
+
+    return p;
+}
+
+
+/*
+ * auth_jwt_provider issuer [key_file=path]... [key_request=uri]...
+ *     [format=jwks|keyval] [discovery | discovery=metadata-url]
+ *     [discovery_uri=/location] [discovery_<option>=value]...
+ *     [audience=aud]... [typ=at+jwt]
+ *     [require_exp] [max_lifetime=time]
+ *
+ * The key sources go through the handlers of auth_jwt_key_file,
+ * auth_jwt_key_request and auth_jwt_discovery, into the provider's own
+ * scratch configuration, so they are read, checked, cached and refreshed
+ * exactly as those directives are.
+ */
+
+static char *
+ngx_http_auth_jwt_provider_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
+
+    char                              *rv;
+    u_char                            *p;
+    time_t                             t;
+    ngx_str_t                         *value, name, val, format, *aud;
+    ngx_str_t                          route, disc, *dopts;
+    ngx_uint_t                         i, k, discovery, has_format, ndopts;
+    ngx_http_auth_jwt_loc_conf_t      *keys;
+    ngx_http_auth_jwt_provider_t      *pv, **pvs;
+    ngx_http_auth_jwt_key_request_t   *kr;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "has an empty issuer";
+    }
+
+    if (jlcf->providers) {
+        pvs = jlcf->providers->elts;
+
+        for (i = 0; i < jlcf->providers->nelts; i++) {
+            if (pvs[i]->issuer.len == value[1].len
+                && ngx_memcmp(pvs[i]->issuer.data, value[1].data,
+                              value[1].len)
+                   == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"auth_jwt_provider\" \"%V\" is "
+                                   "duplicate (first in %V:%ui)", &value[1],
+                                   &pvs[i]->file, pvs[i]->line);
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
+    pv = ngx_pcalloc(cf->pool, sizeof(ngx_http_auth_jwt_provider_t));
+    if (pv == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    keys = ngx_http_auth_jwt_create_loc_conf(cf);
+    if (keys == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    pv->issuer = value[1];
+    pv->keys = keys;
+    pv->file = cf->conf_file->file.name;
+    pv->line = cf->conf_file->line;
+
+    /*
+     * format= applies to the key sources, discovery_*= are the options of
+     * auth_jwt_discovery without the prefix: read them first
+     */
+
+    ngx_str_set(&format, "jwks");
+    has_format = 0;
+    ngx_str_null(&route);
+
+    dopts = ngx_palloc(cf->temp_pool, cf->args->nelts * sizeof(ngx_str_t));
+    if (dopts == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ndopts = 0;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (ngx_strncmp(value[i].data, "format=", 7) == 0) {
+            format.data = value[i].data + 7;
+            format.len = value[i].len - 7;
+            has_format = 1;
+
+            if (ngx_strcmp(format.data, "jwks") != 0
+                && ngx_strcmp(format.data, "keyval") != 0)
+            {
+                goto invalid;
+            }
+        }
+
+        if (ngx_strncmp(value[i].data, "discovery_", 10) == 0) {
+            /* discovery_uri=/x is handed to auth_jwt_discovery as uri=/x */
+            dopts[ndopts].data = value[i].data + 10;
+            dopts[ndopts].len = value[i].len - 10;
+
+            if (ngx_strncmp(dopts[ndopts].data, "uri=", 4) == 0) {
+                route = dopts[ndopts];
+            }
+
+            ndopts++;
+        }
+    }
+
+    discovery = 0;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        p = (u_char *) ngx_strlchr(value[i].data,
+                                   value[i].data + value[i].len, '=');
+
+        name.data = value[i].data;
+        name.len = p ? (size_t) (p - value[i].data) : value[i].len;
+
+        if (p) {
+            val.data = p + 1;
+            val.len = value[i].data + value[i].len - val.data;
+
+        } else {
+            ngx_str_null(&val);
+        }
+
+#define ngx_http_auth_jwt_is(n)                                              \
+        (name.len == sizeof(n) - 1 && ngx_strncmp(name.data, n, name.len) == 0)
+
+        if (ngx_http_auth_jwt_is("format")) {
+            if (p == NULL || val.len == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (name.len > 10 && ngx_strncmp(name.data, "discovery_", 10) == 0) {
+            if (p == NULL) {
+                goto invalid;
+            }
+
+            continue;               /* checked by auth_jwt_discovery */
+        }
+
+        if (ngx_http_auth_jwt_is("key_file")) {
+            if (p == NULL || val.len == 0) {
+                goto invalid;
+            }
+
+            rv = ngx_http_auth_jwt_provider_call(cf, pv,
+                                            ngx_http_auth_jwt_key_file,
+                                            "auth_jwt_key_file", &val,
+                                            &format, has_format);
+            if (rv != NGX_CONF_OK) {
+                return rv;
+            }
+
+            continue;
+        }
+
+        if (ngx_http_auth_jwt_is("key_request")) {
+            if (p == NULL || val.len == 0) {
+                goto invalid;
+            }
+
+            rv = ngx_http_auth_jwt_provider_call(cf, pv,
+                                            ngx_http_auth_jwt_key_request_conf,
+                                            "auth_jwt_key_request", &val,
+                                            &format, has_format);
+            if (rv != NGX_CONF_OK) {
+                return rv;
+            }
+
+            continue;
+        }
+
+        if (ngx_http_auth_jwt_is("discovery")) {
+            if (discovery++) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"auth_jwt_provider\" \"%V\": one "
+                                   "discovery per provider", &pv->issuer);
+                return NGX_CONF_ERROR;
+            }
+
+            if (p && val.len == 0) {
+                goto invalid;
+            }
+
+            if ((cf->cmd_type & NGX_HTTP_MAIN_CONF) && route.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"auth_jwt_provider\" \"%V\": discovery "
+                                   "at the http level needs discovery_uri=",
+                                   &pv->issuer);
+                return NGX_CONF_ERROR;
+            }
+
+            disc = p ? val : pv->issuer;
+
+            rv = ngx_http_auth_jwt_provider_call(cf, pv,
+                                            ngx_http_auth_jwt_discovery,
+                                            "auth_jwt_discovery", &disc,
+                                            dopts, ndopts);
+            if (rv != NGX_CONF_OK) {
+                return rv;
+            }
+
+            /* the discovered issuer must be this provider's */
+
+            kr = keys->key_requests->elts;
+
+            for (k = 0; kr[k].format != NGX_HTTP_AUTH_JWT_DISCOVERY; k++) {
+                /* void */
+            }
+
+            if (kr[k].issuer.len != pv->issuer.len
+                || ngx_memcmp(kr[k].issuer.data, pv->issuer.data,
+                              pv->issuer.len)
+                   != 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"auth_jwt_provider\" \"%V\": the "
+                                   "discovery URL names the issuer \"%V\"",
+                                   &pv->issuer, &kr[k].issuer);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_http_auth_jwt_is("audience")) {
+            if (p == NULL || val.len == 0) {
+                goto invalid;
+            }
+
+            if (pv->audiences == NULL) {
+                pv->audiences = ngx_array_create(cf->pool, 2,
+                                                 sizeof(ngx_str_t));
+                if (pv->audiences == NULL) {
+                    return NGX_CONF_ERROR;
+                }
+            }
+
+            aud = ngx_array_push(pv->audiences);
+            if (aud == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            *aud = val;
+            continue;
+        }
+
+        if (ngx_http_auth_jwt_is("typ")) {
+            if (p == NULL || val.len != sizeof("at+jwt") - 1
+                || ngx_strncasecmp(val.data, (u_char *) "at+jwt", val.len)
+                   != 0)
+            {
+                goto invalid;
+            }
+
+            pv->flags |= NOX_PROFILE_AT_JWT;
+            continue;
+        }
+
+        if (ngx_http_auth_jwt_is("require_exp") && p == NULL) {
+            pv->flags |= NOX_PROFILE_REQUIRE_EXP;
+            continue;
+        }
+
+        if (ngx_http_auth_jwt_is("max_lifetime")) {
+            if (p == NULL) {
+                goto invalid;
+            }
+
+            t = ngx_parse_time(&val, 1);
+
+            if (t == (time_t) NGX_ERROR || t <= 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"auth_jwt_provider\" \"%V\": invalid "
+                                   "max_lifetime \"%V\"", &pv->issuer, &val);
+                return NGX_CONF_ERROR;
+            }
+
+            pv->max_lifetime = t;
+            continue;
+        }
+
+#undef ngx_http_auth_jwt_is
+
+        goto invalid;
+    }
+
+    if (ndopts && !discovery) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"auth_jwt_provider\" \"%V\": \"%V\" without "
+                           "discovery", &pv->issuer, &dopts[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (keys->key_files == NULL && keys->key_requests == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"auth_jwt_provider\" \"%V\" has no key source: "
+                           "key_file=, key_request= or discovery",
+                           &pv->issuer);
+        return NGX_CONF_ERROR;
+    }
+
+    if (jlcf->providers == NULL) {
+        jlcf->providers = ngx_array_create(cf->pool, 2, sizeof(void *));
+        if (jlcf->providers == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    pvs = ngx_array_push(jlcf->providers);
+    if (pvs == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *pvs = pv;
+
+    if (ngx_oauth_check_add(cf, ngx_http_auth_jwt_check_provider, pv)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_oauth_use(cf);
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"auth_jwt_provider\": invalid parameter \"%V\"",
+                       &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+/* runs a key source directive's handler on the provider's scratch conf */
+
+static char *
+ngx_http_auth_jwt_provider_call(ngx_conf_t *cf,
+    ngx_http_auth_jwt_provider_t *pv, ngx_http_auth_jwt_set_pt handler,
+    const char *name, ngx_str_t *arg1, ngx_str_t *more, ngx_uint_t nmore)
+{
+    char         *rv;
+    ngx_str_t    *a;
+    ngx_uint_t    i;
+    ngx_array_t  *saved, args;
+
+    if (ngx_array_init(&args, cf->temp_pool, 2 + nmore, sizeof(ngx_str_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    a = ngx_array_push_n(&args, 2 + nmore);
+    if (a == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    a[0].data = (u_char *) name;
+    a[0].len = ngx_strlen(name);
+    a[1] = *arg1;
+
+    for (i = 0; i < nmore; i++) {
+        a[2 + i] = more[i];
+    }
+
+    saved = cf->args;
+    cf->args = &args;
+
+    rv = handler(cf, NULL, pv->keys);
+
+    cf->args = saved;
+
+    if (rv != NGX_CONF_OK && rv != NGX_CONF_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"auth_jwt_provider\" \"%V\": %s %s",
+                           &pv->issuer, name, rv);
+        return NGX_CONF_ERROR;
+    }
+
+    return rv;
+}
+
+
+/*
+ * One provider conf per provider for this location: its settings, the
+ * provider's key files, key requests and rules after the location's rules
+ */
+
+static char *
+ngx_http_auth_jwt_provider_merge(ngx_conf_t *cf,
+    ngx_http_auth_jwt_loc_conf_t *conf)
+{
+    ngx_str_t                          name;
+    ngx_uint_t                         i, j, n;
+    ngx_http_auth_jwt_provider_t     **pvs;
+    ngx_http_auth_jwt_loc_conf_t      *pc, **slot, *keys;
+    ngx_http_auth_jwt_key_request_t   *kr;
+
+    pvs = conf->providers->elts;
+
+    if (conf->key_files || conf->key_requests) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"auth_jwt_provider\": keys belong to the providers, "
+                      "auth_jwt_key_file, auth_jwt_key_request and "
+                      "auth_jwt_discovery cannot apply beside them in %V:%ui",
+                      &pvs[0]->file, pvs[0]->line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->type != NOX_JWT_SIGNED) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"auth_jwt_provider\" needs \"auth_jwt_type signed\": "
+                      "the issuer of an encrypted token cannot be read "
+                      "before it is decrypted in %V:%ui",
+                      &pvs[0]->file, pvs[0]->line);
+        return NGX_CONF_ERROR;
+    }
+
+    conf->provider_confs = ngx_array_create(cf->pool, conf->providers->nelts,
+                                            sizeof(void *));
+    if (conf->provider_confs == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < conf->providers->nelts; i++) {
+        keys = pvs[i]->keys;
+
+        pc = ngx_palloc(cf->pool, sizeof(ngx_http_auth_jwt_loc_conf_t));
+        if (pc == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *pc = *conf;
+
+        pc->key_files = keys->key_files;
+        pc->key_requests = keys->key_requests;
+        pc->rules = keys->rules;
+        pc->providers = NULL;
+        pc->provider_confs = NULL;
+        pc->provider = pvs[i];
+        pc->keys = NULL;
+
+        if (ngx_oauth_merge_array(cf, &pc->rules, conf->rules,
+                                  sizeof(ngx_http_auth_jwt_rule_t))
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        pc->policy = ngx_pcalloc(cf->pool,
+                                 sizeof(ngx_http_auth_jwt_policy_t));
+        if (pc->policy == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (pc->key_requests) {
+            kr = pc->key_requests->elts;
+            n = 0;
+
+            for (j = 0; j < pc->key_requests->nelts; j++) {
+                n += (kr[j].format == NGX_HTTP_AUTH_JWT_DISCOVERY);
+            }
+
+            if (n && pc->key_cache == 0) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "\"auth_jwt_provider\" \"%V\": discovery "
+                              "needs the key set cache, "
+                              "\"auth_jwt_key_cache 0\" is not supported "
+                              "with it in %V:%ui", &pvs[i]->issuer,
+                              &pvs[i]->file, pvs[i]->line);
+                return NGX_CONF_ERROR;
+            }
+
+            if (pc->key_cache != 0) {
+                ngx_str_set(&name, NGX_HTTP_AUTH_JWT_KEYS_ZONE);
+
+                pc->keys = ngx_oauth_cache_add(cf, &ngx_http_oauth_jwt_module,
+                                               "auth_jwt", &name,
+                                          NGX_HTTP_AUTH_JWT_KEYS_ZONE_SIZE,
+                                          NGX_OAUTH_CACHE_TIME_MAX);
+                if (pc->keys == NULL) {
+                    return NGX_CONF_ERROR;
+                }
+
+                pc->keys->stale = pc->key_stale;
+            }
+        }
+
+        slot = ngx_array_push(conf->provider_confs);
+        if (slot == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *slot = pc;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* nginx -t: the provider's issuer and audiences as the policy takes them */
+
+static u_char *
+ngx_http_auth_jwt_check_provider(void *data, u_char *buf, u_char *last)
+{
+    ngx_http_auth_jwt_provider_t  *pv = data;
+
+    int64_t  h;
+    int32_t  rc;
+
+    h = 0;
+
+    rc = ngx_oauth_managed.policy_create(NOX_POLICY_VALIDATE_EXP
+                                         | NOX_POLICY_VALIDATE_SIG, 0, &h);
+    if (rc == NOX_OK) {
+        rc = ngx_http_auth_jwt_provider_policy(pv, h);
+        (void) ngx_oauth_managed.policy_free(h);
+    }
+
+    if (rc == NOX_OK) {
+        return NULL;
+    }
+
+    return ngx_slprintf(buf, last, "\"auth_jwt_provider\" \"%V\": %s "
+                        "(the issuer and each audience must be UTF-8)",
+                        &pv->issuer, ngx_oauth_status_text(rc));
 }

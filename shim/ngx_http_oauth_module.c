@@ -122,6 +122,9 @@ static struct {
     ngx_oauth_sym(sts_key),
     ngx_oauth_sym(sts_request),
     ngx_oauth_sym(sts_response),
+    ngx_oauth_sym(jwt_issuer),
+    ngx_oauth_sym(policy_set_profile),
+    ngx_oauth_sym(policy_add_audience),
 
 #undef ngx_oauth_sym
 };
@@ -698,6 +701,13 @@ ngx_oauth_status_text(int32_t status)
     case NOX_STS_SETTING_INVALID: return "invalid value";
     case NOX_STS_KEY_INVALID:     return "not a usable private JWK for the "
                                          "algorithm";
+    case NOX_ISSUER_MISMATCH:     return "iss is not the provider's issuer";
+    case NOX_AT_TYPE_MISMATCH:    return "typ is not at+jwt";
+    case NOX_LIFETIME_TOO_LONG:   return "lifetime (exp - iat) longer than "
+                                         "max_lifetime";
+    case NOX_IAT_MISSING:         return "no numeric iat";
+    case NOX_AUDIENCE_MISMATCH:   return "aud names none of the provider's "
+                                         "audiences";
     case NOX_E_ARGUMENT:          return "bad argument (internal)";
     case NOX_E_BUFFER_TOO_SMALL:  return "buffer too small (internal)";
     case NOX_E_HANDLE:            return "bad handle (internal)";

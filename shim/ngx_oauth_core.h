@@ -105,6 +105,12 @@ typedef struct {
                  const uint8_t *body, int32_t body_len, int64_t now,
                  uint8_t *out, int32_t out_cap, int32_t *lens,
                  int64_t *ttl);
+    int32_t  (*jwt_issuer)(const uint8_t *token, int32_t token_len,
+                 uint8_t *out, int32_t out_cap, int32_t *out_len);
+    int32_t  (*policy_set_profile)(int64_t policy, const uint8_t *issuer,
+                 int32_t issuer_len, int32_t flags, int64_t max_lifetime);
+    int32_t  (*policy_add_audience)(int64_t policy, const uint8_t *audience,
+                 int32_t audience_len);
 } ngx_oauth_managed_t;
 
 

@@ -35,6 +35,16 @@ public enum TokenError
     DecryptFailed = 22,
     /// <summary>A JWE with "zip": compressed content is refused.</summary>
     ZipUnsupported = 23,
+    /// <summary>A provider's policy: "iss" is not a string equal to the provider's issuer.</summary>
+    IssuerMismatch = 80,
+    /// <summary>A provider with typ=at+jwt: the header's "typ" is not "at+jwt" or "application/at+jwt" (RFC 9068 2.1).</summary>
+    AtTypeMismatch = 81,
+    /// <summary>A provider with max_lifetime: exp - iat is longer.</summary>
+    LifetimeTooLong = 82,
+    /// <summary>A provider with max_lifetime: no numeric "iat".</summary>
+    IatMissing = 83,
+    /// <summary>A provider with audience=: "aud" names none of them.</summary>
+    AudienceMismatch = 84,
 }
 
 /// <summary>Decisions about configuration input (NOX_JSON_INVALID .. NOX_VALUE_TYPE_INVALID).</summary>

@@ -72,6 +72,12 @@ internal static class Abi
     public const int NOX_STS_SETTING_INVALID = 71;
     public const int NOX_STS_KEY_INVALID = 72;
 
+    public const int NOX_ISSUER_MISMATCH = 80;
+    public const int NOX_AT_TYPE_MISMATCH = 81;
+    public const int NOX_LIFETIME_TOO_LONG = 82;
+    public const int NOX_IAT_MISSING = 83;
+    public const int NOX_AUDIENCE_MISMATCH = 84;
+
     public const int NOX_E_ARGUMENT = -1;
     public const int NOX_E_BUFFER_TOO_SMALL = -2;
     public const int NOX_E_HANDLE = -3;
@@ -95,6 +101,9 @@ internal static class Abi
 
     public const int NOX_POLICY_VALIDATE_EXP = 0x1;
     public const int NOX_POLICY_VALIDATE_SIG = 0x2;
+
+    public const int NOX_PROFILE_AT_JWT = 0x1;
+    public const int NOX_PROFILE_REQUIRE_EXP = 0x2;
 
     public const int NOX_REVOKE_SUB = 0;
     public const int NOX_REVOKE_KID = 1;

@@ -735,6 +735,72 @@ internal static unsafe class Exports
         }
     }
 
+    [UnmanagedCallersOnly(EntryPoint = "nox_jwt_issuer")]
+    public static int JwtIssuer(byte* token, int tokenLen, byte* output, int outCap, int* outLen)
+    {
+        try
+        {
+            if (!IsBuffer(token, tokenLen) || !IsBuffer(output, outCap) || outLen == null)
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            *outLen = 0;
+            IssuerResult result = ProviderChecks.ReadIssuer(new ReadOnlySpan<byte>(token, tokenLen),
+                new Span<byte>(output, outCap), out int length);
+            *outLen = length;
+            return (int)result;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_policy_set_profile")]
+    public static int PolicySetProfile(long policy, byte* issuer, int issuerLen, int flags, long maxLifetime)
+    {
+        try
+        {
+            const int known = Abi.NOX_PROFILE_AT_JWT | Abi.NOX_PROFILE_REQUIRE_EXP;
+            if (!IsBuffer(issuer, issuerLen) || (flags & ~known) != 0 || maxLifetime < 0)
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            VerificationPolicy? p = Handles.Get<VerificationPolicy>(policy);
+            if (p is null)
+            {
+                return Abi.NOX_E_HANDLE;
+            }
+            return (int)p.SetProfile(new ReadOnlySpan<byte>(issuer, issuerLen), (ProviderOptions)flags, maxLifetime);
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_policy_add_audience")]
+    public static int PolicyAddAudience(long policy, byte* audience, int audienceLen)
+    {
+        try
+        {
+            if (!IsBuffer(audience, audienceLen))
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            VerificationPolicy? p = Handles.Get<VerificationPolicy>(policy);
+            if (p is null)
+            {
+                return Abi.NOX_E_HANDLE;
+            }
+            return (int)p.AddAudience(new ReadOnlySpan<byte>(audience, audienceLen));
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
     /// <summary>A (pointer, length) pair is usable: length not negative, pointer set unless empty.</summary>
     private static bool IsBuffer(byte* data, int len) => len >= 0 && (data != null || len == 0);
 

@@ -140,6 +140,16 @@
 #define NOX_STS_KEY_INVALID         72   /* jwk: not a private JWK, or its
                                             kty/crv does not fit alg */
 
+/* decisions of a provider's policy (nox_policy_set_profile; positive) */
+#define NOX_ISSUER_MISMATCH         80   /* "iss" is not the provider's */
+#define NOX_AT_TYPE_MISMATCH        81   /* typ=at+jwt: the header's "typ" is
+                                            not "at+jwt" or
+                                            "application/at+jwt" (any case) */
+#define NOX_LIFETIME_TOO_LONG       82   /* exp - iat over max_lifetime */
+#define NOX_IAT_MISSING             83   /* max_lifetime: no numeric "iat" */
+#define NOX_AUDIENCE_MISMATCH       84   /* "aud" names none of the
+                                            provider's audiences */
+
 /* faults (negative) */
 #define NOX_E_ARGUMENT             -1
 #define NOX_E_BUFFER_TOO_SMALL     -2   /* *out_len holds the size needed */
@@ -169,6 +179,9 @@
 
 #define NOX_POLICY_VALIDATE_EXP      0x1
 #define NOX_POLICY_VALIDATE_SIG      0x2
+
+#define NOX_PROFILE_AT_JWT           0x1  /* RFC 9068 typ */
+#define NOX_PROFILE_REQUIRE_EXP      0x2
 
 #define NOX_REVOKE_SUB               0
 #define NOX_REVOKE_KID               1
@@ -465,5 +478,39 @@ int32_t nox_sts_request(int64_t handle, const uint8_t *source,
 int32_t nox_sts_response(int64_t handle, int32_t http_status,
     const uint8_t *body, int32_t body_len, int64_t now, uint8_t *out,
     int32_t out_cap, int32_t *lens, int64_t *ttl);
+
+/* ---- per-issuer providers (auth_jwt_provider) ------------------------- */
+
+/*
+ * The "iss" of a compact JWS, NOT verified (to choose the provider whose
+ * keys then verify it): the payload must decode as verification decodes
+ * it (strict base64url, UTF-8, a JSON object without repeated names).
+ * NOX_OK: out holds the unescaped issuer (*out_len bytes);
+ * NOX_NOT_FOUND: no "iss" or not a string; NOX_TOKEN_MALFORMED,
+ * NOX_TOKEN_TOO_LARGE; NOX_E_BUFFER_TOO_SMALL with *out_len the size
+ * needed (out_cap >= token_len always suffices).
+ */
+int32_t nox_jwt_issuer(const uint8_t *token, int32_t token_len,
+    uint8_t *out, int32_t out_cap, int32_t *out_len);
+
+/*
+ * Makes a policy a provider's: after the signature and exp/nbf, "iss" must
+ * equal issuer (NOX_ISSUER_MISMATCH), then the options: NOX_PROFILE_AT_JWT
+ * (NOX_AT_TYPE_MISMATCH), NOX_PROFILE_REQUIRE_EXP (NOX_EXP_MISSING,
+ * NOX_EXPIRED whatever NOX_POLICY_VALIDATE_EXP says), max_lifetime > 0:
+ * exp - iat at most that many seconds (NOX_EXP_MISSING, NOX_IAT_MISSING,
+ * NOX_LIFETIME_TOO_LONG).  nox_jwt_check runs them too.
+ * NOX_VALUE_TYPE_INVALID for an empty or non-UTF-8 issuer.
+ */
+int32_t nox_policy_set_profile(int64_t policy, const uint8_t *issuer,
+    int32_t issuer_len, int32_t flags, int64_t max_lifetime);
+
+/*
+ * Adds an audience to a provider's policy (after nox_policy_set_profile):
+ * with one or more, "aud" (a string or an array of strings) must name one
+ * of them (NOX_AUDIENCE_MISMATCH).
+ */
+int32_t nox_policy_add_audience(int64_t policy, const uint8_t *audience,
+    int32_t audience_len);
 
 #endif /* NGX_OAUTH_ABI_H */

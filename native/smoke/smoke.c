@@ -66,6 +66,12 @@ typedef int32_t (*sts_key_pt)(int64_t, const uint8_t *, int32_t,
 typedef int32_t (*sts_request_pt)(int64_t, const uint8_t *, int32_t,
     const nox_buf_t *, int32_t, int64_t, uint8_t *, int32_t, int32_t *,
     int64_t *);
+typedef int32_t (*jwt_issuer_pt)(const uint8_t *, int32_t, uint8_t *,
+    int32_t, int32_t *);
+typedef int32_t (*policy_set_profile_pt)(int64_t, const uint8_t *, int32_t,
+    int32_t, int64_t);
+typedef int32_t (*policy_add_audience_pt)(int64_t, const uint8_t *,
+    int32_t);
 typedef int32_t (*sts_response_pt)(int64_t, int32_t, const uint8_t *,
     int32_t, int64_t, uint8_t *, int32_t, int32_t *, int64_t *);
 
@@ -134,6 +140,7 @@ static void check(int ok, const char *name);
 static void *sym(void *lib, const char *name);
 static void check_exports(void *lib, const char *path);
 static void smoke_sts(void *lib);
+static void smoke_providers(void *lib);
 static int64_t sts_make(sts_create_pt create, const char **nv, int32_t n,
     int32_t *rc, int32_t *detail);
 
@@ -640,6 +647,7 @@ main(int argc, char **argv)
     check(keyset_free(0) == NOX_E_HANDLE, "keyset_free 0 is E_HANDLE");
 
     smoke_sts(lib);
+    smoke_providers(lib);
 
     printf("%s: %d failure(s)\n", failures ? "FAIL" : "ok", failures);
     return failures ? 1 : 0;
@@ -869,4 +877,97 @@ smoke_sts(void *lib)
     check(sts_free(otx) == NOX_OK && sts_free(ws) == NOX_OK
           && sts_free(jwt) == NOX_OK, "sts_free ok");
     check(sts_free(otx) == NOX_E_HANDLE, "sts_free twice is E_HANDLE");
+}
+
+
+/* auth_jwt_provider: the unverified iss, a provider's policy */
+static void
+smoke_providers(void *lib)
+{
+    int64_t                  policy;
+    int32_t                  rc, len, detail;
+    uint8_t                  out[256];
+    jwt_issuer_pt            jwt_issuer;
+    policy_set_profile_pt    set_profile;
+    policy_add_audience_pt   add_audience;
+    policy_create_pt         policy_create;
+    jwt_check_pt             jwt_check;
+    free_pt                  policy_free;
+
+    jwt_issuer = (jwt_issuer_pt) sym(lib, "nox_jwt_issuer");
+    set_profile = (policy_set_profile_pt) sym(lib, "nox_policy_set_profile");
+    add_audience = (policy_add_audience_pt) sym(lib,
+                                                "nox_policy_add_audience");
+    policy_create = (policy_create_pt) sym(lib, "nox_policy_create");
+    jwt_check = (jwt_check_pt) sym(lib, "nox_jwt_check");
+    policy_free = (free_pt) sym(lib, "nox_policy_free");
+
+    len = -1;
+    rc = jwt_issuer(S("eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJodHRwczovL2EuZXhhbX"
+                      "BsZSIsInN1YiI6IngifQ.c2ln"), out, sizeof(out), &len);
+    check(rc == NOX_OK && len == 17 && memcmp(out, "https://a.example", 17)
+          == 0, "jwt_issuer ok");
+    rc = jwt_issuer(S("eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJodHRwczovL2EuZXhhbX"
+                      "BsZSIsInN1YiI6IngifQ.c2ln"), out, 4, &len);
+    check(rc == NOX_E_BUFFER_TOO_SMALL && len == 17,
+          "jwt_issuer small buffer is E_BUFFER_TOO_SMALL");
+    rc = jwt_issuer(S("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"), out,
+                    sizeof(out), &len);
+    check(rc == NOX_NOT_FOUND, "jwt_issuer without iss is NOT_FOUND");
+    rc = jwt_issuer(S("a.b"), out, sizeof(out), &len);
+    check(rc == NOX_TOKEN_MALFORMED, "jwt_issuer two segments is "
+          "TOKEN_MALFORMED");
+    rc = jwt_issuer(S("a.b.c"), out, sizeof(out), NULL);
+    check(rc == NOX_E_ARGUMENT, "jwt_issuer NULL out_len is E_ARGUMENT");
+
+    rc = policy_create(NOX_POLICY_VALIDATE_EXP, 0, &policy);
+    check(rc == NOX_OK, "policy for a provider ok");
+    check(add_audience(policy, S("api")) == NOX_VALUE_TYPE_INVALID,
+          "policy_add_audience before a profile is VALUE_TYPE_INVALID");
+    check(set_profile(policy, S(""), 0, 0) == NOX_VALUE_TYPE_INVALID,
+          "policy_set_profile empty issuer is VALUE_TYPE_INVALID");
+    check(set_profile(policy, S("https://a.example"), 0x100, 0)
+          == NOX_E_ARGUMENT, "policy_set_profile bad flags is E_ARGUMENT");
+    check(set_profile(99, S("https://a.example"), 0, 0) == NOX_E_HANDLE,
+          "policy_set_profile bogus handle is E_HANDLE");
+    rc = set_profile(policy, S("https://a.example"),
+                     NOX_PROFILE_AT_JWT | NOX_PROFILE_REQUIRE_EXP, 600);
+    check(rc == NOX_OK, "policy_set_profile ok");
+    check(add_audience(policy, S("api")) == NOX_OK, "policy_add_audience ok");
+
+    rc = jwt_check(policy, S("{\"alg\":\"RS256\",\"typ\":\"at+JWT\"}"),
+                   S("{\"iss\":\"https://a.example\",\"aud\":[\"x\","
+                     "\"api\"],\"iat\":1700000000,\"exp\":1700000300}"),
+                   NOW, NULL, 0, &detail);
+    check(rc == NOX_OK, "jwt_check provider ok");
+    rc = jwt_check(policy, S("{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}"),
+                   S("{\"iss\":\"https://b.example\",\"aud\":\"api\","
+                     "\"iat\":1700000000,\"exp\":1700000300}"),
+                   NOW, NULL, 0, &detail);
+    check(rc == NOX_ISSUER_MISMATCH, "jwt_check other iss is "
+          "ISSUER_MISMATCH");
+    rc = jwt_check(policy, S("{\"alg\":\"RS256\",\"typ\":\"JWT\"}"),
+                   S("{\"iss\":\"https://a.example\",\"aud\":\"api\","
+                     "\"iat\":1700000000,\"exp\":1700000300}"),
+                   NOW, NULL, 0, &detail);
+    check(rc == NOX_AT_TYPE_MISMATCH, "jwt_check typ JWT is "
+          "AT_TYPE_MISMATCH");
+    rc = jwt_check(policy, S("{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}"),
+                   S("{\"iss\":\"https://a.example\",\"aud\":\"api\","
+                     "\"iat\":1699990000,\"exp\":1700000300}"),
+                   NOW, NULL, 0, &detail);
+    check(rc == NOX_LIFETIME_TOO_LONG, "jwt_check long lifetime is "
+          "LIFETIME_TOO_LONG");
+    rc = jwt_check(policy, S("{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}"),
+                   S("{\"iss\":\"https://a.example\",\"aud\":\"api\","
+                     "\"exp\":1700000300}"),
+                   NOW, NULL, 0, &detail);
+    check(rc == NOX_IAT_MISSING, "jwt_check without iat is IAT_MISSING");
+    rc = jwt_check(policy, S("{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}"),
+                   S("{\"iss\":\"https://a.example\",\"aud\":\"web\","
+                     "\"iat\":1700000000,\"exp\":1700000300}"),
+                   NOW, NULL, 0, &detail);
+    check(rc == NOX_AUDIENCE_MISMATCH, "jwt_check other aud is "
+          "AUDIENCE_MISMATCH");
+    check(policy_free(policy) == NOX_OK, "provider policy freed");
 }

@@ -85,8 +85,9 @@ public readonly struct VerifyResult
 /// <summary>
 /// Verifies compact JWS tokens against a <see cref="VerificationPolicy"/>.
 /// Order (fail closed; the signature before any claim so a forged token
-/// learns nothing): size, decode, alg none, crit, signature, exp, nbf, sub
-/// revocation, kid revocation, claim rules, header rules.
+/// learns nothing): size, decode, alg none, crit, signature, exp, nbf,
+/// a provider's checks (iss, typ, exp, lifetime, aud), sub revocation, kid
+/// revocation, claim rules, header rules.
 /// </summary>
 public static class JwtVerifier
 {
@@ -335,6 +336,15 @@ public static class JwtVerifier
         if (error != TokenError.None)
         {
             return error;
+        }
+
+        if (policy.Profile is { } profile)
+        {
+            error = ProviderChecks.Check(profile, parts.HeaderRoot, parts.PayloadRoot, now, policy.Leeway);
+            if (error != TokenError.None)
+            {
+                return error;
+            }
         }
 
         if (policy.RevokedSubs is { } subs)

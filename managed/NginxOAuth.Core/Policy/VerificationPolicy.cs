@@ -59,6 +59,27 @@ public sealed class VerificationPolicy : IDisposable
 
     public int RuleCount => _rules.Count;
 
+    /// <summary>The provider this policy belongs to (auth_jwt_provider), or null.</summary>
+    public ProviderProfile? Profile { get; private set; }
+
+    /// <summary>
+    /// Makes this the policy of one provider: tokens must carry
+    /// <paramref name="issuer"/> as "iss" and pass the RFC 9068 options.
+    /// </summary>
+    public ConfigError SetProfile(ReadOnlySpan<byte> issuer, ProviderOptions options, long maxLifetimeSeconds)
+    {
+        ConfigError error = ProviderProfile.Create(issuer, options, maxLifetimeSeconds, out ProviderProfile? profile);
+        if (error == ConfigError.None)
+        {
+            Profile = profile;
+        }
+        return error;
+    }
+
+    /// <summary>Adds an accepted audience to the provider (after <see cref="SetProfile"/>).</summary>
+    public ConfigError AddAudience(ReadOnlySpan<byte> audience) =>
+        Profile is { } profile ? profile.AddAudience(audience) : ConfigError.ValueTypeInvalid;
+
     internal ReadOnlySpan<KeySet> KeySets => _keySets;
 
     /// <summary>The rules in order, as an array (no enumerator per request); rebuilt by <see cref="AddRule"/>.</summary>

@@ -33,6 +33,16 @@ internal static class JwtTargets
         CheckVerify(open, output, f.Open.RuleCount);
 
         Contract.Defined(JwtVerifier.VerifySignature(input, f.BothSets));
+
+        // auth_jwt_provider: the unverified iss that chooses the provider
+        var issuer = new byte[input.Length];
+        IssuerResult read = ProviderChecks.ReadIssuer(input, issuer, out int issuerLength);
+        Contract.Defined(read);
+        Contract.That(read != IssuerResult.BufferTooSmall, "ReadIssuer needs more than the token's length");
+        Contract.That(read != IssuerResult.Ok || (uint)issuerLength <= (uint)issuer.Length,
+            "ReadIssuer wrote beyond its buffer");
+        Contract.That(!signed.IsValid || read is IssuerResult.Ok or IssuerResult.NotFound,
+            "ReadIssuer refuses a token that verifies");
     }
 
     /// <summary>A decoded payload (and, the other way round, a decoded header) as the verified-token cache hands them back.</summary>
@@ -47,6 +57,10 @@ internal static class JwtTargets
         }
         CheckDecoded(JwtVerifier.CheckDecoded(f.Revoking, f.Header, input, JwtFixtures.Now, new NoRuleValues()),
             f.Revoking);
+        CheckDecoded(JwtVerifier.CheckDecoded(f.Provider, f.Header, input, JwtFixtures.Now, new NoRuleValues()),
+            f.Provider);
+        CheckDecoded(JwtVerifier.CheckDecoded(f.Provider, input, f.Payload, JwtFixtures.Now, new NoRuleValues()),
+            f.Provider);
         CheckDecoded(JwtVerifier.CheckDecoded(f.Signed, f.Header, input, JwtFixtures.Now, new NoRuleValues()),
             f.Signed);
     }
@@ -139,6 +153,11 @@ internal sealed class JwtFixtures
         Check(Revoking.AddRevocation(RevocationKind.Sub, "{\"mallory\":true,\"eve\":1}"u8));
         Check(Revoking.AddRevocation(RevocationKind.Kid, "{\"old-key\":null}"u8));
 
+        // auth_jwt_provider with every RFC 9068 option
+        Provider = new VerificationPolicy(validateExp: false, validateSignature: false, leewaySeconds: 0);
+        Check(Provider.SetProfile("joe"u8, ProviderOptions.AccessTokenType | ProviderOptions.RequireExp, 3600));
+        Check(Provider.AddAudience("api"u8));
+
         var policies = new List<VerificationPolicy>();
         foreach ((RuleTarget target, string path, RuleOperator op, RuleValueKind kind, string? value, bool nested)
             in RuleSpecs)
@@ -205,6 +224,9 @@ internal sealed class JwtFixtures
     public byte[]?[] OpenValues { get; }
 
     public VerificationPolicy Revoking { get; }
+
+    /// <summary>A provider's policy (auth_jwt_provider) with typ, exp, max_lifetime and audience.</summary>
+    public VerificationPolicy Provider { get; }
 
     public VerificationPolicy[] RulePolicies { get; }
 
