@@ -93,6 +93,7 @@ typedef struct {
 
 
 typedef struct {
+    ngx_flag_t                   enable;    /* oauth_metrics */
     ngx_str_t                    label;     /* oauth_metrics_label */
     ngx_str_t                    location;  /* the location's own name */
     ngx_str_t                    key;       /* server \0-less + location */
@@ -183,6 +184,13 @@ static ngx_command_t  ngx_oauth_metrics_commands[] = {
       ngx_oauth_metrics_label_conf,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("oauth_metrics"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_oauth_metrics_loc_conf_t, enable),
       NULL },
 
     { ngx_string("oauth_status"),
@@ -584,6 +592,10 @@ ngx_oauth_metrics_count(ngx_http_request_t *r, ngx_uint_t m,
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_oauth_metrics_module);
 
+    if (!mlcf->enable) {
+        return;
+    }
+
     s = mlcf->slot;
 
     if (s == NULL) {
@@ -899,6 +911,8 @@ ngx_oauth_metrics_create_loc_conf(ngx_conf_t *cf)
      *     mlcf->slot = NULL;
      */
 
+    mlcf->enable = NGX_CONF_UNSET;
+
     return mlcf;
 }
 
@@ -919,6 +933,8 @@ ngx_oauth_metrics_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_str_t                 *name;
     ngx_http_core_loc_conf_t  *clcf;
     ngx_http_core_srv_conf_t  *cscf;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 1);
 
     if (conf->label.data == NULL) {
         conf->label = prev->label;

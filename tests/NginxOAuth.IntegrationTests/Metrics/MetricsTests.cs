@@ -7,6 +7,7 @@ using System.Text.Json.Nodes;
 using System.Threading.Tasks;
 using NginxOAuth.IntegrationTests.Harness;
 using NginxOAuth.IntegrationTests.OAuth2;
+using NginxOAuth.IntegrationTests.Sts;
 using NginxOAuth.IntegrationTests.Tokens;
 using NUnit.Framework;
 
@@ -27,8 +28,10 @@ public sealed class MetricsTests : NginxFixture
     private static readonly SigningKey Key = AlgVariant.Get("RS256").Key(5);
     private static readonly SigningKey Stranger = AlgVariant.Get("RS256").Key(6);
 
+    private readonly StsKey _mint = StsKey.Create("ES256", "metrics-mint");
     private FakeIdp _idp = null!;
     private string _accessLog = "";
+    private int _closed;
 
     protected override async Task StartNginx(NginxInstance nginx)
     {
@@ -42,7 +45,7 @@ public sealed class MetricsTests : NginxFixture
 
     private string Config(NginxInstance nginx)
     {
-        int closed = NginxInstance.NewPort(); // nothing listens there
+        int closed = _closed = NginxInstance.NewPort(); // nothing listens there
         string echo = nginx.Echo("pid=$pid");
         return $$"""
             log_format oauth '$uri $status result=$oauth_result reason=$oauth_reason';
@@ -100,6 +103,28 @@ public sealed class MetricsTests : NginxFixture
                 location /down {
                     auth_oauth2_token_introspect on;
                     auth_oauth2_token_introspect_endpoint /_down;
+                    {{echo}}
+                }
+
+                location /sts-mint {
+                    STSExchange jwt '{{_mint.PrivateJwk}}' "iss=https://gw.test&aud=api";
+                    STSVariables $http_x_claims $t;
+                    {{echo}}
+                }
+                location /sts-behind-jwt {
+                    auth_jwt "metrics";
+                    STSExchange jwt '{{_mint.PrivateJwk}}' "iss=https://gw.test&aud=api";
+                    STSVariables $jwt_claims $t;
+                    {{echo}}
+                }
+                location /sts-otx {
+                    STSExchange otx {{_idp.BaseUrl}}/token "client_id=gw&audience=api&http_timeout=30";
+                    STSVariables $http_x_source $t;
+                    {{echo}}
+                }
+                location /sts-down {
+                    STSExchange otx http://127.0.0.1:{{closed}}/token "client_id=gw&http_timeout=3";
+                    STSVariables $http_x_source $t;
                     {{echo}}
                 }
             }
@@ -240,6 +265,44 @@ public sealed class MetricsTests : NginxFixture
                 Is.EqualTo(3));
             Assert.That(Delta(before, after, "nginx_oauth_cache_hits_total", ("zone", "metrics_ic")),
                 Is.EqualTo(1));
+        });
+    }
+
+    [Test]
+    public async Task Sts_decisions_and_calls_are_counted_apart_from_the_jwt_check_before_them()
+    {
+        PrometheusText before = await ScrapeAsync();
+        Action<HttpRequestMessage> claims = m => m.Headers.Add("X-Claims", "{\"sub\":\"metrics\"}");
+        Action<HttpRequestMessage> source = m => m.Headers.Add("X-Source", "metrics-sts-source");
+
+        Assert.That((await Nginx.GetAsync("/sts-mint", configure: claims)).Status, Is.EqualTo(200));
+        Assert.That((await Nginx.GetAsync("/sts-mint")).Status, Is.EqualTo(401));
+        Assert.That((await Nginx.GetAsync("/sts-behind-jwt", Token("both"))).Status, Is.EqualTo(200));
+        Assert.That((await Nginx.GetAsync("/sts-behind-jwt", "not-a-jwt")).Status, Is.EqualTo(401));
+        Assert.That((await Nginx.GetAsync("/sts-otx", configure: source)).Status, Is.EqualTo(200));
+        Assert.That((await Nginx.GetAsync("/sts-down", configure: source)).Status, Is.EqualTo(503));
+
+        PrometheusText after = await ScrapeAsync();
+
+        const string Allowed = "nginx_oauth_requests_allowed_total";
+        const string Rejected = "nginx_oauth_requests_rejected_total";
+        const string Idp = "nginx_oauth_idp_requests_total";
+        string down = $"http://127.0.0.1:{_closed}/token";
+        Assert.Multiple(() =>
+        {
+            Assert.That(Delta(before, after, Allowed, At("/sts-mint", "sts")), Is.EqualTo(1));
+            Assert.That(Delta(before, after, Rejected, At("/sts-mint", "sts", "missing")), Is.EqualTo(1));
+            Assert.That(Delta(before, after, Allowed, At("/sts-behind-jwt", "jwt")), Is.EqualTo(1));
+            Assert.That(Delta(before, after, Allowed, At("/sts-behind-jwt", "sts")), Is.EqualTo(1));
+            Assert.That(Delta(before, after, Rejected, At("/sts-behind-jwt", "jwt", "malformed")), Is.EqualTo(1));
+            Assert.That(Delta(before, after, Allowed, At("/sts-otx", "sts")), Is.EqualTo(1));
+            Assert.That(Delta(before, after, Rejected, At("/sts-down", "sts", "idp_error")), Is.EqualTo(1));
+            Assert.That(Delta(before, after, Idp, ("module", "sts"), ("endpoint", _idp.BaseUrl + "/token"),
+                ("outcome", "ok")), Is.EqualTo(1));
+            Assert.That(Delta(before, after, Idp, ("module", "sts"), ("endpoint", down), ("outcome", "unreachable")),
+                Is.EqualTo(1));
+            Assert.That(Delta(before, after, "nginx_oauth_idp_request_duration_seconds_count", ("module", "sts"),
+                ("endpoint", down)), Is.EqualTo(1));
         });
     }
 
