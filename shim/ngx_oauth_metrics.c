@@ -851,8 +851,8 @@ ngx_oauth_metrics_postconfiguration(ngx_conf_t *cf)
 
     if (mmcf->zone == NULL && mmcf->status_line) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"oauth_status\" needs the metrics zone, but "
-                      "\"oauth_metrics_zone\" is off in %V:%ui",
+                      "\"oauth_status\" in %V:%ui needs the metrics zone, "
+                      "but \"oauth_metrics_zone\" is off",
                       &mmcf->status_file, mmcf->status_line);
         return NGX_ERROR;
     }
