@@ -105,6 +105,21 @@ public sealed class MetricsTests : NginxFixture
                     auth_oauth2_token_introspect_endpoint /_down;
                     {{echo}}
                 }
+                location = /_small {
+                    internal;
+                    subrequest_output_buffer_size 4k;
+                    proxy_pass {{_idp.BaseUrl}}/introspect;
+                }
+                location /small {
+                    auth_oauth2_token_introspect on;
+                    auth_oauth2_token_introspect_endpoint /_small;
+                    {{echo}}
+                }
+                location /tiny {
+                    auth_jwt "metrics";
+                    auth_jwt_verify_cache zone=metrics_tiny:32k;
+                    {{echo}}
+                }
 
                 location /sts-mint {
                     STSExchange jwt '{{_mint.PrivateJwk}}' "iss=https://gw.test&aud=api";
@@ -233,16 +248,18 @@ public sealed class MetricsTests : NginxFixture
         Assert.That((await OnNewConnectionAsync("/intro", "err-metrics")).Status, Is.EqualTo(502));
         Assert.That((await OnNewConnectionAsync("/intro", null)).Status, Is.EqualTo(401));
         Assert.That((await OnNewConnectionAsync("/down", "metrics-good")).Status, Is.EqualTo(503));
+        Assert.That((await OnNewConnectionAsync("/small", "huge-metrics")).Status, Is.EqualTo(502));
 
         PrometheusText after = await ScrapeAsync();
         int idpCalls = _idp.Requests("/introspect").Count - idpBefore;
-        Assert.That(idpCalls, Is.EqualTo(3), "good (once: then cached), inactive, err");
+        Assert.That(idpCalls, Is.EqualTo(4), "good (once: then cached), inactive, err, huge");
 
         const string Rejected = "nginx_oauth_requests_rejected_total";
         const string Idp = "nginx_oauth_idp_requests_total";
         const string Hist = "nginx_oauth_idp_request_duration_seconds";
         (string, string)[] intro = [("module", "oauth2_token"), ("endpoint", "/_introspect")];
         (string, string)[] down = [("module", "oauth2_token"), ("endpoint", "/_down")];
+        (string, string)[] small = [("module", "oauth2_token"), ("endpoint", "/_small")];
         Assert.Multiple(() =>
         {
             Assert.That(Delta(before, after, "nginx_oauth_requests_allowed_total", At("/intro", "oauth2_token")),
@@ -256,9 +273,12 @@ public sealed class MetricsTests : NginxFixture
             Assert.That(Delta(before, after, Idp, [.. intro, ("outcome", "http_error")]), Is.EqualTo(1));
             Assert.That(Delta(before, after, Idp, [.. intro, ("outcome", "unreachable")]), Is.EqualTo(0));
             Assert.That(Delta(before, after, Idp, [.. down, ("outcome", "unreachable")]), Is.EqualTo(1));
-            Assert.That(Delta(before, after, Hist + "_count", intro), Is.EqualTo(idpCalls));
-            Assert.That(Delta(before, after, Hist + "_bucket", [.. intro, ("le", "+Inf")]), Is.EqualTo(idpCalls));
+            Assert.That(Delta(before, after, Hist + "_count", intro), Is.EqualTo(3));
+            Assert.That(Delta(before, after, Hist + "_bucket", [.. intro, ("le", "+Inf")]), Is.EqualTo(3));
             Assert.That(Delta(before, after, Hist + "_count", down), Is.EqualTo(1));
+            Assert.That(Delta(before, after, Idp, [.. small, ("outcome", "unusable")]), Is.EqualTo(1),
+                "larger than subrequest_output_buffer_size");
+            Assert.That(Delta(before, after, Rejected, At("/small", "oauth2_token", "idp_error")), Is.EqualTo(1));
             Assert.That(after.Value(Hist + "_sum", intro), Is.GreaterThanOrEqualTo(0));
 
             Assert.That(Delta(before, after, "nginx_oauth_cache_misses_total", ("zone", "metrics_ic")),
@@ -266,6 +286,28 @@ public sealed class MetricsTests : NginxFixture
             Assert.That(Delta(before, after, "nginx_oauth_cache_hits_total", ("zone", "metrics_ic")),
                 Is.EqualTo(1));
         });
+    }
+
+    [Test]
+    public async Task A_full_cache_zone_counts_evictions_and_its_entries()
+    {
+        PrometheusText before = await ScrapeAsync();
+        const int Tokens = 200;
+
+        for (int i = 0; i < Tokens; i++)
+        {
+            Assert.That((await Nginx.GetAsync("/tiny", Token($"tiny-{i}"))).Status, Is.EqualTo(200));
+        }
+
+        PrometheusText after = await ScrapeAsync();
+        (string, string) zone = ("zone", "metrics_tiny");
+        double evicted = Delta(before, after, "nginx_oauth_cache_evictions_total", zone);
+        double entries = Delta(before, after, "nginx_oauth_cache_entries", zone);
+
+        Assert.That(Delta(before, after, "nginx_oauth_cache_misses_total", zone), Is.EqualTo(Tokens));
+        Assert.That(Delta(before, after, "nginx_oauth_cache_hits_total", zone), Is.EqualTo(0));
+        Assert.That(evicted, Is.GreaterThan(0), "32k cannot hold 200 tokens");
+        Assert.That(entries + evicted, Is.EqualTo(Tokens), "every stored token is in the zone or was evicted");
     }
 
     [Test]
