@@ -80,6 +80,14 @@ public sealed class MetricsTests : NginxFixture
                     auth_jwt "metrics";
                     {{echo}}
                 }
+                location /redirected {
+                    auth_jwt "metrics";
+                    error_page 401 = @login;
+                    {{echo}}
+                }
+                location @login {
+                    return 200 "please log in";
+                }
                 location /reloaded {
                     auth_jwt "metrics";
                     {{echo}}
@@ -421,12 +429,15 @@ public sealed class MetricsTests : NginxFixture
         Assert.That((await Nginx.GetAsync("/logged?case=forged", TokenFactory.Tampered(Token("log")))).Status,
             Is.EqualTo(401));
         Assert.That((await Nginx.GetAsync("/metrics")).Status, Is.EqualTo(200));
+        HttpReply redirected = await Nginx.GetAsync("/redirected");
+        Assert.That(redirected.Body, Is.EqualTo("please log in"));
 
         // nginx writes the line when the request ends, after the answer
         string[] lines = await Poll.UntilAsync(
             () => File.Exists(_accessLog) ? File.ReadAllLines(_accessLog) : [],
             l => l.Count(x => x.StartsWith("/logged ", StringComparison.Ordinal)) >= 3
-                 && l.Any(x => x.StartsWith("/metrics ", StringComparison.Ordinal)),
+                 && l.Any(x => x.StartsWith("/metrics ", StringComparison.Ordinal))
+                 && l.Any(x => x.StartsWith("/redirected ", StringComparison.Ordinal)),
             "the access log lines");
 
         string[] logged = lines.Where(l => l.StartsWith("/logged ", StringComparison.Ordinal)).TakeLast(3).ToArray();
@@ -438,5 +449,7 @@ public sealed class MetricsTests : NginxFixture
         }));
         Assert.That(lines.Last(l => l.StartsWith("/metrics ", StringComparison.Ordinal)),
             Is.EqualTo("/metrics 200 result=- reason=-"), "no module ran: empty");
+        Assert.That(lines.Last(l => l.StartsWith("/redirected ", StringComparison.Ordinal)),
+            Is.EqualTo("/redirected 200 result=rejected reason=missing"), "the decision survives error_page's redirect");
     }
 }
