@@ -123,6 +123,15 @@ public sealed class MetricsTests : NginxFixture
                     auth_oauth2_token_introspect_endpoint /_small;
                     {{echo}}
                 }
+                location = /_jwks {
+                    internal;
+                    alias {{nginx.Directory}}/keys.jwks;
+                }
+                location /fetched {
+                    auth_jwt "metrics";
+                    auth_jwt_key_request /_jwks;
+                    {{echo}}
+                }
                 location /tiny {
                     auth_jwt "metrics";
                     auth_jwt_verify_cache zone=metrics_tiny:32k;
@@ -294,6 +303,24 @@ public sealed class MetricsTests : NginxFixture
             Assert.That(Delta(before, after, "nginx_oauth_cache_hits_total", ("zone", "metrics_ic")),
                 Is.EqualTo(1));
         });
+    }
+
+    [Test]
+    public async Task A_key_set_fetch_is_counted_once_and_later_requests_use_the_shared_set()
+    {
+        PrometheusText before = await ScrapeAsync();
+
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.That((await Nginx.GetAsync("/fetched", Token($"fetched-{i}"))).Status, Is.EqualTo(200));
+        }
+
+        PrometheusText after = await ScrapeAsync();
+        (string, string)[] jwks = [("module", "jwt"), ("endpoint", "/_jwks")];
+        Assert.That(Delta(before, after, "nginx_oauth_idp_requests_total", [.. jwks, ("outcome", "ok")]),
+            Is.EqualTo(1));
+        Assert.That(Delta(before, after, "nginx_oauth_idp_request_duration_seconds_count", jwks), Is.EqualTo(1));
+        Assert.That(Delta(before, after, "nginx_oauth_requests_allowed_total", At("/fetched", "jwt")), Is.EqualTo(3));
     }
 
     [Test]
