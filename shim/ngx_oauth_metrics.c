@@ -386,6 +386,10 @@ ngx_oauth_metrics_allow(ngx_http_request_t *r, ngx_uint_t m)
 {
     ngx_oauth_metrics_req_t  *mr;
 
+    if (m >= NGX_OAUTH_M_MAX) {
+        return;
+    }
+
     mr = ngx_oauth_metrics_req(r, 1);
 
     if (mr) {
@@ -411,9 +415,13 @@ ngx_oauth_metrics_reject(ngx_http_request_t *r, ngx_uint_t m,
     ngx_uint_t                reason;
     ngx_oauth_metrics_req_t  *mr;
 
+    if (m >= NGX_OAUTH_M_MAX) {
+        return;
+    }
+
     mr = ngx_oauth_metrics_req(r, 1);
 
-    reason = (mr && m < NGX_OAUTH_M_MAX) ? mr->hint[m] : NGX_OAUTH_R_NONE;
+    reason = mr ? mr->hint[m] : NGX_OAUTH_R_NONE;
 
     switch (status) {
 
