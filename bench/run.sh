@@ -19,6 +19,10 @@
 #                         shared key set cache: fetched once, not per request)
 #   jwt-rs256-discovery   the same through auth_jwt_discovery (metadata and
 #                         keys cached)
+#   jwt-rs256-warm-nometrics
+#                         jwt-rs256-warm with "oauth_metrics off" (the other
+#                         scenarios count their decisions in the metrics
+#                         zone: the difference is the cost of counting)
 #   jwt-claims3           RS256 warm plus three auth_jwt_require_claim rules
 #   jwe-rsa-*             auth_jwt_type encrypted, RSA-OAEP-256 + A256GCM:
 #                         warm, warm with auth_jwt_verify_cache (a hit skips
@@ -228,6 +232,10 @@ $(jwe_locations)
         location /jwt-rs256-discovery/ {
             auth_jwt "bench"; auth_jwt_discovery https://idp.bench uri=/_idp/; alias $WORK/www/;
         }
+        location /jwt-rs256-warm-nometrics/ {
+            oauth_metrics off;
+            auth_jwt "bench"; auth_jwt_key_file $WORK/tokens/keys.jwks; alias $WORK/www/;
+        }
         location /jwt-claims3/ {
             auth_jwt "bench"; auth_jwt_key_file $WORK/tokens/keys.jwks;
             auth_jwt_require_claim iss eq "https://idp.bench";
@@ -278,6 +286,8 @@ done
 SCENARIOS+=(jwt-rs256-keyreq jwt-rs256-discovery)
 TOKEN_OF[jwt-rs256-keyreq]="warm:rs256"
 TOKEN_OF[jwt-rs256-discovery]="warm:rs256"
+SCENARIOS+=(jwt-rs256-warm-nometrics)
+TOKEN_OF[jwt-rs256-warm-nometrics]="warm:rs256"
 SCENARIOS+=(jwt-claims3 introspect-hit introspect-nocache exchange-hit sts-hit)
 TOKEN_OF[jwt-claims3]="warm:rs256"
 TOKEN_OF[introspect-hit]="warm:hs256"

@@ -30,6 +30,7 @@
 
 #include "ngx_oauth_core.h"
 #include "ngx_oauth_cache.h"
+#include "ngx_oauth_metrics.h"
 
 
 #define NGX_HTTP_OAUTH2_SECRET_MAX        4096
@@ -584,7 +585,9 @@ static ngx_str_t  ngx_http_oauth2_token_form_type =
 static ngx_int_t
 ngx_http_oauth2_token_access_handler(ngx_http_request_t *r)
 {
-    return ngx_http_oauth2_token_handler(r, NGX_HTTP_OAUTH2_PHASE_ACCESS);
+    return ngx_oauth_metrics_done(r, NGX_OAUTH_M_OAUTH2_TOKEN,
+               ngx_http_oauth2_token_handler(r,
+                                             NGX_HTTP_OAUTH2_PHASE_ACCESS));
 }
 
 
@@ -593,7 +596,9 @@ ngx_http_oauth2_token_preaccess_handler(ngx_http_request_t *r)
 {
     ngx_int_t  rc;
 
-    rc = ngx_http_oauth2_token_handler(r, NGX_HTTP_OAUTH2_PHASE_PREACCESS);
+    rc = ngx_oauth_metrics_done(r, NGX_OAUTH_M_OAUTH2_TOKEN,
+             ngx_http_oauth2_token_handler(r,
+                                           NGX_HTTP_OAUTH2_PHASE_PREACCESS));
 
     /* NGX_OK would skip the other preaccess handlers (limit_req ...) */
 
@@ -661,6 +666,8 @@ ngx_http_oauth2_token_handler(ngx_http_request_t *r, ngx_uint_t phase)
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "auth_oauth2_token: no bearer token in the "
                           "request");
+            ngx_oauth_metrics_reason(r, NGX_OAUTH_M_OAUTH2_TOKEN,
+                                     NGX_OAUTH_R_MISSING);
             return ngx_http_oauth2_token_reject(r, olcf,
                                                 NGX_HTTP_UNAUTHORIZED, 0);
         }
@@ -1006,6 +1013,8 @@ ngx_http_oauth2_token_cached(ngx_http_request_t *r,
 
         if (aux == NGX_HTTP_OAUTH2_INACTIVE) {
             ctx->active = 0;
+            ngx_oauth_metrics_reason(r, NGX_OAUTH_M_OAUTH2_TOKEN,
+                                     NGX_OAUTH_R_INACTIVE);
 
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "auth_oauth2_token: rejected: token is not active "
@@ -1158,6 +1167,8 @@ ngx_http_oauth2_token_introspect_response(ngx_http_request_t *r,
     if (rc == NOX_RESPONSE_INACTIVE || rc == NOX_EXPIRED) {
         ctx->active = 0;
         ctx->state = NGX_HTTP_OAUTH2_DONE;
+        ngx_oauth_metrics_reason(r, NGX_OAUTH_M_OAUTH2_TOKEN,
+                                 NGX_OAUTH_R_INACTIVE);
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "auth_oauth2_token: rejected: token is not active%s "
@@ -1233,6 +1244,8 @@ ngx_http_oauth2_token_require(ngx_http_request_t *r,
                       "auth_oauth2_token: rejected: "
                       "auth_oauth2_token_require \"%V\" is empty or \"0\"",
                       failed);
+        ngx_oauth_metrics_reason(r, NGX_OAUTH_M_OAUTH2_TOKEN,
+                                 NGX_OAUTH_R_RULE_FAILED);
 
         return ngx_http_oauth2_token_reject(r, olcf, status, 1);
     }

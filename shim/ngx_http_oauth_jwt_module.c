@@ -25,6 +25,7 @@
 #include "ngx_oauth_core.h"
 #include "ngx_oauth_cache.h"
 #include "ngx_oauth_jwt.h"
+#include "ngx_oauth_metrics.h"
 
 
 #define NGX_HTTP_AUTH_JWT_PHASE_ACCESS     0
@@ -753,7 +754,8 @@ static ngx_http_variable_t  ngx_http_auth_jwt_vars[] = {
 static ngx_int_t
 ngx_http_auth_jwt_access_handler(ngx_http_request_t *r)
 {
-    return ngx_http_auth_jwt_handler(r, NGX_HTTP_AUTH_JWT_PHASE_ACCESS);
+    return ngx_oauth_metrics_done(r, NGX_OAUTH_M_JWT,
+               ngx_http_auth_jwt_handler(r, NGX_HTTP_AUTH_JWT_PHASE_ACCESS));
 }
 
 
@@ -762,7 +764,8 @@ ngx_http_auth_jwt_preaccess_handler(ngx_http_request_t *r)
 {
     ngx_int_t  rc;
 
-    rc = ngx_http_auth_jwt_handler(r, NGX_HTTP_AUTH_JWT_PHASE_PREACCESS);
+    rc = ngx_oauth_metrics_done(r, NGX_OAUTH_M_JWT,
+             ngx_http_auth_jwt_handler(r, NGX_HTTP_AUTH_JWT_PHASE_PREACCESS));
 
     /* NGX_OK would skip the other preaccess handlers (limit_req ...) */
 
@@ -839,6 +842,7 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
         if (rc == NGX_DECLINED) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "auth_jwt: no token in the request");
+            ngx_oauth_metrics_reason(r, NGX_OAUTH_M_JWT, NGX_OAUTH_R_MISSING);
             return ngx_http_auth_jwt_reject(r, jlcf, NGX_HTTP_UNAUTHORIZED, 0);
         }
     }
@@ -885,6 +889,7 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
                               ctx->token.len > NOX_MAX_TOKEN
                               ? NOX_TOKEN_TOO_LARGE : NOX_TOKEN_MALFORMED),
                           ctx->token.len);
+            ngx_oauth_metrics_nox(r, NGX_OAUTH_M_JWT, NOX_TOKEN_MALFORMED);
             return ngx_http_auth_jwt_reject(r, jlcf, NGX_HTTP_UNAUTHORIZED,
                                             1);
         }
@@ -2229,6 +2234,7 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "auth_jwt: rejected: token too large (%uz bytes)",
                       ctx->token.len);
+        ngx_oauth_metrics_nox(r, NGX_OAUTH_M_JWT, NOX_TOKEN_TOO_LARGE);
         return ngx_http_auth_jwt_reject(r, jlcf, NGX_HTTP_UNAUTHORIZED, 1);
     }
 
@@ -2531,6 +2537,7 @@ ngx_http_auth_jwt_decision(ngx_http_request_t *r,
     }
 
     ngx_http_auth_jwt_log_reject(r, jlcf, ctx, rc, detail);
+    ngx_oauth_metrics_nox(r, NGX_OAUTH_M_JWT, rc);
 
     switch (rc) {
 
@@ -2715,6 +2722,7 @@ ngx_http_auth_jwt_require(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "auth_jwt: rejected: auth_jwt_require \"%V\" is empty "
                       "or \"0\"", failed);
+        ngx_oauth_metrics_reason(r, NGX_OAUTH_M_JWT, NGX_OAUTH_R_RULE_FAILED);
 
         return ngx_http_auth_jwt_reject(r, jlcf, status, 1);
     }

@@ -32,6 +32,7 @@
 
 #include "ngx_oauth_core.h"
 #include "ngx_oauth_cache.h"
+#include "ngx_oauth_metrics.h"
 
 
 #define NGX_HTTP_STS_DEFAULT_TIMEOUT  20000
@@ -458,6 +459,7 @@ ngx_http_sts_begin(ngx_http_request_t *r, ngx_http_sts_def_t *def,
     if (ctx->source.len == 0 && def->type != NOX_STS_CC) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "sts: no source token in the request");
+        ngx_oauth_metrics_reason(r, NGX_OAUTH_M_STS, NGX_OAUTH_R_MISSING);
         return ngx_http_sts_fail(r, def, ctx, NGX_HTTP_UNAUTHORIZED);
     }
 
@@ -804,6 +806,8 @@ ngx_http_sts_success(ngx_http_request_t *r, ngx_http_sts_def_t *def,
     ctx->state = NGX_HTTP_STS_DONE;
     ctx->rc = NGX_DECLINED;
 
+    ngx_oauth_metrics_allow(r, NGX_OAUTH_M_STS);
+
     return NGX_DECLINED;
 }
 
@@ -813,6 +817,7 @@ ngx_http_sts_fail(ngx_http_request_t *r, ngx_http_sts_def_t *def,
     ngx_http_sts_ctx_t *ctx, ngx_uint_t status)
 {
     ngx_oauth_flight_fail(r, &ctx->flight, status);
+    ngx_oauth_metrics_reject(r, NGX_OAUTH_M_STS, status);
 
     ngx_str_null(&ctx->target);
     ngx_str_null(&ctx->issued_type);

@@ -8,6 +8,7 @@
 
 #include "ngx_oauth_core.h"
 #include "ngx_oauth_cache.h"
+#include "ngx_oauth_metrics.h"
 
 
 #define NGX_OAUTH_CACHE_EXPIRE_MAX  8   /* expired entries freed per store */
@@ -32,6 +33,7 @@ typedef struct {
     ngx_oauth_cache_shctx_t     *sh;
     ngx_slab_pool_t             *shpool;
     const char                  *who;         /* log prefix */
+    void                        *metrics;     /* this worker's counters */
 } ngx_oauth_cache_t;
 
 
@@ -98,6 +100,8 @@ static ngx_int_t ngx_oauth_cache_wait(ngx_http_request_t *r, ngx_event_t *ev,
     ngx_msec_t msec);
 static void ngx_oauth_cache_wake(ngx_event_t *ev);
 static void ngx_oauth_cache_wait_cleanup(void *data);
+static void ngx_oauth_cache_count(ngx_http_request_t *r,
+    ngx_oauth_cache_conf_t *cc, ngx_uint_t what);
 
 
 char *
@@ -265,6 +269,10 @@ ngx_oauth_cache_add(ngx_conf_t *cf, void *tag, const char *who,
 
         zone->init = ngx_oauth_cache_init_zone;
         zone->data = cache;
+
+        if (ngx_oauth_metrics_cache_zone(cf, zone) != NGX_OK) {
+            return NULL;
+        }
     }
 
     if (max_ttl == 0) {
@@ -303,6 +311,9 @@ ngx_oauth_cache_get(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     if (cn == NULL || cn->kind != kind) {
         ngx_shmtx_unlock(&cache->shpool->mutex);
 
+        ngx_oauth_metrics_cache(r, &cache->metrics, &cc->zone->shm.name,
+                                NGX_OAUTH_C_MISS);
+
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "%s: cache \"%V\" miss", cache->who,
                        &cc->zone->shm.name);
@@ -319,14 +330,23 @@ ngx_oauth_cache_get(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
 
         ngx_shmtx_unlock(&cache->shpool->mutex);
 
+        ngx_oauth_metrics_cache(r, &cache->metrics, &cc->zone->shm.name,
+                                NGX_OAUTH_C_MISS);
+
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "%s: cache \"%V\" entry expired", cache->who,
                        &cc->zone->shm.name);
         return NGX_DECLINED;
     }
 
-    return (ngx_oauth_cache_hit_locked(r, cc, cn, value, aux) == NGX_OK)
-           ? NGX_OK : NGX_DECLINED;
+    if (ngx_oauth_cache_hit_locked(r, cc, cn, value, aux) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    ngx_oauth_metrics_cache(r, &cache->metrics, &cc->zone->shm.name,
+                            NGX_OAUTH_C_HIT);
+
+    return NGX_OK;
 }
 
 
@@ -517,6 +537,12 @@ ngx_oauth_flight_lookup(ngx_http_request_t *r, ngx_oauth_flight_t *f,
     rc = ngx_oauth_cache_acquire(r, f->cache, f->kind, f->hash, value, aux,
                                  f->lead_ttl, f->waited);
 
+    if (rc != NGX_AGAIN) {
+        ngx_oauth_cache_count(r, f->cache,
+                              (rc == NGX_OK) ? NGX_OAUTH_C_HIT
+                                             : NGX_OAUTH_C_MISS);
+    }
+
     if (rc == NGX_AGAIN && f->nowait) {
         return NGX_AGAIN;
     }
@@ -617,7 +643,13 @@ ngx_oauth_flight_stale(ngx_http_request_t *r, ngx_oauth_flight_t *f,
 
     *age = (cn->expires < now) ? now - cn->expires : 0;
 
-    return ngx_oauth_cache_hit_locked(r, f->cache, cn, value, aux);
+    if (ngx_oauth_cache_hit_locked(r, f->cache, cn, value, aux) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_oauth_cache_count(r, f->cache, NGX_OAUTH_C_STALE);
+
+    return NGX_OK;
 }
 
 
@@ -719,6 +751,14 @@ ngx_oauth_flight_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 {
     ngx_oauth_flight_t  *f = data;
 
+    ngx_msec_int_t   ms;
+    ngx_time_t      *tp;
+
+    tp = ngx_timeofday();
+    ms = (ngx_msec_int_t) ((tp->sec - sr->start_sec) * 1000
+                           + (tp->msec - sr->start_msec));
+
+    f->latency = (ms > 0) ? (ngx_msec_t) ms : 0;
     f->done = 1;
     f->status = sr->headers_out.status;
 
@@ -835,6 +875,9 @@ ngx_int_t
 ngx_oauth_flight_answer(ngx_http_request_t *r, ngx_oauth_flight_t *f,
     const char *who, ngx_str_t *url)
 {
+    ngx_oauth_metrics_idp(r, who, url, f->answered, f->status, f->whole,
+                          f->latency);
+
     if (!f->answered) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "%s: \"%V\" did not answer (status %ui): "
@@ -974,6 +1017,8 @@ ngx_oauth_cache_store_locked(ngx_http_request_t *r,
         q = ngx_queue_last(&cache->sh->queue);
         cn = ngx_queue_data(q, ngx_oauth_cache_node_t, queue);
         ngx_oauth_cache_delete(cache, cn);
+
+        ngx_oauth_cache_count(r, cc, NGX_OAUTH_C_EVICTION);
 
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "%s: cache \"%V\" evicted the least recently used "
@@ -1262,4 +1307,59 @@ ngx_oauth_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     cache->shpool->log_nomem = 0;
 
     return NGX_OK;
+}
+
+
+/* ---- metrics ------------------------------------------------------------ */
+
+static void
+ngx_oauth_cache_count(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
+    ngx_uint_t what)
+{
+    ngx_oauth_cache_t  *cache;
+
+    if (cc == NULL) {
+        return;
+    }
+
+    cache = cc->zone->data;
+
+    ngx_oauth_metrics_cache(r, &cache->metrics, &cc->zone->shm.name, what);
+}
+
+
+/* the entries of a zone (not the single-flight markers), for oauth_status */
+
+ngx_uint_t
+ngx_oauth_cache_entries(ngx_shm_zone_t *zone)
+{
+    ngx_uint_t               n;
+    ngx_queue_t             *q;
+    ngx_oauth_cache_t       *cache;
+    ngx_oauth_cache_node_t  *cn;
+
+    cache = zone->data;
+
+    if (cache == NULL || cache->sh == NULL) {
+        return 0;
+    }
+
+    n = 0;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    for (q = ngx_queue_head(&cache->sh->queue);
+         q != ngx_queue_sentinel(&cache->sh->queue);
+         q = ngx_queue_next(q))
+    {
+        cn = ngx_queue_data(q, ngx_oauth_cache_node_t, queue);
+
+        if (cn->kind != NGX_OAUTH_CACHE_MARKER) {
+            n++;
+        }
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return n;
 }

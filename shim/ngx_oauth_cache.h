@@ -107,6 +107,8 @@ typedef struct {
     void                       (*finish)(ngx_http_request_t *sr,
                                          void *data);
     void                        *data;
+
+    ngx_msec_t                   latency;   /* of the subrequest (metrics) */
 } ngx_oauth_flight_t;
 
 
