@@ -5178,6 +5178,7 @@ ngx_http_auth_jwt_provider_select(ngx_http_request_t *r,
                           ctx->token.len > NOX_MAX_TOKEN
                           ? NOX_TOKEN_TOO_LARGE : NOX_TOKEN_MALFORMED),
                       ctx->token.len);
+        ngx_oauth_metrics_reason(r, NGX_OAUTH_M_JWT, NGX_OAUTH_R_MALFORMED);
         return ngx_http_auth_jwt_reject(r, jlcf, NGX_HTTP_UNAUTHORIZED, 1);
     }
 
@@ -5186,6 +5187,7 @@ ngx_http_auth_jwt_provider_select(ngx_http_request_t *r,
                       "auth_jwt: rejected: the token has no \"iss\", so no "
                       "auth_jwt_provider can check it (token %uz bytes)",
                       ctx->token.len);
+        ngx_oauth_metrics_reason(r, NGX_OAUTH_M_JWT, NGX_OAUTH_R_ISSUER);
         return ngx_http_auth_jwt_reject(r, jlcf, NGX_HTTP_UNAUTHORIZED, 1);
     }
 
@@ -5197,6 +5199,7 @@ ngx_http_auth_jwt_provider_select(ngx_http_request_t *r,
                       "auth_jwt: rejected: no auth_jwt_provider for iss "
                       "\"%*s\" (token %uz bytes)", p - safe, safe,
                       ctx->token.len);
+        ngx_oauth_metrics_reason(r, NGX_OAUTH_M_JWT, NGX_OAUTH_R_ISSUER);
         return ngx_http_auth_jwt_reject(r, jlcf, NGX_HTTP_UNAUTHORIZED, 1);
     }
 

@@ -269,7 +269,8 @@ static ngx_str_t  ngx_oauth_metrics_reasons[NGX_OAUTH_R_MAX] = {
     ngx_string("invalid"),
     ngx_string("forbidden"),
     ngx_string("idp_error"),
-    ngx_string("error")
+    ngx_string("error"),
+    ngx_string("unknown_issuer")
 };
 
 static const char  *ngx_oauth_metrics_cache_names[NGX_OAUTH_C_MAX] = {
@@ -354,6 +355,11 @@ ngx_oauth_metrics_nox(ngx_http_request_t *r, ngx_uint_t m, int32_t rc)
 
     case NOX_CLAIM_FAILED:
     case NOX_HEADER_FAILED:
+    case NOX_ISSUER_MISMATCH:
+    case NOX_AT_TYPE_MISMATCH:
+    case NOX_LIFETIME_TOO_LONG:
+    case NOX_IAT_MISSING:
+    case NOX_AUDIENCE_MISMATCH:
     case NOX_RULE_VALUE_INVALID:
     case NOX_RULE_MATCH_LIMIT:
         reason = NGX_OAUTH_R_RULE_FAILED;

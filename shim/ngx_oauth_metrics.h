@@ -53,7 +53,9 @@
 #define NGX_OAUTH_R_IDP_ERROR       12  /* 502/503/504: IdP, STS or key set
                                            unreachable or unusable */
 #define NGX_OAUTH_R_ERROR           13  /* 500 and other statuses */
-#define NGX_OAUTH_R_MAX             14
+#define NGX_OAUTH_R_ISSUER          14  /* auth_jwt_provider: no iss, or an
+                                           iss no provider names */
+#define NGX_OAUTH_R_MAX             15
 
 
 /* what a cache lookup found */
