@@ -33,7 +33,17 @@
 #                         skips decryption and signature)
 #   introspect-hit        auth_oauth2_token_introspect, answered by the cache
 #   introspect-nocache    introspection on every request against a local IdP
-#                         (an nginx server returning a fixed JSON response)
+#                         (an nginx server returning a fixed JSON response),
+#                         through an internal location that proxy_passes to
+#                         it as the anchor's README writes it: HTTP/1.0, a
+#                         new TCP connection per call
+#   introspect-nocache-keepalive
+#                         the same through an upstream{} with keepalive and
+#                         proxy_http_version 1.1 (connections reused)
+#   auth-request-nocache  nginx's own auth_request to the same internal
+#                         location (a GET subrequest, no body, no parsing):
+#                         the floor of any module that asks an IdP through
+#                         a subrequest on every request, the C anchor too
 #   exchange-hit          auth_oauth2_token_exchange, answered by the cache
 #   sts-hit               STSExchange otx, answered by the shared STS cache
 #
@@ -198,6 +208,9 @@ http {
     auth_oauth2_token_client_id bench;
     auth_oauth2_token_client_secret bench-secret;
 
+    # the local IdP, also through reused connections
+    upstream bench_idp { server 127.0.0.1:$IDP_PORT; keepalive 16; }
+
     # the local IdP
     server {
         listen 127.0.0.1:$IDP_PORT;
@@ -217,6 +230,10 @@ http {
     server {
         listen 127.0.0.1:$PORT backlog=4096;
         location = /_introspect { internal; proxy_pass http://127.0.0.1:$IDP_PORT/introspect; }
+        location = /_introspect_ka {
+            internal; proxy_http_version 1.1; proxy_set_header Connection "";
+            proxy_pass http://bench_idp/introspect;
+        }
         location = /_token { internal; proxy_pass http://127.0.0.1:$IDP_PORT/token; }
         auth_oauth2_token_introspect_endpoint /_introspect;
         auth_oauth2_token_token_endpoint /_token;
@@ -252,6 +269,12 @@ $(jwe_locations)
             auth_oauth2_token_introspect on;
             alias $WORK/www/;
         }
+        location /introspect-nocache-keepalive/ {
+            auth_oauth2_token_introspect on;
+            auth_oauth2_token_introspect_endpoint /_introspect_ka;
+            alias $WORK/www/;
+        }
+        location /auth-request-nocache/ { auth_request /_introspect; alias $WORK/www/; }
         location /exchange-hit/ {
             auth_oauth2_token_exchange on;
             auth_oauth2_token_audience api;
@@ -288,10 +311,13 @@ TOKEN_OF[jwt-rs256-keyreq]="warm:rs256"
 TOKEN_OF[jwt-rs256-discovery]="warm:rs256"
 SCENARIOS+=(jwt-rs256-warm-nometrics)
 TOKEN_OF[jwt-rs256-warm-nometrics]="warm:rs256"
-SCENARIOS+=(jwt-claims3 introspect-hit introspect-nocache exchange-hit sts-hit)
+SCENARIOS+=(jwt-claims3 introspect-hit introspect-nocache introspect-nocache-keepalive auth-request-nocache
+    exchange-hit sts-hit)
 TOKEN_OF[jwt-claims3]="warm:rs256"
 TOKEN_OF[introspect-hit]="warm:hs256"
 TOKEN_OF[introspect-nocache]="warm:hs256"
+TOKEN_OF[introspect-nocache-keepalive]="warm:hs256"
+TOKEN_OF[auth-request-nocache]="warm:hs256"
 TOKEN_OF[exchange-hit]="warm:hs256"
 TOKEN_OF[sts-hit]="warm:hs256"
 if [ -n "${BENCH_ONLY:-}" ]; then   # space-separated scenario names; baseline always runs

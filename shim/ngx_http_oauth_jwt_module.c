@@ -103,6 +103,12 @@ typedef struct {
     ngx_str_t                  origin;      /* scheme://host[:port] */
     ngx_str_t                  route;       /* the subrequest uri that
                                                reaches the origin's "/" */
+
+    /* this worker's last uri and its cache keys (keys_ids) */
+    u_char                    *memo_uri;
+    size_t                     memo_len;
+    u_char                     memo_set[NOX_SHA256_LEN];
+    u_char                     memo_fetch[NOX_SHA256_LEN];
 } ngx_http_auth_jwt_key_request_t;
 
 
@@ -322,6 +328,9 @@ static ngx_int_t ngx_http_auth_jwt_keys(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
 static ngx_int_t ngx_http_auth_jwt_keys_one(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
+static ngx_int_t ngx_http_auth_jwt_keys_ids(ngx_http_request_t *r,
+    ngx_http_auth_jwt_key_request_t *kr, ngx_str_t *uri, u_char *set,
+    u_char *fetch);
 static ngx_int_t ngx_http_auth_jwt_keys_hash(ngx_http_request_t *r,
     const char *prefix, ngx_str_t *uri, ngx_int_t format, u_char *hash);
 static void ngx_http_auth_jwt_keys_refresh(ngx_http_request_t *r,
@@ -935,28 +944,42 @@ ngx_http_auth_jwt_token_shape(ngx_str_t *token, ngx_uint_t type)
 {
     u_char      c;
     size_t      i;
-    ngx_uint_t  dots;
+    ngx_uint_t  dots, bad;
+
+    /* 1: a base64url character, 2: ".", 0: anything else */
+    static const u_char  shape[256] = {
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+        0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1,
+        0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    };
 
     if (token->len > NOX_MAX_TOKEN) {
         return NGX_DECLINED;
     }
 
     dots = 0;
+    bad = 0;
 
     for (i = 0; i < token->len; i++) {
-        c = token->data[i];
+        c = shape[token->data[i]];
+        bad |= (c == 0);
+        dots += (c >> 1);
+    }
 
-        if (c == '.') {
-            dots++;
-            continue;
-        }
-
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
-            || (c >= '0' && c <= '9') || c == '-' || c == '_')
-        {
-            continue;
-        }
-
+    if (bad) {
         return NGX_DECLINED;
     }
 
@@ -1271,10 +1294,8 @@ ngx_http_auth_jwt_keys_one(ngx_http_request_t *r,
         ctx->kstep = ctx->key_index + 1;
         ctx->kfetched = 0;
 
-        if (ngx_http_auth_jwt_keys_hash(r, "s|", uri, kr->format, ctx->kset)
-            != NGX_OK
-            || ngx_http_auth_jwt_keys_hash(r, "f|", uri, kr->format, f->hash)
-               != NGX_OK)
+        if (ngx_http_auth_jwt_keys_ids(r, kr, uri, ctx->kset, f->hash)
+            != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -1487,6 +1508,63 @@ ngx_http_auth_jwt_keys_one(ngx_http_request_t *r,
     cln->data = ks;
 
     ctx->kstep = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The two cache keys of a key set (the set, its last fetch): SHA-256 of
+ * its uri, wanted on every request.  A worker keeps them for the last uri
+ * of a key request without variables and of a discovered jwks_uri (text
+ * of the configuration and of the IdP, never of a request); a uri with
+ * variables is hashed every time.
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_keys_ids(ngx_http_request_t *r,
+    ngx_http_auth_jwt_key_request_t *kr, ngx_str_t *uri, u_char *set,
+    u_char *fetch)
+{
+    u_char      *copy;
+    ngx_uint_t   memo;
+
+    memo = (kr->discovered || kr->uri.lengths == NULL);
+
+    if (memo && kr->memo_uri != NULL && kr->memo_len == uri->len
+        && ngx_memcmp(kr->memo_uri, uri->data, uri->len) == 0)
+    {
+        ngx_memcpy(set, kr->memo_set, NOX_SHA256_LEN);
+        ngx_memcpy(fetch, kr->memo_fetch, NOX_SHA256_LEN);
+        return NGX_OK;
+    }
+
+    if (ngx_http_auth_jwt_keys_hash(r, "s|", uri, kr->format, set) != NGX_OK
+        || ngx_http_auth_jwt_keys_hash(r, "f|", uri, kr->format, fetch)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!memo) {
+        return NGX_OK;
+    }
+
+    copy = ngx_alloc(uri->len + 1, r->connection->log);
+    if (copy == NULL) {
+        return NGX_OK;              /* no memo: hashed again next time */
+    }
+
+    ngx_memcpy(copy, uri->data, uri->len);
+
+    if (kr->memo_uri != NULL) {
+        ngx_free(kr->memo_uri);
+    }
+
+    kr->memo_uri = copy;
+    kr->memo_len = uri->len;
+    ngx_memcpy(kr->memo_set, set, NOX_SHA256_LEN);
+    ngx_memcpy(kr->memo_fetch, fetch, NOX_SHA256_LEN);
 
     return NGX_OK;
 }

@@ -158,6 +158,22 @@ public sealed class StsRequestTests
         Assert.That(Sts.Request(s, "tok", capacity: needed).Error, Is.EqualTo(StsError.None));
     }
 
+    [Test]
+    public void Long_values_are_encoded_whole_past_the_first_buffer()
+    {
+        // the body grows from 256 bytes; text settings longer than 256
+        // characters are encoded through a heap buffer, not the stack one
+        string scope = string.Concat(Enumerable.Repeat("é x/", 300));
+        string source = string.Concat(Enumerable.Repeat("a.b-c_~ &=%+\u00ff", 5000));
+        using StsSettings s = Sts.Create("type", "otx", "scope", scope);
+        Sts.Built b = Sts.Request(s, source);
+        Assert.That(b.Error, Is.EqualTo(StsError.None));
+        var form = Sts.Form(b.Body);
+        Assert.That(Sts.One(form, "subject_token"), Is.EqualTo(source));
+        Assert.That(Sts.One(form, "scope"), Is.EqualTo(scope));
+        Assert.That(b.Body, Does.Contain("scope=%C3%A9+x%2F%C3%A9"));
+    }
+
     // ---- client authentication -------------------------------------------------
 
     [Test]
@@ -181,6 +197,23 @@ public sealed class StsRequestTests
         var form = Sts.Form(b.Body);
         Assert.That(Sts.Values(form, "client_id"), Is.Empty);
         Assert.That(Sts.Values(form, "client_secret"), Is.Empty);
+    }
+
+    [Test]
+    public void Client_secret_basic_header_follows_a_per_request_secret()
+    {
+        // the configured header is built once and kept; a request value
+        // that changes the secret gets its own header, and the next
+        // request without one the configured header again
+        using StsSettings s = Sts.Create("type", "otx", "auth", "client_secret_basic", "client_id", "app",
+            "client_secret", "configured");
+        string Decoded(Sts.Built b) =>
+            Encoding.UTF8.GetString(Convert.FromBase64String(b.Authorization!["Basic ".Length..]));
+        Assert.That(Decoded(Sts.Request(s, "t")), Is.EqualTo("app:configured"));
+        Assert.That(Decoded(Sts.Request(s, "t")), Is.EqualTo("app:configured"));
+        Assert.That(Decoded(Sts.Request(s, "t", values: [null, null, null, T.U("per request")])),
+            Is.EqualTo("app:per+request"));
+        Assert.That(Decoded(Sts.Request(s, "t")), Is.EqualTo("app:configured"));
     }
 
     [Test]

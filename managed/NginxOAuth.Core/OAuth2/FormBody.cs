@@ -1,4 +1,5 @@
 using System;
+using System.Buffers;
 using System.Collections.Generic;
 using System.Text;
 
@@ -12,57 +13,118 @@ namespace NginxOAuth.Core.OAuth2;
 /// </summary>
 public sealed class FormBody
 {
-    private readonly List<byte> _bytes = new(256);
+    // a growing byte array: the body is built on every IdP call (an
+    // introspection without a cache builds one per request), so bytes are
+    // written in place rather than added one by one to a List<byte>
+    private byte[] _bytes = new byte[256];
+    private int _length;
 
-    public int Length => _bytes.Count;
+    private static readonly SearchValues<byte> Unreserved =
+        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"u8);
 
-    public void Add(string name, string value) => Add(Encoding.UTF8.GetBytes(name), Encoding.UTF8.GetBytes(value));
+    public int Length => _length;
+
+    public void Add(string name, string value)
+    {
+        Separator();
+        AppendText(name);
+        Put((byte)'=');
+        AppendText(value);
+    }
 
     public void Add(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
     {
-        if (_bytes.Count > 0)
-        {
-            _bytes.Add((byte)'&');
-        }
-        Append(_bytes, name);
-        _bytes.Add((byte)'=');
-        Append(_bytes, value);
+        Separator();
+        Append(name);
+        Put((byte)'=');
+        Append(value);
     }
 
-    public byte[] ToArray() => _bytes.ToArray();
+    public byte[] ToArray() => _bytes.AsSpan(0, _length).ToArray();
 
     /// <summary>The form encoding of one value, as text (also used inside Basic credentials).</summary>
     public static string Encode(string value)
     {
-        var bytes = new List<byte>(value.Length + 8);
-        Append(bytes, Encoding.UTF8.GetBytes(value));
-        return Encoding.ASCII.GetString(bytes.ToArray());
+        var form = new FormBody();
+        form.AppendText(value);
+        return Encoding.ASCII.GetString(form._bytes, 0, form._length);
     }
 
-    private static void Append(List<byte> target, ReadOnlySpan<byte> value)
+    private void Separator()
     {
-        foreach (byte b in value)
+        if (_length > 0)
         {
-            if (IsUnreserved(b))
-            {
-                target.Add(b);
-            }
-            else if (b == (byte)' ')
-            {
-                target.Add((byte)'+');
-            }
-            else
-            {
-                target.Add((byte)'%');
-                target.Add((byte)"0123456789ABCDEF"[b >> 4]);
-                target.Add((byte)"0123456789ABCDEF"[b & 0xF]);
-            }
+            Put((byte)'&');
         }
     }
 
-    private static bool IsUnreserved(byte b) =>
-        (b >= (byte)'A' && b <= (byte)'Z') || (b >= (byte)'a' && b <= (byte)'z')
-        || (b >= (byte)'0' && b <= (byte)'9') || b is (byte)'-' or (byte)'.' or (byte)'_' or (byte)'~';
+    private void Put(byte b)
+    {
+        Reserve(1);
+        _bytes[_length++] = b;
+    }
+
+    private void Reserve(long more)
+    {
+        long needed = _length + more;
+        if (needed <= _bytes.Length)
+        {
+            return;
+        }
+        if (needed > Array.MaxLength)
+        {
+            throw new OutOfMemoryException();
+        }
+        Array.Resize(ref _bytes, (int)Math.Min(Array.MaxLength, Math.Max(needed, 2L * _bytes.Length)));
+    }
+
+    private void AppendText(string value)
+    {
+        if (value.Length <= 256)
+        {
+            Span<byte> utf8 = stackalloc byte[3 * 256];
+            Append(utf8[..Encoding.UTF8.GetBytes(value, utf8)]);
+        }
+        else
+        {
+            Append(Encoding.UTF8.GetBytes(value));
+        }
+    }
+
+    private void Append(ReadOnlySpan<byte> value)
+    {
+        Reserve(3L * value.Length);
+        byte[] target = _bytes;
+        int at = _length;
+        while (!value.IsEmpty)
+        {
+            // a run of unreserved bytes (a JWT is one, but for its dots) is copied whole
+            int run = value.IndexOfAnyExcept(Unreserved);
+            if (run < 0)
+            {
+                run = value.Length;
+            }
+            value[..run].CopyTo(target.AsSpan(at));
+            at += run;
+            if (run == value.Length)
+            {
+                break;
+            }
+            byte b = value[run];
+            value = value[(run + 1)..];
+            if (b == (byte)' ')
+            {
+                target[at++] = (byte)'+';
+            }
+            else
+            {
+                target[at++] = (byte)'%';
+                target[at++] = (byte)"0123456789ABCDEF"[b >> 4];
+                target[at++] = (byte)"0123456789ABCDEF"[b & 0xF];
+            }
+        }
+        _length = at;
+    }
 
     /// <summary>
     /// Parses "a=1&amp;b=x+y&amp;c=%2F": names and values percent- and

@@ -133,9 +133,17 @@ public static class StsExchange
                     break;
             }
 
-            if (!ClientAuthentication.Apply(c.Auth, auth, form, out authorization))
+            if (c.BasicAuthorization is { } basic)
+            {
+                authorization = basic;
+            }
+            else if (!ClientAuthentication.Apply(c.Auth, auth, form, out authorization))
             {
                 return new StsRequestResult(StsError.SettingInvalid);
+            }
+            else if (c.Auth is ClientAuthMethod.ClientSecretBasic or ClientAuthMethod.Basic)
+            {
+                c.BasicAuthorization = authorization;
             }
             if (c.Params is not null)
             {

@@ -126,23 +126,23 @@ public sealed class StsSettings : IDisposable
     /// </summary>
     internal (StsConfig? Config, StsError Error) Resolve(IStsValues values)
     {
-        bool overridden = false;
+        // the common case (no value differs from the configured one) allocates nothing
+        int first = 0;
+        while (first < _values.Length
+            && !(values.TryGet(first, out ReadOnlySpan<byte> v) && !v.SequenceEqual(_values[first])))
+        {
+            first++;
+        }
+        if (first == _values.Length)
+        {
+            return (Configured, StsError.None);
+        }
         var effective = new byte[_values.Length][];
         for (int i = 0; i < _values.Length; i++)
         {
-            if (values.TryGet(i, out ReadOnlySpan<byte> v) && !v.SequenceEqual(_values[i]))
-            {
-                effective[i] = v.ToArray();
-                overridden = true;
-            }
-            else
-            {
-                effective[i] = _values[i];
-            }
-        }
-        if (!overridden)
-        {
-            return (Configured, StsError.None);
+            effective[i] = i >= first && values.TryGet(i, out ReadOnlySpan<byte> v) && !v.SequenceEqual(_values[i])
+                ? v.ToArray()
+                : _values[i];
         }
         (StsConfig? config, StsError error, int _) = StsConfig.Parse(this, effective, Configured);
         return (config, error);
@@ -184,6 +184,12 @@ public sealed class StsConfig
     private StsConfig()
     {
     }
+
+    /// <summary>
+    /// The Authorization value of client_secret_basic and basic, built on
+    /// the first call: it depends on this configuration only.
+    /// </summary>
+    internal string? BasicAuthorization { get; set; }
 
     public StsType Type { get; private set; }
 

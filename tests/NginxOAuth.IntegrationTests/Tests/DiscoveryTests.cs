@@ -18,6 +18,7 @@ namespace NginxOAuth.IntegrationTests.Tests;
 public sealed class DiscoveryTests : NginxFixture
 {
     private static readonly SigningKey Key = AlgVariant.Get("RS256").Key(0);
+    private static readonly SigningKey MovedKey = AlgVariant.Get("ES256").Key(0);
 
     private FakeHttpServer _idp = null!;
     private FakeHttpServer _other = null!;
@@ -54,6 +55,10 @@ public sealed class DiscoveryTests : NginxFixture
             FakeResponse.Json(Metadata(Issuer("ok"), Issuer("other") + "/certs")));
         _idp.Set("/realms/down/.well-known/openid-configuration", FakeResponse.Error(503));
         _idp.Set("/realms/down/certs", FakeResponse.Json(TokenFactory.Jwks(Key)));
+        _idp.Set("/realms/moved/.well-known/openid-configuration",
+            FakeResponse.Json(Metadata(Issuer("moved"), Issuer("moved") + "/certs-a")));
+        _idp.Set("/realms/moved/certs-a", FakeResponse.Json(TokenFactory.Jwks(Key)));
+        _idp.Set("/realms/moved/certs-b", FakeResponse.Json(TokenFactory.Jwks(MovedKey)));
 
         nginx.AllowLogLines("discovery");
         nginx.AllowLogLines("key request");
@@ -92,6 +97,11 @@ public sealed class DiscoveryTests : NginxFixture
                 location /other { auth_jwt_discovery {{Issuer("other")}}; {{echo}} }
                 location /down {
                     auth_jwt_discovery {{Issuer("down")}};
+                    auth_jwt_key_refresh miss=1s;
+                    {{echo}}
+                }
+                location /moved {
+                    auth_jwt_discovery {{Issuer("moved")}};
                     auth_jwt_key_refresh miss=1s;
                     {{echo}}
                 }
@@ -169,6 +179,25 @@ public sealed class DiscoveryTests : NginxFixture
         Assert.That((await Nginx.GetAsync("/" + realm, Token(realm))).Status, Is.EqualTo(500));
         Assert.That(Nginx.ErrorLogSince(mark), Does.Contain("auth_jwt: discovery"));
         Assert.That(_idp.Count($"/realms/{realm}/certs"), Is.EqualTo(0));
+    }
+
+    [Test]
+    public async Task A_jwks_uri_that_moves_is_followed_with_its_own_keys()
+    {
+        // new metadata naming another jwks_uri is followed: its keys verify,
+        // the old uri's keys no longer do
+        Assert.That((await Nginx.GetAsync("/moved", Token("moved"))).Status, Is.EqualTo(200));
+
+        _idp.Set("/realms/moved/.well-known/openid-configuration",
+            FakeResponse.Json(Metadata(Issuer("moved"), Issuer("moved") + "/certs-b")));
+        string moved = TokenFactory.Sign(MovedKey,
+            TokenFactory.Claims("alice", new JsonObject { ["iss"] = Issuer("moved") }));
+
+        // the unknown kid refetches the metadata once miss= (1 s) has passed
+        await Poll.UntilAsync(() => Nginx.GetAsync("/moved", moved), r => r.Status == 200,
+            "the token of the moved key set verifies");
+        Assert.That(_idp.Count("/realms/moved/certs-b"), Is.EqualTo(1));
+        Assert.That((await Nginx.GetAsync("/moved", Token("moved"))).Status, Is.EqualTo(401));
     }
 
     [Test]
