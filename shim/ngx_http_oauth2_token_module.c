@@ -2432,7 +2432,7 @@ ngx_http_oauth2_token_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate";
     }
 
-    allow = NGX_OAUTH_CACHE_STALE;
+    allow = NGX_OAUTH_CACHE_STALE | NGX_OAUTH_CACHE_REDIS;
 
     if (cmd->offset
         == offsetof(ngx_http_oauth2_token_loc_conf_t, introspect_cache))

@@ -122,6 +122,8 @@ static struct {
     ngx_oauth_sym(sts_key),
     ngx_oauth_sym(sts_request),
     ngx_oauth_sym(sts_response),
+    ngx_oauth_sym(cache_seal),
+    ngx_oauth_sym(cache_open),
 
 #undef ngx_oauth_sym
 };
