@@ -1410,6 +1410,50 @@ ngx_oauth_l2_result(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
 }
 
 
+ngx_int_t
+ngx_oauth_l2_get(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
+    u_char kind, u_char *hash, ngx_oauth_redis_get_t **pg, ngx_str_t *value,
+    int32_t *aux)
+{
+    time_t                  ttl;
+    ngx_oauth_redis_get_t  *g;
+
+    g = *pg;
+
+    if (g == NULL) {
+        if (ngx_oauth_l2_lookup(r, cc, kind, hash, pg) != NGX_AGAIN) {
+            *pg = ngx_pcalloc(r->pool, sizeof(ngx_oauth_redis_get_t));
+            if (*pg) {
+                (*pg)->state = NGX_OAUTH_REDIS_USED;
+            }
+
+            return NGX_DECLINED;
+        }
+
+        return NGX_AGAIN;
+    }
+
+    switch (g->state) {
+
+    case NGX_OAUTH_REDIS_PENDING:
+        return NGX_AGAIN;
+
+    case NGX_OAUTH_REDIS_DONE:
+
+        if (ngx_oauth_l2_result(r, cc, g, value, aux, &ttl) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+        ngx_oauth_cache_put(r, cc, kind, hash, value, *aux, ttl);
+
+        return NGX_OK;
+
+    default:
+        return NGX_DECLINED;
+    }
+}
+
+
 void
 ngx_oauth_l2_store(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     u_char kind, u_char *hash, ngx_str_t *value, int32_t aux, time_t ttl)

@@ -68,6 +68,17 @@ ngx_int_t ngx_oauth_l2_result(ngx_http_request_t *r,
     ngx_oauth_cache_conf_t *cc, ngx_oauth_redis_get_t *g, ngx_str_t *value,
     int32_t *aux, time_t *ttl);
 
+/*
+ * A lookup without single-flight (the verified-token cache), driven by
+ * the caller's phase handler, *pg in its request ctx (NULL at first):
+ * NGX_AGAIN while Redis is asked (return NGX_AGAIN: the phases run again),
+ * NGX_OK with a live entry (value, *aux; also stored in the zone),
+ * NGX_DECLINED: a miss, or no second level (asked once per request).
+ */
+ngx_int_t ngx_oauth_l2_get(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
+    u_char kind, u_char *hash, ngx_oauth_redis_get_t **pg, ngx_str_t *value,
+    int32_t *aux);
+
 /* writes an entry stored for ttl seconds to the second level (no wait) */
 void ngx_oauth_l2_store(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     u_char kind, u_char *hash, ngx_str_t *value, int32_t aux, time_t ttl);
