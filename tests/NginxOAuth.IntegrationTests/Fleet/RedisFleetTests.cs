@@ -315,6 +315,43 @@ public sealed class RedisFleetTests
         w.WaitForLogLine(mark, @"\[warn\].*oauth_redis ""shared"".*refused AUTH or SELECT");
     }
 
+    [Test]
+    public async Task The_reference_fleet_configuration_shares_between_two_gateways()
+    {
+        using RedisServer locked = RedisServer.Start(password: "fleet-redis-pass");
+        using NginxInstance a = ReferenceGateway("fleet-ref-a", locked.Port);
+        using NginxInstance b = ReferenceGateway("fleet-ref-b", locked.Port);
+        string token = NewToken("reference");
+
+        HttpReply first = await a.GetAsync("/api/orders", token);
+        Assert.That(first.Status, Is.EqualTo(200), first.Body);
+        Assert.That(first.Body, Does.Contain("sub=user-" + token));
+        await Poll.UntilAsync(() => locked.Keys().Count(k => k.StartsWith("gw:nox:introspect:", StringComparison.Ordinal)),
+            n => n == 1, "the entry in Redis, with the prefix gw:");
+
+        HttpReply second = await b.GetAsync("/api/orders", token);
+        Assert.That(second.Body, Does.Contain("sub=user-" + token));
+        Assert.That(_idp.Calls("/introspect", token), Is.EqualTo(1));
+    }
+
+    private NginxInstance ReferenceGateway(string name, int redisPort)
+    {
+        string text = System.IO.File.ReadAllText(System.IO.Path.Combine(TestEnvironment.RepoRoot, "nginx-conf", "fleet-redis.conf"));
+        int open = text.IndexOf("http {", StringComparison.Ordinal) + "http {".Length;
+        string http = text[open..text.LastIndexOf('}')];
+        var nginx = new NginxInstance(name);
+        http = http
+            .Replace("listen 443 ssl;", $"listen 127.0.0.1:{nginx.Port};", StringComparison.Ordinal)
+            .Replace("https://idp.example.com", _idp.BaseUrl, StringComparison.Ordinal)
+            .Replace("http://backend", _idp.BaseUrl, StringComparison.Ordinal)
+            .Replace("redis.internal:6379", $"127.0.0.1:{redisPort}", StringComparison.Ordinal)
+            .Replace("/etc/nginx/secrets/redis-cache.key", nginx.WriteFile("redis-cache.key", Secret + "\n"), StringComparison.Ordinal)
+            .Replace("/etc/nginx/secrets/redis.pass", nginx.WriteFile("redis.pass", "fleet-redis-pass\n"), StringComparison.Ordinal)
+            .Replace("/etc/nginx/secrets/client_secret", nginx.WriteFile("client_secret", "s\n"), StringComparison.Ordinal);
+        nginx.Start(http);
+        return nginx;
+    }
+
     private NginxInstance GatewayWithPassword(string name, int port, string password)
     {
         string file = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "nox-redis-pw-" + Guid.NewGuid().ToString("N"));
