@@ -221,6 +221,19 @@ public sealed class RedisFleetTests
     }
 
     [Test]
+    public async Task The_Redis_lifetime_ends_with_the_token()
+    {
+        _redis.FlushAll();
+        using NginxInstance a = Gateway("fleet-a", _idp, _redis.Port);
+        string token = NewToken("exp40");     // the fake IdP answers exp = now + 40
+
+        await Introspected(a, token);
+        await EntriesInRedis(1);
+        long pttl = _redis.Pttl(_redis.Keys().Single());
+        Assert.That(pttl, Is.GreaterThan(0).And.LessThanOrEqualTo(40_000), "no longer than the token's exp, not max_ttl (300 s)");
+    }
+
+    [Test]
     public async Task A_gateway_with_another_key_misses_without_an_error()
     {
         _redis.FlushAll();
