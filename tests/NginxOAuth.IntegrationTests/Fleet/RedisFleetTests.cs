@@ -221,6 +221,29 @@ public sealed class RedisFleetTests
     }
 
     [Test]
+    public async Task Sharing_goes_on_across_a_reload_and_old_workers_exit()
+    {
+        _redis.FlushAll();
+        using NginxInstance a = Gateway("fleet-a", _idp, _redis.Port);
+        using NginxInstance b = Gateway("fleet-b", _idp, _redis.Port);
+        string before = NewToken("prereload");
+        await Introspected(a, before);
+        await EntriesInRedis(1);
+        await Introspected(b, before);     // b's workers now keep idle connections
+
+        b.Reload();
+        b.WaitForOldWorkersToExit();       // their idle Redis connections do not hold them
+
+        string after = NewToken("postreload");
+        await Introspected(a, after);
+        await EntriesInRedis(2);
+        await Introspected(b, after);
+        await Introspected(b, before);     // the zone survived the reload
+        Assert.That(_idp.Calls("/introspect", after), Is.EqualTo(1));
+        Assert.That(_idp.Calls("/introspect", before), Is.EqualTo(1));
+    }
+
+    [Test]
     public async Task The_Redis_lifetime_ends_with_the_token()
     {
         _redis.FlushAll();
