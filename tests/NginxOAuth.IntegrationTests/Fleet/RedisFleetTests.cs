@@ -55,9 +55,9 @@ public sealed class RedisFleetTests
 
     /// <summary>A gateway: introspection at /i, exchange at /x, both caches with redis=shared.</summary>
     internal static NginxInstance Gateway(string name, FakeIdp idp, int redisPort, string secret = Secret,
-        string redisParameters = "", string http = "")
+        string redisParameters = "", string http = "", int workers = 2)
     {
-        var nginx = new NginxInstance(name);
+        var nginx = new NginxInstance(name) { WorkerProcesses = workers };
         string key = nginx.WriteFile("redis.key", secret + "\n");
         string echo = nginx.Echo("sub=$oauth2_token_sub");
         nginx.Start($$"""
@@ -74,6 +74,7 @@ public sealed class RedisFleetTests
                 auth_oauth2_token_introspect_endpoint /_introspect;
                 auth_oauth2_token_token_endpoint /_token;
 
+                location = /free { return 200 "free"; }
                 location /i {
                     auth_oauth2_token_introspect on;
                     auth_oauth2_token_introspect_cache zone=ic:1m max_ttl=300s redis=shared;
@@ -314,6 +315,29 @@ public sealed class RedisFleetTests
         Assert.That(fake.Connections, Is.GreaterThan(0), "nginx asked the fake Redis");
         gw.WaitForLogLine(mark, @"\[warn\].*oauth_redis ""shared"".*carries on without it");
         Assert.That(gw.Host.WorkerPids(), Is.EquivalentTo(workers), "no worker crashed");
+    }
+
+    [Test]
+    public async Task A_hung_Redis_never_blocks_the_worker()
+    {
+        using var fake = new FakeRedis(FakeRedisMode.Hang);
+        using NginxInstance gw = Gateway("fleet-hang", _idp, fake.Port, redisParameters: "read_timeout=20s", workers: 1);
+        string token = NewToken("hung");
+
+        Task<HttpReply> waiting = gw.SendAsync(System.Net.Http.HttpMethod.Get, "/i", token, timeout: TimeSpan.FromSeconds(60));
+        await Poll.UntilAsync(() => fake.Connections, n => n > 0, "the lookup to reach the hung Redis");
+
+        // the only worker serves others while that lookup waits for Redis
+        for (int i = 0; i < 5; i++)
+        {
+            HttpReply free = await gw.GetAsync("/free");
+            Assert.That(free.Body, Is.EqualTo("free"));
+        }
+
+        Assert.That(waiting.IsCompleted, Is.False, "the introspected request waits for Redis (20 s read_timeout)");
+        HttpReply reply = await waiting;
+        Assert.That(reply.Status, Is.EqualTo(200), reply.Body);
+        Assert.That(_idp.Calls("/introspect", token), Is.EqualTo(1), "after the timeout the IdP answered");
     }
 
     [Test]
