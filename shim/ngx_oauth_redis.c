@@ -49,6 +49,7 @@ struct ngx_oauth_redis_s {
     ngx_uint_t                   ready;
     ngx_queue_t                  idle;
     ngx_uint_t                   nidle;
+    ngx_queue_t                  busyq;
     ngx_uint_t                   busy;
     time_t                       warned;
     ngx_log_t                    log;         /* connections: quiet */
@@ -61,7 +62,7 @@ typedef struct {
 
 
 typedef struct {
-    ngx_queue_t                  queue;       /* in srv->idle */
+    ngx_queue_t                  queue;       /* in srv->idle or busyq */
     ngx_oauth_redis_t           *srv;
     ngx_peer_connection_t        pc;
     ngx_oauth_redis_op_t        *op;
@@ -94,6 +95,7 @@ typedef struct {
 static char *ngx_oauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void *ngx_oauth_redis_create_main_conf(ngx_conf_t *cf);
+static void ngx_oauth_redis_exit_process(ngx_cycle_t *cycle);
 static char *ngx_oauth_redis_init_main_conf(ngx_conf_t *cf, void *conf);
 static ngx_oauth_redis_t *ngx_oauth_redis_find(ngx_conf_t *cf,
     ngx_str_t *name);
@@ -115,6 +117,7 @@ static void ngx_oauth_redis_end(ngx_oauth_redis_op_t *op, ngx_int_t rc,
 static void ngx_oauth_redis_fail(ngx_oauth_redis_op_t *op, const char *why,
     ngx_err_t err);
 static void ngx_oauth_redis_close(ngx_oauth_redis_conn_t *conn);
+static void ngx_oauth_redis_cancelable(ngx_oauth_redis_op_t *op);
 static void ngx_oauth_redis_idle_read(ngx_event_t *rev);
 static void ngx_oauth_redis_idle_write(ngx_event_t *wev);
 static void ngx_oauth_redis_wake(ngx_event_t *ev);
@@ -161,10 +164,55 @@ ngx_module_t  ngx_http_oauth_redis_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_oauth_redis_exit_process,          /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+/*
+ * A worker that exits closes the connections of the stores still under
+ * way (their timers are cancelable: nobody waits for them) and any idle
+ * one left
+ */
+
+static void
+ngx_oauth_redis_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                    i;
+    ngx_queue_t                  *q;
+    ngx_oauth_redis_t           **srv;
+    ngx_oauth_redis_conn_t       *conn;
+    ngx_oauth_redis_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_oauth_redis_module);
+    if (rmcf == NULL) {
+        return;
+    }
+
+    srv = rmcf->servers.elts;
+
+    for (i = 0; i < rmcf->servers.nelts; i++) {
+        if (!srv[i]->ready) {
+            continue;
+        }
+
+        while (!ngx_queue_empty(&srv[i]->busyq)) {
+            q = ngx_queue_head(&srv[i]->busyq);
+            ngx_queue_remove(q);
+            conn = ngx_queue_data(q, ngx_oauth_redis_conn_t, queue);
+            ngx_oauth_redis_close(conn);
+        }
+
+        while (!ngx_queue_empty(&srv[i]->idle)) {
+            q = ngx_queue_head(&srv[i]->idle);
+            ngx_queue_remove(q);
+            conn = ngx_queue_data(q, ngx_oauth_redis_conn_t, queue);
+            ngx_oauth_redis_close(conn);
+        }
+    }
+}
 
 
 /* ---- configuration ---------------------------------------------------- */
@@ -735,6 +783,7 @@ ngx_oauth_redis_op(ngx_oauth_redis_t *srv, const char *what,
 
     if (!srv->ready) {
         ngx_queue_init(&srv->idle);
+        ngx_queue_init(&srv->busyq);
         srv->log = *ngx_cycle->log;
         srv->log.log_level = NGX_LOG_CRIT;  /* we log, rate-limited */
         srv->ready = 1;
@@ -811,9 +860,11 @@ ngx_oauth_redis_start(ngx_oauth_redis_op_t *op)
         conn->op = op;
         op->conn = conn;
         srv->busy++;
+        ngx_queue_insert_tail(&srv->busyq, &conn->queue);
 
         c->read->handler = ngx_oauth_redis_read;
         c->write->handler = ngx_oauth_redis_write;
+        ngx_oauth_redis_cancelable(op);
 
         ngx_oauth_redis_write(c->write);
         return NGX_OK;
@@ -870,6 +921,8 @@ ngx_oauth_redis_start(ngx_oauth_redis_op_t *op)
     conn->op = op;
     op->conn = conn;
     srv->busy++;
+    ngx_queue_insert_tail(&srv->busyq, &conn->queue);
+    ngx_oauth_redis_cancelable(op);
 
     if (rc == NGX_AGAIN) {
         ngx_add_timer(c->write, srv->connect_timeout);
@@ -1140,6 +1193,7 @@ ngx_oauth_redis_end(ngx_oauth_redis_op_t *op, ngx_int_t rc, ngx_str_t *value,
         conn->op = NULL;
         c = conn->pc.connection;
         srv->busy--;
+        ngx_queue_remove(&conn->queue);
 
         if (keep && srv->nidle < srv->keepalive && !ngx_terminate
             && !ngx_exiting)
@@ -1190,6 +1244,26 @@ ngx_oauth_redis_close(ngx_oauth_redis_conn_t *conn)
 {
     ngx_close_connection(conn->pc.connection);
     ngx_free(conn);
+}
+
+
+/*
+ * A worker that shuts down waits for the timers of a lookup a request
+ * waits for, not for those of a store nobody waits for (cancelable)
+ */
+
+static void
+ngx_oauth_redis_cancelable(ngx_oauth_redis_op_t *op)
+{
+    ngx_connection_t  *c;
+
+    if (op->conn == NULL) {
+        return;
+    }
+
+    c = op->conn->pc.connection;
+    c->read->cancelable = (op->waiter == NULL);
+    c->write->cancelable = (op->waiter == NULL);
 }
 
 
@@ -1551,6 +1625,7 @@ ngx_oauth_redis_get_cleanup(void *data)
 
     if (g->op) {
         g->op->waiter = NULL;           /* it ends on its own */
+        ngx_oauth_redis_cancelable(g->op);
         g->op = NULL;
     }
 
