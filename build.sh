@@ -319,6 +319,8 @@ cmd_demo() {
 
 cmd_test() {
     build_all
+    # the fleet tests (tests/.../Fleet) start a redis-server of their own
+    ensure_packages redis-server
     export NGINX_OAUTH_MODULES="$MODULES" NGINX_BIN
 
     log "tests: unit, ABI and integration (nginx as a local process)"

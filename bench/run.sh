@@ -46,6 +46,13 @@
 #                         a subrequest on every request, the C anchor too
 #   exchange-hit          auth_oauth2_token_exchange, answered by the cache
 #   sts-hit               STSExchange otx, answered by the shared STS cache
+#   introspect-redis      introspection with a cold local zone and a warm
+#                         Redis (oauth_redis, redis=): a different token on
+#                         every request, the local zone (32k) too small to
+#                         hold them, every one of them already in a local
+#                         redis-server (a pass over all tokens before the
+#                         run): each request is a gateway's first sight of
+#                         its token, answered by Redis (GET, AES-GCM open)
 #
 # Then the slow-STS concurrency run (bench/sts-slow.sh): N concurrent
 # exchanges with distinct source tokens against an STS that answers after
@@ -112,6 +119,7 @@ need_tool() {   # command package
 
 need_tool curl curl
 need_tool openssl openssl
+need_tool redis-server redis-server
 if [ "$MODE" = callgrind ]; then
     need_tool valgrind valgrind
 else
@@ -143,6 +151,20 @@ MODULES="$WORK/modules"
 PORT=$(free_port)
 IDP_PORT=$(free_port)
 PLAIN_PORT=$(free_port)
+REDIS_PORT=$(free_port)
+
+# ---- Redis: the second cache level of introspect-redis ------------------------
+mkdir -p "$WORK/redis"
+head -c 32 /dev/urandom | base64 > "$WORK/redis.key"
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$WORK/redis" --daemonize no --loglevel warning >"$WORK/redis.log" 2>&1 &
+NGINX_PIDS+=("$!")
+redis_cmd() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+for _ in $(seq 1 100); do
+    [ "$(redis_cmd PING 2>/dev/null)" = PONG ] && break
+    sleep 0.1
+done
+[ "$(redis_cmd PING 2>/dev/null)" = PONG ] || die "redis-server does not answer (see $WORK/redis.log)"
 
 # ---- keys and tokens --------------------------------------------------------
 log "keys and $COUNT tokens per algorithm (bench/TokenGen)"
@@ -207,6 +229,7 @@ http {
     default_type application/octet-stream;
     auth_oauth2_token_client_id bench;
     auth_oauth2_token_client_secret bench-secret;
+    oauth_redis bench 127.0.0.1:$REDIS_PORT key_file=$WORK/redis.key keepalive=64;
 
     # the local IdP, also through reused connections
     upstream bench_idp { server 127.0.0.1:$IDP_PORT; keepalive 16; }
@@ -275,6 +298,11 @@ $(jwe_locations)
             alias $WORK/www/;
         }
         location /auth-request-nocache/ { auth_request /_introspect; alias $WORK/www/; }
+        location /introspect-redis/ {
+            auth_oauth2_token_introspect on;
+            auth_oauth2_token_introspect_cache zone=iredis:32k max_ttl=1h redis=bench;
+            alias $WORK/www/;
+        }
         location /exchange-hit/ {
             auth_oauth2_token_exchange on;
             auth_oauth2_token_audience api;
@@ -312,7 +340,8 @@ TOKEN_OF[jwt-rs256-discovery]="warm:rs256"
 SCENARIOS+=(jwt-rs256-warm-nometrics)
 TOKEN_OF[jwt-rs256-warm-nometrics]="warm:rs256"
 SCENARIOS+=(jwt-claims3 introspect-hit introspect-nocache introspect-nocache-keepalive auth-request-nocache
-    exchange-hit sts-hit)
+    introspect-redis exchange-hit sts-hit)
+TOKEN_OF[introspect-redis]="cold:hs256"
 TOKEN_OF[jwt-claims3]="warm:rs256"
 TOKEN_OF[introspect-hit]="warm:hs256"
 TOKEN_OF[introspect-nocache]="warm:hs256"
@@ -437,6 +466,18 @@ NGINX_PIDS+=("$!")
 wait_port "$PORT"
 for s in "${SCENARIOS[@]}"; do check_scenario "$s"; done
 WORKER=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -n 1)
+
+# introspect-redis: one pass over every token puts it into Redis (through
+# the same location, so the same keys); the 32k local zone keeps only a few
+if [[ " ${SCENARIOS[*]} " == *" introspect-redis "* ]]; then
+    log "warming Redis with the $COUNT hs256 tokens (introspect-redis)"
+    for _ in $(seq 1 60); do
+        [ "$(redis_cmd DBSIZE)" -ge "$COUNT" ] && break
+        BENCH_TOKENS="$WORK/tokens/tokens-hs256.txt" wrk -t1 -c"$CONNECTIONS" -d2s \
+            -s "$ROOT/bench/wrk.lua" "$(url_of introspect-redis)" >/dev/null
+    done
+    [ "$(redis_cmd DBSIZE)" -ge "$COUNT" ] || die "Redis holds $(redis_cmd DBSIZE) of $COUNT entries after warming"
+fi
 START_RSS=$(rss_kib "$WORKER")
 
 # openssl speed and the managed core alone (bench/verify-loop.c:

@@ -419,7 +419,7 @@ static ngx_command_t  ngx_http_oauth2_token_commands[] = {
       NULL },
 
     { ngx_string("auth_oauth2_token_introspect_cache"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1234,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_oauth2_token_cache,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_oauth2_token_loc_conf_t, introspect_cache),
@@ -485,7 +485,7 @@ static ngx_command_t  ngx_http_oauth2_token_commands[] = {
       NULL },
 
     { ngx_string("auth_oauth2_token_exchange_cache"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1234,
       ngx_http_oauth2_token_cache,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_oauth2_token_loc_conf_t, exchange_cache),
@@ -2445,7 +2445,7 @@ ngx_http_oauth2_token_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate";
     }
 
-    allow = NGX_OAUTH_CACHE_STALE;
+    allow = NGX_OAUTH_CACHE_STALE | NGX_OAUTH_CACHE_REDIS;
 
     if (cmd->offset
         == offsetof(ngx_http_oauth2_token_loc_conf_t, introspect_cache))

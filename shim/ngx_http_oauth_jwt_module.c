@@ -26,6 +26,7 @@
 #include "ngx_oauth_cache.h"
 #include "ngx_oauth_jwt.h"
 #include "ngx_oauth_metrics.h"
+#include "ngx_oauth_redis.h"
 
 
 #define NGX_HTTP_AUTH_JWT_PHASE_ACCESS     0
@@ -303,6 +304,7 @@ typedef struct {
     ngx_http_auth_jwt_loc_conf_t *conf;     /* auth_jwt_provider: the
                                                provider conf the token's
                                                iss chose */
+    ngx_oauth_redis_get_t     *l2;          /* verify cache: Redis */
 } ngx_http_auth_jwt_ctx_t;
 
 
@@ -685,7 +687,7 @@ static ngx_command_t  ngx_http_auth_jwt_commands[] = {
       NULL },
 
     { ngx_string("auth_jwt_verify_cache"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
       ngx_http_auth_jwt_verify_cache,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -2370,6 +2372,24 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
                                                n);
         }
 
+        /* the zone's second level (redis=): asked once per request */
+
+        rc = ngx_oauth_l2_get(r, jlcf->verify_cache,
+                              NGX_HTTP_AUTH_JWT_CACHE_KIND, hash, &ctx->l2,
+                              &cached, &header_len);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+        if (rc == NGX_OK
+            && ngx_http_auth_jwt_cache_split(jlcf, ctx, &cached, header_len)
+               == NGX_OK)
+        {
+            return ngx_http_auth_jwt_cache_hit(r, jlcf, ctx, policy, values,
+                                               n);
+        }
+
         /* a miss: the key request bodies become keysets now */
 
         kb = ctx->bodies.elts;
@@ -2779,6 +2799,9 @@ ngx_http_auth_jwt_cache_store(ngx_http_request_t *r,
 
     ngx_oauth_cache_put(r, jlcf->verify_cache, NGX_HTTP_AUTH_JWT_CACHE_KIND,
                         hash, &value, aux, ttl);
+
+    ngx_oauth_l2_store(r, jlcf->verify_cache, NGX_HTTP_AUTH_JWT_CACHE_KIND,
+                       hash, &value, aux, ttl);
 }
 
 
@@ -5107,9 +5130,9 @@ ngx_http_auth_jwt_verify_cache(ngx_conf_t *cf, ngx_command_t *cmd,
         return "is duplicate";
     }
 
-    return ngx_oauth_cache_conf(cf, &ngx_http_oauth_jwt_module, "auth_jwt",
-                                NGX_HTTP_AUTH_JWT_CACHE_TTL,
-                                &jlcf->verify_cache);
+    return ngx_oauth_cache_conf_ex(cf, &ngx_http_oauth_jwt_module,
+                                   "auth_jwt", NGX_HTTP_AUTH_JWT_CACHE_TTL,
+                                   NGX_OAUTH_CACHE_REDIS, &jlcf->verify_cache);
 }
 
 

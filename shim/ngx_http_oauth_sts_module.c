@@ -33,6 +33,7 @@
 #include "ngx_oauth_core.h"
 #include "ngx_oauth_cache.h"
 #include "ngx_oauth_metrics.h"
+#include "ngx_oauth_redis.h"
 
 
 #define NGX_HTTP_STS_DEFAULT_TIMEOUT  20000
@@ -106,6 +107,7 @@ typedef struct {
     ssize_t                      size;
     ngx_int_t                    entries;
     ngx_int_t                    value_size;
+    ngx_str_t                    redis;       /* redis=: oauth_redis name */
 } ngx_http_sts_cache_t;
 
 
@@ -188,6 +190,8 @@ static char *ngx_http_sts_option(ngx_conf_t *cf, void *data,
     ngx_str_t *name, ngx_str_t *value);
 static char *ngx_http_sts_param(ngx_conf_t *cf, void *data,
     ngx_str_t *name, ngx_str_t *value);
+static char *ngx_http_sts_cache_redis(ngx_conf_t *cf,
+    ngx_oauth_cache_conf_t *cc, ngx_str_t *name);
 static char *ngx_http_sts_cache_option(ngx_conf_t *cf, void *data,
     ngx_str_t *name, ngx_str_t *value);
 static char *ngx_http_sts_opt_add(ngx_conf_t *cf, ngx_array_t **opts,
@@ -1210,6 +1214,7 @@ ngx_http_sts_cache_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     c.size = 0;
     c.entries = 1000;
     c.value_size = 8192;
+    ngx_str_null(&c.redis);
 
     if (cf->args->nelts == 3) {
         rv = ngx_oauth_form_each(cf, &value[2], ngx_http_sts_cache_option,
@@ -1231,6 +1236,13 @@ ngx_http_sts_cache_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (c.redis.len) {
+        rv = ngx_http_sts_cache_redis(cf, cc, &c.redis);
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
+    }
+
     /* in a location: the cache of this location's exchanges */
 
     if (cf->cmd_type & (NGX_HTTP_LOC_CONF|NGX_HTTP_LIF_CONF)) {
@@ -1242,6 +1254,22 @@ ngx_http_sts_cache_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* STSCache shm "...&redis=name": the zone's second level (oauth_redis) */
+
+static char *
+ngx_http_sts_cache_redis(ngx_conf_t *cf, ngx_oauth_cache_conf_t *cc,
+    ngx_str_t *name)
+{
+    ngx_oauth_redis_t  *srv;
+
+    if (ngx_oauth_redis_ref(cf, name, &srv) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_oauth_cache_set_redis(cf, cc, srv);
 }
 
 
@@ -1262,6 +1290,16 @@ ngx_http_sts_cache_option(ngx_conf_t *cf, void *data, ngx_str_t *name,
 
     } else if (ngx_strcmp(name->data, "max_val_size") == 0) {
         c->value_size = ngx_atoi(value->data, value->len);
+
+    } else if (ngx_strcmp(name->data, "redis") == 0) {
+        c->redis = *value;
+
+        if (value->len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": redis= needs the name of an "
+                               "oauth_redis", ngx_oauth_directive_name(cf));
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (c->name.len == 0 || c->entries <= 0 || c->value_size <= 0

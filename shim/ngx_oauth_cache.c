@@ -9,6 +9,7 @@
 #include "ngx_oauth_core.h"
 #include "ngx_oauth_cache.h"
 #include "ngx_oauth_metrics.h"
+#include "ngx_oauth_redis.h"
 
 
 #define NGX_OAUTH_CACHE_EXPIRE_MAX  8   /* expired entries freed per store */
@@ -34,6 +35,7 @@ typedef struct {
     ngx_slab_pool_t             *shpool;
     const char                  *who;         /* log prefix */
     void                        *metrics;     /* this worker's counters */
+    ngx_oauth_redis_t           *redis;       /* the second level */
 } ngx_oauth_cache_t;
 
 
@@ -93,6 +95,8 @@ static ngx_int_t ngx_oauth_cache_acquire(ngx_http_request_t *r,
 static void ngx_oauth_cache_fail(ngx_http_request_t *r,
     ngx_oauth_cache_conf_t *cc, u_char *hash, ngx_uint_t status);
 static void ngx_oauth_flight_cleanup(void *data);
+static ngx_int_t ngx_oauth_flight_l2(ngx_http_request_t *r,
+    ngx_oauth_flight_t *f, ngx_str_t *value, int32_t *aux);
 static ngx_int_t ngx_oauth_flight_done(ngx_http_request_t *sr, void *data,
     ngx_int_t rc);
 static time_t ngx_oauth_flight_max_age(ngx_http_request_t *sr);
@@ -119,12 +123,15 @@ ngx_oauth_cache_conf_ex(ngx_conf_t *cf, void *tag, const char *who,
     u_char                  *c;
     ssize_t                  size;
     time_t                   ttl, stale, negative, *t;
-    ngx_str_t               *value, name, s;
+    ngx_str_t               *value, name, s, redis;
     ngx_uint_t               i;
+    ngx_oauth_redis_t       *srv;
 
     value = cf->args->elts;
 
     ngx_str_null(&name);
+    ngx_str_null(&redis);
+    srv = NULL;
     size = 0;
     ttl = default_ttl;
     stale = 0;
@@ -187,6 +194,19 @@ ngx_oauth_cache_conf_ex(ngx_conf_t *cf, void *tag, const char *who,
             continue;
         }
 
+        if ((allow & NGX_OAUTH_CACHE_REDIS)
+            && ngx_strncmp(value[i].data, "redis=", 6) == 0)
+        {
+            redis.data = value[i].data + 6;
+            redis.len = value[i].len - 6;
+
+            if (ngx_oauth_redis_ref(cf, &redis, &srv) != NGX_CONF_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         t = NULL;
 
         if ((allow & NGX_OAUTH_CACHE_STALE)
@@ -238,9 +258,46 @@ ngx_oauth_cache_conf_ex(ngx_conf_t *cf, void *tag, const char *who,
     if (*field) {
         (*field)->stale = stale;
         (*field)->negative_ttl = negative;
+
+        if (srv && ngx_oauth_cache_set_redis(cf, *field, srv) != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
     }
 
     return (*field || ttl == 0) ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+
+char *
+ngx_oauth_cache_set_redis(ngx_conf_t *cf, ngx_oauth_cache_conf_t *cc,
+    ngx_oauth_redis_t *srv)
+{
+    ngx_oauth_cache_t  *cache;
+
+    cache = cc->zone->data;
+
+    if (cache->redis && cache->redis != srv) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cache zone \"%V\" already has another redis=",
+                           &cc->zone->shm.name);
+        return NGX_CONF_ERROR;
+    }
+
+    cache->redis = srv;
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_oauth_redis_t *
+ngx_oauth_cache_redis(ngx_oauth_cache_conf_t *cc)
+{
+    ngx_oauth_cache_t  *cache;
+
+    cache = cc->zone->data;
+
+    return cache->redis;
 }
 
 
@@ -534,6 +591,14 @@ ngx_oauth_flight_lookup(ngx_http_request_t *r, ngx_oauth_flight_t *f,
     ngx_int_t            rc;
     ngx_pool_cleanup_t  *cln;
 
+    if (f->leader && f->l2) {
+        rc = ngx_oauth_flight_l2(r, f, value, aux);
+
+        if (rc != NGX_DONE) {
+            return rc;
+        }
+    }
+
     rc = ngx_oauth_cache_acquire(r, f->cache, f->kind, f->hash, value, aux,
                                  f->lead_ttl, f->waited);
 
@@ -564,22 +629,69 @@ ngx_oauth_flight_lookup(ngx_http_request_t *r, ngx_oauth_flight_t *f,
     }
 
     f->leader = 1;
+    f->l2 = NULL;
 
-    if (f->cleanup) {
-        return NGX_DECLINED;
+    if (!f->cleanup) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_oauth_flight_cleanup;
+        cln->data = f;
+        f->request = r;
+        f->cleanup = 1;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
+    /* the leader asks the second level (Redis) before the IdP */
 
-    cln->handler = ngx_oauth_flight_cleanup;
-    cln->data = f;
-    f->request = r;
-    f->cleanup = 1;
+    if (ngx_oauth_cache_redis(f->cache)
+        && ngx_oauth_l2_lookup(r, f->cache, f->kind, f->hash,
+                               (ngx_oauth_redis_get_t **) &f->l2)
+           == NGX_AGAIN)
+    {
+        return NGX_AGAIN;
+    }
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * The leader's second-level lookup: NGX_AGAIN while it runs; NGX_OK with
+ * its entry (stored in the zone, which ends the flight for the waiting
+ * requests); NGX_DECLINED: ask the IdP, still leading; NGX_DONE: it is
+ * used up (a later step of the request)
+ */
+
+static ngx_int_t
+ngx_oauth_flight_l2(ngx_http_request_t *r, ngx_oauth_flight_t *f,
+    ngx_str_t *value, int32_t *aux)
+{
+    time_t                  ttl;
+    ngx_oauth_redis_get_t  *g;
+
+    g = f->l2;
+
+    switch (g->state) {
+
+    case NGX_OAUTH_REDIS_PENDING:
+        return NGX_AGAIN;
+
+    case NGX_OAUTH_REDIS_DONE:
+
+        if (ngx_oauth_l2_result(r, f->cache, g, value, aux, &ttl) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+        f->leader = 0;
+        ngx_oauth_cache_put(r, f->cache, f->kind, f->hash, value, *aux, ttl);
+
+        return NGX_OK;
+
+    default:
+        return NGX_DONE;
+    }
 }
 
 
@@ -595,6 +707,11 @@ ngx_oauth_flight_store(ngx_http_request_t *r, ngx_oauth_flight_t *f,
 
     if (ttl > 0) {
         ngx_oauth_cache_put(r, f->cache, f->kind, f->hash, value, aux, ttl);
+
+        if (ngx_oauth_cache_redis(f->cache)) {
+            ngx_oauth_l2_store(r, f->cache, f->kind, f->hash, value, aux,
+                               ttl);
+        }
 
     } else {
         ngx_oauth_cache_fail(r, f->cache, f->hash, 0);

@@ -21,6 +21,9 @@
 #include "ngx_oauth_abi.h"
 
 
+typedef struct ngx_oauth_redis_s  ngx_oauth_redis_t;   /* ngx_oauth_redis.h */
+
+
 typedef struct {
     ngx_shm_zone_t              *zone;
     time_t                       max_ttl;
@@ -32,6 +35,7 @@ typedef struct {
 /* the optional parameters a directive accepts (ngx_oauth_cache_conf_ex) */
 #define NGX_OAUTH_CACHE_STALE       0x1     /* stale_if_error=time */
 #define NGX_OAUTH_CACHE_NEGATIVE    0x2     /* negative_ttl=time */
+#define NGX_OAUTH_CACHE_REDIS       0x4     /* redis=name (oauth_redis) */
 
 #define NGX_OAUTH_CACHE_TIME_MAX    (365 * 24 * 3600)
 
@@ -52,6 +56,15 @@ char *ngx_oauth_cache_conf_ex(ngx_conf_t *cf, void *tag, const char *who,
 /* a zone of this size (the size checks are the caller's) */
 ngx_oauth_cache_conf_t *ngx_oauth_cache_add(ngx_conf_t *cf, void *tag,
     const char *who, ngx_str_t *name, ssize_t size, time_t max_ttl);
+
+/*
+ * The zone's second level (redis=name, ngx_oauth_redis.h): set once per
+ * zone (the same server again is fine, another one is an error); NULL
+ * when it has none
+ */
+char *ngx_oauth_cache_set_redis(ngx_conf_t *cf, ngx_oauth_cache_conf_t *cc,
+    ngx_oauth_redis_t *srv);
+ngx_oauth_redis_t *ngx_oauth_cache_redis(ngx_oauth_cache_conf_t *cc);
 
 /* NGX_OK: a live entry of this kind, copied into r->pool; else NGX_DECLINED */
 ngx_int_t ngx_oauth_cache_get(ngx_http_request_t *r,
@@ -109,6 +122,8 @@ typedef struct {
     void                        *data;
 
     ngx_msec_t                   latency;   /* of the subrequest (metrics) */
+    void                        *l2;        /* the leader's Redis lookup
+                                               (ngx_oauth_redis_get_t) */
 } ngx_oauth_flight_t;
 
 

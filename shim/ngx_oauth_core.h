@@ -111,6 +111,14 @@ typedef struct {
                  int32_t issuer_len, int32_t flags, int64_t max_lifetime);
     int32_t  (*policy_add_audience)(int64_t policy, const uint8_t *audience,
                  int32_t audience_len);
+    int32_t  (*cache_seal)(const uint8_t *secret, int32_t secret_len,
+                 const uint8_t *aad, int32_t aad_len, int64_t expires,
+                 int32_t aux, const uint8_t *payload, int32_t payload_len,
+                 uint8_t *out, int32_t out_cap, int32_t *out_len);
+    int32_t  (*cache_open)(const uint8_t *secret, int32_t secret_len,
+                 const uint8_t *aad, int32_t aad_len, const uint8_t *sealed,
+                 int32_t sealed_len, uint8_t *out, int32_t out_cap,
+                 int32_t *out_len, int64_t *expires, int32_t *aux);
 } ngx_oauth_managed_t;
 
 

@@ -91,6 +91,7 @@ internal static class Abi
     public const int NOX_MAX_STS_RESPONSE = 1024 * 1024;
     public const int NOX_STS_ERROR_MAX = 128;
     public const int NOX_SHA256_LEN = 32;
+    public const int NOX_CACHE_SEAL_OVERHEAD = 1 + 12 + 16 + 12;
 
     public const int NOX_KEYS_JWKS = 0;
     public const int NOX_KEYS_KEYVAL = 1;

@@ -2,6 +2,7 @@ using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using NginxOAuth.Core;
+using NginxOAuth.Core.Cache;
 using NginxOAuth.Core.Json;
 using NginxOAuth.Core.Jwt;
 using NginxOAuth.Core.Keys;
@@ -802,6 +803,78 @@ internal static unsafe class Exports
     }
 
     /// <summary>A (pointer, length) pair is usable: length not negative, pointer set unless empty.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "nox_cache_seal")]
+    public static int CacheSeal(byte* secret, int secretLen, byte* aad, int aadLen, long expires, int aux,
+        byte* payload, int payloadLen, byte* output, int outCap, int* outLen)
+    {
+        try
+        {
+            if (!IsBuffer(secret, secretLen) || !IsBuffer(aad, aadLen) || !IsBuffer(payload, payloadLen)
+                || !IsBuffer(output, outCap) || outLen == null || secretLen < SealedEntry.MinSecret
+                || payloadLen > int.MaxValue - SealedEntry.Overhead)
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            return SealCore(new ReadOnlySpan<byte>(secret, secretLen), new ReadOnlySpan<byte>(aad, aadLen), expires,
+                aux, new ReadOnlySpan<byte>(payload, payloadLen), new Span<byte>(output, outCap), outLen);
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "nox_cache_open")]
+    public static int CacheOpen(byte* secret, int secretLen, byte* aad, int aadLen, byte* sealedEntry,
+        int sealedLen, byte* output, int outCap, int* outLen, long* expires, int* aux)
+    {
+        try
+        {
+            if (!IsBuffer(secret, secretLen) || !IsBuffer(aad, aadLen) || !IsBuffer(sealedEntry, sealedLen)
+                || !IsBuffer(output, outCap) || outLen == null || expires == null || aux == null)
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            return OpenCore(new ReadOnlySpan<byte>(secret, secretLen), new ReadOnlySpan<byte>(aad, aadLen),
+                new ReadOnlySpan<byte>(sealedEntry, sealedLen), new Span<byte>(output, outCap), outLen, expires, aux);
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
+    // one method deeper than the exports: crypto never runs in an export body
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int SealCore(ReadOnlySpan<byte> secret, ReadOnlySpan<byte> aad, long expires, int aux,
+        ReadOnlySpan<byte> payload, Span<byte> output, int* outLen)
+    {
+        *outLen = SealedEntry.SealedLength(payload.Length);
+        if (output.Length < *outLen)
+        {
+            return Abi.NOX_E_BUFFER_TOO_SMALL;
+        }
+        int written = SealedEntry.Seal(secret, aad, expires, aux, payload, output);
+        return written < 0 ? Abi.NOX_E_ARGUMENT : Abi.NOX_OK;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int OpenCore(ReadOnlySpan<byte> secret, ReadOnlySpan<byte> aad, ReadOnlySpan<byte> sealedEntry,
+        Span<byte> output, int* outLen, long* expires, int* aux)
+    {
+        SealedEntryError error = SealedEntry.Open(secret, aad, sealedEntry, output, out int length, out long exp,
+            out int a);
+        *outLen = length;
+        *expires = exp;
+        *aux = a;
+        return error switch
+        {
+            SealedEntryError.None => Abi.NOX_OK,
+            SealedEntryError.BufferTooSmall => Abi.NOX_E_BUFFER_TOO_SMALL,
+            _ => Abi.NOX_DECRYPT_FAILED,
+        };
+    }
+
     private static bool IsBuffer(byte* data, int len) => len >= 0 && (data != null || len == 0);
 
     private static bool IsArray<T>(T* items, int count)

@@ -167,6 +167,7 @@
 #define NOX_STS_ERROR_MAX       128            /* error/fault code returned
                                                   by nox_sts_response */
 #define NOX_SHA256_LEN          32
+#define NOX_CACHE_SEAL_OVERHEAD (1 + 12 + 16 + 12)  /* nox_cache_seal */
 
 /* ---- enumerations ------------------------------------------------------ */
 
@@ -512,5 +513,33 @@ int32_t nox_policy_set_profile(int64_t policy, const uint8_t *issuer,
  */
 int32_t nox_policy_add_audience(int64_t policy, const uint8_t *audience,
     int32_t audience_len);
+
+/* ---- second-level cache entries (Redis) ------------------------------ */
+
+/*
+ * An entry for a shared cache: AES-256-GCM with a key derived (HKDF-SHA256)
+ * from secret (at least 16 bytes), a random nonce, and aad (the entry's
+ * Redis key: prefix, configuration identity and digest) as associated
+ * data, over expires (absolute, Unix seconds), aux and the payload.
+ * NOX_OK with *out_len bytes in out; NOX_E_BUFFER_TOO_SMALL: *out_len holds
+ * the size needed (payload_len + NOX_CACHE_SEAL_OVERHEAD); NOX_E_ARGUMENT
+ * for a secret shorter than 16 bytes.
+ */
+int32_t nox_cache_seal(const uint8_t *secret, int32_t secret_len,
+    const uint8_t *aad, int32_t aad_len, int64_t expires, int32_t aux,
+    const uint8_t *payload, int32_t payload_len, uint8_t *out,
+    int32_t out_cap, int32_t *out_len);
+
+/*
+ * Opens an entry of nox_cache_seal: NOX_OK with the payload (*out_len
+ * bytes) in out, *expires and *aux; NOX_DECRYPT_FAILED for anything that
+ * does not authenticate with this secret and aad (another key, another
+ * identity, tampered or foreign bytes): a miss; NOX_E_BUFFER_TOO_SMALL:
+ * *out_len holds the payload's size.
+ */
+int32_t nox_cache_open(const uint8_t *secret, int32_t secret_len,
+    const uint8_t *aad, int32_t aad_len, const uint8_t *sealed,
+    int32_t sealed_len, uint8_t *out, int32_t out_cap, int32_t *out_len,
+    int64_t *expires, int32_t *aux);
 
 #endif /* NGX_OAUTH_ABI_H */

@@ -57,6 +57,12 @@ typedef int32_t (*token_error_pt)(int32_t, const uint8_t *, int32_t,
 typedef int32_t (*numeric_date_pt)(const uint8_t *, int32_t, const uint8_t *,
     int32_t, int64_t *);
 typedef int32_t (*sha256_pt)(const uint8_t *, int32_t, uint8_t *, int32_t);
+typedef int32_t (*cache_seal_pt)(const uint8_t *, int32_t, const uint8_t *,
+    int32_t, int64_t, int32_t, const uint8_t *, int32_t, uint8_t *, int32_t,
+    int32_t *);
+typedef int32_t (*cache_open_pt)(const uint8_t *, int32_t, const uint8_t *,
+    int32_t, const uint8_t *, int32_t, uint8_t *, int32_t, int32_t *,
+    int64_t *, int32_t *);
 typedef int32_t (*keyset_skipped_pt)(int64_t, int32_t, int32_t *, int32_t *,
     uint8_t *, int32_t, int32_t *);
 typedef int32_t (*sts_create_pt)(const nox_buf_t *, int32_t, int64_t *,
@@ -235,6 +241,8 @@ main(int argc, char **argv)
     token_error_pt            token_error;
     numeric_date_pt           numeric_date;
     sha256_pt                 sha256;
+    cache_seal_pt             cache_seal;
+    cache_open_pt             cache_open;
     keyset_skipped_pt         keyset_skipped;
     int64_t                   exp, weak;
     int32_t                   kidx, why, kidlen;
@@ -280,6 +288,8 @@ main(int argc, char **argv)
     token_error = (token_error_pt) sym(lib, "nox_token_error");
     numeric_date = (numeric_date_pt) sym(lib, "nox_numeric_date");
     sha256 = (sha256_pt) sym(lib, "nox_sha256");
+    cache_seal = (cache_seal_pt) sym(lib, "nox_cache_seal");
+    cache_open = (cache_open_pt) sym(lib, "nox_cache_open");
     keyset_skipped = (keyset_skipped_pt) sym(lib, "nox_keyset_skipped");
 
     if (failures) {
@@ -636,6 +646,36 @@ main(int argc, char **argv)
           && out[31] == 0xad, "sha256 of abc");
     check(sha256(S("abc"), out, 16) == NOX_E_BUFFER_TOO_SMALL,
           "sha256 small buffer is E_BUFFER_TOO_SMALL");
+
+    /* second-level cache entries */
+
+    {
+        uint8_t   sealed[64 + NOX_CACHE_SEAL_OVERHEAD], plain[64];
+        int32_t   slen, plen, aux;
+        int64_t   exp;
+
+        check(cache_seal(S("0123456789abcdef"), S("k1"), 1700000000, 7,
+                         S("payload"), sealed, sizeof(sealed), &slen)
+              == NOX_OK && slen == 7 + NOX_CACHE_SEAL_OVERHEAD,
+              "cache_seal ok");
+        check(cache_open(S("0123456789abcdef"), S("k1"), sealed, slen, plain,
+                         sizeof(plain), &plen, &exp, &aux) == NOX_OK
+              && plen == 7 && memcmp(plain, "payload", 7) == 0
+              && exp == 1700000000 && aux == 7, "cache_open ok");
+        check(cache_open(S("0123456789abcdef"), S("k2"), sealed, slen, plain,
+                         sizeof(plain), &plen, &exp, &aux)
+              == NOX_DECRYPT_FAILED, "cache_open other aad is DECRYPT_FAILED");
+        check(cache_open(S("fedcba9876543210"), S("k1"), sealed, slen, plain,
+                         sizeof(plain), &plen, &exp, &aux)
+              == NOX_DECRYPT_FAILED, "cache_open other key is DECRYPT_FAILED");
+        check(cache_seal(S("short"), S("k1"), 0, 0, S("p"), sealed,
+                         sizeof(sealed), &slen) == NOX_E_ARGUMENT,
+              "cache_seal short secret is E_ARGUMENT");
+        check(cache_seal(S("0123456789abcdef"), S("k1"), 0, 0, S("payload"),
+                         sealed, 8, &slen) == NOX_E_BUFFER_TOO_SMALL
+              && slen == 7 + NOX_CACHE_SEAL_OVERHEAD,
+              "cache_seal small buffer is E_BUFFER_TOO_SMALL");
+    }
 
     /* handles */
 
