@@ -122,6 +122,7 @@ static struct {
     ngx_oauth_sym(sts_key),
     ngx_oauth_sym(sts_request),
     ngx_oauth_sym(sts_response),
+    ngx_oauth_sym(jws_probe),
 
 #undef ngx_oauth_sym
 };

@@ -105,6 +105,8 @@ typedef struct {
                  const uint8_t *body, int32_t body_len, int64_t now,
                  uint8_t *out, int32_t out_cap, int32_t *lens,
                  int64_t *ttl);
+    int32_t  (*jws_probe)(const uint8_t *token, int32_t token_len,
+                 uint8_t *iss, int32_t iss_cap, int32_t *iss_len);
 } ngx_oauth_managed_t;
 
 

@@ -466,4 +466,18 @@ int32_t nox_sts_response(int64_t handle, int32_t http_status,
     const uint8_t *body, int32_t body_len, int64_t now, uint8_t *out,
     int32_t out_cap, int32_t *lens, int64_t *ttl);
 
+/*
+ * Decides, without verifying, whether a token is a JWS that a location
+ * with auth_jwt_introspect verifies locally: NOX_OK when it has the
+ * compact JWS form (three strict base64url parts) and a header that is a
+ * JSON object naming a supported signing "alg" and no "enc".  iss then
+ * receives the payload's unverified "iss" string, unescaped (*iss_len
+ * bytes; -1 when the payload is not a JSON object or "iss" is not a
+ * string).  NOX_ALG_NONE for alg "none"; NOX_ALG_UNSUPPORTED for a
+ * missing, unknown or JWE alg, or an "enc"; NOX_TOKEN_MALFORMED,
+ * NOX_TOKEN_TOO_LARGE otherwise.  iss_cap >= token_len always suffices.
+ */
+int32_t nox_jws_probe(const uint8_t *token, int32_t token_len, uint8_t *iss,
+    int32_t iss_cap, int32_t *iss_len);
+
 #endif /* NGX_OAUTH_ABI_H */
