@@ -35,6 +35,7 @@ public sealed class HybridTests : NginxFixture
         _issuerServer.Set("/realms/hybrid/.well-known/openid-configuration", FakeResponse.Json(
             new JsonObject { ["issuer"] = Issuer, ["jwks_uri"] = Issuer + "/certs" }.ToJsonString()));
         _issuerServer.Set("/realms/hybrid/certs", FakeResponse.Json(TokenFactory.Jwks(Key)));
+        _issuerServer.Set("/keyreq/certs", FakeResponse.Json(TokenFactory.Jwks(Key)));
 
         nginx.WriteFile("keys.jwks", TokenFactory.Jwks(Key));
         string echo = nginx.Echo("path=$oauth_token_path jwt=$jwt_claim_sub oauth2=$oauth2_token_sub "
@@ -98,6 +99,28 @@ public sealed class HybridTests : NginxFixture
                     auth_jwt_introspect opaque;
                     {{path}}
                     {{echo}}
+                }
+                location /_keys/ { internal; proxy_pass {{_issuerServer.BaseUrl}}/; }
+                location /keyreq {
+                    auth_jwt "api";
+                    auth_jwt_key_request /_keys/keyreq/certs;
+                    auth_jwt_key_cache 0;
+                    auth_oauth2_token_introspect on;
+                    auth_jwt_introspect opaque;
+                    {{path}}
+                    {{echo}}
+                }
+                location = /_token { internal; proxy_pass {{_idp.BaseUrl}}/token; }
+                location /exchange {
+                    auth_jwt "api";
+                    auth_jwt_key_file keys.jwks;
+                    auth_oauth2_token_introspect on;
+                    auth_oauth2_token_exchange on;
+                    auth_oauth2_token_token_endpoint /_token;
+                    auth_oauth2_token_audience backend;
+                    auth_jwt_introspect opaque;
+                    {{path}}
+                    {{nginx.Echo("path=$oauth_token_path new=$oauth2_token_new_token")}}
                 }
                 location /stacked {
                     auth_jwt "api";
@@ -327,6 +350,45 @@ public sealed class HybridTests : NginxFixture
         Assert.That(reply.Status, Is.EqualTo(401), reply.ToString());
         Assert.That(PathOf(reply), Is.EqualTo("[introspection]"));
         Assert.That(Introspections(token), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task An_opaque_token_causes_no_key_request_and_a_JWT_no_introspection()
+    {
+        const string opaque = "hybrid-keyreq-opaque";
+        string jwt = Jwt("keyreq-jwt");
+
+        HttpReply introspected = await Nginx.GetAsync("/keyreq", opaque);
+
+        Assert.That(introspected.Status, Is.EqualTo(200), introspected.ToString());
+        Assert.That(PathOf(introspected), Is.EqualTo("[introspection]"));
+        Assert.That(_issuerServer.Count("/keyreq/certs"), Is.Zero, "the path is decided before any key request");
+
+        HttpReply verified = await Nginx.GetAsync("/keyreq", jwt);
+
+        Assert.That(verified.Status, Is.EqualTo(200), verified.ToString());
+        Assert.That(verified.Body, Is.EqualTo("path=jwt jwt=keyreq-jwt oauth2= active=."));
+        Assert.That(_issuerServer.Count("/keyreq/certs"), Is.EqualTo(1));
+        Assert.That(Introspections(jwt), Is.Zero);
+    }
+
+    [Test]
+    public async Task With_an_exchange_a_JWT_is_exchanged_without_introspection_and_an_opaque_token_after_it()
+    {
+        string jwt = Jwt("exchange-jwt");
+        const string opaque = "hybrid-exchange-opaque";
+
+        HttpReply local = await Nginx.GetAsync("/exchange", jwt);
+        HttpReply introspected = await Nginx.GetAsync("/exchange", opaque);
+
+        Assert.That(local.Status, Is.EqualTo(200), local.ToString());
+        Assert.That(local.Body, Is.EqualTo($"path=jwt new=x.{jwt}.backend."));
+        Assert.That(Introspections(jwt), Is.Zero);
+        Assert.That(_idp.Calls("/token", jwt), Is.EqualTo(1));
+        Assert.That(introspected.Status, Is.EqualTo(200), introspected.ToString());
+        Assert.That(introspected.Body, Is.EqualTo($"path=introspection new=x.{opaque}.backend."));
+        Assert.That(Introspections(opaque), Is.EqualTo(1));
+        Assert.That(_idp.Calls("/token", opaque), Is.EqualTo(1));
     }
 
     [Test]
