@@ -392,6 +392,20 @@ public sealed class HybridTests : NginxFixture
     }
 
     [Test]
+    public async Task Concurrent_requests_for_one_opaque_token_wait_for_one_introspection()
+    {
+        // the IdP answers "slow*" after 3 s: the other requests wait on the
+        // shared single-flight and come back through auth_jwt's handler
+        const string token = "slow-hybrid-concurrent";
+
+        HttpReply[] replies = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => Nginx.GetAsync("/opaque", token)));
+
+        Assert.That(replies.Select(r => r.Status), Is.All.EqualTo(200), string.Join("\n", replies.Select(r => r.ToString())));
+        Assert.That(replies.Select(r => r.Body), Is.All.EqualTo($"path=introspection jwt= oauth2=user-{token} active=1."));
+        Assert.That(Introspections(token), Is.EqualTo(1));
+    }
+
+    [Test]
     public async Task No_token_is_refused_by_auth_jwt_with_one_challenge()
     {
         HttpReply reply = await Nginx.GetAsync("/opaque");
