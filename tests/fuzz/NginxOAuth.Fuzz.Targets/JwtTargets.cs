@@ -33,6 +33,15 @@ internal static class JwtTargets
         CheckVerify(open, output, f.Open.RuleCount);
 
         Contract.Defined(JwtVerifier.VerifySignature(input, f.BothSets));
+
+        // nox_jws_probe (auth_jwt_introspect) routes the same untrusted tokens
+        var issuer = new byte[input.Length];
+        JwsProbeResult probe = JwsProbe.Probe(input, issuer);
+        Contract.Defined(probe.Error);
+        Contract.That(probe.IssuerLength >= -1 && probe.IssuerLength <= input.Length, "issuer beyond the buffer");
+        Contract.That(probe.Error == TokenError.None || probe.IssuerLength == -1, "an issuer without a JWS");
+        Contract.That(!signed.IsValid || probe.Error == TokenError.None,
+            "a token that verifies is not a JWS to the probe");
     }
 
     /// <summary>A decoded payload (and, the other way round, a decoded header) as the verified-token cache hands them back.</summary>
