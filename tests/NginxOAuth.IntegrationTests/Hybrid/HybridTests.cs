@@ -122,6 +122,17 @@ public sealed class HybridTests : NginxFixture
                     {{path}}
                     {{nginx.Echo("path=$oauth_token_path new=$oauth2_token_new_token")}}
                 }
+                location /satisfy-any-allow {
+                    satisfy any;
+                    allow 127.0.0.1;
+                    deny all;
+                    auth_jwt "api";
+                    auth_jwt_key_file keys.jwks;
+                    auth_oauth2_token_introspect on;
+                    auth_jwt_introspect opaque;
+                    {{path}}
+                    {{echo}}
+                }
                 location /stacked {
                     auth_jwt "api";
                     auth_jwt_key_file keys.jwks;
@@ -403,6 +414,24 @@ public sealed class HybridTests : NginxFixture
         Assert.That(replies.Select(r => r.Status), Is.All.EqualTo(200), string.Join("\n", replies.Select(r => r.ToString())));
         Assert.That(replies.Select(r => r.Body), Is.All.EqualTo($"path=introspection jwt= oauth2=user-{token} active=1."));
         Assert.That(Introspections(token), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task With_satisfy_any_allow_grants_what_either_path_refused()
+    {
+        string forged = TokenFactory.Tampered(Jwt("allow-forged"));
+        const string inactive = "inactive-hybrid-allow";
+
+        HttpReply jwt = await Nginx.GetAsync("/satisfy-any-allow", forged);
+        HttpReply introspected = await Nginx.GetAsync("/satisfy-any-allow", inactive);
+        HttpReply none = await Nginx.GetAsync("/satisfy-any-allow");
+
+        Assert.That(jwt.Status, Is.EqualTo(200), jwt.ToString());
+        Assert.That(jwt.Challenges, Is.Empty, "a granted request carries no challenge");
+        Assert.That(introspected.Status, Is.EqualTo(200), introspected.ToString());
+        Assert.That(none.Status, Is.EqualTo(200), none.ToString());
+        Assert.That(Introspections(forged), Is.Zero);
+        Assert.That(Introspections(inactive), Is.EqualTo(1));
     }
 
     [Test]
