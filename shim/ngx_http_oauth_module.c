@@ -125,6 +125,7 @@ static struct {
     ngx_oauth_sym(jwt_issuer),
     ngx_oauth_sym(policy_set_profile),
     ngx_oauth_sym(policy_add_audience),
+    ngx_oauth_sym(jws_probe),
 
 #undef ngx_oauth_sym
 };

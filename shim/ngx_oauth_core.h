@@ -111,6 +111,8 @@ typedef struct {
                  int32_t issuer_len, int32_t flags, int64_t max_lifetime);
     int32_t  (*policy_add_audience)(int64_t policy, const uint8_t *audience,
                  int32_t audience_len);
+    int32_t  (*jws_probe)(const uint8_t *token, int32_t token_len,
+                 uint8_t *iss, int32_t iss_cap, int32_t *iss_len);
 } ngx_oauth_managed_t;
 
 

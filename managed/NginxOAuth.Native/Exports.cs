@@ -801,6 +801,27 @@ internal static unsafe class Exports
         }
     }
 
+    [UnmanagedCallersOnly(EntryPoint = "nox_jws_probe")]
+    public static int JwsProbeToken(byte* token, int tokenLen, byte* iss, int issCap, int* issLen)
+    {
+        try
+        {
+            if (!IsBuffer(token, tokenLen) || !IsBuffer(iss, issCap) || issLen == null)
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            *issLen = -1;
+            JwsProbeResult result = JwsProbe.Probe(new ReadOnlySpan<byte>(token, tokenLen),
+                new Span<byte>(iss, issCap));
+            *issLen = result.IssuerLength;
+            return (int)result.Error;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
     /// <summary>A (pointer, length) pair is usable: length not negative, pointer set unless empty.</summary>
     private static bool IsBuffer(byte* data, int len) => len >= 0 && (data != null || len == 0);
 
