@@ -31,6 +31,7 @@
 #include "ngx_oauth_core.h"
 #include "ngx_oauth_cache.h"
 #include "ngx_oauth_metrics.h"
+#include "ngx_oauth_hybrid.h"
 
 
 #define NGX_HTTP_OAUTH2_SECRET_MAX        4096
@@ -156,6 +157,8 @@ typedef struct {
     ngx_str_t                    exchange_file;
     ngx_uint_t                   exchange_line;
     ngx_uint_t                   phase;       /* NGX_HTTP_OAUTH2_PHASE_* */
+    ngx_uint_t                   hybrid;      /* auth_jwt_introspect: the
+                                                 auth_jwt handler drives */
 } ngx_http_oauth2_token_loc_conf_t;
 
 
@@ -172,6 +175,9 @@ typedef struct {
     ngx_str_t                    new_token_type;
     ngx_str_t                    new_issued_type;
     nox_buf_t                   *values;      /* this step's, per pair */
+    ngx_uint_t                   no_introspect;  /* hybrid: a verified JWS
+                                                 only exchanged */
+    ngx_uint_t                   introspected;  /* the step began */
 } ngx_http_oauth2_token_ctx_t;
 
 
@@ -189,6 +195,8 @@ static ngx_int_t ngx_http_oauth2_token_preaccess_handler(
     ngx_http_request_t *r);
 static ngx_int_t ngx_http_oauth2_token_handler(ngx_http_request_t *r,
     ngx_uint_t phase);
+static ngx_int_t ngx_http_oauth2_token_steps(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx);
 static ngx_int_t ngx_http_oauth2_token_step(ngx_http_request_t *r,
     ngx_http_oauth2_token_loc_conf_t *olcf,
     ngx_http_oauth2_token_ctx_t *ctx, ngx_uint_t step);
@@ -276,6 +284,8 @@ static char *ngx_http_oauth2_token_allow_nested(ngx_conf_t *cf,
 static char *ngx_http_oauth2_token_protected_resource(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static u_char *ngx_http_oauth2_token_json(u_char *p, ngx_str_t *value);
+static char *ngx_http_oauth2_token_hybrid_merge(ngx_conf_t *cf,
+    ngx_http_oauth2_token_loc_conf_t *conf);
 
 
 static ngx_http_oauth2_token_method_t  ngx_http_oauth2_token_methods[] = {
@@ -609,7 +619,6 @@ ngx_http_oauth2_token_preaccess_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_oauth2_token_handler(ngx_http_request_t *r, ngx_uint_t phase)
 {
-    ngx_int_t                          rc;
     ngx_http_oauth2_token_ctx_t       *ctx;
     ngx_http_oauth2_token_loc_conf_t  *olcf;
 
@@ -620,6 +629,11 @@ ngx_http_oauth2_token_handler(ngx_http_request_t *r, ngx_uint_t phase)
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_oauth2_token_module);
 
     if (!olcf->introspect && !olcf->exchange) {
+        return NGX_DECLINED;
+    }
+
+    if (olcf->hybrid) {
+        /* auth_jwt_introspect: the auth_jwt handler calls the steps */
         return NGX_DECLINED;
     }
 
@@ -677,7 +691,24 @@ ngx_http_oauth2_token_handler(ngx_http_request_t *r, ngx_uint_t phase)
                        ctx->token.len);
     }
 
-    if (olcf->introspect) {
+    return ngx_http_oauth2_token_steps(r, olcf, ctx);
+}
+
+
+/*
+ * introspection, auth_oauth2_token_require, exchange: NGX_OK when all
+ * that are on passed, NGX_AGAIN while one waits, else the status
+ */
+
+static ngx_int_t
+ngx_http_oauth2_token_steps(ngx_http_request_t *r,
+    ngx_http_oauth2_token_loc_conf_t *olcf, ngx_http_oauth2_token_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    if (olcf->introspect && !ctx->no_introspect) {
+        ctx->introspected = 1;
+
         rc = ngx_http_oauth2_token_step(r, olcf, ctx,
                                         NGX_HTTP_OAUTH2_STEP_INTROSPECT);
         if (rc != NGX_OK) {
@@ -2001,7 +2032,7 @@ ngx_http_oauth2_token_merge_loc_conf(ngx_conf_t *cf, void *parent,
         }
     }
 
-    return NGX_CONF_OK;
+    return ngx_http_oauth2_token_hybrid_merge(cf, conf);
 }
 
 
@@ -2943,4 +2974,105 @@ ngx_http_oauth2_token_json(u_char *p, ngx_str_t *value)
     *p++ = '"';
 
     return p;
+}
+
+
+
+/* ---- auth_jwt_introspect: the introspection half ----------------------- */
+
+/*
+ * The auth_jwt module is merged before this one, so the location's JWT
+ * configuration is final here: a location with auth_jwt_introspect needs
+ * introspection on, in the same phase as auth_jwt.
+ */
+
+static char *
+ngx_http_oauth2_token_hybrid_merge(ngx_conf_t *cf,
+    ngx_http_oauth2_token_loc_conf_t *conf)
+{
+    ngx_str_t   file;
+    ngx_uint_t  mode, phase, line;
+
+    mode = ngx_http_auth_jwt_hybrid_conf(cf, &phase, &file, &line);
+
+    conf->hybrid = (mode != NGX_OAUTH_HYBRID_OFF);
+
+    if (!conf->hybrid) {
+        return NGX_CONF_OK;
+    }
+
+    if (!conf->introspect) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"auth_jwt_introspect\" needs "
+                      "\"auth_oauth2_token_introspect on\" (and its "
+                      "endpoint) where auth_jwt is on in %V:%ui",
+                      &file, line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->phase != phase) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"auth_jwt_introspect\" needs auth_jwt_phase and "
+                      "auth_oauth2_token_phase to be the same in %V:%ui",
+                      &file, line);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_oauth2_token_hybrid(ngx_http_request_t *r, ngx_str_t *token,
+    ngx_uint_t introspect)
+{
+    ngx_http_oauth2_token_ctx_t       *ctx;
+    ngx_http_oauth2_token_loc_conf_t  *olcf;
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_oauth2_token_module);
+
+    if (!olcf->hybrid || !olcf->introspect) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "auth_jwt_introspect: no introspection in this "
+                      "location");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!introspect && !olcf->exchange) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_oauth2_token_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_oauth2_token_ctx_t));
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* zeroed as in ngx_http_oauth2_token_handler */
+
+        ctx->active = -1;
+        ctx->token = *token;
+        ctx->no_introspect = !introspect;
+
+        ngx_http_set_ctx(r, ctx, ngx_http_oauth2_token_module);
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "auth_oauth2_token: token of %uz bytes from auth_jwt, "
+                       "introspect: %ui", token->len, introspect);
+    }
+
+    return ngx_http_oauth2_token_steps(r, olcf, ctx);
+}
+
+
+ngx_uint_t
+ngx_http_oauth2_token_introspected(ngx_http_request_t *r)
+{
+    ngx_http_oauth2_token_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_oauth2_token_module);
+
+    return (ctx != NULL && ctx->introspected);
 }

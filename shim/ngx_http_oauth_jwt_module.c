@@ -27,6 +27,7 @@
 #include "ngx_oauth_jwt.h"
 #include "ngx_oauth_metrics.h"
 #include "ngx_oauth_redis.h"
+#include "ngx_oauth_hybrid.h"
 
 
 #define NGX_HTTP_AUTH_JWT_PHASE_ACCESS     0
@@ -59,6 +60,11 @@
 #define NGX_HTTP_AUTH_JWT_DISCOVERY        0x100
 #define NGX_HTTP_AUTH_JWT_DISCOVERY_PREFIX "/.oauth-jwt/"
 #define NGX_HTTP_AUTH_JWT_DISCOVERY_TIMEOUT  10000
+
+/* auth_jwt_introspect: the path of this request's token (ctx->path) */
+#define NGX_HTTP_AUTH_JWT_PATH_UNKNOWN     0
+#define NGX_HTTP_AUTH_JWT_PATH_LOCAL       1   /* a JWS of the location */
+#define NGX_HTTP_AUTH_JWT_PATH_INTROSPECT  2   /* any other token */
 
 
 typedef struct {
@@ -265,6 +271,9 @@ typedef struct {
                                                settings with its keys */
     ngx_http_auth_jwt_provider_t *provider; /* in a provider conf: its
                                                provider */
+    ngx_uint_t                 introspect;  /* NGX_OAUTH_HYBRID_* */
+    ngx_str_t                  introspect_file;
+    ngx_uint_t                 introspect_line;
 } ngx_http_auth_jwt_loc_conf_t;
 
 
@@ -305,6 +314,12 @@ typedef struct {
                                                provider conf the token's
                                                iss chose */
     ngx_oauth_redis_get_t     *l2;          /* verify cache: Redis */
+
+    /* auth_jwt_introspect */
+    ngx_uint_t                 path;        /* NGX_HTTP_AUTH_JWT_PATH_* */
+    ngx_uint_t                 checked;     /* the token was verified here
+                                               (or tried): $oauth_token_path */
+    ngx_uint_t                 passed;      /* verified and required */
 } ngx_http_auth_jwt_ctx_t;
 
 
@@ -460,6 +475,18 @@ static ngx_int_t ngx_http_auth_jwt_add_rule_check(ngx_conf_t *cf,
     ngx_http_auth_jwt_rule_t *rule, ngx_str_t *delimiter, ngx_str_t *quote);
 static u_char *ngx_http_auth_jwt_check_rule(void *data, u_char *buf,
     u_char *last);
+static ngx_int_t ngx_http_auth_jwt_hybrid(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
+static ngx_int_t ngx_http_auth_jwt_hybrid_passed(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
+static ngx_int_t ngx_http_auth_jwt_local_jws(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
+static char *ngx_http_auth_jwt_introspect(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_auth_jwt_hybrid_merge(ngx_conf_t *cf,
+    ngx_http_auth_jwt_loc_conf_t *conf, ngx_http_auth_jwt_loc_conf_t *prev);
+static ngx_int_t ngx_http_auth_jwt_variable_path(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_auth_jwt_token_shape(ngx_str_t *token,
     ngx_uint_t type);
 static ngx_int_t ngx_http_auth_jwt_add_type_check(ngx_conf_t *cf,
@@ -700,6 +727,13 @@ static ngx_command_t  ngx_http_auth_jwt_commands[] = {
       0,
       NULL },
 
+    { ngx_string("auth_jwt_introspect"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_auth_jwt_introspect,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -755,6 +789,9 @@ static ngx_http_variable_t  ngx_http_auth_jwt_vars[] = {
     { ngx_string("jwt_provider"), NULL, ngx_http_auth_jwt_variable_provider,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("oauth_token_path"), NULL, ngx_http_auth_jwt_variable_path,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
@@ -789,7 +826,7 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
 {
     ngx_int_t                      rc;
     ngx_http_auth_jwt_ctx_t       *ctx;
-    ngx_http_auth_jwt_loc_conf_t  *jlcf;
+    ngx_http_auth_jwt_loc_conf_t  *jlcf, *loc;
 
     jlcf = ngx_http_get_module_loc_conf(r, ngx_http_oauth_jwt_module);
 
@@ -856,11 +893,25 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
             ngx_oauth_metrics_reason(r, NGX_OAUTH_M_JWT, NGX_OAUTH_R_MISSING);
             return ngx_http_auth_jwt_reject(r, jlcf, NGX_HTTP_UNAUTHORIZED, 0);
         }
+
+        ctx->checked = (jlcf->introspect == NGX_OAUTH_HYBRID_OFF);
     }
+
+    if (jlcf->introspect != NGX_OAUTH_HYBRID_OFF) {
+        rc = ngx_http_auth_jwt_hybrid(r, jlcf, ctx);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
+        /* a JWS of this location: verified here */
+    }
+
+    loc = jlcf;
 
     if (jlcf->provider_confs) {
 
-        /* the provider the token's iss names: its keys and checks only */
+        /* the provider the token's iss names: its keys and checks only
+           (in a hybrid location, ngx_http_auth_jwt_local_jws chose it) */
 
         if (ctx->conf == NULL) {
             rc = ngx_http_auth_jwt_provider_select(r, jlcf, ctx);
@@ -916,7 +967,13 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
         }
     }
 
-    return ngx_http_auth_jwt_verify(r, jlcf, ctx);
+    rc = ngx_http_auth_jwt_verify(r, jlcf, ctx);
+
+    if (rc == NGX_OK && loc->introspect != NGX_OAUTH_HYBRID_OFF) {
+        return ngx_http_auth_jwt_hybrid_passed(r, loc, ctx);
+    }
+
+    return rc;
 }
 
 
@@ -3598,6 +3655,7 @@ ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf)
     conf->key_max = NGX_CONF_UNSET;
     conf->key_stale = NGX_CONF_UNSET;
     conf->key_miss = NGX_CONF_UNSET;
+    conf->introspect = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -3746,6 +3804,12 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
 
         conf->keys->stale = conf->key_stale;
+    }
+
+    /* auth_jwt_introspect before the provider confs copy this conf */
+
+    if (ngx_http_auth_jwt_hybrid_merge(cf, conf, prev) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (conf->enable && conf->providers) {
@@ -6066,4 +6130,345 @@ ngx_http_auth_jwt_check_provider(void *data, u_char *buf, u_char *last)
     return ngx_slprintf(buf, last, "\"auth_jwt_provider\" \"%V\": %s "
                         "(the issuer and each audience must be UTF-8)",
                         &pv->issuer, ngx_oauth_status_text(rc));
+}
+
+
+
+/* ---- auth_jwt_introspect: one location for JWT and opaque tokens ------- */
+
+/*
+ * The handler's hybrid step, before any key is fetched: NGX_DECLINED
+ * when the token goes through local verification (the handler goes on),
+ * else the introspection's result (NGX_OK, NGX_AGAIN or a status).  The
+ * path is decided once per request; a JWS that passed is introspected
+ * too with "all".  The auth_oauth2_token handler stands aside in such a
+ * location, so one handler decides, in auth_jwt_phase, and satisfy
+ * any|all sees one access check.
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_hybrid(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    switch (ctx->path) {
+
+    case NGX_HTTP_AUTH_JWT_PATH_UNKNOWN:
+
+        rc = ngx_http_auth_jwt_local_jws(r, jlcf, ctx);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            ctx->path = NGX_HTTP_AUTH_JWT_PATH_LOCAL;
+            ctx->checked = 1;
+            return NGX_DECLINED;
+        }
+
+        ctx->path = NGX_HTTP_AUTH_JWT_PATH_INTROSPECT;
+
+        /* fall through */
+
+    case NGX_HTTP_AUTH_JWT_PATH_INTROSPECT:
+        return ngx_http_oauth2_token_hybrid(r, &ctx->token, 1);
+
+    default: /* NGX_HTTP_AUTH_JWT_PATH_LOCAL */
+
+        if (ctx->passed) {
+            /* "all": the introspection of a verified JWS goes on */
+            return ngx_http_auth_jwt_hybrid_passed(r, jlcf, ctx);
+        }
+
+        return NGX_DECLINED;
+    }
+}
+
+
+/*
+ * A JWS of the location passed verification and auth_jwt_require: with
+ * "all" it is introspected as well (both must pass); an exchange that is
+ * on runs for it either way
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_hybrid_passed(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
+{
+    ctx->passed = 1;
+
+    return ngx_http_oauth2_token_hybrid(r, &ctx->token,
+                                        jlcf->introspect
+                                        == NGX_OAUTH_HYBRID_ALL);
+}
+
+
+/*
+ * Whether the token is a JWS of this location (NGX_OK: verified here,
+ * never introspected instead) or a token for introspection (NGX_DECLINED):
+ * the compact JWS form with a header naming a signing alg, neither "none"
+ * nor a JWE (nox_jws_probe, in the core), and, when the location names
+ * issuers, an unverified "iss" that is one of them.  The issuers named are
+ * those of auth_jwt_discovery and of auth_jwt_provider; a provider's is
+ * remembered in ctx->conf, so the provider selection does not read the iss
+ * again.  This stays the one place that decides.
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_local_jws(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
+{
+    u_char                           *iss;
+    int32_t                           rc, len;
+    ngx_str_t                        *token, name;
+    ngx_uint_t                        i, named;
+    ngx_http_auth_jwt_loc_conf_t     *pc;
+    ngx_http_auth_jwt_key_request_t  *kr;
+
+    token = &ctx->token;
+
+    if (token->len > NOX_MAX_TOKEN) {
+        return NGX_DECLINED;
+    }
+
+    iss = ngx_pnalloc(r->pool, token->len + 1);
+    if (iss == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = -1;
+
+    rc = ngx_oauth_managed.jws_probe(token->data, (int32_t) token->len, iss,
+                                     (int32_t) token->len, &len);
+
+    if (rc < 0) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "auth_jwt_introspect: nox_jws_probe failed: %s",
+                      ngx_oauth_status_text(rc));
+        return NGX_ERROR;
+    }
+
+    if (rc != NOX_OK) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "auth_jwt_introspect: not a JWS (%s), token of %uz "
+                       "bytes: introspection", ngx_oauth_status_text(rc),
+                       token->len);
+        return NGX_DECLINED;
+    }
+
+    named = 0;
+
+    if (jlcf->provider_confs) {
+        named = 1;
+
+        if (len >= 0) {
+            name.data = iss;
+            name.len = len;
+
+            pc = ngx_http_auth_jwt_provider_find(jlcf, &name);
+
+            if (pc) {
+                ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                               "auth_jwt_introspect: a JWS of the provider "
+                               "\"%V\": verified here",
+                               &pc->provider->issuer);
+                ctx->conf = pc;
+                return NGX_OK;
+            }
+        }
+    }
+
+    if (jlcf->key_requests) {
+        kr = jlcf->key_requests->elts;
+
+        for (i = 0; i < jlcf->key_requests->nelts; i++) {
+            if (kr[i].issuer.len == 0) {
+                continue;
+            }
+
+            named = 1;
+
+            if (len >= 0 && (size_t) len == kr[i].issuer.len
+                && ngx_memcmp(iss, kr[i].issuer.data, len) == 0)
+            {
+                ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                               "auth_jwt_introspect: a JWS of \"%V\": "
+                               "verified here", &kr[i].issuer);
+                return NGX_OK;
+            }
+        }
+    }
+
+    if (named) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "auth_jwt_introspect: a JWS of another issuer (iss "
+                       "of %D bytes): introspection", len);
+        return NGX_DECLINED;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "auth_jwt_introspect: a JWS: verified here");
+
+    return NGX_OK;
+}
+
+
+/* auth_jwt_introspect off | opaque | all */
+
+static char *
+ngx_http_auth_jwt_introspect(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (jlcf->introspect != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        jlcf->introspect = NGX_OAUTH_HYBRID_OFF;
+
+    } else if (ngx_strcmp(value[1].data, "opaque") == 0) {
+        jlcf->introspect = NGX_OAUTH_HYBRID_OPAQUE;
+
+    } else if (ngx_strcmp(value[1].data, "all") == 0) {
+        jlcf->introspect = NGX_OAUTH_HYBRID_ALL;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"auth_jwt_introspect\": invalid value \"%V\": "
+                           "use off, opaque or all",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    jlcf->introspect_file = cf->conf_file->file.name;
+    jlcf->introspect_line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Where auth_jwt is on, auth_jwt_introspect needs a key source of its own
+ * or providers (a location without either has nothing to verify locally:
+ * beside providers, the location's own key sources are an error of
+ * ngx_http_auth_jwt_provider_merge) and signed
+ * tokens; the introspection half is checked by auth_oauth2_token's merge,
+ * which runs after this one (ngx_http_auth_jwt_hybrid_conf).
+ */
+
+static char *
+ngx_http_auth_jwt_hybrid_merge(ngx_conf_t *cf,
+    ngx_http_auth_jwt_loc_conf_t *conf, ngx_http_auth_jwt_loc_conf_t *prev)
+{
+    if (conf->introspect == NGX_CONF_UNSET_UINT) {
+        conf->introspect_file = prev->introspect_file;
+        conf->introspect_line = prev->introspect_line;
+    }
+
+    ngx_conf_merge_uint_value(conf->introspect, prev->introspect,
+                              NGX_OAUTH_HYBRID_OFF);
+
+    if (!conf->enable || conf->introspect == NGX_OAUTH_HYBRID_OFF) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->key_files == NULL && conf->key_requests == NULL
+        && conf->providers == NULL)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"auth_jwt_introspect\" needs a key source "
+                      "(auth_jwt_key_file, auth_jwt_key_request, "
+                      "auth_jwt_discovery or auth_jwt_provider) where "
+                      "auth_jwt is on in %V:%ui",
+                      &conf->introspect_file, conf->introspect_line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->type != NOX_JWT_SIGNED) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"auth_jwt_introspect\" works with signed tokens "
+                      "only, not with auth_jwt_type encrypted or nested "
+                      "in %V:%ui",
+                      &conf->introspect_file, conf->introspect_line);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_uint_t
+ngx_http_auth_jwt_hybrid_conf(ngx_conf_t *cf, ngx_uint_t *phase,
+    ngx_str_t *file, ngx_uint_t *line)
+{
+    ngx_http_auth_jwt_loc_conf_t  *jlcf;
+
+    jlcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_oauth_jwt_module);
+
+    if (jlcf == NULL || jlcf->introspect == NGX_CONF_UNSET_UINT
+        || !jlcf->enable || jlcf->enable == NGX_CONF_UNSET)
+    {
+        return NGX_OAUTH_HYBRID_OFF;
+    }
+
+    *phase = jlcf->phase;
+    *file = jlcf->introspect_file;
+    *line = jlcf->introspect_line;
+
+    return jlcf->introspect;
+}
+
+
+ngx_uint_t
+ngx_http_auth_jwt_checked(ngx_http_request_t *r)
+{
+    ngx_http_auth_jwt_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_oauth_jwt_module);
+
+    return (ctx != NULL && ctx->checked);
+}
+
+
+/*
+ * $oauth_token_path: the checks this request's token went through:
+ * "jwt" (verified by auth_jwt), "introspection" (auth_oauth2_token),
+ * "jwt+introspection", or empty (no token, or no check ran)
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_variable_path(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_uint_t  jwt, introspected;
+
+    jwt = ngx_http_auth_jwt_checked(r);
+    introspected = ngx_http_oauth2_token_introspected(r);
+
+    if (jwt && introspected) {
+        v->data = (u_char *) "jwt+introspection";
+
+    } else if (jwt) {
+        v->data = (u_char *) "jwt";
+
+    } else if (introspected) {
+        v->data = (u_char *) "introspection";
+
+    } else {
+        v->data = (u_char *) "";
+    }
+
+    v->len = ngx_strlen(v->data);
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
 }

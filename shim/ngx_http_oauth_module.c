@@ -127,6 +127,7 @@ static struct {
     ngx_oauth_sym(policy_add_audience),
     ngx_oauth_sym(cache_seal),
     ngx_oauth_sym(cache_open),
+    ngx_oauth_sym(jws_probe),
 
 #undef ngx_oauth_sym
 };

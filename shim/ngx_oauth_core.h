@@ -119,6 +119,8 @@ typedef struct {
                  const uint8_t *aad, int32_t aad_len, const uint8_t *sealed,
                  int32_t sealed_len, uint8_t *out, int32_t out_cap,
                  int32_t *out_len, int64_t *expires, int32_t *aux);
+    int32_t  (*jws_probe)(const uint8_t *token, int32_t token_len,
+                 uint8_t *iss, int32_t iss_cap, int32_t *iss_len);
 } ngx_oauth_managed_t;
 
 

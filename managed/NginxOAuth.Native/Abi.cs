@@ -3,7 +3,7 @@ namespace NginxOAuth.Native;
 /// <summary>Mirror of native/include/ngx_oauth_abi.h (the single source of truth).</summary>
 internal static class Abi
 {
-    public const int NOX_ABI_VERSION = 5;
+    public const int NOX_ABI_VERSION = 6;
 
     public const int NOX_OK = 0;
 

@@ -802,6 +802,27 @@ internal static unsafe class Exports
         }
     }
 
+    [UnmanagedCallersOnly(EntryPoint = "nox_jws_probe")]
+    public static int JwsProbeToken(byte* token, int tokenLen, byte* iss, int issCap, int* issLen)
+    {
+        try
+        {
+            if (!IsBuffer(token, tokenLen) || !IsBuffer(iss, issCap) || issLen == null)
+            {
+                return Abi.NOX_E_ARGUMENT;
+            }
+            *issLen = -1;
+            JwsProbeResult result = JwsProbe.Probe(new ReadOnlySpan<byte>(token, tokenLen),
+                new Span<byte>(iss, issCap));
+            *issLen = result.IssuerLength;
+            return (int)result.Error;
+        }
+        catch
+        {
+            return Abi.NOX_E_INTERNAL;
+        }
+    }
+
     /// <summary>A (pointer, length) pair is usable: length not negative, pointer set unless empty.</summary>
     [UnmanagedCallersOnly(EntryPoint = "nox_cache_seal")]
     public static int CacheSeal(byte* secret, int secretLen, byte* aad, int aadLen, long expires, int aux,

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define NOX_ABI_VERSION              5
+#define NOX_ABI_VERSION              6
 
 /* ---- status codes ------------------------------------------------------ */
 
@@ -541,5 +541,18 @@ int32_t nox_cache_open(const uint8_t *secret, int32_t secret_len,
     const uint8_t *aad, int32_t aad_len, const uint8_t *sealed,
     int32_t sealed_len, uint8_t *out, int32_t out_cap, int32_t *out_len,
     int64_t *expires, int32_t *aux);
+/*
+ * Decides, without verifying, whether a token is a JWS that a location
+ * with auth_jwt_introspect verifies locally: NOX_OK when it has the
+ * compact JWS form (three strict base64url parts) and a header that is a
+ * JSON object naming a supported signing "alg" and no "enc".  iss then
+ * receives the payload's unverified "iss" string, unescaped (*iss_len
+ * bytes; -1 when the payload is not a JSON object or "iss" is not a
+ * string).  NOX_ALG_NONE for alg "none"; NOX_ALG_UNSUPPORTED for a
+ * missing, unknown or JWE alg, or an "enc"; NOX_TOKEN_MALFORMED,
+ * NOX_TOKEN_TOO_LARGE otherwise.  iss_cap >= token_len always suffices.
+ */
+int32_t nox_jws_probe(const uint8_t *token, int32_t token_len, uint8_t *iss,
+    int32_t iss_cap, int32_t *iss_len);
 
 #endif /* NGX_OAUTH_ABI_H */

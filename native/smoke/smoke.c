@@ -80,6 +80,8 @@ typedef int32_t (*policy_add_audience_pt)(int64_t, const uint8_t *,
     int32_t);
 typedef int32_t (*sts_response_pt)(int64_t, int32_t, const uint8_t *,
     int32_t, int64_t, uint8_t *, int32_t, int32_t *, int64_t *);
+typedef int32_t (*jws_probe_pt)(const uint8_t *, int32_t, uint8_t *, int32_t,
+    int32_t *);
 
 
 #define S(lit)  (const uint8_t *) (lit), (int32_t) (sizeof(lit) - 1)
@@ -147,6 +149,7 @@ static void *sym(void *lib, const char *name);
 static void check_exports(void *lib, const char *path);
 static void smoke_sts(void *lib);
 static void smoke_providers(void *lib);
+static void smoke_jws_probe(void *lib);
 static int64_t sts_make(sts_create_pt create, const char **nv, int32_t n,
     int32_t *rc, int32_t *detail);
 
@@ -688,6 +691,7 @@ main(int argc, char **argv)
 
     smoke_sts(lib);
     smoke_providers(lib);
+    smoke_jws_probe(lib);
 
     printf("%s: %d failure(s)\n", failures ? "FAIL" : "ok", failures);
     return failures ? 1 : 0;
@@ -1010,4 +1014,39 @@ smoke_providers(void *lib)
     check(rc == NOX_AUDIENCE_MISMATCH, "jwt_check other aud is "
           "AUDIENCE_MISMATCH");
     check(policy_free(policy) == NOX_OK, "provider policy freed");
+}
+
+
+/* nox_jws_probe: a JWS (with or without iss), alg none, a JWE, no JWS */
+static void
+smoke_jws_probe(void *lib)
+{
+    int32_t       rc, len;
+    uint8_t       iss[256];
+    jws_probe_pt  probe;
+
+    probe = (jws_probe_pt) sym(lib, "nox_jws_probe");
+    if (probe == NULL) {
+        return;
+    }
+
+    rc = probe(S("eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJodHRwczovL2EuZXhhbXBsZSJ9"
+                 ".c2ln"), iss, sizeof(iss), &len);
+    check(rc == NOX_OK && len == 17 && memcmp(iss, "https://a.example", 17)
+          == 0, "jws_probe JWS with iss is OK with the iss");
+    rc = probe(S(ed_token), iss, sizeof(iss), &len);
+    check(rc == NOX_OK && len == -1, "jws_probe JWS without iss is OK, -1");
+    rc = probe(S("eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0."), iss, sizeof(iss),
+               &len);
+    check(rc == NOX_ALG_NONE, "jws_probe alg none is ALG_NONE");
+    rc = probe(S("eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.e30.c2ln"),
+               iss, sizeof(iss), &len);
+    check(rc == NOX_ALG_UNSUPPORTED, "jws_probe JWE header is ALG_UNSUPPORTED");
+    rc = probe(S("opaque-token-1234"), iss, sizeof(iss), &len);
+    check(rc == NOX_TOKEN_MALFORMED, "jws_probe opaque is TOKEN_MALFORMED");
+    rc = probe(S("eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJodHRwczovL2EuZXhhbXBsZSJ9"
+                 ".c2ln"), iss, 4, &len);
+    check(rc == NOX_TOKEN_TOO_LARGE, "jws_probe small iss buffer refused");
+    rc = probe(NULL, 5, iss, sizeof(iss), &len);
+    check(rc == NOX_E_ARGUMENT, "jws_probe NULL token is E_ARGUMENT");
 }

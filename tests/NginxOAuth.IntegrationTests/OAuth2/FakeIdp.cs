@@ -41,6 +41,7 @@ public sealed class FakeIdp : IAsyncDisposable
 {
     private WebApplication _app = null!;
     private readonly ConcurrentQueue<IdpRequest> _requests = new();
+    private readonly ConcurrentDictionary<string, bool> _revoked = new();
 
     private FakeIdp()
     {
@@ -58,6 +59,9 @@ public sealed class FakeIdp : IAsyncDisposable
     }
 
     public IReadOnlyList<IdpRequest> Requests(string path) => _requests.Where(r => r.Path == path).ToList();
+
+    /// <summary>Introspection answers "active": false for this token from now on (any token, a JWT too).</summary>
+    public void Revoke(string token) => _revoked[token] = true;
 
     /// <summary>Introspection or exchange calls for <paramref name="token"/>.</summary>
     public int Calls(string path, string token) =>
@@ -107,6 +111,8 @@ public sealed class FakeIdp : IAsyncDisposable
 
         FakeResponse response = path switch
         {
+            "/introspect" when _revoked.ContainsKey(request.Form.TryGetValue("token", out string? r) ? r : "") =>
+                FakeResponse.Json("{\"active\":false}"),
             "/introspect" => Introspect(request.Form.TryGetValue("token", out string? t) ? t : ""),
             "/token" => Exchange(request.Form),
             _ when path == "/backend" || path.StartsWith("/api/", StringComparison.Ordinal) => FakeResponse.Json(

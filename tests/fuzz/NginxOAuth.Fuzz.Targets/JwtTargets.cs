@@ -43,6 +43,21 @@ internal static class JwtTargets
             "ReadIssuer wrote beyond its buffer");
         Contract.That(!signed.IsValid || read is IssuerResult.Ok or IssuerResult.NotFound,
             "ReadIssuer refuses a token that verifies");
+
+        // nox_jws_probe (auth_jwt_introspect) routes the same untrusted tokens;
+        // with providers its iss also chooses the provider, so it must be ReadIssuer's
+        byte[] readIssuer = read == IssuerResult.Ok ? issuer.AsSpan(0, issuerLength).ToArray() : [];
+        JwsProbeResult probe = JwsProbe.Probe(input, issuer);
+        Contract.Defined(probe.Error);
+        Contract.That(probe.IssuerLength >= -1 && probe.IssuerLength <= input.Length, "issuer beyond the buffer");
+        Contract.That(probe.Error == TokenError.None || probe.IssuerLength == -1, "an issuer without a JWS");
+        Contract.That(!signed.IsValid || probe.Error == TokenError.None,
+            "a token that verifies is not a JWS to the probe");
+        Contract.That(probe.Error != TokenError.None || (probe.IssuerLength >= 0) == (read == IssuerResult.Ok),
+            "the probe and ReadIssuer disagree on whether a JWS has an iss");
+        Contract.That(probe.Error != TokenError.None || probe.IssuerLength < 0
+            || issuer.AsSpan(0, probe.IssuerLength).SequenceEqual(readIssuer),
+            "the probe's iss is not ReadIssuer's");
     }
 
     /// <summary>A decoded payload (and, the other way round, a decoded header) as the verified-token cache hands them back.</summary>
