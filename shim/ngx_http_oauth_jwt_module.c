@@ -130,7 +130,7 @@ typedef struct {
 /* http{}: the size of the auth_jwt_keys zone (auth_jwt_key_zone) */
 
 typedef struct {
-    ssize_t                    key_zone_size;  /* NGX_CONF_UNSET_SIZE:
+    size_t                     key_zone_size;  /* NGX_CONF_UNSET_SIZE:
                                                   the default */
 } ngx_http_auth_jwt_main_conf_t;
 
@@ -5217,7 +5217,7 @@ ngx_http_auth_jwt_key_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    jmcf->key_zone_size = size;
+    jmcf->key_zone_size = (size_t) size;
 
     return NGX_CONF_OK;
 }
@@ -5236,7 +5236,7 @@ ngx_http_auth_jwt_key_zone_size(ngx_conf_t *cf)
         return NGX_HTTP_AUTH_JWT_KEYS_ZONE_SIZE;
     }
 
-    return jmcf->key_zone_size;
+    return (ssize_t) jmcf->key_zone_size;
 }
 
 
