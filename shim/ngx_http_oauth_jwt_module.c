@@ -1788,9 +1788,11 @@ ngx_http_auth_jwt_keys_store(ngx_http_request_t *r,
     int32_t                         rc, detail;
     int64_t                         handle;
     ngx_str_t                       value, empty, body;
+    ngx_uint_t                      oversized;
     ngx_http_auth_jwt_keys_head_t   head;
 
     handle = 0;
+    oversized = 0;
     now = ngx_time();
     ngx_str_null(&empty);
 
@@ -1868,6 +1870,7 @@ ngx_http_auth_jwt_keys_store(ngx_http_request_t *r,
     ngx_memcpy(p, body.data, body.len);
 
     if (ngx_http_auth_jwt_keys_fits(r, jlcf, uri, &value) != NGX_OK) {
+        oversized = 1;
         goto failed;
     }
 
@@ -1915,6 +1918,15 @@ failed:
                       "try in %T s", uri, now - (time_t) head.fetched,
                       keep - now, jlcf->key_miss);
 
+        ngx_oauth_flight_store(r, f, &empty, 0, jlcf->key_miss);
+        return;
+    }
+
+    if (oversized) {
+        /*
+         * the IdP answered, and will answer the same: the fetch counts for
+         * miss=, so requests fail without fetching it again until then
+         */
         ngx_oauth_flight_store(r, f, &empty, 0, jlcf->key_miss);
         return;
     }

@@ -270,6 +270,9 @@ public sealed class ConfigErrorTests
                 location /_keys { internal; auth_jwt off; proxy_pass http://127.0.0.1:1/; }
                 location /_keyval { internal; auth_jwt off; proxy_pass http://127.0.0.1:1/; }
             }
+
+            # after the servers: the key zone's size is read when they merge
+            auth_jwt_key_zone 1m;
             """);
 
         ConfigTestResult result = nginx.TestConfig();

@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Linq;
 using System.Threading.Tasks;
 using NginxOAuth.IntegrationTests.Harness;
 using NginxOAuth.IntegrationTests.Tokens;
@@ -29,9 +30,14 @@ public sealed class KeyZoneTests : NginxFixture
         _keys.Set("/big", FakeResponse.Json(Oversized()));
         _keys.Set("/grow", FakeResponse.Json(TokenFactory.Jwks(KeyA)));
 
+        nginx.Start(Config(nginx, "32k"));
+    }
+
+    private string Config(NginxInstance nginx, string size)
+    {
         string echo = nginx.Echo("sub=$jwt_claim_sub");
-        nginx.Start($$"""
-            auth_jwt_key_zone 32k;
+        return $$"""
+            auth_jwt_key_zone {{size}};
             server {
                 listen 127.0.0.1:{{nginx.Port}};
                 auth_jwt "keys";
@@ -49,7 +55,7 @@ public sealed class KeyZoneTests : NginxFixture
                 }
                 location /big {
                     auth_jwt_key_request /_k/big;
-                    auth_jwt_key_refresh min=1h miss=1s;
+                    auth_jwt_key_refresh min=1h miss=1h;
                     {{echo}}
                 }
                 location /grow {
@@ -58,7 +64,7 @@ public sealed class KeyZoneTests : NginxFixture
                     {{echo}}
                 }
             }
-            """);
+            """;
     }
 
     protected override async Task OnStopping() => await _keys.DisposeAsync();
@@ -99,12 +105,12 @@ public sealed class KeyZoneTests : NginxFixture
         Assert.That((await Nginx.GetAsync("/small", Token())).Status, Is.EqualTo(200));
         Assert.That(_keys.Count("/small"), Is.EqualTo(small));
 
-        // and it is never used later either
-        await Poll.UntilAsync(async () =>
-        {
-            Assert.That((await Nginx.GetAsync("/big", Token())).Status, Is.EqualTo(500));
-            return _keys.Count("/big");
-        }, n => n >= 2, "a second fetch after miss=1s, still refused");
+        // nor later, and the IdP is not asked again before miss= (1h)
+        int fetches = _keys.Count("/big");
+        int[] statuses = (await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => Nginx.GetAsync("/big", Token()))))
+            .Select(r => r.Status).ToArray();
+        Assert.That(statuses, Is.All.EqualTo(500));
+        Assert.That(_keys.Count("/big"), Is.EqualTo(fetches), "an oversized set is not fetched per request");
     }
 
     [Test]
@@ -125,5 +131,33 @@ public sealed class KeyZoneTests : NginxFixture
         Nginx.WaitForLogLine(TestLogMark, @"\[warn\].*key set .*/_k/grow.* not refreshed: using the one fetched");
 
         _keys.Set("/grow", FakeResponse.Json(TokenFactory.Jwks(KeyA)));
+    }
+
+    [Test]
+    public async Task Raising_the_zone_size_on_reload_makes_a_new_empty_zone_that_holds_the_large_set()
+    {
+        Assert.That((await Nginx.GetAsync("/small", Token())).Status, Is.EqualTo(200));
+        int small = _keys.Count("/small");
+        Assert.That((await Nginx.GetAsync("/big", Token())).Status, Is.EqualTo(500));
+
+        try
+        {
+            Nginx.Reload(Config(Nginx, "128k"));
+
+            Assert.That((await Nginx.GetAsync("/small", Token())).Status, Is.EqualTo(200));
+            Assert.That(_keys.Count("/small"), Is.EqualTo(small + 1), "another size: a new, empty zone");
+
+            // half of 128k holds the 20 KiB set: fetched at once (the new zone has no
+            // fetch marker), cached and used
+            HttpReply big = await Nginx.GetAsync("/big", Token());
+            Assert.That(big.Status, Is.EqualTo(200), big.Body);
+            int fetches = _keys.Count("/big");
+            Assert.That((await Nginx.GetAsync("/big", Token())).Status, Is.EqualTo(200));
+            Assert.That(_keys.Count("/big"), Is.EqualTo(fetches), "served from the zone");
+        }
+        finally
+        {
+            Nginx.Reload(Config(Nginx, "32k"));
+        }
     }
 }
