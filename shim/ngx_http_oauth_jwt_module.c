@@ -5222,7 +5222,7 @@ ngx_http_auth_jwt_key_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (size < (ssize_t) (NGX_HTTP_AUTH_JWT_KEYS_ZONE_PAGES * ngx_pagesize)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\": size \"%V\" is too small, at least "
-                           "%uzk (%d pages) expected", &value[0], &value[1],
+                           "%uik (%d pages) expected", &value[0], &value[1],
                            NGX_HTTP_AUTH_JWT_KEYS_ZONE_PAGES * ngx_pagesize
                            / 1024,
                            NGX_HTTP_AUTH_JWT_KEYS_ZONE_PAGES);

@@ -109,7 +109,8 @@ public sealed class DiscoveryReloadTests : NginxFixture
         Assert.That(_idp.Count(MetadataPath("keep")), Is.EqualTo(1));
         Assert.That(_idp.Count(CertsPath("keep")), Is.EqualTo(1));
 
-        Nginx.Reload();
+        // nginx -s reload; returns once the new workers (polled with a deadline) answer
+        Nginx.Reload(viaCommand: true);
 
         Assert.That(await Burst("/keep", Token("keep"), 8), Is.All.EqualTo(200));
         Assert.That(_idp.Count(MetadataPath("keep")), Is.EqualTo(1), "no metadata fetch before the refresh is due");
