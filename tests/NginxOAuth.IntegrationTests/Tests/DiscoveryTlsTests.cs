@@ -87,7 +87,7 @@ public sealed class DiscoveryTlsTests : NginxFixture
             .Get<IServerAddressesFeature>()!.Addresses.First();
         _port = new Uri(address).Port;
 
-        foreach (string realm in new[] { "good", "wrong" })
+        foreach (string realm in new[] { "good", "wrong", "system", "prov" })
         {
             _docs[$"/realms/{realm}/.well-known/openid-configuration"] = new JsonObject
             {
@@ -109,6 +109,15 @@ public sealed class DiscoveryTlsTests : NginxFixture
 
                 location /good {
                     auth_jwt_discovery {{Issuer("good")}} ssl_verify=on ca_file={{caFile}};
+                    {{echo}}
+                }
+                location /system {
+                    auth_jwt_discovery {{Issuer("system")}};
+                    auth_jwt_key_refresh miss=1s;
+                    {{echo}}
+                }
+                location /prov {
+                    auth_jwt_provider {{Issuer("prov")}} discovery discovery_ca_file={{caFile}};
                     {{echo}}
                 }
                 location /wrong {
@@ -156,5 +165,26 @@ public sealed class DiscoveryTlsTests : NginxFixture
             "the handshake failed: the IdP answered nothing");
         Nginx.WaitForLogLine(TestLogMark, @"\[error\].*(certificate verify|SSL_do_handshake)");
         Nginx.WaitForLogLine(TestLogMark, @"\[error\].*auth_jwt: .*(no usable key set|failed)");
+    }
+
+    [Test]
+    public async Task Verification_is_on_by_default_against_the_system_bundle()
+    {
+        HttpReply reply = await Nginx.GetAsync("/system", Token("system"));
+
+        Assert.That(reply.Status, Is.EqualTo(500), "a test CA is not in the system bundle");
+        Assert.That(Count("/realms/system/.well-known/openid-configuration"), Is.EqualTo(0));
+        Nginx.WaitForLogLine(TestLogMark, @"\[error\].*(certificate verify|SSL_do_handshake)");
+    }
+
+    [Test]
+    public async Task A_provider_discovers_its_https_issuer_with_its_own_ca_file()
+    {
+        HttpReply reply = await Nginx.GetAsync("/prov", Token("prov"));
+
+        Assert.That(reply.Status, Is.EqualTo(200), reply.Body);
+        Assert.That(Count("/realms/prov/.well-known/openid-configuration"), Is.EqualTo(1));
+        Assert.That(Count("/realms/prov/certs"), Is.EqualTo(1));
+        Assert.That((await Nginx.GetAsync("/prov", Token("good"))).Status, Is.EqualTo(401), "no provider for that iss");
     }
 }
