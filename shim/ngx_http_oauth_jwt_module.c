@@ -48,7 +48,8 @@
 #define NGX_HTTP_AUTH_JWT_KEYS_KIND        'k'   /* a key set */
 #define NGX_HTTP_AUTH_JWT_KEYS_FETCH_KIND  'K'   /* its last fetch */
 #define NGX_HTTP_AUTH_JWT_KEYS_ZONE        "auth_jwt_keys"
-#define NGX_HTTP_AUTH_JWT_KEYS_ZONE_SIZE   (4 * 1024 * 1024)
+#define NGX_HTTP_AUTH_JWT_KEYS_ZONE_SIZE   (4 * 1024 * 1024)  /* default */
+#define NGX_HTTP_AUTH_JWT_KEYS_ZONE_PAGES  8     /* auth_jwt_key_zone min */
 #define NGX_HTTP_AUTH_JWT_KEYS_WORKER_MAX  64    /* parsed sets per worker */
 #define NGX_HTTP_AUTH_JWT_KEYS_LEAD        120   /* s a fetch may take */
 #define NGX_HTTP_AUTH_JWT_KEYS_MIN         300
@@ -124,6 +125,14 @@ typedef struct {
     ngx_str_t                  content;
     ngx_int_t                  kind;        /* NOX_REVOKE_* */
 } ngx_http_auth_jwt_revocation_t;
+
+
+/* http{}: the size of the auth_jwt_keys zone (auth_jwt_key_zone) */
+
+typedef struct {
+    size_t                     key_zone_size;  /* NGX_CONF_UNSET_SIZE:
+                                                  the default */
+} ngx_http_auth_jwt_main_conf_t;
 
 
 /* a key set entry of the shared zone begins with this; the body follows */
@@ -355,6 +364,8 @@ static void ngx_http_auth_jwt_keys_refresh(ngx_http_request_t *r,
     ngx_str_t *uri, ngx_http_auth_jwt_key_request_t *kr);
 static void ngx_http_auth_jwt_keys_refreshed(ngx_http_request_t *sr,
     void *data);
+static ngx_int_t ngx_http_auth_jwt_keys_fits(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_str_t *uri, ngx_str_t *value);
 static void ngx_http_auth_jwt_keys_store(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_oauth_flight_t *f,
     ngx_str_t *uri, ngx_http_auth_jwt_key_request_t *kr, u_char *set);
@@ -458,6 +469,10 @@ static char *ngx_http_auth_jwt_type(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_auth_jwt_discovery(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static void *ngx_http_auth_jwt_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_auth_jwt_key_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ssize_t ngx_http_auth_jwt_key_zone_size(ngx_conf_t *cf);
 static char *ngx_http_auth_jwt_key_refresh(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_auth_jwt_add_entry(ngx_conf_t *cf, ngx_array_t **list,
@@ -734,6 +749,13 @@ static ngx_command_t  ngx_http_auth_jwt_commands[] = {
       0,
       NULL },
 
+    { ngx_string("auth_jwt_key_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_auth_jwt_key_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -742,7 +764,7 @@ static ngx_http_module_t  ngx_http_oauth_jwt_module_ctx = {
     ngx_http_auth_jwt_add_variables,       /* preconfiguration */
     ngx_http_auth_jwt_init,                /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
+    ngx_http_auth_jwt_create_main_conf,    /* create main configuration */
     NULL,                                  /* init main configuration */
 
     NULL,                                  /* create server configuration */
@@ -1725,6 +1747,37 @@ ngx_http_auth_jwt_keys_refreshed(ngx_http_request_t *sr, void *data)
  * and also holds off the next fetch for miss= while that set is usable.
  */
 
+/*
+ * A key set (or metadata) entry may take at most half of the auth_jwt_keys
+ * zone: a larger one would evict every other issuer's keys and might still
+ * not fit.  It is treated as an unusable answer (not cached: the last good
+ * set stays in use within stale=, else the request fails with 500), never
+ * used uncached.
+ */
+
+static ngx_int_t
+ngx_http_auth_jwt_keys_fits(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_str_t *uri, ngx_str_t *value)
+{
+    size_t  limit;
+
+    limit = jlcf->keys->zone->shm.size / 2;
+
+    if (value->len <= limit) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "auth_jwt: key set \"%V\" of %uz bytes does not fit the "
+                  "key zone \"%V\" of %uz bytes (an entry may take %uz): "
+                  "not cached, raise \"auth_jwt_key_zone\"", uri,
+                  value->len, &jlcf->keys->zone->shm.name,
+                  jlcf->keys->zone->shm.size, limit);
+
+    return NGX_DECLINED;
+}
+
+
 static void
 ngx_http_auth_jwt_keys_store(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_oauth_flight_t *f,
@@ -1735,9 +1788,11 @@ ngx_http_auth_jwt_keys_store(ngx_http_request_t *r,
     int32_t                         rc, detail;
     int64_t                         handle;
     ngx_str_t                       value, empty, body;
+    ngx_uint_t                      oversized;
     ngx_http_auth_jwt_keys_head_t   head;
 
     handle = 0;
+    oversized = 0;
     now = ngx_time();
     ngx_str_null(&empty);
 
@@ -1814,6 +1869,11 @@ ngx_http_auth_jwt_keys_store(ngx_http_request_t *r,
     p = ngx_cpymem(value.data, &head, sizeof(ngx_http_auth_jwt_keys_head_t));
     ngx_memcpy(p, body.data, body.len);
 
+    if (ngx_http_auth_jwt_keys_fits(r, jlcf, uri, &value) != NGX_OK) {
+        oversized = 1;
+        goto failed;
+    }
+
     ngx_oauth_cache_put(r, jlcf->keys, NGX_HTTP_AUTH_JWT_KEYS_KIND, set,
                         &value, 0, ttl);
     ngx_oauth_flight_store(r, f, &empty, 0, jlcf->key_miss);
@@ -1858,6 +1918,15 @@ failed:
                       "try in %T s", uri, now - (time_t) head.fetched,
                       keep - now, jlcf->key_miss);
 
+        ngx_oauth_flight_store(r, f, &empty, 0, jlcf->key_miss);
+        return;
+    }
+
+    if (oversized) {
+        /*
+         * the IdP answered, and will answer the same: the fetch counts for
+         * miss=, so requests fail without fetching it again until then
+         */
         ngx_oauth_flight_store(r, f, &empty, 0, jlcf->key_miss);
         return;
     }
@@ -3797,7 +3866,7 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
         conf->keys = ngx_oauth_cache_add(cf, &ngx_http_oauth_jwt_module,
                                          "auth_jwt", &name,
-                                         NGX_HTTP_AUTH_JWT_KEYS_ZONE_SIZE,
+                                     ngx_http_auth_jwt_key_zone_size(cf),
                                          NGX_OAUTH_CACHE_TIME_MAX);
         if (conf->keys == NULL) {
             return NGX_CONF_ERROR;
@@ -5105,6 +5174,84 @@ invalid:
 }
 
 
+static void *
+ngx_http_auth_jwt_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_auth_jwt_main_conf_t  *jmcf;
+
+    jmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_auth_jwt_main_conf_t));
+    if (jmcf == NULL) {
+        return NULL;
+    }
+
+    jmcf->key_zone_size = NGX_CONF_UNSET_SIZE;
+
+    return jmcf;
+}
+
+
+/*
+ * auth_jwt_key_zone size (http{} only): the size of the one auth_jwt_keys
+ * zone every key request, discovery and provider shares; at least
+ * NGX_HTTP_AUTH_JWT_KEYS_ZONE_PAGES pages
+ */
+
+static char *
+ngx_http_auth_jwt_key_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_auth_jwt_main_conf_t  *jmcf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value;
+
+    if (jmcf->key_zone_size != NGX_CONF_UNSET_SIZE) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[1]);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": invalid size \"%V\"", &value[0],
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (NGX_HTTP_AUTH_JWT_KEYS_ZONE_PAGES * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": size \"%V\" is too small, at least "
+                           "%uik (%d pages) expected", &value[0], &value[1],
+                           NGX_HTTP_AUTH_JWT_KEYS_ZONE_PAGES * ngx_pagesize
+                           / 1024,
+                           NGX_HTTP_AUTH_JWT_KEYS_ZONE_PAGES);
+        return NGX_CONF_ERROR;
+    }
+
+    jmcf->key_zone_size = (size_t) size;
+
+    return NGX_CONF_OK;
+}
+
+
+/* at merge time every http{} directive has been read */
+
+static ssize_t
+ngx_http_auth_jwt_key_zone_size(ngx_conf_t *cf)
+{
+    ngx_http_auth_jwt_main_conf_t  *jmcf;
+
+    jmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_oauth_jwt_module);
+
+    if (jmcf == NULL || jmcf->key_zone_size == NGX_CONF_UNSET_SIZE) {
+        return NGX_HTTP_AUTH_JWT_KEYS_ZONE_SIZE;
+    }
+
+    return (ssize_t) jmcf->key_zone_size;
+}
+
+
 /* auth_jwt_key_refresh [min=time] [max=time] [stale=time] [miss=time] */
 
 static char *
@@ -6082,7 +6229,7 @@ ngx_http_auth_jwt_provider_merge(ngx_conf_t *cf,
 
                 pc->keys = ngx_oauth_cache_add(cf, &ngx_http_oauth_jwt_module,
                                                "auth_jwt", &name,
-                                          NGX_HTTP_AUTH_JWT_KEYS_ZONE_SIZE,
+                                     ngx_http_auth_jwt_key_zone_size(cf),
                                           NGX_OAUTH_CACHE_TIME_MAX);
                 if (pc->keys == NULL) {
                     return NGX_CONF_ERROR;

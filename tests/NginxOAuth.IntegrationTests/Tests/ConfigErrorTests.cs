@@ -148,6 +148,11 @@ public sealed class ConfigErrorTests
                 Files: File("enc-only.jwks", Jwks(rsa.Jwk(use: "enc")))),
             ["Unknown token type"] = new("auth_jwt_type jwe;", "auth_jwt_type", ["invalid type \"jwe\""]),
             ["Duplicate type"] = new("auth_jwt_type signed; auth_jwt_type nested;", "auth_jwt_type", ["is duplicate"]),
+            ["Key zone that is too small"] = new("auth_jwt_key_zone 16k;", "auth_jwt_key_zone", ["too small", "8 pages"], Place.Http),
+            ["Key zone that is not a size"] = new("auth_jwt_key_zone big;", "auth_jwt_key_zone", ["invalid size", "big"], Place.Http),
+            ["Key zone inside a server"] = new("auth_jwt_key_zone 1m;", "auth_jwt_key_zone", ["is not allowed here"], Place.Server),
+            ["Key zone inside a location"] = new("auth_jwt_key_zone 1m;", "auth_jwt_key_zone", ["is not allowed here"]),
+            ["Duplicate key zone"] = new("auth_jwt_key_zone 1m; auth_jwt_key_zone 2m;", "auth_jwt_key_zone", ["is duplicate"], Place.Http),
             ["Duplicate verify cache"] = new("auth_jwt_verify_cache zone=va:1m; auth_jwt_verify_cache zone=vb:1m;", "auth_jwt_verify_cache", ["is duplicate"]),
         };
 
@@ -265,6 +270,9 @@ public sealed class ConfigErrorTests
                 location /_keys { internal; auth_jwt off; proxy_pass http://127.0.0.1:1/; }
                 location /_keyval { internal; auth_jwt off; proxy_pass http://127.0.0.1:1/; }
             }
+
+            # after the servers: the key zone's size is read when they merge
+            auth_jwt_key_zone 1m;
             """);
 
         ConfigTestResult result = nginx.TestConfig();
