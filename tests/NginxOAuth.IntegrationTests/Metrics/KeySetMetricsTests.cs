@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using System.Text.Json.Nodes;
 using System.Threading.Tasks;
 using NginxOAuth.IntegrationTests.Harness;
 using NginxOAuth.IntegrationTests.Tokens;
@@ -24,10 +25,21 @@ public sealed class KeySetMetricsTests : NginxFixture
     private static readonly SigningKey Stranger = AlgVariant.Get("RS256").Key(6);
 
     private long _started;
+    private FakeHttpServer _idp = null!;
 
-    protected override Task StartNginx(NginxInstance nginx)
+    private string Issuer => _idp.BaseUrl + "/realms/metrics";
+
+    protected override async Task StartNginx(NginxInstance nginx)
     {
         _started = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        _idp = await FakeHttpServer.StartAsync();
+        _idp.Set("/realms/metrics/.well-known/openid-configuration", FakeResponse.Json(new JsonObject
+        {
+            ["issuer"] = Issuer,
+            ["jwks_uri"] = Issuer + "/certs",
+        }.ToJsonString()));
+        _idp.Set("/realms/metrics/certs", FakeResponse.Json(TokenFactory.Jwks(Key1, Key2, Stranger)));
+        nginx.AllowLogLines("key request");
         nginx.WriteFile("two.jwks", TokenFactory.Jwks(Key1, Key2));
         nginx.WriteFile("one.jwks", TokenFactory.Jwks(Key1));
         string echo = nginx.Echo("ok");
@@ -55,6 +67,11 @@ public sealed class KeySetMetricsTests : NginxFixture
                     auth_jwt_key_refresh miss=1h;
                     {{echo}}
                 }
+                location /disc {
+                    auth_jwt "ks";
+                    auth_jwt_discovery {{Issuer}};
+                    {{echo}}
+                }
                 location /gone {
                     auth_jwt "ks";
                     auth_jwt_key_request /_gone;
@@ -62,8 +79,9 @@ public sealed class KeySetMetricsTests : NginxFixture
                 }
             }
             """);
-        return Task.CompletedTask;
     }
+
+    protected override async Task OnStopping() => await _idp.DisposeAsync();
 
     private async Task<PrometheusText> ScrapeAsync()
     {
@@ -159,5 +177,28 @@ public sealed class KeySetMetricsTests : NginxFixture
             Assert.That(t.Samples.Any(s => s.Name == "nginx_oauth_keyset_keys" && s.Has(("keyset", "/_gone"))),
                 Is.False, "no cached set, no gauges");
         });
+    }
+
+    [Test]
+    public async Task Discovery_shows_the_metadata_under_its_issuer_and_the_key_set_it_names()
+    {
+        string token = TokenFactory.Sign(Key2, TokenFactory.Claims("ks-user", new JsonObject { ["iss"] = Issuer }));
+        Assert.That((await Nginx.GetAsync("/disc", token)).Status, Is.EqualTo(200));
+
+        PrometheusText t = await ScrapeAsync();
+        PromSample[] keys = t.Samples.Where(s => s.Name == "nginx_oauth_keyset_keys").ToArray();
+        Assert.Multiple(() =>
+        {
+            Assert.That(V(t, "nginx_oauth_keyset_fetches_total", Issuer, "ok"), Is.EqualTo(1), "the metadata");
+            Assert.That(V(t, "nginx_oauth_keyset_keys", Issuer), Is.EqualTo(0), "a metadata document has no keys");
+            Assert.That(V(t, "nginx_oauth_keyset_keys", Issuer + "/certs"), Is.EqualTo(3),
+                "the discovered set, labelled by its jwks_uri");
+            Assert.That(V(t, "nginx_oauth_keyset_fetches_total", Issuer + "/certs", "ok"), Is.EqualTo(1));
+            Assert.That(keys.Count(s => s.Value == 3), Is.EqualTo(1));
+            Assert.That(t.Samples.Any(s => s.Name.StartsWith("nginx_oauth_keyset", StringComparison.Ordinal)
+                                             && s.Labels["keyset"].Contains(".oauth-jwt", StringComparison.Ordinal)), Is.False,
+                "no internal route in a label");
+        });
+        Assert.That(_idp.Requests("/realms/metrics/certs").Count, Is.EqualTo(1));
     }
 }
