@@ -119,8 +119,7 @@ static ngx_int_t ngx_oauth_redis_parse(u_char *p, u_char *last,
 static void ngx_oauth_redis_end(ngx_oauth_redis_op_t *op, ngx_int_t rc,
     ngx_str_t *value, ngx_uint_t keep);
 static void ngx_oauth_redis_fail(ngx_oauth_redis_op_t *op, ngx_uint_t error,
-    const char *why,
-    ngx_err_t err);
+    const char *why, ngx_err_t err);
 static void ngx_oauth_redis_close(ngx_oauth_redis_conn_t *conn);
 static void ngx_oauth_redis_cancelable(ngx_oauth_redis_op_t *op);
 static void ngx_oauth_redis_idle_read(ngx_event_t *rev);

@@ -57,7 +57,8 @@ public sealed class RedisMetricsTests
         public void Dispose() => Nginx.Dispose();
     }
 
-    private Gw Gateway(string name, string secret = "metrics-secret-0123456789abcdef")
+    private Gw Gateway(string name, string secret = "metrics-secret-0123456789abcdef", int? port = null,
+        string redisParameters = "")
     {
         int status = NginxInstance.NewPort();
         string http = $$"""
@@ -66,7 +67,8 @@ public sealed class RedisMetricsTests
                 location = /metrics { oauth_status; }
             }
             """;
-        return new Gw(RedisFleetTests.Gateway(name, _idp, _redis.Port, secret, http: http), status);
+        return new Gw(RedisFleetTests.Gateway(name, _idp, port ?? _redis.Port, secret, redisParameters, http: http),
+            status);
     }
 
     private static async Task<PrometheusText> Scrape(Gw gw)
@@ -235,5 +237,43 @@ public sealed class RedisMetricsTests
         {
             _redis.Kill();   // the next test starts it again, without a password
         }
+    }
+
+    [TestCase(FakeRedisMode.Garbage, "garbage")]
+    [TestCase(FakeRedisMode.HugeBulk, "garbage")]
+    [TestCase(FakeRedisMode.Array, "garbage")]
+    [TestCase(FakeRedisMode.Close, "unreachable")]
+    [TestCase(FakeRedisMode.Hang, "timeout")]
+    public async Task A_misbehaving_Redis_counts_the_lookup_as_an_error_of_its_kind(FakeRedisMode mode, string kind)
+    {
+        using var fake = new FakeRedis(mode);
+        using Gw a = Gateway("rm-fake", port: fake.Port, redisParameters: "read_timeout=300ms");
+        string token = NewToken("fake");
+
+        await Introspected(a, token);   // a miss: the IdP answers, nothing fails
+
+        PrometheusText t = await Poll.UntilAsync(() => Scrape(a), t => Lookup(t, "error") >= 1, "the GET counted");
+        Assert.Multiple(() =>
+        {
+            Assert.That(Lookup(t, "error"), Is.EqualTo(1));
+            Assert.That(Error(t, "GET", kind), Is.EqualTo(1));
+            Assert.That(new[] { "timeout", "unreachable", "refused", "garbage" }.Where(k => k != kind)
+                .Sum(k => Error(t, "GET", k)), Is.EqualTo(0));
+            Assert.That(Lookup(t, "hit") + Lookup(t, "miss") + Lookup(t, "foreign"), Is.EqualTo(0));
+        });
+        Assert.That(_idp.Calls("/introspect", token), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task A_value_that_is_not_an_entry_of_ours_is_counted_foreign()
+    {
+        using var fake = new FakeRedis(FakeRedisMode.ForeignValue);
+        using Gw a = Gateway("rm-fake-foreign", port: fake.Port);
+
+        await Introspected(a, NewToken("fake-foreign"));
+
+        PrometheusText t = await Scrape(a);
+        Assert.That(Lookup(t, "foreign"), Is.EqualTo(1));
+        Assert.That(Lookup(t, "error"), Is.EqualTo(0));
     }
 }
