@@ -377,6 +377,9 @@ static ngx_http_auth_jwt_keys_t *ngx_http_auth_jwt_keys_find(u_char *set,
 static ngx_http_auth_jwt_keys_t *ngx_http_auth_jwt_keys_add(u_char *set,
     u_char *digest, int64_t handle, ngx_log_t *log);
 static void ngx_http_auth_jwt_keys_unref(void *data);
+static ngx_str_t *ngx_http_auth_jwt_keys_label(ngx_http_request_t *r,
+    ngx_http_auth_jwt_key_request_t *kr, ngx_str_t *uri);
+static int32_t ngx_http_auth_jwt_keys_count(int64_t handle);
 static ngx_int_t ngx_http_auth_jwt_key_files(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
 static ngx_http_auth_jwt_file_t *ngx_http_auth_jwt_file_get(
@@ -1438,6 +1441,12 @@ ngx_http_auth_jwt_keys_one(ngx_http_request_t *r,
                            "auth_jwt: key set \"%V\": fetching (%s)", uri,
                            have ? "kid not in the set" : "none cached");
 
+            if (have) {
+                ngx_oauth_metrics_keyset(r, ctx->kset,
+                                     ngx_http_auth_jwt_keys_label(r, kr, uri),
+                                     NGX_OAUTH_KS_REFETCH);
+            }
+
             ctx->kfetching = 1;
             return NGX_AGAIN;
 
@@ -1874,9 +1883,13 @@ ngx_http_auth_jwt_keys_store(ngx_http_request_t *r,
         goto failed;
     }
 
+    /* the entry's aux: its number of keys, for oauth_status */
+
     ngx_oauth_cache_put(r, jlcf->keys, NGX_HTTP_AUTH_JWT_KEYS_KIND, set,
-                        &value, 0, ttl);
+                        &value, ngx_http_auth_jwt_keys_count(handle), ttl);
     ngx_oauth_flight_store(r, f, &empty, 0, jlcf->key_miss);
+    ngx_oauth_metrics_keyset(r, set, ngx_http_auth_jwt_keys_label(r, kr, uri),
+                             NGX_OAUTH_KS_FETCH_OK);
 
     if (handle
         && ngx_http_auth_jwt_keys_find(set, head.digest) == NULL
@@ -1902,6 +1915,9 @@ failed:
     if (handle) {
         (void) ngx_oauth_managed.keyset_free(handle);
     }
+
+    ngx_oauth_metrics_keyset(r, set, ngx_http_auth_jwt_keys_label(r, kr, uri),
+                             NGX_OAUTH_KS_FETCH_ERROR);
 
     if (ngx_oauth_cache_get_kept(r, jlcf->keys, NGX_HTTP_AUTH_JWT_KEYS_KIND,
                                  set, &value,
@@ -6618,4 +6634,65 @@ ngx_http_auth_jwt_variable_path(ngx_http_request_t *r,
     v->not_found = 0;
 
     return NGX_OK;
+}
+
+
+/* ---- the key sets in oauth_status (ngx_oauth_metrics.c) ---------------- */
+
+/*
+ * A key set's label: its uri; the issuer of a discovery document; the
+ * jwks_uri (origin and path) of a discovered set, not its route
+ */
+
+static ngx_str_t *
+ngx_http_auth_jwt_keys_label(ngx_http_request_t *r,
+    ngx_http_auth_jwt_key_request_t *kr, ngx_str_t *uri)
+{
+    u_char     *p;
+    ngx_str_t  *label;
+
+    if (kr->format == NGX_HTTP_AUTH_JWT_DISCOVERY) {
+        return &kr->issuer;
+    }
+
+    if (!kr->discovered || uri->len < kr->route.len
+        || ngx_strncmp(uri->data, kr->route.data, kr->route.len) != 0)
+    {
+        return uri;
+    }
+
+    label = ngx_palloc(r->pool, sizeof(ngx_str_t));
+    p = ngx_pnalloc(r->pool, kr->origin.len + uri->len - kr->route.len);
+
+    if (label == NULL || p == NULL) {
+        return uri;
+    }
+
+    label->data = p;
+    p = ngx_cpymem(p, kr->origin.data, kr->origin.len);
+    p = ngx_cpymem(p, uri->data + kr->route.len, uri->len - kr->route.len);
+    label->len = p - label->data;
+
+    return label;
+}
+
+
+/* the keys of a parsed set (0: none, or a discovery document) */
+
+static int32_t
+ngx_http_auth_jwt_keys_count(int64_t handle)
+{
+    int32_t  verify, decrypt;
+
+    verify = 0;
+    decrypt = 0;
+
+    if (handle == 0
+        || ngx_oauth_managed.keyset_count(handle, &verify, &decrypt)
+           != NOX_OK)
+    {
+        return 0;
+    }
+
+    return verify + decrypt;
 }

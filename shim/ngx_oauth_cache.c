@@ -1480,3 +1480,46 @@ ngx_oauth_cache_entries(ngx_shm_zone_t *zone)
 
     return n;
 }
+
+
+/*
+ * An entry as it is, for oauth_status (the JWT key sets): not touched in
+ * the LRU order, read whether fresh or only kept
+ */
+
+ngx_int_t
+ngx_oauth_cache_peek(ngx_shm_zone_t *zone, u_char kind, u_char *hash,
+    u_char *buf, size_t size, time_t *expires, time_t *keep, int32_t *aux)
+{
+    time_t                   now;
+    ngx_int_t                rc;
+    ngx_oauth_cache_t       *cache;
+    ngx_oauth_cache_node_t  *cn;
+
+    cache = zone->data;
+
+    if (cache == NULL || cache->sh == NULL) {
+        return NGX_DECLINED;
+    }
+
+    now = ngx_time();
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    cn = ngx_oauth_cache_lookup(cache, hash);
+
+    if (cn && cn->kind == kind && cn->len >= size
+        && (cn->expires > now || cn->keep > now))
+    {
+        ngx_memcpy(buf, cn->data, size);
+        *expires = cn->expires;
+        *keep = cn->keep;
+        *aux = cn->aux;
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return rc;
+}

@@ -33,6 +33,9 @@
 #define NGX_OAUTH_METRICS_LOCATION      1
 #define NGX_OAUTH_METRICS_CACHE         2
 #define NGX_OAUTH_METRICS_IDP           3
+#define NGX_OAUTH_METRICS_REDIS         4
+#define NGX_OAUTH_METRICS_KEYSET        5
+#define NGX_OAUTH_METRICS_KINDS         NGX_OAUTH_METRICS_KEYSET
 
 /* a location slot: per module, [0] allowed, [reason] rejected */
 #define NGX_OAUTH_METRICS_MODULE_STRIDE 16
@@ -47,6 +50,20 @@
 #define NGX_OAUTH_I_BUCKETS             12
 #define NGX_OAUTH_I_SUM_MS              (NGX_OAUTH_I_BUCKET \
                                          + NGX_OAUTH_I_BUCKETS)
+
+/* a Redis slot (oauth_redis server): lookups, stores, errors, latency */
+#define NGX_OAUTH_RS_LOOKUP             0     /* + NGX_OAUTH_RL_* */
+#define NGX_OAUTH_RS_LOOKUPS            4
+#define NGX_OAUTH_RS_STORE              4     /* ok, error */
+#define NGX_OAUTH_RS_ERROR              6     /* + GET 0 / SET 4, + RE - 1 */
+#define NGX_OAUTH_RS_BUCKET             14
+#define NGX_OAUTH_RS_SUM_MS             (NGX_OAUTH_RS_BUCKET \
+                                         + NGX_OAUTH_I_BUCKETS)
+
+/* a key set slot: its name is the entry's key (32 bytes), then its label */
+#define NGX_OAUTH_METRICS_KEYS_KIND     'k'   /* ngx_http_oauth_jwt_module.c:
+                                                 NGX_HTTP_AUTH_JWT_KEYS_KIND */
+#define NGX_OAUTH_METRICS_KEYS_HEAD     (8 + 32)  /* fetched, digest */
 
 /* the result of the request so far ($oauth_result) */
 #define NGX_OAUTH_RESULT_NONE           0
@@ -87,6 +104,7 @@ typedef struct {
     ngx_shm_zone_t              *zone;      /* NULL: none (yet, or off) */
     ssize_t                      size;      /* NGX_CONF_UNSET: implicit */
     ngx_array_t                  caches;    /* of ngx_shm_zone_t * */
+    ngx_array_t                  redis;     /* of ngx_str_t: oauth_redis */
     ngx_str_t                    status_file;
     ngx_uint_t                   status_line;
 } ngx_oauth_metrics_main_conf_t;
@@ -168,6 +186,11 @@ static void ngx_oauth_metrics_idps(ngx_oauth_metrics_out_t *out,
     ngx_oauth_metrics_shctx_t *sh);
 static ngx_int_t ngx_oauth_metrics_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_oauth_metrics_zone_t *ngx_oauth_metrics_cycle_zone(void);
+static void ngx_oauth_metrics_redis_out(ngx_oauth_metrics_out_t *out,
+    ngx_oauth_metrics_main_conf_t *mmcf, ngx_oauth_metrics_shctx_t *sh);
+static void ngx_oauth_metrics_keysets(ngx_oauth_metrics_out_t *out,
+    ngx_oauth_metrics_main_conf_t *mmcf, ngx_oauth_metrics_shctx_t *sh);
 
 
 static ngx_command_t  ngx_oauth_metrics_commands[] = {
@@ -702,8 +725,12 @@ ngx_oauth_metrics_slot(ngx_oauth_metrics_zone_t *mz, ngx_uint_t kind,
             ngx_memory_barrier();
             sh->used++;
 
-        } else {
+        } else if (sh->slot[kind - 1].kind == kind) {
             s = &sh->slot[kind - 1];
+            (void) ngx_atomic_fetch_add(&sh->overflow, 1);
+
+        } else {
+            /* a zone kept from a build without this kind's "(other)" */
             (void) ngx_atomic_fetch_add(&sh->overflow, 1);
         }
     }
@@ -896,6 +923,12 @@ ngx_oauth_metrics_create_main_conf(ngx_conf_t *cf)
     mmcf->size = NGX_CONF_UNSET;
 
     if (ngx_array_init(&mmcf->caches, cf->pool, 4, sizeof(ngx_shm_zone_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (ngx_array_init(&mmcf->redis, cf->pool, 2, sizeof(ngx_str_t))
         != NGX_OK)
     {
         return NULL;
@@ -1182,7 +1215,7 @@ ngx_oauth_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
         sh = ngx_slab_calloc(shpool, size);
 
-        if (sh || n <= NGX_OAUTH_METRICS_IDP + 1) {
+        if (sh || n <= NGX_OAUTH_METRICS_KINDS + 1) {
             break;
         }
 
@@ -1197,13 +1230,13 @@ ngx_oauth_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     /* the "(other)" slots, one per kind, first */
 
-    for (k = NGX_OAUTH_METRICS_LOCATION; k <= NGX_OAUTH_METRICS_IDP; k++) {
+    for (k = NGX_OAUTH_METRICS_LOCATION; k <= NGX_OAUTH_METRICS_KINDS; k++) {
         ngx_oauth_metrics_fill(&sh->slot[k - 1], k,
                                (u_char *) NGX_OAUTH_METRICS_OTHER,
                                sizeof(NGX_OAUTH_METRICS_OTHER) - 1, 0);
     }
 
-    sh->used = NGX_OAUTH_METRICS_IDP;
+    sh->used = NGX_OAUTH_METRICS_KINDS;
 
     mz->sh = sh;
     shpool->data = sh;
@@ -1251,6 +1284,8 @@ ngx_oauth_metrics_status_handler(ngx_http_request_t *r)
     ngx_oauth_metrics_locations(&out, sh, 0);
     ngx_oauth_metrics_caches(&out, mmcf, sh);
     ngx_oauth_metrics_idps(&out, sh);
+    ngx_oauth_metrics_redis_out(&out, mmcf, sh);
+    ngx_oauth_metrics_keysets(&out, mmcf, sh);
 
     ngx_oauth_metrics_head(&out, "nginx_oauth_metrics_slots", "gauge",
                            "Slots of the metrics zone: used and max.");
@@ -1636,6 +1671,491 @@ ngx_oauth_metrics_idps(ngx_oauth_metrics_out_t *out,
                     out->b->last = ngx_sprintf(p, "} %uA\n", total);
                 }
             }
+        }
+    }
+}
+
+
+/* ---- the Redis second level (oauth_redis) ------------------------------ */
+
+static const char  *ngx_oauth_metrics_redis_lookups[NGX_OAUTH_RS_LOOKUPS] = {
+    "hit", "miss", "foreign", "error"
+};
+
+static const char  *ngx_oauth_metrics_redis_errors[NGX_OAUTH_RE_MAX] = {
+    "", "timeout", "unreachable", "refused", "garbage"
+};
+
+
+/* the zone from a worker's cycle: a Redis command ends without a request */
+
+static ngx_oauth_metrics_zone_t *
+ngx_oauth_metrics_cycle_zone(void)
+{
+    ngx_oauth_metrics_zone_t       *mz;
+    ngx_oauth_metrics_main_conf_t  *mmcf;
+
+    if (ngx_cycle->conf_ctx == NULL
+        || ngx_cycle->conf_ctx[ngx_http_module.index] == NULL)
+    {
+        return NULL;
+    }
+
+    mmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_oauth_metrics_module);
+
+    if (mmcf == NULL || mmcf->zone == NULL) {
+        return NULL;
+    }
+
+    mz = mmcf->zone->data;
+
+    return (mz->sh) ? mz : NULL;
+}
+
+
+static ngx_oauth_metrics_slot_t *
+ngx_oauth_metrics_redis_slot(void **slot, ngx_str_t *name)
+{
+    ngx_oauth_metrics_zone_t  *mz;
+
+    if (*slot == NULL) {
+        mz = ngx_oauth_metrics_cycle_zone();
+        if (mz == NULL) {
+            return NULL;
+        }
+
+        *slot = ngx_oauth_metrics_slot(mz, NGX_OAUTH_METRICS_REDIS,
+                                       name->data, name->len, 0);
+    }
+
+    return *slot;
+}
+
+
+ngx_int_t
+ngx_oauth_metrics_redis_server(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_str_t                      *n;
+    ngx_oauth_metrics_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_oauth_metrics_module);
+    if (mmcf == NULL) {
+        return NGX_OK;
+    }
+
+    n = ngx_array_push(&mmcf->redis);
+    if (n == NULL) {
+        return NGX_ERROR;
+    }
+
+    *n = *name;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_oauth_metrics_redis(void **slot, ngx_str_t *name, const char *what,
+    ngx_int_t rc, ngx_uint_t error, ngx_msec_t msec)
+{
+    ngx_uint_t                 i, get;
+    ngx_oauth_metrics_slot_t  *s;
+
+    s = ngx_oauth_metrics_redis_slot(slot, name);
+    if (s == NULL) {
+        return;
+    }
+
+    get = (what[0] == 'G');
+
+    if (rc == NGX_ERROR) {
+        if (error == NGX_OAUTH_RE_NONE || error >= NGX_OAUTH_RE_MAX) {
+            error = NGX_OAUTH_RE_UNREACHABLE;
+        }
+
+        (void) ngx_atomic_fetch_add(&s->c[get
+                                          ? NGX_OAUTH_RS_LOOKUP
+                                            + NGX_OAUTH_RL_ERROR
+                                          : NGX_OAUTH_RS_STORE + 1], 1);
+        (void) ngx_atomic_fetch_add(&s->c[NGX_OAUTH_RS_ERROR
+                                          + (get ? 0 : NGX_OAUTH_RE_MAX - 1)
+                                          + error - 1], 1);
+
+    } else if (get) {
+        if (rc == NGX_DECLINED) {
+            (void) ngx_atomic_fetch_add(&s->c[NGX_OAUTH_RS_LOOKUP
+                                              + NGX_OAUTH_RL_MISS], 1);
+        }
+
+        /* a value: hit or foreign when it is opened */
+
+    } else {
+        (void) ngx_atomic_fetch_add(&s->c[NGX_OAUTH_RS_STORE], 1);
+    }
+
+    for (i = 0; i < NGX_OAUTH_I_BUCKETS - 1; i++) {
+        if (msec <= ngx_oauth_metrics_buckets[i]) {
+            break;
+        }
+    }
+
+    (void) ngx_atomic_fetch_add(&s->c[NGX_OAUTH_RS_BUCKET + i], 1);
+    (void) ngx_atomic_fetch_add(&s->c[NGX_OAUTH_RS_SUM_MS], msec);
+}
+
+
+void
+ngx_oauth_metrics_redis_lookup(void **slot, ngx_str_t *name,
+    ngx_uint_t outcome)
+{
+    ngx_oauth_metrics_slot_t  *s;
+
+    s = ngx_oauth_metrics_redis_slot(slot, name);
+
+    if (s && outcome < NGX_OAUTH_RS_LOOKUPS) {
+        (void) ngx_atomic_fetch_add(&s->c[NGX_OAUTH_RS_LOOKUP + outcome], 1);
+    }
+}
+
+
+/* a series line: metric{redis="name"<more>} value */
+
+static u_char *
+ngx_oauth_metrics_redis_line(ngx_oauth_metrics_out_t *out, const char *metric,
+    ngx_str_t *name)
+{
+    u_char  *p;
+    size_t   len;
+
+    p = ngx_oauth_metrics_reserve(out, NGX_OAUTH_METRICS_LINE_MAX);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    len = ngx_min(name->len, NGX_OAUTH_METRICS_NAME_MAX);
+
+    p = ngx_sprintf(p, "%s{redis=\"", metric);
+    p = ngx_oauth_metrics_escape(p, name->data, len);
+    *p++ = '"';
+
+    return p;
+}
+
+
+static void
+ngx_oauth_metrics_redis_out(ngx_oauth_metrics_out_t *out,
+    ngx_oauth_metrics_main_conf_t *mmcf, ngx_oauth_metrics_shctx_t *sh)
+{
+    u_char                    *p;
+    size_t                     len;
+    ngx_str_t                 *names;
+    ngx_uint_t                 part, i, k, cmd;
+    ngx_atomic_uint_t          total, v;
+    ngx_oauth_metrics_slot_t  *s;
+
+    static const char  *heads[4][3] = {
+        { "nginx_oauth_redis_lookups_total", "counter",
+          "Second-level lookups (GET) by outcome: hit, miss, foreign (not "
+          "ours, or does not open with this key_file), error." },
+        { "nginx_oauth_redis_stores_total", "counter",
+          "Second-level stores (SET) by outcome." },
+        { "nginx_oauth_redis_errors_total", "counter",
+          "Redis commands that failed, by command and error: timeout, "
+          "unreachable, refused (an error reply), garbage." },
+        { "nginx_oauth_redis_command_duration_seconds", "histogram",
+          "Time from the start of a Redis command to its end." }
+    };
+
+    names = mmcf->redis.elts;
+
+    for (part = 0; part < 4; part++) {
+
+        ngx_oauth_metrics_head(out, heads[part][0], heads[part][1],
+                               heads[part][2]);
+
+        for (i = 0; i < mmcf->redis.nelts; i++) {
+
+            len = ngx_min(names[i].len, NGX_OAUTH_METRICS_NAME_MAX);
+            s = ngx_oauth_metrics_find(sh, NGX_OAUTH_METRICS_REDIS,
+                                       names[i].data, len, 0);
+
+#define ngx_oauth_metrics_rc(k)  (s ? s->c[k] : 0)
+
+            switch (part) {
+
+            case 0:
+                for (k = 0; k < NGX_OAUTH_RS_LOOKUPS; k++) {
+                    p = ngx_oauth_metrics_redis_line(out, heads[0][0],
+                                                     &names[i]);
+                    if (p == NULL) {
+                        return;
+                    }
+
+                    out->b->last = ngx_sprintf(p, ",outcome=\"%s\"} %uA\n",
+                                       ngx_oauth_metrics_redis_lookups[k],
+                                       ngx_oauth_metrics_rc(
+                                           NGX_OAUTH_RS_LOOKUP + k));
+                }
+
+                break;
+
+            case 1:
+                for (k = 0; k < 2; k++) {
+                    p = ngx_oauth_metrics_redis_line(out, heads[1][0],
+                                                     &names[i]);
+                    if (p == NULL) {
+                        return;
+                    }
+
+                    out->b->last = ngx_sprintf(p, ",outcome=\"%s\"} %uA\n",
+                                       k ? "error" : "ok",
+                                       ngx_oauth_metrics_rc(
+                                           NGX_OAUTH_RS_STORE + k));
+                }
+
+                break;
+
+            case 2:
+                for (cmd = 0; cmd < 2; cmd++) {
+                    for (k = 1; k < NGX_OAUTH_RE_MAX; k++) {
+                        p = ngx_oauth_metrics_redis_line(out, heads[2][0],
+                                                         &names[i]);
+                        if (p == NULL) {
+                            return;
+                        }
+
+                        out->b->last = ngx_sprintf(p,
+                                       ",command=\"%s\",error=\"%s\"} %uA\n",
+                                       cmd ? "SET" : "GET",
+                                       ngx_oauth_metrics_redis_errors[k],
+                                       ngx_oauth_metrics_rc(
+                                           NGX_OAUTH_RS_ERROR
+                                           + cmd * (NGX_OAUTH_RE_MAX - 1)
+                                           + k - 1));
+                    }
+                }
+
+                break;
+
+            default:
+                total = 0;
+
+                for (k = 0; k <= NGX_OAUTH_I_BUCKETS + 1; k++) {
+                    p = ngx_oauth_metrics_reserve(out,
+                                                 NGX_OAUTH_METRICS_LINE_MAX);
+                    if (p == NULL) {
+                        return;
+                    }
+
+                    p = ngx_sprintf(p, "%s%s{redis=\"", heads[3][0],
+                                    k < NGX_OAUTH_I_BUCKETS ? "_bucket"
+                                    : (k == NGX_OAUTH_I_BUCKETS
+                                       ? "_sum" : "_count"));
+                    p = ngx_oauth_metrics_escape(p, names[i].data, len);
+                    *p++ = '"';
+
+                    if (k < NGX_OAUTH_I_BUCKETS) {
+                        total += ngx_oauth_metrics_rc(NGX_OAUTH_RS_BUCKET + k);
+                        out->b->last = ngx_sprintf(p, ",le=\"%s\"} %uA\n",
+                                                   ngx_oauth_metrics_le[k],
+                                                   total);
+
+                    } else if (k == NGX_OAUTH_I_BUCKETS) {
+                        v = ngx_oauth_metrics_rc(NGX_OAUTH_RS_SUM_MS);
+                        out->b->last = ngx_sprintf(p, "} %uA.%03uA\n",
+                                                   v / 1000, v % 1000);
+
+                    } else {
+                        out->b->last = ngx_sprintf(p, "} %uA\n", total);
+                    }
+                }
+
+                break;
+            }
+
+#undef ngx_oauth_metrics_rc
+        }
+    }
+}
+
+
+/* ---- the JWT key sets (auth_jwt_key_request, auth_jwt_discovery) ------- */
+
+void
+ngx_oauth_metrics_keyset(ngx_http_request_t *r, u_char *set,
+    ngx_str_t *label, ngx_uint_t what)
+{
+    u_char                     name[NGX_OAUTH_METRICS_NAME_MAX];
+    size_t                     len;
+    ngx_oauth_metrics_slot_t  *s;
+    ngx_oauth_metrics_zone_t  *mz;
+
+    mz = ngx_oauth_metrics_get_zone(r);
+    if (mz == NULL || what > NGX_OAUTH_KS_REFETCH) {
+        return;
+    }
+
+    /* the name: the entry's key, then the label (cut to the room) */
+
+    ngx_memcpy(name, set, NOX_SHA256_LEN);
+    len = ngx_min(label->len, NGX_OAUTH_METRICS_NAME_MAX - NOX_SHA256_LEN);
+    ngx_memcpy(name + NOX_SHA256_LEN, label->data, len);
+
+    s = ngx_oauth_metrics_slot(mz, NGX_OAUTH_METRICS_KEYSET, name,
+                               NOX_SHA256_LEN + len, NOX_SHA256_LEN);
+
+    if (s) {
+        (void) ngx_atomic_fetch_add(&s->c[what], 1);
+    }
+}
+
+
+/* the label of a key set slot: its name after the entry's key */
+
+static u_char *
+ngx_oauth_metrics_keyset_line(ngx_oauth_metrics_out_t *out,
+    const char *metric, ngx_oauth_metrics_slot_t *s)
+{
+    u_char  *p;
+    size_t   split;
+
+    p = ngx_oauth_metrics_reserve(out, NGX_OAUTH_METRICS_LINE_MAX);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    split = ngx_min(s->split, s->len);
+
+    p = ngx_sprintf(p, "%s{keyset=\"", metric);
+    p = ngx_oauth_metrics_escape(p, s->name + split, s->len - split);
+    *p++ = '"';
+
+    return p;
+}
+
+
+/*
+ * Gauges from the key zone, read at scrape time (under its lock, here and
+ * never on a request's path), counters from the metrics zone
+ */
+
+static void
+ngx_oauth_metrics_keysets(ngx_oauth_metrics_out_t *out,
+    ngx_oauth_metrics_main_conf_t *mmcf, ngx_oauth_metrics_shctx_t *sh)
+{
+    u_char                     *p;
+    u_char                      head[NGX_OAUTH_METRICS_KEYS_HEAD];
+    time_t                      expires, keep, now;
+    int32_t                     aux;
+    int64_t                     fetched;
+    ngx_int_t                   rc;
+    ngx_uint_t                  part, i, n, z, k;
+    ngx_atomic_uint_t           v;
+    ngx_shm_zone_t            **zones;
+    ngx_oauth_metrics_slot_t   *s;
+
+    static const char  *heads[6][3] = {
+        { "nginx_oauth_keyset_fetches_total", "counter",
+          "Key set and discovery document fetches by outcome." },
+        { "nginx_oauth_keyset_kid_miss_refetches_total", "counter",
+          "Fetches started because a token's kid was not in the set." },
+        { "nginx_oauth_keyset_keys", "gauge",
+          "Keys in the cached set (0 for a discovery document)." },
+        { "nginx_oauth_keyset_fetched_timestamp_seconds", "gauge",
+          "Unix time of the last successful fetch of the cached set." },
+        { "nginx_oauth_keyset_refresh_due_timestamp_seconds", "gauge",
+          "Unix time the cached set is due for a refresh." },
+        { "nginx_oauth_keyset_stale", "gauge",
+          "1 while the cached set is served past its refresh time "
+          "(its refresh failed or has not ended), else 0." }
+    };
+
+    zones = mmcf->caches.elts;
+    now = ngx_time();
+    n = sh->used;
+
+    for (part = 0; part < 6; part++) {
+
+        ngx_oauth_metrics_head(out, heads[part][0], heads[part][1],
+                               heads[part][2]);
+
+        for (i = 0; i < n; i++) {
+            s = &sh->slot[i];
+
+            if (!s->ready || s->kind != NGX_OAUTH_METRICS_KEYSET) {
+                continue;
+            }
+
+            if (part < 2) {
+                if (s->split == 0
+                    && s->c[0] + s->c[1] + s->c[2] == 0)
+                {
+                    continue;               /* "(other)", unused */
+                }
+
+                for (k = 0; k < (part ? 1u : 2u); k++) {
+                    p = ngx_oauth_metrics_keyset_line(out, heads[part][0], s);
+                    if (p == NULL) {
+                        return;
+                    }
+
+                    if (part == 0) {
+                        p = ngx_sprintf(p, ",outcome=\"%s\"",
+                                        k ? "error" : "ok");
+                    }
+
+                    out->b->last = ngx_sprintf(p, "} %uA\n",
+                                               s->c[part ? NGX_OAUTH_KS_REFETCH
+                                                         : k]);
+                }
+
+                continue;
+            }
+
+            /* the gauges: the set as the key zone holds it now */
+
+            if (s->split != NOX_SHA256_LEN) {
+                continue;
+            }
+
+            rc = NGX_DECLINED;
+
+            for (z = 0; z < mmcf->caches.nelts && rc != NGX_OK; z++) {
+                rc = ngx_oauth_cache_peek(zones[z],
+                                          NGX_OAUTH_METRICS_KEYS_KIND,
+                                          s->name, head, sizeof(head),
+                                          &expires, &keep, &aux);
+            }
+
+            if (rc != NGX_OK) {
+                continue;
+            }
+
+            ngx_memcpy(&fetched, head, sizeof(int64_t));
+
+            switch (part) {
+            case 2:
+                v = (aux > 0) ? (ngx_atomic_uint_t) aux : 0;
+                break;
+            case 3:
+                v = (fetched > 0) ? (ngx_atomic_uint_t) fetched : 0;
+                break;
+            case 4:
+                v = (expires > 0) ? (ngx_atomic_uint_t) expires : 0;
+                break;
+            default:
+                v = (expires <= now) ? 1 : 0;
+                break;
+            }
+
+            p = ngx_oauth_metrics_keyset_line(out, heads[part][0], s);
+            if (p == NULL) {
+                return;
+            }
+
+            out->b->last = ngx_sprintf(p, "} %uA\n", v);
         }
     }
 }

@@ -112,4 +112,62 @@ void ngx_oauth_metrics_idp(ngx_http_request_t *r, const char *who,
 ngx_uint_t ngx_oauth_cache_entries(ngx_shm_zone_t *zone);
 
 
+/* ---- the Redis second level and the JWT key sets ----------------------- */
+
+/* why a Redis command failed */
+
+#define NGX_OAUTH_RE_NONE           0
+#define NGX_OAUTH_RE_TIMEOUT        1   /* connect, send or reply timed out */
+#define NGX_OAUTH_RE_UNREACHABLE    2   /* connection refused, closed, reset */
+#define NGX_OAUTH_RE_REFUSED        3   /* an error reply (-ERR, -NOAUTH) */
+#define NGX_OAUTH_RE_GARBAGE        4   /* not a RESP reply of the kind asked */
+#define NGX_OAUTH_RE_MAX            5
+
+/* what a Redis lookup found (after its GET ended well) */
+
+#define NGX_OAUTH_RL_HIT            0
+#define NGX_OAUTH_RL_MISS           1
+#define NGX_OAUTH_RL_FOREIGN        2   /* not ours: another key_file, too
+                                           short, does not open */
+#define NGX_OAUTH_RL_ERROR          3
+
+/* what happened to a JWT key set */
+
+#define NGX_OAUTH_KS_FETCH_OK       0
+#define NGX_OAUTH_KS_FETCH_ERROR    1
+#define NGX_OAUTH_KS_REFETCH        2   /* a fetch for a kid not in the set */
+
+
+/* oauth_redis: the server name has series in oauth_status */
+ngx_int_t ngx_oauth_metrics_redis_server(ngx_conf_t *cf, ngx_str_t *name);
+
+/*
+ * a Redis command ("GET", "SET") of server name ended: rc NGX_OK (a value
+ * or stored), NGX_DECLINED (GET: none), NGX_ERROR with error
+ * (NGX_OAUTH_RE_*); msec it took; *slot is the server's (per worker)
+ */
+void ngx_oauth_metrics_redis(void **slot, ngx_str_t *name, const char *what,
+    ngx_int_t rc, ngx_uint_t error, ngx_msec_t msec);
+
+/* what a GET's value turned out to be (NGX_OAUTH_RL_*) */
+void ngx_oauth_metrics_redis_lookup(void **slot, ngx_str_t *name,
+    ngx_uint_t outcome);
+
+/*
+ * a key set (set: its entry's key in the key zone; label: its URI, or the
+ * issuer of auth_jwt_discovery) was fetched or refetched (NGX_OAUTH_KS_*)
+ */
+void ngx_oauth_metrics_keyset(ngx_http_request_t *r, u_char *set,
+    ngx_str_t *label, ngx_uint_t what);
+
+/*
+ * ngx_oauth_cache.c: the entry (kind, hash) of a cache zone, read under
+ * the zone's lock for oauth_status (its first size bytes to buf): NGX_OK
+ * and its times and aux, or NGX_DECLINED (none, or too short)
+ */
+ngx_int_t ngx_oauth_cache_peek(ngx_shm_zone_t *zone, u_char kind,
+    u_char *hash, u_char *buf, size_t size, time_t *expires, time_t *keep,
+    int32_t *aux);
+
+
 #endif /* NGX_OAUTH_METRICS_H */

@@ -21,6 +21,7 @@
 #include "ngx_oauth_core.h"
 #include "ngx_oauth_cache.h"
 #include "ngx_oauth_redis.h"
+#include "ngx_oauth_metrics.h"
 
 
 #define NGX_OAUTH_REDIS_BUF         4096
@@ -53,6 +54,7 @@ struct ngx_oauth_redis_s {
     ngx_uint_t                   busy;
     time_t                       warned;
     ngx_log_t                    log;         /* connections: quiet */
+    void                        *metrics;     /* this worker's counters */
 };
 
 
@@ -82,6 +84,8 @@ struct ngx_oauth_redis_op_s {
     u_char                      *in_last;
     u_char                      *in_end;
     ngx_uint_t                   hello;       /* hello replies to read */
+    ngx_msec_t                   start;       /* metrics: latency */
+    ngx_uint_t                   error;       /* NGX_OAUTH_RE_* */
 };
 
 
@@ -114,8 +118,8 @@ static ngx_int_t ngx_oauth_redis_parse(u_char *p, u_char *last,
     ngx_oauth_redis_reply_t *reply);
 static void ngx_oauth_redis_end(ngx_oauth_redis_op_t *op, ngx_int_t rc,
     ngx_str_t *value, ngx_uint_t keep);
-static void ngx_oauth_redis_fail(ngx_oauth_redis_op_t *op, const char *why,
-    ngx_err_t err);
+static void ngx_oauth_redis_fail(ngx_oauth_redis_op_t *op, ngx_uint_t error,
+    const char *why, ngx_err_t err);
 static void ngx_oauth_redis_close(ngx_oauth_redis_conn_t *conn);
 static void ngx_oauth_redis_cancelable(ngx_oauth_redis_op_t *op);
 static void ngx_oauth_redis_idle_read(ngx_event_t *rev);
@@ -355,6 +359,10 @@ ngx_oauth_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (srv->defined) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "duplicate oauth_redis \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_oauth_metrics_redis_server(cf, &value[1]) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -810,6 +818,7 @@ ngx_oauth_redis_op(ngx_oauth_redis_t *srv, const char *what,
     op->pool = pool;
     op->srv = srv;
     op->what = what;
+    op->start = ngx_current_msec;
 
     op->out = ngx_pnalloc(pool, srv->hello.len + command->len);
     op->in = ngx_pnalloc(pool, NGX_OAUTH_REDIS_BUF);
@@ -899,6 +908,9 @@ ngx_oauth_redis_start(ngx_oauth_redis_op_t *op)
     if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
         ngx_oauth_redis_warn(srv, ngx_cycle->log, ngx_socket_errno,
                              "cannot connect");
+        ngx_oauth_metrics_redis(&srv->metrics, &srv->name, op->what,
+                                NGX_ERROR, NGX_OAUTH_RE_UNREACHABLE,
+                                ngx_current_msec - op->start);
         if (conn->pc.connection) {
             ngx_close_connection(conn->pc.connection);
         }
@@ -952,7 +964,8 @@ ngx_oauth_redis_write(ngx_event_t *wev)
     }
 
     if (wev->timedout) {
-        ngx_oauth_redis_fail(op, "timed out connecting or sending", 0);
+        ngx_oauth_redis_fail(op, NGX_OAUTH_RE_TIMEOUT,
+                             "timed out connecting or sending", 0);
         return;
     }
 
@@ -965,14 +978,16 @@ ngx_oauth_redis_write(ngx_event_t *wev)
             }
 
             if (ngx_handle_write_event(wev, 0) != NGX_OK) {
-                ngx_oauth_redis_fail(op, "cannot wait to send", 0);
+                ngx_oauth_redis_fail(op, NGX_OAUTH_RE_UNREACHABLE,
+                                     "cannot wait to send", 0);
             }
 
             return;
         }
 
         if (n <= 0) {
-            ngx_oauth_redis_fail(op, "cannot connect or send",
+            ngx_oauth_redis_fail(op, NGX_OAUTH_RE_UNREACHABLE,
+                                 "cannot connect or send",
                                  ngx_socket_errno);
             return;
         }
@@ -996,7 +1011,8 @@ ngx_oauth_redis_write(ngx_event_t *wev)
     }
 
     if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
-        ngx_oauth_redis_fail(op, "cannot wait for the reply", 0);
+        ngx_oauth_redis_fail(op, NGX_OAUTH_RE_UNREACHABLE,
+                             "cannot wait for the reply", 0);
     }
 }
 
@@ -1022,7 +1038,8 @@ ngx_oauth_redis_read(ngx_event_t *rev)
     }
 
     if (rev->timedout) {
-        ngx_oauth_redis_fail(op, "timed out waiting for the reply", 0);
+        ngx_oauth_redis_fail(op, NGX_OAUTH_RE_TIMEOUT,
+                             "timed out waiting for the reply", 0);
         return;
     }
 
@@ -1038,7 +1055,8 @@ ngx_oauth_redis_read(ngx_event_t *rev)
             len = ngx_oauth_redis_parse(op->in_pos, op->in_last, &reply);
 
             if (len == NGX_ERROR) {
-                ngx_oauth_redis_fail(op, "answered with bytes that are not "
+                ngx_oauth_redis_fail(op, NGX_OAUTH_RE_GARBAGE,
+                                     "answered with bytes that are not "
                                      "a RESP reply of the expected kind", 0);
                 return;
             }
@@ -1055,6 +1073,7 @@ ngx_oauth_redis_read(ngx_event_t *rev)
                                          "refused AUTH or SELECT: \"%*s\"",
                                          ngx_min(reply.value.len, 80),
                                          reply.value.data);
+                    op->error = NGX_OAUTH_RE_REFUSED;
                     ngx_oauth_redis_end(op, NGX_ERROR, NULL, 0);
                     return;
                 }
@@ -1068,6 +1087,7 @@ ngx_oauth_redis_read(ngx_event_t *rev)
                                      "refused %s: \"%*s\"", op->what,
                                      ngx_min(reply.value.len, 80),
                                      reply.value.data);
+                op->error = NGX_OAUTH_RE_REFUSED;
                 ngx_oauth_redis_end(op, NGX_ERROR, NULL, 0);
                 return;
             }
@@ -1075,7 +1095,8 @@ ngx_oauth_redis_read(ngx_event_t *rev)
             if (op->waiter) {
                 /* GET */
                 if (reply.type != '$') {
-                    ngx_oauth_redis_fail(op, "answered GET with a reply "
+                    ngx_oauth_redis_fail(op, NGX_OAUTH_RE_GARBAGE,
+                                         "answered GET with a reply "
                                          "that is not a bulk string", 0);
                     return;
                 }
@@ -1105,14 +1126,16 @@ ngx_oauth_redis_read(ngx_event_t *rev)
 
             } else {
                 if (size > NGX_OAUTH_REDIS_MAX_VALUE + 1024) {
-                    ngx_oauth_redis_fail(op, "answered more than expected",
+                    ngx_oauth_redis_fail(op, NGX_OAUTH_RE_GARBAGE,
+                                         "answered more than expected",
                                          0);
                     return;
                 }
 
                 p = ngx_pnalloc(op->pool, size * 2);
                 if (p == NULL) {
-                    ngx_oauth_redis_fail(op, "out of memory", 0);
+                    ngx_oauth_redis_fail(op, NGX_OAUTH_RE_UNREACHABLE,
+                                         "out of memory", 0);
                     return;
                 }
 
@@ -1129,19 +1152,22 @@ ngx_oauth_redis_read(ngx_event_t *rev)
 
         if (n == NGX_AGAIN) {
             if (ngx_handle_read_event(rev, 0) != NGX_OK) {
-                ngx_oauth_redis_fail(op, "cannot wait for the reply", 0);
+                ngx_oauth_redis_fail(op, NGX_OAUTH_RE_UNREACHABLE,
+                                     "cannot wait for the reply", 0);
             }
 
             return;
         }
 
         if (n == 0) {
-            ngx_oauth_redis_fail(op, "closed the connection", 0);
+            ngx_oauth_redis_fail(op, NGX_OAUTH_RE_UNREACHABLE,
+                                 "closed the connection", 0);
             return;
         }
 
         if (n == NGX_ERROR) {
-            ngx_oauth_redis_fail(op, "cannot be read", ngx_socket_errno);
+            ngx_oauth_redis_fail(op, NGX_OAUTH_RE_UNREACHABLE,
+                                 "cannot be read", ngx_socket_errno);
             return;
         }
 
@@ -1166,6 +1192,9 @@ ngx_oauth_redis_end(ngx_oauth_redis_op_t *op, ngx_int_t rc, ngx_str_t *value,
 
     srv = op->srv;
     g = op->waiter;
+
+    ngx_oauth_metrics_redis(&srv->metrics, &srv->name, op->what, rc,
+                            op->error, ngx_current_msec - op->start);
 
     if (g) {
         g->op = NULL;
@@ -1229,9 +1258,11 @@ ngx_oauth_redis_end(ngx_oauth_redis_op_t *op, ngx_int_t rc, ngx_str_t *value,
 
 
 static void
-ngx_oauth_redis_fail(ngx_oauth_redis_op_t *op, const char *why,
-    ngx_err_t err)
+ngx_oauth_redis_fail(ngx_oauth_redis_op_t *op, ngx_uint_t error,
+    const char *why, ngx_err_t err)
 {
+    op->error = error;
+
     ngx_oauth_redis_warn(op->srv, ngx_cycle->log, err, "%s: %s", op->what,
                          why);
 
@@ -1428,6 +1459,8 @@ ngx_oauth_l2_result(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
         ngx_oauth_redis_warn(srv, r->connection->log, 0,
                              "the entry of \"%V\" is not one of ours",
                              &g->key);
+        ngx_oauth_metrics_redis_lookup(&srv->metrics, &srv->name,
+                                       NGX_OAUTH_RL_FOREIGN);
         return NGX_DECLINED;
     }
 
@@ -1451,6 +1484,8 @@ ngx_oauth_l2_result(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
                       "oauth_redis \"%V\": the entry of \"%V\" does not "
                       "open with this key_file: a miss", &srv->name,
                       &g->key);
+        ngx_oauth_metrics_redis_lookup(&srv->metrics, &srv->name,
+                                       NGX_OAUTH_RL_FOREIGN);
         return NGX_DECLINED;
     }
 
@@ -1458,12 +1493,16 @@ ngx_oauth_l2_result(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "oauth_redis \"%V\": nox_cache_open failed: %D",
                       &srv->name, rc);
+        ngx_oauth_metrics_redis_lookup(&srv->metrics, &srv->name,
+                                       NGX_OAUTH_RL_FOREIGN);
         return NGX_DECLINED;
     }
 
     now = ngx_time();
 
     if (expires <= (int64_t) now) {
+        ngx_oauth_metrics_redis_lookup(&srv->metrics, &srv->name,
+                                       NGX_OAUTH_RL_MISS);
         return NGX_DECLINED;
     }
 
@@ -1476,6 +1515,9 @@ ngx_oauth_l2_result(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     value->data = p;
     value->len = (size_t) len;
     *aux = a;
+
+    ngx_oauth_metrics_redis_lookup(&srv->metrics, &srv->name,
+                                   NGX_OAUTH_RL_HIT);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "oauth_redis: hit \"%V\", %T s left", &g->key, *ttl);
