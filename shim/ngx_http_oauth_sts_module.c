@@ -190,8 +190,6 @@ static char *ngx_http_sts_option(ngx_conf_t *cf, void *data,
     ngx_str_t *name, ngx_str_t *value);
 static char *ngx_http_sts_param(ngx_conf_t *cf, void *data,
     ngx_str_t *name, ngx_str_t *value);
-static char *ngx_http_sts_cache_redis(ngx_conf_t *cf,
-    ngx_oauth_cache_conf_t *cc, ngx_str_t *name);
 static char *ngx_http_sts_cache_option(ngx_conf_t *cf, void *data,
     ngx_str_t *name, ngx_str_t *value);
 static char *ngx_http_sts_opt_add(ngx_conf_t *cf, ngx_array_t **opts,
@@ -1188,6 +1186,7 @@ ngx_http_sts_cache_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t               *value;
     ngx_http_sts_cache_t     c;
     ngx_oauth_cache_conf_t  *cc;
+    ngx_oauth_redis_t       *srv;
 
     value = cf->args->elts;
 
@@ -1236,11 +1235,13 @@ ngx_http_sts_cache_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (c.redis.len) {
-        rv = ngx_http_sts_cache_redis(cf, cc, &c.redis);
-        if (rv != NGX_CONF_OK) {
-            return rv;
-        }
+    /* "...&redis=name": the zone's second level (oauth_redis) */
+
+    if (c.redis.len
+        && (ngx_oauth_redis_ref(cf, &c.redis, &srv) != NGX_CONF_OK
+            || ngx_oauth_cache_set_redis(cf, cc, srv) != NGX_CONF_OK))
+    {
+        return NGX_CONF_ERROR;
     }
 
     /* in a location: the cache of this location's exchanges */
@@ -1254,22 +1255,6 @@ ngx_http_sts_cache_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
-}
-
-
-/* STSCache shm "...&redis=name": the zone's second level (oauth_redis) */
-
-static char *
-ngx_http_sts_cache_redis(ngx_conf_t *cf, ngx_oauth_cache_conf_t *cc,
-    ngx_str_t *name)
-{
-    ngx_oauth_redis_t  *srv;
-
-    if (ngx_oauth_redis_ref(cf, name, &srv) != NGX_CONF_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    return ngx_oauth_cache_set_redis(cf, cc, srv);
 }
 
 
@@ -1293,13 +1278,7 @@ ngx_http_sts_cache_option(ngx_conf_t *cf, void *data, ngx_str_t *name,
 
     } else if (ngx_strcmp(name->data, "redis") == 0) {
         c->redis = *value;
-
-        if (value->len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\": redis= needs the name of an "
-                               "oauth_redis", ngx_oauth_directive_name(cf));
-            return NGX_CONF_ERROR;
-        }
+        c->entries = value->len ? c->entries : 0;   /* empty: invalid */
     }
 
     if (c->name.len == 0 || c->entries <= 0 || c->value_size <= 0
