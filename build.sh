@@ -8,7 +8,9 @@
 #                         Ctrl-C stops both
 #   ./build.sh test       build and run every test
 #   ./build.sh image      build the Docker image (docker/Dockerfile) with the
-#                         module installed; tag: nginx-oauth:latest
+#                         module installed; tag: nginx-oauth:latest (and
+#                         nginx-oauth-redis:latest, docker/redis/, for the
+#                         fleet example nginx-conf/fleet/compose.yaml)
 #   ./build.sh deb        build, then the Debian binary package
 #                         build/deb/libnginx-mod-http-oauth_<version>_<arch>.deb
 #                         (packaging/debian/), depending on the nginx ABI the
