@@ -8,7 +8,9 @@
 #                         Ctrl-C stops both
 #   ./build.sh test       build and run every test
 #   ./build.sh image      build the Docker image (docker/Dockerfile) with the
-#                         module installed; tag: nginx-oauth:latest
+#                         module installed; tag: nginx-oauth:latest (and
+#                         nginx-oauth-redis:latest, docker/redis/, for the
+#                         fleet example nginx-conf/fleet/compose.yaml)
 #   ./build.sh deb        build, then the Debian binary package
 #                         build/deb/libnginx-mod-http-oauth_<version>_<arch>.deb
 #                         (packaging/debian/), depending on the nginx ABI the
@@ -34,6 +36,9 @@
 #   BASE_IMAGE=debian:bookworm-slim  base of the Docker image (its nginx must
 #                                    match the nginx the module is built for)
 #   IMAGE=nginx-oauth:latest         tag of the Docker image
+#   REDIS_IMAGE=nginx-oauth-redis:latest
+#                                    tag of the Redis image of the fleet
+#                                    example (nginx-conf/fleet/compose.yaml)
 #   FUZZ_SECONDS=3                   seconds per fuzz target in ./build.sh test
 #   NGINX_ABI=nginx-abi-1.22.1-7     the package's nginx dependency, when
 #                                    NGINX_SRC is not Debian's nginx-dev tree
@@ -138,6 +143,7 @@ build_all() {
 # --- Docker -------------------------------------------------------------
 BASE_IMAGE=${BASE_IMAGE:-debian:bookworm-slim}
 IMAGE=${IMAGE:-nginx-oauth:latest}
+REDIS_IMAGE=${REDIS_IMAGE:-nginx-oauth-redis:latest}
 
 # Makes sure a Docker engine answers. As root, installs docker.io and starts
 # dockerd with no bridge and no iptables: containers use host networking
@@ -220,6 +226,18 @@ build_image() {
     docker run --rm --network host "$IMAGE" nginx -t >"$BUILD/docker-check.log" 2>&1 \
         || { cat "$BUILD/docker-check.log"; die "the image's nginx rejects the module"; }
     log "built $IMAGE"
+    build_redis_image
+}
+
+# redis-server from Debian on the same base, for the fleet example
+# (nginx-conf/fleet/compose.yaml) and its test (Fleet/ComposeFleetTests.cs)
+build_redis_image() {
+    log "image $REDIS_IMAGE (base $BASE_IMAGE)"
+    docker build --network host --build-arg BASE_IMAGE="$BASE_IMAGE" \
+        -t "$REDIS_IMAGE" -f "$ROOT/docker/redis/Dockerfile" "$ROOT/docker/redis" \
+        >"$BUILD/docker-redis-build.log" 2>&1 \
+        || { tail -30 "$BUILD/docker-redis-build.log"; die "docker build of $REDIS_IMAGE failed"; }
+    log "built $REDIS_IMAGE"
 }
 
 # --- Debian package -----------------------------------------------------
@@ -351,6 +369,8 @@ cmd_test() {
         return $local_rc
     fi
     build_image
+    # the compose example (Fleet/ComposeFleetTests.cs): Debian's docker-compose
+    docker compose version >/dev/null 2>&1 || ensure_packages docker-compose
     # the package test (Tests/PackageTests.cs) installs it into $BASE_IMAGE
     local deb=""
     if [ "${NGINX_OAUTH_SKIP_PACKAGE:-0}" != 1 ]; then
@@ -362,7 +382,7 @@ cmd_test() {
     local api
     api=$(docker version -f '{{.Server.APIVersion}}' 2>/dev/null || true)
     local rc=0
-    NGINX_OAUTH_HOST=container NGINX_OAUTH_IMAGE="$IMAGE" \
+    NGINX_OAUTH_HOST=container NGINX_OAUTH_IMAGE="$IMAGE" NGINX_OAUTH_REDIS_IMAGE="$REDIS_IMAGE" \
         NGINX_OAUTH_DEB="$deb" NGINX_OAUTH_BASE_IMAGE="$BASE_IMAGE" \
         TESTCONTAINERS_RYUK_DISABLED=true DOCKER_API_VERSION="${api:-1.41}" \
         dotnet test "$ROOT/tests/NginxOAuth.IntegrationTests" -c Release --nologo \

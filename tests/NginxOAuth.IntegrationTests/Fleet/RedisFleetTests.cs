@@ -55,10 +55,16 @@ public sealed class RedisFleetTests
 
     /// <summary>A gateway: introspection at /i, exchange at /x, both caches with redis=shared.</summary>
     internal static NginxInstance Gateway(string name, FakeIdp idp, int redisPort, string secret = Secret,
-        string redisParameters = "", string http = "", int workers = 2)
+        string redisParameters = "", string http = "", int workers = 2, string? redisPassword = null)
     {
         var nginx = new NginxInstance(name) { WorkerProcesses = workers };
         string key = nginx.WriteFile("redis.key", secret + "\n");
+        if (redisPassword is not null)
+        {
+            // in the instance directory: the container run mounts only that
+            redisParameters += $" password_file={nginx.WriteFile("redis.pass", redisPassword + "\n")}";
+        }
+
         string echo = nginx.Echo("sub=$oauth2_token_sub");
         nginx.Start($$"""
             oauth_redis shared 127.0.0.1:{{redisPort}} key_file={{key}} prefix=fleet: {{redisParameters}};
@@ -412,10 +418,6 @@ public sealed class RedisFleetTests
         return nginx;
     }
 
-    private NginxInstance GatewayWithPassword(string name, int port, string password)
-    {
-        string file = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "nox-redis-pw-" + Guid.NewGuid().ToString("N"));
-        System.IO.File.WriteAllText(file, password + "\n");
-        return Gateway(name, _idp, port, redisParameters: $"password_file={file} db=2");
-    }
+    private NginxInstance GatewayWithPassword(string name, int port, string password) =>
+        Gateway(name, _idp, port, redisParameters: "db=2", redisPassword: password);
 }
