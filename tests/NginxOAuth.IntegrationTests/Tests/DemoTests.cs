@@ -146,9 +146,9 @@ public sealed class DemoTests
 
             // Ctrl-C
             Assert.That(Posix.Kill(process.Id, 2), Is.True);
-            Assert.That(process.WaitForExit(TimeSpan.FromSeconds(20)), Is.True, "Ctrl-C did not stop the demo");
+            Assert.That(process.WaitForExit(TimeSpan.FromSeconds(60)), Is.True, "Ctrl-C did not stop the demo");
             var sw = Stopwatch.StartNew();
-            while (Posix.IsAlive(nginxPid) && sw.Elapsed < TimeSpan.FromSeconds(10))
+            while (Posix.IsAlive(nginxPid) && sw.Elapsed < TimeSpan.FromSeconds(30))
             {
                 Thread.Sleep(50);
             }
