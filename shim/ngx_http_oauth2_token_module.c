@@ -959,27 +959,12 @@ ngx_http_oauth2_token_call(ngx_http_request_t *r,
                                                                      .len);
     }
 
-    for ( ;; ) {
-        out = ngx_pnalloc(r->pool, cap);
-        if (out == NULL) {
-            return ngx_http_oauth2_token_fail(r, olcf, ctx,
-                                              NGX_HTTP_INTERNAL_SERVER_ERROR);
-        }
-
-        lens[0] = lens[1] = lens[2] = 0;
-        ttl = 0;
-
-        rc = ngx_oauth_managed.sts_request(call->handle, ctx->token.data,
-                                           (int32_t) ctx->token.len,
-                                           ctx->values, (int32_t) call->n,
-                                           (int64_t) ngx_time(), out,
-                                           (int32_t) cap, lens, &ttl);
-
-        if (rc != NOX_E_BUFFER_TOO_SMALL || (size_t) lens[0] <= cap) {
-            break;
-        }
-
-        cap = lens[0];
+    if (ngx_oauth_sts_build(r, call->handle, &ctx->token, ctx->values,
+                            call->n, cap, 0, &out, lens, &ttl, &rc)
+        != NGX_OK)
+    {
+        return ngx_http_oauth2_token_fail(r, olcf, ctx,
+                                          NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
     if (rc == NOX_SOURCE_INVALID) {

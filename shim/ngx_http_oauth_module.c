@@ -1677,3 +1677,44 @@ ngx_oauth_form_encode(u_char *dst, ngx_str_t *src)
 
     return dst;
 }
+
+
+/*
+ * Builds an IdP or STS request with nox_sts_request into a pool buffer of
+ * cap bytes (after head spare bytes the caller fills in later), growing it
+ * once to the size the core asks for.  NGX_ERROR: out of memory; otherwise
+ * NGX_OK with the core's status in *rc and, for NOX_OK, the request in
+ * *out (lens[0..2] as nox_sts_request says).
+ */
+
+ngx_int_t
+ngx_oauth_sts_build(ngx_http_request_t *r, int64_t handle, ngx_str_t *source,
+    nox_buf_t *values, ngx_uint_t n, size_t cap, size_t head, u_char **out,
+    int32_t *lens, int64_t *ttl, int32_t *rc)
+{
+    u_char  *p;
+
+    for ( ;; ) {
+        p = ngx_pnalloc(r->pool, head + cap);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        p += head;
+
+        lens[0] = lens[1] = lens[2] = 0;
+        *ttl = 0;
+
+        *rc = ngx_oauth_managed.sts_request(handle, source->data,
+                                            (int32_t) source->len, values,
+                                            (int32_t) n, (int64_t) ngx_time(),
+                                            p, (int32_t) cap, lens, ttl);
+
+        if (*rc != NOX_E_BUFFER_TOO_SMALL || (size_t) lens[0] <= cap) {
+            *out = p;
+            return NGX_OK;
+        }
+
+        cap = lens[0];
+    }
+}

@@ -606,29 +606,13 @@ ngx_http_sts_call(ngx_http_request_t *r, ngx_http_sts_def_t *def,
 
     cap = 3 * ctx->source.len + 16384;
 
-    for ( ;; ) {
-        out = ngx_pnalloc(r->pool, 8 + cap);
-        if (out == NULL) {
-            return ngx_http_sts_fail(r, def, ctx,
-                                     NGX_HTTP_INTERNAL_SERVER_ERROR);
-        }
+    /* 8 spare bytes: room for the cache entry's head (type jwt) */
 
-        out += 8;   /* room for the cache entry's head (type jwt) */
-
-        lens[0] = lens[1] = lens[2] = 0;
-        ttl = 0;
-
-        rc = ngx_oauth_managed.sts_request(def->handle, ctx->source.data,
-                                           (int32_t) ctx->source.len,
-                                           ctx->values, (int32_t) def->n,
-                                           (int64_t) ngx_time(), out,
-                                           (int32_t) cap, lens, &ttl);
-
-        if (rc != NOX_E_BUFFER_TOO_SMALL || (size_t) lens[0] <= cap) {
-            break;
-        }
-
-        cap = lens[0];
+    if (ngx_oauth_sts_build(r, def->handle, &ctx->source, ctx->values,
+                            def->n, cap, 8, &out, lens, &ttl, &rc)
+        != NGX_OK)
+    {
+        return ngx_http_sts_fail(r, def, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
     if (rc == NOX_SOURCE_INVALID) {

@@ -238,6 +238,9 @@ char *ngx_oauth_route_conf(ngx_conf_t *cf, ngx_oauth_route_t *rt,
 ngx_uint_t ngx_oauth_route_number(ngx_conf_t *cf);
 u_char *ngx_oauth_settings_check(nox_buf_t *settings, ngx_uint_t n,
     const char *noun, u_char *buf, u_char *last);
+ngx_int_t ngx_oauth_sts_build(ngx_http_request_t *r, int64_t handle,
+    ngx_str_t *source, nox_buf_t *values, ngx_uint_t n, size_t cap,
+    size_t head, u_char **out, int32_t *lens, int64_t *ttl, int32_t *rc);
 
 
 #endif /* NGX_OAUTH_CORE_H */
