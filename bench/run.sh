@@ -81,6 +81,7 @@
 # BENCH_NO_DOCS=1 (do not touch docs/PERFORMANCE.md), BENCH_ONLY="names"
 # (only these scenarios, plus the baseline), BENCH_KEEP=1 (keep the work dir),
 # BENCH_MAIN_CONF="..." (extra main-context lines, e.g. "env DOTNET_GCgen0size=400000;").
+# Side by side with the C anchor (no-cache introspection): bench/anchor.sh.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
