@@ -10,7 +10,9 @@
  * and read timeouts.  Entries are sealed by the managed core
  * (nox_cache_seal: AES-256-GCM, the Redis key as associated data).  Any
  * trouble with Redis is a miss, logged at warn at most once per 10 s per
- * server and worker: it never fails a request and never passes one.
+ * server and worker: it never fails a request and never passes one.  A
+ * command on a kept connection that Redis had closed is sent once more on
+ * a new connection, without a warning.
  */
 
 #ifndef NGX_OAUTH_REDIS_H
