@@ -58,7 +58,7 @@ public sealed class RedisMetricsTests
     }
 
     private Gw Gateway(string name, string secret = "metrics-secret-0123456789abcdef", int? port = null,
-        string redisParameters = "")
+        string redisParameters = "", int workers = 2)
     {
         int status = NginxInstance.NewPort();
         string http = $$"""
@@ -67,8 +67,8 @@ public sealed class RedisMetricsTests
                 location = /metrics { oauth_status; }
             }
             """;
-        return new Gw(RedisFleetTests.Gateway(name, _idp, port ?? _redis.Port, secret, redisParameters, http: http),
-            status);
+        return new Gw(RedisFleetTests.Gateway(name, _idp, port ?? _redis.Port, secret, redisParameters, http: http,
+            workers: workers), status);
     }
 
     private static async Task<PrometheusText> Scrape(Gw gw)
@@ -275,5 +275,41 @@ public sealed class RedisMetricsTests
         PrometheusText t = await Scrape(a);
         Assert.That(Lookup(t, "foreign"), Is.EqualTo(1));
         Assert.That(Lookup(t, "error"), Is.EqualTo(0));
+    }
+
+    [Test]
+    public async Task Redis_closing_every_client_costs_no_IdP_call_no_warning_and_no_error()
+    {
+        using Gw a = Gateway("rm-kill-a");
+        using Gw b = Gateway("rm-kill-b", workers: 1);
+
+        // b's only worker keeps the connection of its GET and SET idle
+        await Introspected(b, NewToken("warm"));
+        await Poll.UntilAsync(() => Scrape(b), t => Store(t, "ok") >= 1, "b's SET answered");
+        string token = NewToken("killed");
+        await Introspected(a, token);
+        await EntriesInRedis(2);
+
+        long killed;
+        using (RespClient admin = _redis.Connect())
+        {
+            killed = (long)admin.Command("CLIENT", "KILL", "TYPE", "normal")!;
+        }
+
+        Assert.That(killed, Is.GreaterThanOrEqualTo(1), "b's idle connection was closed by Redis");
+        long mark = b.Nginx.LogMark();
+
+        await Introspected(b, token);
+
+        Assert.That(_idp.Calls("/introspect", token), Is.EqualTo(1), "b took a's entry from Redis");
+        Assert.That(b.Nginx.ErrorLogSince(mark), Does.Not.Contain("[warn]"));
+        PrometheusText t = await Scrape(b);
+        Assert.Multiple(() =>
+        {
+            Assert.That(Lookup(t, "hit"), Is.EqualTo(1));
+            Assert.That(Lookup(t, "miss"), Is.EqualTo(1), "the warm token");
+            Assert.That(Lookup(t, "error"), Is.EqualTo(0));
+            Assert.That(Error(t, "GET", "unreachable"), Is.EqualTo(0));
+        });
     }
 }
