@@ -1237,6 +1237,8 @@ ngx_oauth_redis_end(ngx_oauth_redis_op_t *op, ngx_int_t rc, ngx_str_t *value,
 
             if (g->value.data == NULL) {
                 g->rc = NGX_ERROR;
+                ngx_oauth_metrics_redis_lookup(&srv->metrics, &srv->name,
+                                               NGX_OAUTH_RL_ERROR);
 
             } else {
                 ngx_memcpy(g->value.data, value->data, value->len);
@@ -1245,6 +1247,11 @@ ngx_oauth_redis_end(ngx_oauth_redis_op_t *op, ngx_int_t rc, ngx_str_t *value,
         }
 
         ngx_post_event(&g->wake, &ngx_posted_events);
+
+    } else if (op->get && rc == NGX_OK) {
+        /* a value for a request that has ended: never opened */
+        ngx_oauth_metrics_redis_lookup(&srv->metrics, &srv->name,
+                                       NGX_OAUTH_RL_ABANDONED);
     }
 
     conn = op->conn;
@@ -1485,6 +1492,7 @@ ngx_oauth_l2_lookup(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     }
 
     g->request = r;
+    g->srv = ngx_oauth_cache_redis(cc);
     g->op = op;
     g->state = NGX_OAUTH_REDIS_PENDING;
     g->wake.handler = ngx_oauth_redis_wake;
@@ -1505,6 +1513,12 @@ ngx_oauth_l2_lookup(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     /* it may have ended already (an error on the first send): it is posted */
 
     *pg = g;
+
+    /* a client that goes away ends the request (as while proxying) */
+
+    if (r->read_event_handler == ngx_http_block_reading) {
+        r->read_event_handler = ngx_http_test_reading;
+    }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "oauth_redis: GET \"%V\"", &g->key);
@@ -1731,15 +1745,30 @@ ngx_oauth_redis_wake(ngx_event_t *ev)
 
     ngx_http_set_log_request(c->log, r);
 
+    if (r->read_event_handler == ngx_http_test_reading) {
+        r->read_event_handler = ngx_http_block_reading;
+    }
+
     ngx_http_core_run_phases(r);
     ngx_http_run_posted_requests(c);
 }
 
 
+/*
+ * The request ends: a lookup under way goes on without it (its outcome is
+ * counted when it ends); a value it got and did not open is "abandoned"
+ */
+
 static void
 ngx_oauth_redis_get_cleanup(void *data)
 {
     ngx_oauth_redis_get_t  *g = data;
+
+    if (g->state == NGX_OAUTH_REDIS_DONE && g->rc == NGX_OK) {
+        g->state = NGX_OAUTH_REDIS_USED;
+        ngx_oauth_metrics_redis_lookup(&g->srv->metrics, &g->srv->name,
+                                       NGX_OAUTH_RL_ABANDONED);
+    }
 
     if (g->op) {
         g->op->waiter = NULL;           /* it ends on its own */

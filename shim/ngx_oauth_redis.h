@@ -38,6 +38,7 @@ typedef struct ngx_oauth_redis_op_s  ngx_oauth_redis_op_t;
 
 typedef struct {
     ngx_http_request_t          *request;
+    ngx_oauth_redis_t           *srv;
     ngx_oauth_redis_op_t        *op;        /* while pending */
     ngx_uint_t                   state;     /* NGX_OAUTH_REDIS_* */
     ngx_int_t                    rc;        /* NGX_OK: value; NGX_DECLINED:
