@@ -1556,6 +1556,8 @@ ngx_oauth_l2_result(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
 
     p = ngx_pnalloc(r->pool, g->value.len - NOX_CACHE_SEAL_OVERHEAD + 1);
     if (p == NULL) {
+        ngx_oauth_metrics_redis_lookup(&srv->metrics, &srv->name,
+                                       NGX_OAUTH_RL_ERROR);
         return NGX_DECLINED;
     }
 
