@@ -59,6 +59,12 @@
 #define NGX_OAUTH_RS_BUCKET             14
 #define NGX_OAUTH_RS_SUM_MS             (NGX_OAUTH_RS_BUCKET \
                                          + NGX_OAUTH_I_BUCKETS)
+#define NGX_OAUTH_RS_ABANDONED          (NGX_OAUTH_RS_SUM_MS + 1)
+                                              /* after the rest: a kept
+                                                 zone keeps its layout */
+#define ngx_oauth_metrics_rs_lookup(k)  ((k) < NGX_OAUTH_RS_LOOKUPS         \
+                                         ? NGX_OAUTH_RS_LOOKUP + (k)        \
+                                         : NGX_OAUTH_RS_ABANDONED)
 
 /* a key set slot: its name is the entry's key (32 bytes), then its label */
 #define NGX_OAUTH_METRICS_KEYS_KIND     'k'   /* ngx_http_oauth_jwt_module.c:
@@ -1678,8 +1684,8 @@ ngx_oauth_metrics_idps(ngx_oauth_metrics_out_t *out,
 
 /* ---- the Redis second level (oauth_redis) ------------------------------ */
 
-static const char  *ngx_oauth_metrics_redis_lookups[NGX_OAUTH_RS_LOOKUPS] = {
-    "hit", "miss", "foreign", "error"
+static const char  *ngx_oauth_metrics_redis_lookups[NGX_OAUTH_RL_MAX] = {
+    "hit", "miss", "foreign", "error", "abandoned"
 };
 
 static const char  *ngx_oauth_metrics_redis_errors[NGX_OAUTH_RE_MAX] = {
@@ -1814,8 +1820,9 @@ ngx_oauth_metrics_redis_lookup(void **slot, ngx_str_t *name,
 
     s = ngx_oauth_metrics_redis_slot(slot, name);
 
-    if (s && outcome < NGX_OAUTH_RS_LOOKUPS) {
-        (void) ngx_atomic_fetch_add(&s->c[NGX_OAUTH_RS_LOOKUP + outcome], 1);
+    if (s && outcome < NGX_OAUTH_RL_MAX) {
+        (void) ngx_atomic_fetch_add(&s->c[ngx_oauth_metrics_rs_lookup(outcome)],
+                                    1);
     }
 }
 
@@ -1858,7 +1865,8 @@ ngx_oauth_metrics_redis_out(ngx_oauth_metrics_out_t *out,
     static const char  *heads[4][3] = {
         { "nginx_oauth_redis_lookups_total", "counter",
           "Second-level lookups (GET) by outcome: hit, miss, foreign (not "
-          "ours, or does not open with this key_file), error." },
+          "ours, or does not open with this key_file), error, abandoned "
+          "(the value came after its request had ended)." },
         { "nginx_oauth_redis_stores_total", "counter",
           "Second-level stores (SET) by outcome." },
         { "nginx_oauth_redis_errors_total", "counter",
@@ -1886,7 +1894,7 @@ ngx_oauth_metrics_redis_out(ngx_oauth_metrics_out_t *out,
             switch (part) {
 
             case 0:
-                for (k = 0; k < NGX_OAUTH_RS_LOOKUPS; k++) {
+                for (k = 0; k < NGX_OAUTH_RL_MAX; k++) {
                     p = ngx_oauth_metrics_redis_line(out, heads[0][0],
                                                      &names[i]);
                     if (p == NULL) {
@@ -1896,7 +1904,7 @@ ngx_oauth_metrics_redis_out(ngx_oauth_metrics_out_t *out,
                     out->b->last = ngx_sprintf(p, ",outcome=\"%s\"} %uA\n",
                                        ngx_oauth_metrics_redis_lookups[k],
                                        ngx_oauth_metrics_rc(
-                                           NGX_OAUTH_RS_LOOKUP + k));
+                                           ngx_oauth_metrics_rs_lookup(k)));
                 }
 
                 break;

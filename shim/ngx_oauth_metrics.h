@@ -123,13 +123,16 @@ ngx_uint_t ngx_oauth_cache_entries(ngx_shm_zone_t *zone);
 #define NGX_OAUTH_RE_GARBAGE        4   /* not a RESP reply of the kind asked */
 #define NGX_OAUTH_RE_MAX            5
 
-/* what a Redis lookup found (after its GET ended well) */
+/* what a Redis lookup found: every GET started ends in one of them */
 
 #define NGX_OAUTH_RL_HIT            0
 #define NGX_OAUTH_RL_MISS           1
 #define NGX_OAUTH_RL_FOREIGN        2   /* not ours: another key_file, too
                                            short, does not open */
 #define NGX_OAUTH_RL_ERROR          3
+#define NGX_OAUTH_RL_ABANDONED      4   /* a value came after its request
+                                           had ended: never opened */
+#define NGX_OAUTH_RL_MAX            5
 
 /* what happened to a JWT key set */
 

@@ -7,9 +7,11 @@
  * first sends AUTH and SELECT (when configured) in the same write, and
  * their replies must be +OK.  After a whole, expected reply with no byte
  * left over, the connection is kept (up to keepalive= idle connections per
- * server and worker); anything else closes it.  The operation has its own
- * pool: it outlives the request that started it (a pool cleanup of the
- * request detaches it).
+ * server and worker); anything else closes it.  A command on a kept
+ * connection that is lost before a byte of its reply came (Redis closed
+ * it while it was idle) is sent once more on a new connection.  The
+ * operation has its own pool: it outlives the request that started it (a
+ * pool cleanup of the request detaches it).
  */
 
 #include <ngx_config.h>
@@ -77,6 +79,7 @@ struct ngx_oauth_redis_op_s {
     ngx_oauth_redis_conn_t      *conn;
     ngx_oauth_redis_get_t       *waiter;      /* NULL: nobody waits */
     const char                  *what;        /* "GET", "SET" */
+    u_char                      *command;     /* after room for the hello */
     u_char                      *out;
     u_char                      *out_last;
     u_char                      *in;
@@ -86,6 +89,10 @@ struct ngx_oauth_redis_op_s {
     ngx_uint_t                   hello;       /* hello replies to read */
     ngx_msec_t                   start;       /* metrics: latency */
     ngx_uint_t                   error;       /* NGX_OAUTH_RE_* */
+
+    unsigned                     get:1;
+    unsigned                     reused:1;    /* on a kept connection */
+    unsigned                     received:1;  /* a byte of the reply came */
 };
 
 
@@ -112,6 +119,7 @@ static ngx_int_t ngx_oauth_redis_key(ngx_http_request_t *r,
 static ngx_oauth_redis_op_t *ngx_oauth_redis_op(ngx_oauth_redis_t *srv,
     const char *what, ngx_str_t *command);
 static ngx_int_t ngx_oauth_redis_start(ngx_oauth_redis_op_t *op);
+static ngx_int_t ngx_oauth_redis_connect(ngx_oauth_redis_op_t *op);
 static void ngx_oauth_redis_write(ngx_event_t *wev);
 static void ngx_oauth_redis_read(ngx_event_t *rev);
 static ngx_int_t ngx_oauth_redis_parse(u_char *p, u_char *last,
@@ -120,6 +128,8 @@ static void ngx_oauth_redis_end(ngx_oauth_redis_op_t *op, ngx_int_t rc,
     ngx_str_t *value, ngx_uint_t keep);
 static void ngx_oauth_redis_fail(ngx_oauth_redis_op_t *op, ngx_uint_t error,
     const char *why, ngx_err_t err);
+static void ngx_oauth_redis_lost(ngx_oauth_redis_op_t *op, const char *why,
+    ngx_err_t err);
 static void ngx_oauth_redis_close(ngx_oauth_redis_conn_t *conn);
 static void ngx_oauth_redis_cancelable(ngx_oauth_redis_op_t *op);
 static void ngx_oauth_redis_idle_read(ngx_event_t *rev);
@@ -818,7 +828,10 @@ ngx_oauth_redis_op(ngx_oauth_redis_t *srv, const char *what,
     op->pool = pool;
     op->srv = srv;
     op->what = what;
+    op->get = (what[0] == 'G');
     op->start = ngx_current_msec;
+
+    /* the command stays in place: a new connection's hello goes before it */
 
     op->out = ngx_pnalloc(pool, srv->hello.len + command->len);
     op->in = ngx_pnalloc(pool, NGX_OAUTH_REDIS_BUF);
@@ -828,9 +841,10 @@ ngx_oauth_redis_op(ngx_oauth_redis_t *srv, const char *what,
         return NULL;
     }
 
-    op->out_last = op->out;
-    ngx_memcpy(op->out_last, command->data, command->len);
-    op->out_last += command->len;
+    op->command = op->out + srv->hello.len;
+    ngx_memcpy(op->command, command->data, command->len);
+    op->out = op->command;
+    op->out_last = op->command + command->len;
 
     op->in_pos = op->in;
     op->in_last = op->in;
@@ -848,8 +862,6 @@ ngx_oauth_redis_op(ngx_oauth_redis_t *srv, const char *what,
 static ngx_int_t
 ngx_oauth_redis_start(ngx_oauth_redis_op_t *op)
 {
-    size_t                   cmd;
-    ngx_int_t                rc;
     ngx_queue_t             *q;
     ngx_connection_t        *c;
     ngx_oauth_redis_t       *srv;
@@ -868,6 +880,7 @@ ngx_oauth_redis_start(ngx_oauth_redis_op_t *op)
 
         conn->op = op;
         op->conn = conn;
+        op->reused = 1;
         srv->busy++;
         ngx_queue_insert_tail(&srv->busyq, &conn->queue);
 
@@ -879,19 +892,44 @@ ngx_oauth_redis_start(ngx_oauth_redis_op_t *op)
         return NGX_OK;
     }
 
-    /* a new connection: AUTH and SELECT first */
+    if (ngx_oauth_redis_connect(op) != NGX_OK) {
+        ngx_oauth_metrics_redis(&srv->metrics, &srv->name, op->what,
+                                NGX_ERROR, NGX_OAUTH_RE_UNREACHABLE,
+                                ngx_current_msec - op->start);
+        ngx_destroy_pool(op->pool);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The operation on a new connection, AUTH and SELECT first: NGX_OK, it
+ * runs; NGX_ERROR (warned), it has no connection and is still the
+ * caller's
+ */
+
+static ngx_int_t
+ngx_oauth_redis_connect(ngx_oauth_redis_op_t *op)
+{
+    ngx_int_t                rc;
+    ngx_connection_t        *c;
+    ngx_oauth_redis_t       *srv;
+    ngx_oauth_redis_conn_t  *conn;
+
+    srv = op->srv;
+
+    op->out = op->command;
 
     if (srv->hello.len) {
-        cmd = op->out_last - op->out;
-        ngx_memmove(op->out + srv->hello.len, op->out, cmd);
+        op->out -= srv->hello.len;
         ngx_memcpy(op->out, srv->hello.data, srv->hello.len);
-        op->out_last = op->out + srv->hello.len + cmd;
         op->hello = srv->hello_replies;
     }
 
     conn = ngx_calloc(sizeof(ngx_oauth_redis_conn_t), ngx_cycle->log);
     if (conn == NULL) {
-        ngx_destroy_pool(op->pool);
         return NGX_ERROR;
     }
 
@@ -908,15 +946,11 @@ ngx_oauth_redis_start(ngx_oauth_redis_op_t *op)
     if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
         ngx_oauth_redis_warn(srv, ngx_cycle->log, ngx_socket_errno,
                              "cannot connect");
-        ngx_oauth_metrics_redis(&srv->metrics, &srv->name, op->what,
-                                NGX_ERROR, NGX_OAUTH_RE_UNREACHABLE,
-                                ngx_current_msec - op->start);
         if (conn->pc.connection) {
             ngx_close_connection(conn->pc.connection);
         }
 
         ngx_free(conn);
-        ngx_destroy_pool(op->pool);
         return NGX_ERROR;
     }
 
@@ -986,8 +1020,7 @@ ngx_oauth_redis_write(ngx_event_t *wev)
         }
 
         if (n <= 0) {
-            ngx_oauth_redis_fail(op, NGX_OAUTH_RE_UNREACHABLE,
-                                 "cannot connect or send",
+            ngx_oauth_redis_lost(op, "cannot connect or send",
                                  ngx_socket_errno);
             return;
         }
@@ -1092,8 +1125,7 @@ ngx_oauth_redis_read(ngx_event_t *rev)
                 return;
             }
 
-            if (op->waiter) {
-                /* GET */
+            if (op->get) {
                 if (reply.type != '$') {
                     ngx_oauth_redis_fail(op, NGX_OAUTH_RE_GARBAGE,
                                          "answered GET with a reply "
@@ -1160,17 +1192,16 @@ ngx_oauth_redis_read(ngx_event_t *rev)
         }
 
         if (n == 0) {
-            ngx_oauth_redis_fail(op, NGX_OAUTH_RE_UNREACHABLE,
-                                 "closed the connection", 0);
+            ngx_oauth_redis_lost(op, "closed the connection", 0);
             return;
         }
 
         if (n == NGX_ERROR) {
-            ngx_oauth_redis_fail(op, NGX_OAUTH_RE_UNREACHABLE,
-                                 "cannot be read", ngx_socket_errno);
+            ngx_oauth_redis_lost(op, "cannot be read", ngx_socket_errno);
             return;
         }
 
+        op->received = 1;
         op->in_last += n;
     }
 }
@@ -1206,6 +1237,8 @@ ngx_oauth_redis_end(ngx_oauth_redis_op_t *op, ngx_int_t rc, ngx_str_t *value,
 
             if (g->value.data == NULL) {
                 g->rc = NGX_ERROR;
+                ngx_oauth_metrics_redis_lookup(&srv->metrics, &srv->name,
+                                               NGX_OAUTH_RL_ERROR);
 
             } else {
                 ngx_memcpy(g->value.data, value->data, value->len);
@@ -1214,6 +1247,11 @@ ngx_oauth_redis_end(ngx_oauth_redis_op_t *op, ngx_int_t rc, ngx_str_t *value,
         }
 
         ngx_post_event(&g->wake, &ngx_posted_events);
+
+    } else if (op->get && rc == NGX_OK) {
+        /* a value for a request that has ended: never opened */
+        ngx_oauth_metrics_redis_lookup(&srv->metrics, &srv->name,
+                                       NGX_OAUTH_RL_ABANDONED);
     }
 
     conn = op->conn;
@@ -1267,6 +1305,51 @@ ngx_oauth_redis_fail(ngx_oauth_redis_op_t *op, ngx_uint_t error,
                          why);
 
     ngx_oauth_redis_end(op, NGX_ERROR, NULL, 0);
+}
+
+
+/*
+ * The connection was closed or reset, or a send failed.  On a kept
+ * connection before any byte of the reply came, Redis most likely closed
+ * it while it was idle (its timeout, a restart, CLIENT KILL) and we had
+ * not seen it yet: the command goes once more, quietly, on a new
+ * connection (which is never retried).  Not after a timeout (a slow
+ * Redis must not double the wait), nor after part of a reply.
+ */
+
+static void
+ngx_oauth_redis_lost(ngx_oauth_redis_op_t *op, const char *why,
+    ngx_err_t err)
+{
+    ngx_oauth_redis_t       *srv;
+    ngx_oauth_redis_conn_t  *conn;
+
+    if (!op->reused || op->received) {
+        ngx_oauth_redis_fail(op, NGX_OAUTH_RE_UNREACHABLE, why, err);
+        return;
+    }
+
+    srv = op->srv;
+    conn = op->conn;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, err,
+                   "oauth_redis \"%V\": %s on a kept connection: %s; "
+                   "again on a new one", &srv->name, op->what, why);
+
+    conn->op = NULL;
+    op->conn = NULL;
+    srv->busy--;
+    ngx_queue_remove(&conn->queue);
+    ngx_oauth_redis_close(conn);
+
+    op->reused = 0;
+    op->in_pos = op->in;
+    op->in_last = op->in;
+
+    if (ngx_oauth_redis_connect(op) != NGX_OK) {
+        op->error = NGX_OAUTH_RE_UNREACHABLE;
+        ngx_oauth_redis_end(op, NGX_ERROR, NULL, 0);
+    }
 }
 
 
@@ -1409,6 +1492,7 @@ ngx_oauth_l2_lookup(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     }
 
     g->request = r;
+    g->srv = ngx_oauth_cache_redis(cc);
     g->op = op;
     g->state = NGX_OAUTH_REDIS_PENDING;
     g->wake.handler = ngx_oauth_redis_wake;
@@ -1429,6 +1513,12 @@ ngx_oauth_l2_lookup(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     /* it may have ended already (an error on the first send): it is posted */
 
     *pg = g;
+
+    /* a client that goes away ends the request (as while proxying) */
+
+    if (r->read_event_handler == ngx_http_block_reading) {
+        r->read_event_handler = ngx_http_test_reading;
+    }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "oauth_redis: GET \"%V\"", &g->key);
@@ -1466,6 +1556,8 @@ ngx_oauth_l2_result(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
 
     p = ngx_pnalloc(r->pool, g->value.len - NOX_CACHE_SEAL_OVERHEAD + 1);
     if (p == NULL) {
+        ngx_oauth_metrics_redis_lookup(&srv->metrics, &srv->name,
+                                       NGX_OAUTH_RL_ERROR);
         return NGX_DECLINED;
     }
 
@@ -1655,15 +1747,30 @@ ngx_oauth_redis_wake(ngx_event_t *ev)
 
     ngx_http_set_log_request(c->log, r);
 
+    if (r->read_event_handler == ngx_http_test_reading) {
+        r->read_event_handler = ngx_http_block_reading;
+    }
+
     ngx_http_core_run_phases(r);
     ngx_http_run_posted_requests(c);
 }
 
 
+/*
+ * The request ends: a lookup under way goes on without it (its outcome is
+ * counted when it ends); a value it got and did not open is "abandoned"
+ */
+
 static void
 ngx_oauth_redis_get_cleanup(void *data)
 {
     ngx_oauth_redis_get_t  *g = data;
+
+    if (g->state == NGX_OAUTH_REDIS_DONE && g->rc == NGX_OK) {
+        g->state = NGX_OAUTH_REDIS_USED;
+        ngx_oauth_metrics_redis_lookup(&g->srv->metrics, &g->srv->name,
+                                       NGX_OAUTH_RL_ABANDONED);
+    }
 
     if (g->op) {
         g->op->waiter = NULL;           /* it ends on its own */

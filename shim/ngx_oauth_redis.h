@@ -10,7 +10,9 @@
  * and read timeouts.  Entries are sealed by the managed core
  * (nox_cache_seal: AES-256-GCM, the Redis key as associated data).  Any
  * trouble with Redis is a miss, logged at warn at most once per 10 s per
- * server and worker: it never fails a request and never passes one.
+ * server and worker: it never fails a request and never passes one.  A
+ * command on a kept connection that Redis had closed is sent once more on
+ * a new connection, without a warning.
  */
 
 #ifndef NGX_OAUTH_REDIS_H
@@ -36,6 +38,7 @@ typedef struct ngx_oauth_redis_op_s  ngx_oauth_redis_op_t;
 
 typedef struct {
     ngx_http_request_t          *request;
+    ngx_oauth_redis_t           *srv;
     ngx_oauth_redis_op_t        *op;        /* while pending */
     ngx_uint_t                   state;     /* NGX_OAUTH_REDIS_* */
     ngx_int_t                    rc;        /* NGX_OK: value; NGX_DECLINED:

@@ -347,6 +347,116 @@ public sealed class RedisFleetTests
     }
 
     [Test]
+    public async Task A_command_on_a_connection_Redis_closed_while_idle_goes_once_more_on_a_new_one()
+    {
+        using var fake = new FakeRedis(FakeRedisMode.Store);
+        using NginxInstance a = Gateway("fleet-drop-a", _idp, fake.Port, workers: 1);
+        using NginxInstance b = Gateway("fleet-drop-b", _idp, fake.Port, workers: 1);
+
+        // b's worker keeps the connection of its GET and SET idle
+        await Introspected(b, NewToken("warm"));
+        string token = NewToken("dropped");
+        await Introspected(a, token);
+        await Poll.UntilAsync(() => fake.Commands.Count(c => c.Name == "SET"), n => n == 2, "both SETs");
+        int bConnection = fake.Commands.First(c => c.Name == "GET").Connection;
+        int before = fake.Connections;
+
+        // Redis closed them while idle; b has not seen it: the GET goes out on it
+        fake.DropConnections();
+        long mark = b.LogMark();
+        await Introspected(b, token);
+
+        Assert.That(_idp.Calls("/introspect", token), Is.EqualTo(1), "b took a's entry on the second attempt");
+        FakeRedisCommand[] gets = fake.Commands.Where(c => c.Name == "GET").TakeLast(2).ToArray();
+        Assert.That(gets[0].Connection, Is.EqualTo(bConnection), "the first attempt on the kept connection");
+        Assert.That(gets[1].Connection, Is.EqualTo(before + 1), "the second on a new one");
+        Assert.That(gets[1].Key, Is.EqualTo(gets[0].Key));
+        Assert.That(fake.Connections, Is.EqualTo(before + 1), "one new connection, one retry");
+        Assert.That(b.ErrorLogSince(mark), Does.Not.Contain("[warn]"));
+    }
+
+    [Test]
+    public async Task A_new_connection_closed_mid_command_is_one_attempt_and_a_miss()
+    {
+        using var fake = new FakeRedis(FakeRedisMode.Close);
+        using NginxInstance gw = Gateway("fleet-close-new", _idp, fake.Port, workers: 1);
+        long mark = gw.LogMark();
+        string token = NewToken("closed-new");
+
+        await Introspected(gw, token);
+        Assert.That(_idp.Calls("/introspect", token), Is.EqualTo(1), "a miss: the IdP answered");
+
+        // the SET after the IdP's answer is on a new connection too, closed the same way
+        await Poll.UntilAsync(() => fake.Commands.Count(c => c.Name == "SET"), n => n == 1, "the SET");
+        Assert.That(fake.Commands.Count(c => c.Name == "GET"), Is.EqualTo(1), "a new connection is never retried");
+        Assert.That(fake.Connections, Is.EqualTo(2), "one for the GET, one for the SET");
+        gw.WaitForLogLine(mark, @"\[warn\].*oauth_redis ""shared"".*GET: closed the connection");
+    }
+
+    [Test]
+    public async Task A_reply_cut_short_on_a_kept_connection_is_not_sent_again()
+    {
+        using var fake = new FakeRedis(FakeRedisMode.Store);
+        using NginxInstance gw = Gateway("fleet-cut", _idp, fake.Port, workers: 1);
+        await Introspected(gw, NewToken("warm"));
+        await Poll.UntilAsync(() => fake.Commands.Count(c => c.Name == "SET"), n => n == 1, "the warm SET");
+
+        fake.DropConnections(partialReply: "$48\r\nAAAA");
+        long mark = gw.LogMark();
+        string token = NewToken("cut");
+        await Introspected(gw, token);
+
+        Assert.That(_idp.Calls("/introspect", token), Is.EqualTo(1), "a miss: the IdP answered");
+        await Poll.UntilAsync(() => fake.Commands.Count(c => c.Name == "SET"), n => n == 2, "the SET");
+        Assert.That(fake.Commands.Count(c => c.Name == "GET"), Is.EqualTo(2), "one GET per token: part of a reply came, no retry");
+        Assert.That(fake.Connections, Is.EqualTo(2), "the SET's new connection only");
+        gw.WaitForLogLine(mark, @"\[warn\].*oauth_redis ""shared"".*GET: closed the connection");
+    }
+
+    [Test]
+    public async Task A_reload_while_a_lookup_waits_for_Redis_answers_the_request_and_the_old_worker_exits()
+    {
+        using var fake = new FakeRedis(FakeRedisMode.Hang);
+        using NginxInstance gw = Gateway("fleet-reload-hang", _idp, fake.Port, redisParameters: "read_timeout=2s", workers: 1);
+        string token = NewToken("reload-hung");
+
+        // a client of its own: a reload renews the instance's
+        using System.Net.Http.HttpClient own = NginxInstance.NewClient();
+        var request = new System.Net.Http.HttpRequestMessage(System.Net.Http.HttpMethod.Get,
+            new Uri(gw.Host.Endpoint(gw.Port), "/i"));
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        Task<System.Net.Http.HttpResponseMessage> waiting = own.SendAsync(request);
+        await Poll.UntilAsync(() => fake.Commands.Count(c => c.Name == "GET"), n => n == 1, "the lookup to reach the hung Redis");
+
+        gw.Reload();
+
+        using System.Net.Http.HttpResponseMessage reply = await waiting.WaitAsync(TimeSpan.FromSeconds(60));
+        string body = await reply.Content.ReadAsStringAsync();
+        Assert.That((int)reply.StatusCode, Is.EqualTo(200), body);
+        Assert.That(body, Does.Contain("sub=user-" + token));
+        Assert.That(_idp.Calls("/introspect", token), Is.EqualTo(1), "the old worker asked the IdP after read_timeout");
+        gw.WaitForOldWorkersToExit();
+    }
+
+    [Test]
+    public async Task Nginx_s_quit_with_idle_Redis_connections_finishes_promptly()
+    {
+        _redis.FlushAll();
+        using NginxInstance gw = Gateway("fleet-quit", _idp, _redis.Port);
+        for (int i = 0; i < 4; i++)
+        {
+            await Introspected(gw, NewToken("quit"));
+        }
+
+        await EntriesInRedis(4);   // every SET answered: the connections are idle
+
+        ConfigTestResult quit = gw.Host.SendCommand("quit");
+        Assert.That(quit.ExitCode, Is.EqualTo(0), quit.Output);
+        await Poll.UntilAsync(() => gw.Host.IsRunning, running => !running, "nginx to exit after -s quit",
+            TimeSpan.FromSeconds(60));
+    }
+
+    [Test]
     public async Task A_foreign_value_is_a_miss()
     {
         using var fake = new FakeRedis(FakeRedisMode.ForeignValue);

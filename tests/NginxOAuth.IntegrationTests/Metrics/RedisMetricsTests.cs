@@ -10,7 +10,8 @@ namespace NginxOAuth.IntegrationTests.Metrics;
 
 /// <summary>
 /// oauth_status for the Redis second level (a real redis-server): per
-/// oauth_redis server, lookups by outcome (hit, miss, foreign, error),
+/// oauth_redis server, lookups by outcome (hit, miss, foreign, error,
+/// abandoned),
 /// stores by outcome, errors by command and kind, and a latency histogram
 /// with one observation per command. Each gateway is a new nginx (its own
 /// metrics zone), so its counts start at zero and are exact.
@@ -58,7 +59,7 @@ public sealed class RedisMetricsTests
     }
 
     private Gw Gateway(string name, string secret = "metrics-secret-0123456789abcdef", int? port = null,
-        string redisParameters = "")
+        string redisParameters = "", int workers = 2)
     {
         int status = NginxInstance.NewPort();
         string http = $$"""
@@ -67,8 +68,8 @@ public sealed class RedisMetricsTests
                 location = /metrics { oauth_status; }
             }
             """;
-        return new Gw(RedisFleetTests.Gateway(name, _idp, port ?? _redis.Port, secret, redisParameters, http: http),
-            status);
+        return new Gw(RedisFleetTests.Gateway(name, _idp, port ?? _redis.Port, secret, redisParameters, http: http,
+            workers: workers), status);
     }
 
     private static async Task<PrometheusText> Scrape(Gw gw)
@@ -113,7 +114,7 @@ public sealed class RedisMetricsTests
             Assert.That(t.TypeOf[Stores], Is.EqualTo("counter"));
             Assert.That(t.TypeOf[Errors], Is.EqualTo("counter"));
             Assert.That(t.TypeOf[Duration], Is.EqualTo("histogram"));
-            foreach (string o in new[] { "hit", "miss", "foreign", "error" })
+            foreach (string o in new[] { "hit", "miss", "foreign", "error", "abandoned" })
             {
                 Assert.That(t.Samples.Count(s => s.Name == Lookups && s.Has(("redis", "shared"), ("outcome", o))),
                     Is.EqualTo(1), o);
@@ -275,5 +276,75 @@ public sealed class RedisMetricsTests
         PrometheusText t = await Scrape(a);
         Assert.That(Lookup(t, "foreign"), Is.EqualTo(1));
         Assert.That(Lookup(t, "error"), Is.EqualTo(0));
+    }
+
+    [Test]
+    public async Task Redis_closing_every_client_costs_no_IdP_call_no_warning_and_no_error()
+    {
+        using Gw a = Gateway("rm-kill-a");
+        using Gw b = Gateway("rm-kill-b", workers: 1);
+
+        // b's only worker keeps the connection of its GET and SET idle
+        await Introspected(b, NewToken("warm"));
+        await Poll.UntilAsync(() => Scrape(b), t => Store(t, "ok") >= 1, "b's SET answered");
+        string token = NewToken("killed");
+        await Introspected(a, token);
+        await EntriesInRedis(2);
+
+        long killed;
+        using (RespClient admin = _redis.Connect())
+        {
+            killed = (long)admin.Command("CLIENT", "KILL", "TYPE", "normal")!;
+        }
+
+        Assert.That(killed, Is.GreaterThanOrEqualTo(1), "b's idle connection was closed by Redis");
+        long mark = b.Nginx.LogMark();
+
+        await Introspected(b, token);
+
+        Assert.That(_idp.Calls("/introspect", token), Is.EqualTo(1), "b took a's entry from Redis");
+        Assert.That(b.Nginx.ErrorLogSince(mark), Does.Not.Contain("[warn]"));
+        PrometheusText t = await Scrape(b);
+        Assert.Multiple(() =>
+        {
+            Assert.That(Lookup(t, "hit"), Is.EqualTo(1));
+            Assert.That(Lookup(t, "miss"), Is.EqualTo(1), "the warm token");
+            Assert.That(Lookup(t, "error"), Is.EqualTo(0));
+            Assert.That(Error(t, "GET", "unreachable"), Is.EqualTo(0));
+        });
+    }
+
+    [Test]
+    public async Task A_value_that_comes_after_the_client_hung_up_is_counted_abandoned()
+    {
+        using var fake = new FakeRedis(FakeRedisMode.Store) { UnknownKeyValue = new string('A', 48) };
+        using Gw a = Gateway("rm-abandoned", port: fake.Port, redisParameters: "read_timeout=30s", workers: 1);
+        fake.HoldReplies();
+        string token = NewToken("hangup");
+        long mark = a.Nginx.LogMark();
+
+        using (var client = new System.Net.Sockets.TcpClient())
+        {
+            Uri endpoint = a.Nginx.Host.Endpoint(a.Nginx.Port);
+            await client.ConnectAsync(endpoint.Host, endpoint.Port);
+            byte[] request = System.Text.Encoding.ASCII.GetBytes(
+                $"GET /i HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\r\n");
+            await client.GetStream().WriteAsync(request);
+            await Poll.UntilAsync(() => fake.Commands.Count(c => c.Name == "GET"), n => n == 1, "the GET to reach Redis");
+        }
+
+        // nginx ends the request (499) while the GET waits; then the value comes
+        a.Nginx.WaitForLogLine(mark, "client prematurely closed connection");
+        fake.ReleaseReplies();
+
+        PrometheusText t = await Poll.UntilAsync(() => Scrape(a), t => Lookup(t, "abandoned") >= 1, "the GET counted");
+        Assert.Multiple(() =>
+        {
+            Assert.That(Lookup(t, "abandoned"), Is.EqualTo(1));
+            Assert.That(Lookup(t, "hit") + Lookup(t, "miss") + Lookup(t, "foreign") + Lookup(t, "error"), Is.EqualTo(0),
+                "exactly one outcome");
+            Assert.That(Observed(t), Is.EqualTo(1));
+        });
+        Assert.That(_idp.Calls("/introspect", token), Is.EqualTo(0), "nobody asked the IdP");
     }
 }
