@@ -298,12 +298,9 @@ typedef struct {
     ngx_array_t                files;       /* of ngx_http_auth_jwt_file_t *,
                                                key files with variables */
     ngx_uint_t                 files_failed;
-    ngx_uint_t                 waiting;     /* a subrequest is running */
-    ngx_uint_t                 done;        /* it finished */
-    ngx_int_t                  sr_rc;
-    ngx_uint_t                 sr_status;
-    ngx_uint_t                 sr_encoded;
-    ngx_str_t                  sr_body;
+    ngx_uint_t                 waiting;     /* a subrequest is running
+                                               (auth_jwt_key_cache 0: its
+                                               facts in kflight) */
     ngx_uint_t                 decoded;
     ngx_uint_t                 verified;
     ngx_str_t                  header;
@@ -340,8 +337,6 @@ static ngx_int_t ngx_http_auth_jwt_token(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_str_t *token);
 static ngx_int_t ngx_http_auth_jwt_key_request(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
-static ngx_int_t ngx_http_auth_jwt_key_request_done(ngx_http_request_t *r,
-    void *data, ngx_int_t rc);
 static ngx_int_t ngx_http_auth_jwt_key_response(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
 static ngx_int_t ngx_http_auth_jwt_keyset_load(ngx_http_request_t *r,
@@ -949,7 +944,7 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
     }
 
     if (ctx->waiting) {
-        if (!ctx->done) {
+        if (!ctx->kflight.done) {
             return NGX_AGAIN;
         }
 
@@ -1122,7 +1117,6 @@ ngx_http_auth_jwt_key_request(ngx_http_request_t *r,
     u_char                           *p;
     ngx_str_t                         uri;
     ngx_http_request_t               *sr;
-    ngx_http_post_subrequest_t       *ps;
     ngx_http_auth_jwt_key_request_t  *kr;
     u_char                            safe[ngx_oauth_log_safe_size(
                                                NGX_OAUTH_LOG_SAFE_MAX)];
@@ -1135,18 +1129,15 @@ ngx_http_auth_jwt_key_request(ngx_http_request_t *r,
     kr = &kr[ctx->key_index];
     uri = ctx->key_uris[ctx->key_index];
 
-    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
-    if (ps == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ps->handler = ngx_http_auth_jwt_key_request_done;
-    ps->data = ctx;
+    /*
+     * no shared cache: the flight only records the subrequest's facts
+     * (ngx_oauth_flight_done), as for a fetch of the cached path, so the
+     * IdP and key set counters see this fetch too
+     */
 
     ctx->waiting = 1;
-    ctx->done = 0;
 
-    if (ngx_oauth_subrequest(r, &uri, ps, &sr) != NGX_OK) {
+    if (ngx_oauth_flight_get(r, &ctx->kflight, &uri, 0, &sr) != NGX_OK) {
         /* the uri may hold request variables */
         p = ngx_oauth_log_safe(safe, &uri, NGX_OAUTH_LOG_SAFE_MAX);
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -1162,62 +1153,59 @@ ngx_http_auth_jwt_key_request(ngx_http_request_t *r,
 }
 
 
-/* only records facts: the decision is made back in the handler */
-
-static ngx_int_t
-ngx_http_auth_jwt_key_request_done(ngx_http_request_t *r, void *data,
-    ngx_int_t rc)
-{
-    ngx_http_auth_jwt_ctx_t  *ctx = data;
-
-    ctx->done = 1;
-    ctx->sr_status = r->headers_out.status;
-    ctx->sr_encoded = (r->headers_out.content_encoding != NULL
-                       && r->headers_out.content_encoding->hash != 0);
-    ctx->sr_rc = ngx_oauth_subrequest_done(r, rc, &ctx->sr_body);
-
-    /*
-     * NGX_OK, whatever happened: an error returned here would terminate
-     * the main request (no response at all); the handler turns a failed
-     * key request into a deliberate 500
-     */
-
-    return NGX_OK;
-}
-
+/*
+ * A key request of auth_jwt_key_cache 0 ended: counted as the cached
+ * path counts a fetch (the IdP call, then the key set's fetch by outcome)
+ */
 
 static ngx_int_t
 ngx_http_auth_jwt_key_response(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
 {
+    u_char                            set[NOX_SHA256_LEN];
+    u_char                            fetch[NOX_SHA256_LEN];
+    ngx_int_t                         rc;
+    ngx_str_t                        *uri;
+    ngx_oauth_flight_t               *f;
     ngx_http_auth_jwt_key_body_t     *kb;
     ngx_http_auth_jwt_key_request_t  *kr;
 
     kr = jlcf->key_requests->elts;
     kr = &kr[ctx->key_index];
+    uri = &ctx->key_uris[ctx->key_index];
+    f = &ctx->kflight;
     ctx->key_index++;
 
-    if (ctx->sr_rc != NGX_OK || ctx->sr_status != NGX_HTTP_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_jwt: key request \"%V\" failed: rc %i, "
-                      "status %ui", &kr->uri.value, ctx->sr_rc,
-                      ctx->sr_status);
+    ngx_oauth_metrics_idp(r, "auth_jwt", uri, f->answered, f->status,
+                          f->whole, f->latency);
+
+    if (ngx_http_auth_jwt_keys_ids(r, kr, uri, set, fetch) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx->sr_encoded) {
+    if (f->whole != NGX_OK || f->status != NGX_HTTP_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_jwt: key request \"%V\" failed: rc %i, "
+                      "status %ui", &kr->uri.value, f->whole, f->status);
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    if (f->encoded) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "auth_jwt: key request \"%V\" returned an encoded "
                       "(Content-Encoding) response", &kr->uri.value);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
     }
 
-    if (ctx->sr_body.len > NOX_MAX_KEYSET) {
+    if (f->body.len > NOX_MAX_KEYSET) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "auth_jwt: key request \"%V\" returned %uz bytes, "
-                      "more than %d", &kr->uri.value, ctx->sr_body.len,
+                      "more than %d", &kr->uri.value, f->body.len,
                       NOX_MAX_KEYSET);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
     }
 
     /*
@@ -1231,14 +1219,23 @@ ngx_http_auth_jwt_key_response(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        kb->body = ctx->sr_body;
+        kb->body = f->body;
         kb->index = ctx->key_index - 1;
 
-        return NGX_OK;
+        rc = NGX_OK;
+        goto done;
     }
 
-    return ngx_http_auth_jwt_keyset_load(r, jlcf, ctx, &ctx->sr_body,
-                                         ctx->key_index - 1);
+    rc = ngx_http_auth_jwt_keyset_load(r, jlcf, ctx, &f->body,
+                                       ctx->key_index - 1);
+
+done:
+
+    ngx_oauth_metrics_keyset(r, set, ngx_http_auth_jwt_keys_label(r, kr, uri),
+                             (rc == NGX_OK) ? NGX_OAUTH_KS_FETCH_OK
+                                            : NGX_OAUTH_KS_FETCH_ERROR);
+
+    return rc;
 }
 
 
