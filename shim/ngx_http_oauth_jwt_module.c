@@ -216,6 +216,18 @@ typedef struct {
 
 
 /*
+ * a directive whose value is one of a few names (cmd->post of
+ * ngx_http_auth_jwt_enum_slot): the names, and the error for another
+ * value (its format takes the value, %V)
+ */
+
+typedef struct {
+    ngx_conf_enum_t           *names;
+    const char                *invalid;
+} ngx_http_auth_jwt_enum_t;
+
+
+/*
  * auth_jwt_provider: one issuer, its key sources (parsed by the
  * auth_jwt_key_file, auth_jwt_key_request and auth_jwt_discovery handlers
  * into keys, a scratch location configuration) and its RFC 9068 options
@@ -449,8 +461,10 @@ static char *ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_auth_jwt_key_request_conf(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static char *ngx_http_auth_jwt_phase(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_auth_jwt_enum_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_auth_jwt_enum_find(ngx_conf_enum_t *e,
+    ngx_str_t *name, ngx_uint_t *value);
 static char *ngx_http_auth_jwt_revocation(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_auth_jwt_require_conf(ngx_conf_t *cf,
@@ -559,6 +573,55 @@ static ngx_conf_enum_t  ngx_http_auth_jwt_types[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_http_auth_jwt_phases[] = {
+    { ngx_string("access"), NGX_HTTP_AUTH_JWT_PHASE_ACCESS },
+    { ngx_string("preaccess"), NGX_HTTP_AUTH_JWT_PHASE_PREACCESS },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_auth_jwt_introspects[] = {
+    { ngx_string("off"), NGX_OAUTH_HYBRID_OFF },
+    { ngx_string("opaque"), NGX_OAUTH_HYBRID_OPAQUE },
+    { ngx_string("all"), NGX_OAUTH_HYBRID_ALL },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_auth_jwt_challenges[] = {
+    { ngx_string("on"), NGX_HTTP_AUTH_JWT_CHALLENGE_ON },
+    { ngx_string("off"), NGX_HTTP_AUTH_JWT_CHALLENGE_OFF },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_auth_jwt_key_formats[] = {
+    { ngx_string("jwks"), NOX_KEYS_JWKS },
+    { ngx_string("keyval"), NOX_KEYS_KEYVAL },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_http_auth_jwt_enum_t  ngx_http_auth_jwt_phase_enum = {
+    ngx_http_auth_jwt_phases,
+    "\"auth_jwt_phase\": invalid phase \"%V\", it must be \"access\" or "
+    "\"preaccess\""
+};
+
+
+static ngx_http_auth_jwt_enum_t  ngx_http_auth_jwt_type_enum = {
+    ngx_http_auth_jwt_types,
+    "\"auth_jwt_type\": invalid type \"%V\", it must be \"signed\", "
+    "\"encrypted\" or \"nested\""
+};
+
+
+static ngx_http_auth_jwt_enum_t  ngx_http_auth_jwt_introspect_enum = {
+    ngx_http_auth_jwt_introspects,
+    "\"auth_jwt_introspect\": invalid value \"%V\": use off, opaque or all"
+};
+
+
 static ngx_queue_t  ngx_http_auth_jwt_files;          /* per worker */
 static ngx_queue_t  ngx_http_auth_jwt_keysets;        /* per worker */
 static ngx_uint_t   ngx_http_auth_jwt_nkeysets;
@@ -657,10 +720,10 @@ static ngx_command_t  ngx_http_auth_jwt_commands[] = {
 
     { ngx_string("auth_jwt_phase"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_auth_jwt_phase,
+      ngx_http_auth_jwt_enum_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_auth_jwt_loc_conf_t, phase),
+      &ngx_http_auth_jwt_phase_enum },
 
     { ngx_string("auth_jwt_revocation_list_sub"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
@@ -723,8 +786,8 @@ static ngx_command_t  ngx_http_auth_jwt_commands[] = {
                         |NGX_CONF_TAKE1,
       ngx_http_auth_jwt_type,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_auth_jwt_loc_conf_t, type),
+      &ngx_http_auth_jwt_type_enum },
 
     { ngx_string("auth_jwt_verify_cache"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
@@ -744,8 +807,8 @@ static ngx_command_t  ngx_http_auth_jwt_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_auth_jwt_introspect,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_auth_jwt_loc_conf_t, introspect),
+      &ngx_http_auth_jwt_introspect_enum },
 
     { ngx_string("auth_jwt_key_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -3983,8 +4046,7 @@ ngx_http_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
-    ngx_str_t                         *value, token;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_str_t  *value, token;
 
     if (jlcf->enable != NGX_CONF_UNSET) {
         return "is duplicate";
@@ -4010,18 +4072,8 @@ ngx_http_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    jlcf->realm = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    jlcf->realm = ngx_oauth_complex_value(cf, &value[1]);
     if (jlcf->realm == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &value[1];
-    ccv.complex_value = jlcf->realm;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -4043,18 +4095,8 @@ ngx_http_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        jlcf->token = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        jlcf->token = ngx_oauth_complex_value(cf, &token);
         if (jlcf->token == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = &token;
-        ccv.complex_value = jlcf->token;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
     }
@@ -4168,13 +4210,12 @@ static ngx_int_t
 ngx_http_auth_jwt_key_format(ngx_conf_t *cf, ngx_str_t *value,
     ngx_int_t *format)
 {
-    if (ngx_strcmp(value->data, "jwks") == 0) {
-        *format = NOX_KEYS_JWKS;
-        return NGX_OK;
-    }
+    ngx_uint_t  n;
 
-    if (ngx_strcmp(value->data, "keyval") == 0) {
-        *format = NOX_KEYS_KEYVAL;
+    if (ngx_http_auth_jwt_enum_find(ngx_http_auth_jwt_key_formats, value, &n)
+        == NGX_OK)
+    {
+        *format = (ngx_int_t) n;
         return NGX_OK;
     }
 
@@ -4191,10 +4232,9 @@ ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
-    void                              **slot;
-    ngx_str_t                          *value;
-    ngx_http_auth_jwt_key_file_t       *kf;
-    ngx_http_compile_complex_value_t    ccv;
+    void                          **slot;
+    ngx_str_t                      *value;
+    ngx_http_auth_jwt_key_file_t   *kf;
 
     value = cf->args->elts;
 
@@ -4215,18 +4255,8 @@ ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     kf->path = value[1];
 
     if (ngx_http_script_variables_count(&value[1]) != 0) {
-        kf->cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        kf->cv = ngx_oauth_complex_value(cf, &value[1]);
         if (kf->cv == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = &value[1];
-        ccv.complex_value = kf->cv;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
 
@@ -4367,9 +4397,9 @@ ngx_http_auth_jwt_key_request_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
-    ngx_str_t                         *value;
-    ngx_http_compile_complex_value_t   ccv;
-    ngx_http_auth_jwt_key_request_t   *kr;
+    ngx_str_t                        *value;
+    ngx_http_complex_value_t         *cv;
+    ngx_http_auth_jwt_key_request_t  *kr;
 
     value = cf->args->elts;
 
@@ -4401,15 +4431,12 @@ ngx_http_auth_jwt_key_request_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &value[1];
-    ccv.complex_value = &kr->uri;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+    cv = ngx_oauth_complex_value(cf, &value[1]);
+    if (cv == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    kr->uri = *cv;
 
     ngx_oauth_use(cf);
 
@@ -4417,33 +4444,55 @@ ngx_http_auth_jwt_key_request_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/*
+ * A directive whose value is one of the names of cmd->post
+ * (ngx_http_auth_jwt_enum_t) into the ngx_uint_t at cmd->offset: as
+ * ngx_conf_set_enum_slot, with the directive's own error message
+ */
+
 static char *
-ngx_http_auth_jwt_phase(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_auth_jwt_enum_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
+    char  *p = conf;
 
-    ngx_str_t  *value;
+    ngx_str_t                 *value;
+    ngx_uint_t                *field;
+    ngx_http_auth_jwt_enum_t  *en;
 
-    if (jlcf->phase != NGX_CONF_UNSET_UINT) {
+    field = (ngx_uint_t *) (p + cmd->offset);
+
+    if (*field != NGX_CONF_UNSET_UINT) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
+    en = cmd->post;
 
-    if (ngx_strcmp(value[1].data, "access") == 0) {
-        jlcf->phase = NGX_HTTP_AUTH_JWT_PHASE_ACCESS;
-
-    } else if (ngx_strcmp(value[1].data, "preaccess") == 0) {
-        jlcf->phase = NGX_HTTP_AUTH_JWT_PHASE_PREACCESS;
-
-    } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"auth_jwt_phase\": invalid phase \"%V\", it must "
-                           "be \"access\" or \"preaccess\"", &value[1]);
+    if (ngx_http_auth_jwt_enum_find(en->names, &value[1], field) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, en->invalid, &value[1]);
         return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* NGX_OK: name is one of e's (its value in *value); else NGX_DECLINED */
+
+static ngx_int_t
+ngx_http_auth_jwt_enum_find(ngx_conf_enum_t *e, ngx_str_t *name,
+    ngx_uint_t *value)
+{
+    for ( /* void */ ; e->name.len; e++) {
+        if (e->name.len == name->len
+            && ngx_strncmp(e->name.data, name->data, name->len) == 0)
+        {
+            *value = e->value;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -4520,10 +4569,9 @@ ngx_http_auth_jwt_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
-    ngx_str_t                         *value, op;
-    ngx_uint_t                         i, negate;
-    ngx_http_auth_jwt_rule_t          *rule;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_str_t                 *value, op;
+    ngx_uint_t                 n, negate;
+    ngx_http_auth_jwt_rule_t  *rule;
 
     value = cf->args->elts;
 
@@ -4557,16 +4605,9 @@ ngx_http_auth_jwt_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         op.len--;
     }
 
-    for (i = 0; ngx_http_auth_jwt_ops[i].name.len; i++) {
-        if (ngx_http_auth_jwt_ops[i].name.len == op.len
-            && ngx_strncmp(ngx_http_auth_jwt_ops[i].name.data, op.data,
-                           op.len) == 0)
-        {
-            break;
-        }
-    }
-
-    if (ngx_http_auth_jwt_ops[i].name.len == 0) {
+    if (ngx_http_auth_jwt_enum_find(ngx_http_auth_jwt_ops, &op, &n)
+        != NGX_OK)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\": unknown operator \"%V\": it must be one "
                            "of eq, ne, gt, ge, lt, le, intersect (any), "
@@ -4575,8 +4616,7 @@ ngx_http_auth_jwt_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    rule->op = (ngx_int_t) ngx_http_auth_jwt_ops[i].value
-               | (negate ? NOX_OP_NOT : 0);
+    rule->op = (ngx_int_t) n | (negate ? NOX_OP_NOT : 0);
     rule->op_name = value[2];
 
     if (value[3].len > 5 && ngx_strncmp(value[3].data, "json=", 5) == 0) {
@@ -4588,18 +4628,8 @@ ngx_http_auth_jwt_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         rule->kind = NOX_VALUE_VARIABLE;
         rule->value = value[3];
 
-        rule->cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        rule->cv = ngx_oauth_complex_value(cf, &value[3]);
         if (rule->cv == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = &value[3];
-        ccv.complex_value = rule->cv;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
 
@@ -4820,32 +4850,16 @@ ngx_http_auth_jwt_type(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
-    ngx_str_t        *value;
-    ngx_conf_enum_t  *e;
+    char  *rv;
 
-    if (jlcf->type != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
+    rv = ngx_http_auth_jwt_enum_slot(cf, cmd, conf);
+
+    if (rv == NGX_CONF_OK) {
+        jlcf->type_file = cf->conf_file->file.name;
+        jlcf->type_line = cf->conf_file->line;
     }
 
-    value = cf->args->elts;
-
-    for (e = ngx_http_auth_jwt_types; e->name.len; e++) {
-        if (e->name.len == value[1].len
-            && ngx_strcmp(e->name.data, value[1].data) == 0)
-        {
-            jlcf->type = e->value;
-            jlcf->type_file = cf->conf_file->file.name;
-            jlcf->type_line = cf->conf_file->line;
-
-            return NGX_CONF_OK;
-        }
-    }
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"auth_jwt_type\": invalid type \"%V\", it must be "
-                       "\"signed\", \"encrypted\" or \"nested\"", &value[1]);
-
-    return NGX_CONF_ERROR;
+    return rv;
 }
 
 
@@ -4871,7 +4885,7 @@ ngx_http_auth_jwt_discovery(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_uint_t                         i, oauth;
     ngx_oauth_route_t                  rt;
     ngx_http_auth_jwt_rule_t          *rule;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_http_complex_value_t          *cv;
     ngx_http_auth_jwt_key_request_t   *kr, *jk;
 
     static ngx_str_t  openid =
@@ -5115,15 +5129,12 @@ ngx_http_auth_jwt_discovery(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     p = ngx_cpymem(uri.data, kr->route.data, kr->route.len);
     ngx_memcpy(p, meta.data, meta.len);
 
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &uri;
-    ccv.complex_value = &kr->uri;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+    cv = ngx_oauth_complex_value(cf, &uri);
+    if (cv == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    kr->uri = *cv;
 
     /* the key set: its uri comes from the metadata */
 
@@ -5366,8 +5377,7 @@ ngx_http_auth_jwt_www_authenticate(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
-    ngx_str_t                         *value;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_str_t  *value;
 
     if (jlcf->challenge != NGX_CONF_UNSET_UINT) {
         return "is duplicate";
@@ -5375,31 +5385,17 @@ ngx_http_auth_jwt_www_authenticate(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    if (ngx_strcmp(value[1].data, "on") == 0) {
-        jlcf->challenge = NGX_HTTP_AUTH_JWT_CHALLENGE_ON;
-        return NGX_CONF_OK;
-    }
-
-    if (ngx_strcmp(value[1].data, "off") == 0) {
-        jlcf->challenge = NGX_HTTP_AUTH_JWT_CHALLENGE_OFF;
+    if (ngx_http_auth_jwt_enum_find(ngx_http_auth_jwt_challenges, &value[1],
+                                    &jlcf->challenge)
+        == NGX_OK)
+    {
         return NGX_CONF_OK;
     }
 
     jlcf->challenge = NGX_HTTP_AUTH_JWT_CHALLENGE_VALUE;
 
-    jlcf->challenge_value = ngx_palloc(cf->pool,
-                                       sizeof(ngx_http_complex_value_t));
+    jlcf->challenge_value = ngx_oauth_complex_value(cf, &value[1]);
     if (jlcf->challenge_value == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &value[1];
-    ccv.complex_value = jlcf->challenge_value;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -6482,35 +6478,16 @@ ngx_http_auth_jwt_introspect(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
-    ngx_str_t  *value;
+    char  *rv;
 
-    if (jlcf->introspect != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
+    rv = ngx_http_auth_jwt_enum_slot(cf, cmd, conf);
+
+    if (rv == NGX_CONF_OK) {
+        jlcf->introspect_file = cf->conf_file->file.name;
+        jlcf->introspect_line = cf->conf_file->line;
     }
 
-    value = cf->args->elts;
-
-    if (ngx_strcmp(value[1].data, "off") == 0) {
-        jlcf->introspect = NGX_OAUTH_HYBRID_OFF;
-
-    } else if (ngx_strcmp(value[1].data, "opaque") == 0) {
-        jlcf->introspect = NGX_OAUTH_HYBRID_OPAQUE;
-
-    } else if (ngx_strcmp(value[1].data, "all") == 0) {
-        jlcf->introspect = NGX_OAUTH_HYBRID_ALL;
-
-    } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"auth_jwt_introspect\": invalid value \"%V\": "
-                           "use off, opaque or all",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    jlcf->introspect_file = cf->conf_file->file.name;
-    jlcf->introspect_line = cf->conf_file->line;
-
-    return NGX_CONF_OK;
+    return rv;
 }
 
 
