@@ -6,7 +6,7 @@
  *   handler -> token from Authorization or token=$var
  *           -> the key sets of auth_jwt_key_request from the shared key
  *              cache (a fetch only when a set is missing, due, or lacks
- *              the token's kid; see ngx_http_auth_jwt_keys_one), or one
+ *              the token's kid; see ngx_oauth_keys.c), or one
  *              in-memory subrequest per key request with
  *              auth_jwt_key_cache 0
  *           -> nox_jwt_verify (managed: decode, signature, exp/nbf,
@@ -25,6 +25,7 @@
 #include "ngx_oauth_core.h"
 #include "ngx_oauth_cache.h"
 #include "ngx_oauth_jwt.h"
+#include "ngx_oauth_keys.h"
 #include "ngx_oauth_metrics.h"
 #include "ngx_oauth_redis.h"
 #include "ngx_oauth_hybrid.h"
@@ -43,24 +44,6 @@
 #define NGX_HTTP_AUTH_JWT_CACHE_KIND       'j'
 #define NGX_HTTP_AUTH_JWT_CACHE_TTL        300
 #define NGX_HTTP_AUTH_JWT_CACHE_MAX_VALUE  (16 * 1024)  /* header+payload */
-
-/* the shared key set cache (auth_jwt_key_request, auth_jwt_key_refresh) */
-#define NGX_HTTP_AUTH_JWT_KEYS_KIND        'k'   /* a key set */
-#define NGX_HTTP_AUTH_JWT_KEYS_FETCH_KIND  'K'   /* its last fetch */
-#define NGX_HTTP_AUTH_JWT_KEYS_ZONE        "auth_jwt_keys"
-#define NGX_HTTP_AUTH_JWT_KEYS_ZONE_SIZE   (4 * 1024 * 1024)  /* default */
-#define NGX_HTTP_AUTH_JWT_KEYS_ZONE_PAGES  8     /* auth_jwt_key_zone min */
-#define NGX_HTTP_AUTH_JWT_KEYS_WORKER_MAX  64    /* parsed sets per worker */
-#define NGX_HTTP_AUTH_JWT_KEYS_LEAD        120   /* s a fetch may take */
-#define NGX_HTTP_AUTH_JWT_KEYS_MIN         300
-#define NGX_HTTP_AUTH_JWT_KEYS_MAX         86400
-#define NGX_HTTP_AUTH_JWT_KEYS_STALE       86400
-#define NGX_HTTP_AUTH_JWT_KEYS_MISS        30
-
-/* auth_jwt_discovery: a C-only key "format" for the metadata document */
-#define NGX_HTTP_AUTH_JWT_DISCOVERY        0x100
-#define NGX_HTTP_AUTH_JWT_DISCOVERY_PREFIX "/.oauth-jwt/"
-#define NGX_HTTP_AUTH_JWT_DISCOVERY_TIMEOUT  10000
 
 /* auth_jwt_introspect: the path of this request's token (ctx->path) */
 #define NGX_HTTP_AUTH_JWT_PATH_UNKNOWN     0
@@ -101,26 +84,6 @@ typedef struct {
 
 
 typedef struct {
-    ngx_http_complex_value_t   uri;
-    ngx_int_t                  format;      /* NOX_KEYS_*, or
-                                               NGX_HTTP_AUTH_JWT_DISCOVERY:
-                                               the metadata document */
-    ngx_uint_t                 discovered;  /* the uri is the jwks_uri of
-                                               the entry before */
-    ngx_str_t                  issuer;      /* auth_jwt_discovery */
-    ngx_str_t                  origin;      /* scheme://host[:port] */
-    ngx_str_t                  route;       /* the subrequest uri that
-                                               reaches the origin's "/" */
-
-    /* this worker's last uri and its cache keys (keys_ids) */
-    u_char                    *memo_uri;
-    size_t                     memo_len;
-    u_char                     memo_set[NOX_SHA256_LEN];
-    u_char                     memo_fetch[NOX_SHA256_LEN];
-} ngx_http_auth_jwt_key_request_t;
-
-
-typedef struct {
     ngx_str_t                  path;
     ngx_str_t                  content;
     ngx_int_t                  kind;        /* NOX_REVOKE_* */
@@ -133,41 +96,6 @@ typedef struct {
     size_t                     key_zone_size;  /* NGX_CONF_UNSET_SIZE:
                                                   the default */
 } ngx_http_auth_jwt_main_conf_t;
-
-
-/* a key set entry of the shared zone begins with this; the body follows */
-
-typedef struct {
-    int64_t                    fetched;
-    u_char                     digest[NOX_SHA256_LEN];  /* of the body */
-} ngx_http_auth_jwt_keys_head_t;
-
-
-/*
- * A key set parsed in this worker: one per version (digest) of a shared
- * entry, so a request never parses; a replaced version is freed when the
- * last request using it ends
- */
-
-typedef struct {
-    ngx_queue_t                queue;       /* most recently used first */
-    u_char                     set[NOX_SHA256_LEN];
-    u_char                     digest[NOX_SHA256_LEN];
-    int64_t                    handle;
-    ngx_uint_t                 refs;
-    ngx_uint_t                 replaced;
-} ngx_http_auth_jwt_keys_t;
-
-
-/* what a background refresh needs when its subrequest ends */
-
-typedef struct {
-    ngx_oauth_flight_t         flight;
-    void                      *jlcf;
-    ngx_str_t                  uri;
-    void                      *kr;
-    u_char                     set[NOX_SHA256_LEN];
-} ngx_http_auth_jwt_refresh_t;
 
 
 typedef struct {
@@ -200,19 +128,26 @@ typedef struct {
 } ngx_http_auth_jwt_policy_t;
 
 
-/* a key request's response kept for a verified-token cache lookup */
-
-typedef struct {
-    ngx_str_t                  body;
-    ngx_uint_t                 index;       /* in key_requests */
-} ngx_http_auth_jwt_key_body_t;
-
-
 typedef struct {
     ngx_int_t                  target;
     ngx_str_t                  path;        /* names separated by 0x00 */
     ngx_uint_t                 multi;
 } ngx_http_auth_jwt_variable_t;
+
+
+/*
+ * a directive whose value is one of a few names (cmd->post of
+ * ngx_http_auth_jwt_enum_slot): the names, the error for another value
+ * (its format takes the value, %V), and where to keep the directive's
+ * file and line (offsets of an ngx_str_t and an ngx_uint_t; -1: not kept)
+ */
+
+typedef struct {
+    ngx_conf_enum_t           *names;
+    const char                *invalid;
+    ngx_int_t                  file;
+    ngx_int_t                  line;
+} ngx_http_auth_jwt_enum_t;
 
 
 /*
@@ -246,7 +181,9 @@ typedef struct {
     ngx_uint_t                *warned;      /* shared with inheritors */
     ngx_http_complex_value_t  *token;
     ngx_array_t               *key_files;   /* of key_file_t * */
-    ngx_array_t               *key_requests;/* of key_request_t */
+    ngx_oauth_keys_conf_t      keys;        /* auth_jwt_key_request,
+                                               auth_jwt_discovery and
+                                               their cache */
     ngx_flag_t                 validate_exp;
     ngx_flag_t                 validate_sig;
     time_t                     leeway;
@@ -259,14 +196,6 @@ typedef struct {
     ngx_str_t                  quote;
     ngx_http_auth_jwt_policy_t *policy;
     ngx_oauth_cache_conf_t    *verify_cache;
-    ngx_oauth_cache_conf_t    *keys;        /* the shared key sets; NULL:
-                                               a subrequest per request */
-    time_t                     key_cache;   /* auth_jwt_key_cache; unset:
-                                               from the answer */
-    time_t                     key_min;     /* auth_jwt_key_refresh */
-    time_t                     key_max;
-    time_t                     key_stale;
-    time_t                     key_miss;
     ngx_uint_t                 challenge;   /* NGX_HTTP_AUTH_JWT_CHALLENGE_* */
     ngx_http_complex_value_t  *challenge_value;
     ngx_uint_t                 type;        /* NOX_JWT_* (auth_jwt_type) */
@@ -288,36 +217,15 @@ typedef struct {
 
 typedef struct {
     ngx_str_t                  token;
-    ngx_str_t                 *key_uris;    /* every key request's uri,
-                                               evaluated before the first
-                                               subrequest */
-    ngx_uint_t                 key_index;   /* next key request */
-    ngx_array_t                keysets;     /* of int64_t, this request's */
-    ngx_array_t                bodies;      /* of key_body_t: not yet
-                                               loaded (verify cache) */
+    ngx_oauth_keys_ctx_t       keys;        /* of the key requests */
     ngx_array_t                files;       /* of ngx_http_auth_jwt_file_t *,
                                                key files with variables */
     ngx_uint_t                 files_failed;
-    ngx_uint_t                 waiting;     /* a subrequest is running */
-    ngx_uint_t                 done;        /* it finished */
-    ngx_int_t                  sr_rc;
-    ngx_uint_t                 sr_status;
-    ngx_uint_t                 sr_encoded;
-    ngx_str_t                  sr_body;
     ngx_uint_t                 decoded;
     ngx_uint_t                 verified;
     ngx_str_t                  header;
     ngx_str_t                  payload;
     ngx_str_t                  inner;       /* nested: the inner JWS */
-
-    /* the shared key cache */
-    ngx_oauth_flight_t         kflight;     /* this request's fetch */
-    u_char                     kset[NOX_SHA256_LEN];   /* the set's key */
-    ngx_uint_t                 kstep;       /* key_index + 1 prepared */
-    ngx_uint_t                 kfetching;   /* its fetch runs */
-    ngx_uint_t                 kfetched;    /* a fetch ended meanwhile */
-    ngx_uint_t                 refetch;     /* kid miss: fetched again */
-    ngx_array_t                digests;     /* of u_char[32]: versions */
 
     ngx_http_auth_jwt_loc_conf_t *conf;     /* auth_jwt_provider: the
                                                provider conf the token's
@@ -338,48 +246,6 @@ static ngx_int_t ngx_http_auth_jwt_handler(ngx_http_request_t *r,
     ngx_uint_t phase);
 static ngx_int_t ngx_http_auth_jwt_token(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_str_t *token);
-static ngx_int_t ngx_http_auth_jwt_key_request(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
-static ngx_int_t ngx_http_auth_jwt_key_request_done(ngx_http_request_t *r,
-    void *data, ngx_int_t rc);
-static ngx_int_t ngx_http_auth_jwt_key_response(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
-static ngx_int_t ngx_http_auth_jwt_keyset_load(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
-    ngx_str_t *body, ngx_uint_t index);
-static void ngx_http_auth_jwt_keyset_cleanup(void *data);
-static ngx_int_t ngx_http_auth_jwt_key_uris(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
-static ngx_int_t ngx_http_auth_jwt_keys(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
-static ngx_int_t ngx_http_auth_jwt_keys_one(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
-static ngx_int_t ngx_http_auth_jwt_keys_ids(ngx_http_request_t *r,
-    ngx_http_auth_jwt_key_request_t *kr, ngx_str_t *uri, u_char *set,
-    u_char *fetch);
-static ngx_int_t ngx_http_auth_jwt_keys_hash(ngx_http_request_t *r,
-    const char *prefix, ngx_str_t *uri, ngx_int_t format, u_char *hash);
-static void ngx_http_auth_jwt_keys_refresh(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
-    ngx_str_t *uri, ngx_http_auth_jwt_key_request_t *kr);
-static void ngx_http_auth_jwt_keys_refreshed(ngx_http_request_t *sr,
-    void *data);
-static ngx_int_t ngx_http_auth_jwt_keys_fits(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_str_t *uri, ngx_str_t *value);
-static void ngx_http_auth_jwt_keys_store(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_oauth_flight_t *f,
-    ngx_str_t *uri, ngx_http_auth_jwt_key_request_t *kr, u_char *set);
-static ngx_int_t ngx_http_auth_jwt_discovered(ngx_http_request_t *r,
-    ngx_http_auth_jwt_key_request_t *kr, ngx_str_t *uri, ngx_str_t *body,
-    ngx_str_t *jwks);
-static ngx_http_auth_jwt_keys_t *ngx_http_auth_jwt_keys_find(u_char *set,
-    u_char *digest);
-static ngx_http_auth_jwt_keys_t *ngx_http_auth_jwt_keys_add(u_char *set,
-    u_char *digest, int64_t handle, ngx_log_t *log);
-static void ngx_http_auth_jwt_keys_unref(void *data);
-static ngx_str_t *ngx_http_auth_jwt_keys_label(ngx_http_request_t *r,
-    ngx_http_auth_jwt_key_request_t *kr, ngx_str_t *uri);
-static int32_t ngx_http_auth_jwt_keys_count(int64_t handle);
 static ngx_int_t ngx_http_auth_jwt_key_files(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
 static ngx_http_auth_jwt_file_t *ngx_http_auth_jwt_file_get(
@@ -454,8 +320,10 @@ static char *ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_auth_jwt_key_request_conf(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static char *ngx_http_auth_jwt_phase(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_auth_jwt_enum_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_auth_jwt_enum_find(ngx_conf_enum_t *e,
+    ngx_str_t *name, ngx_uint_t *value);
 static char *ngx_http_auth_jwt_revocation(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_auth_jwt_require_conf(ngx_conf_t *cf,
@@ -468,16 +336,11 @@ static char *ngx_http_auth_jwt_allow_nested(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_auth_jwt_verify_cache(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static char *ngx_http_auth_jwt_type(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_http_auth_jwt_discovery(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static void *ngx_http_auth_jwt_create_main_conf(ngx_conf_t *cf);
-static char *ngx_http_auth_jwt_key_zone(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static ssize_t ngx_http_auth_jwt_key_zone_size(ngx_conf_t *cf);
-static char *ngx_http_auth_jwt_key_refresh(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_auth_jwt_keys_zone(ngx_conf_t *cf,
+    ngx_http_auth_jwt_loc_conf_t *conf);
 static char *ngx_http_auth_jwt_add_entry(ngx_conf_t *cf, ngx_array_t **list,
     void *entry, ngx_oauth_check_pt check);
 static ngx_int_t ngx_http_auth_jwt_key_format(ngx_conf_t *cf,
@@ -499,8 +362,6 @@ static ngx_int_t ngx_http_auth_jwt_hybrid_passed(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
 static ngx_int_t ngx_http_auth_jwt_local_jws(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx);
-static char *ngx_http_auth_jwt_introspect(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_http_auth_jwt_hybrid_merge(ngx_conf_t *cf,
     ngx_http_auth_jwt_loc_conf_t *conf, ngx_http_auth_jwt_loc_conf_t *prev);
 static ngx_int_t ngx_http_auth_jwt_variable_path(ngx_http_request_t *r,
@@ -564,9 +425,61 @@ static ngx_conf_enum_t  ngx_http_auth_jwt_types[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_http_auth_jwt_phases[] = {
+    { ngx_string("access"), NGX_HTTP_AUTH_JWT_PHASE_ACCESS },
+    { ngx_string("preaccess"), NGX_HTTP_AUTH_JWT_PHASE_PREACCESS },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_auth_jwt_introspects[] = {
+    { ngx_string("off"), NGX_OAUTH_HYBRID_OFF },
+    { ngx_string("opaque"), NGX_OAUTH_HYBRID_OPAQUE },
+    { ngx_string("all"), NGX_OAUTH_HYBRID_ALL },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_auth_jwt_challenges[] = {
+    { ngx_string("on"), NGX_HTTP_AUTH_JWT_CHALLENGE_ON },
+    { ngx_string("off"), NGX_HTTP_AUTH_JWT_CHALLENGE_OFF },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_auth_jwt_key_formats[] = {
+    { ngx_string("jwks"), NOX_KEYS_JWKS },
+    { ngx_string("keyval"), NOX_KEYS_KEYVAL },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_http_auth_jwt_enum_t  ngx_http_auth_jwt_phase_enum = {
+    ngx_http_auth_jwt_phases,
+    "\"auth_jwt_phase\": invalid phase \"%V\", it must be \"access\" or "
+    "\"preaccess\"",
+    -1, -1
+};
+
+
+static ngx_http_auth_jwt_enum_t  ngx_http_auth_jwt_type_enum = {
+    ngx_http_auth_jwt_types,
+    "\"auth_jwt_type\": invalid type \"%V\", it must be \"signed\", "
+    "\"encrypted\" or \"nested\"",
+    offsetof(ngx_http_auth_jwt_loc_conf_t, type_file),
+    offsetof(ngx_http_auth_jwt_loc_conf_t, type_line)
+};
+
+
+static ngx_http_auth_jwt_enum_t  ngx_http_auth_jwt_introspect_enum = {
+    ngx_http_auth_jwt_introspects,
+    "\"auth_jwt_introspect\": invalid value \"%V\": use off, opaque or all",
+    offsetof(ngx_http_auth_jwt_loc_conf_t, introspect_file),
+    offsetof(ngx_http_auth_jwt_loc_conf_t, introspect_line)
+};
+
+
 static ngx_queue_t  ngx_http_auth_jwt_files;          /* per worker */
-static ngx_queue_t  ngx_http_auth_jwt_keysets;        /* per worker */
-static ngx_uint_t   ngx_http_auth_jwt_nkeysets;
 static ngx_uint_t   ngx_http_auth_jwt_nfiles;
 static ngx_uint_t   ngx_http_auth_jwt_batch;
 static ngx_array_t *ngx_http_auth_jwt_type_warned;    /* validator child:
@@ -626,15 +539,15 @@ static ngx_command_t  ngx_http_auth_jwt_commands[] = {
                         |NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_auth_jwt_loc_conf_t, key_cache),
+      offsetof(ngx_http_auth_jwt_loc_conf_t, keys.ttl),
       NULL },
 
     { ngx_string("auth_jwt_key_refresh"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
                         |NGX_CONF_1MORE,
-      ngx_http_auth_jwt_key_refresh,
+      ngx_oauth_keys_refresh_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_auth_jwt_loc_conf_t, keys),
       NULL },
 
     { ngx_string("auth_jwt_validate_exp"),
@@ -662,10 +575,10 @@ static ngx_command_t  ngx_http_auth_jwt_commands[] = {
 
     { ngx_string("auth_jwt_phase"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_auth_jwt_phase,
+      ngx_http_auth_jwt_enum_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_auth_jwt_loc_conf_t, phase),
+      &ngx_http_auth_jwt_phase_enum },
 
     { ngx_string("auth_jwt_revocation_list_sub"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
@@ -726,10 +639,10 @@ static ngx_command_t  ngx_http_auth_jwt_commands[] = {
     { ngx_string("auth_jwt_type"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
                         |NGX_CONF_TAKE1,
-      ngx_http_auth_jwt_type,
+      ngx_http_auth_jwt_enum_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_auth_jwt_loc_conf_t, type),
+      &ngx_http_auth_jwt_type_enum },
 
     { ngx_string("auth_jwt_verify_cache"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
@@ -747,16 +660,16 @@ static ngx_command_t  ngx_http_auth_jwt_commands[] = {
 
     { ngx_string("auth_jwt_introspect"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_auth_jwt_introspect,
+      ngx_http_auth_jwt_enum_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_auth_jwt_loc_conf_t, introspect),
+      &ngx_http_auth_jwt_introspect_enum },
 
     { ngx_string("auth_jwt_key_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_auth_jwt_key_zone,
+      ngx_oauth_keys_zone_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_auth_jwt_main_conf_t, key_zone_size),
       NULL },
 
       ngx_null_command
@@ -870,28 +783,15 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
         /*
          * set by ngx_pcalloc():
          *
-         *     ctx->key_uris = NULL;
-         *     ctx->key_index = 0;
          *     ctx->files_failed = 0;
-         *     ctx->waiting = 0;
          *     ctx->decoded = 0;
          *     ctx->verified = 0;
-         *     ctx->kflight = { 0 };
-         *     ctx->kstep = 0;
-         *     ctx->kfetching = 0;
-         *     ctx->kfetched = 0;
-         *     ctx->refetch = 0;
+         *     ctx->keys: see ngx_oauth_keys_ctx_init()
          */
 
-        if (ngx_array_init(&ctx->keysets, r->pool, 2, sizeof(int64_t))
-            != NGX_OK
-            || ngx_array_init(&ctx->bodies, r->pool, 2,
-                              sizeof(ngx_http_auth_jwt_key_body_t))
-               != NGX_OK
+        if (ngx_oauth_keys_ctx_init(r, &ctx->keys) != NGX_OK
             || ngx_array_init(&ctx->files, r->pool, 1,
                               sizeof(ngx_http_auth_jwt_file_t *))
-               != NGX_OK
-            || ngx_array_init(&ctx->digests, r->pool, 1, NOX_SHA256_LEN)
                != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -948,25 +848,11 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
         jlcf = ctx->conf;
     }
 
-    if (ctx->waiting) {
-        if (!ctx->done) {
-            return NGX_AGAIN;
-        }
+    if (jlcf->validate_sig && jlcf->keys.requests) {
 
-        ctx->waiting = 0;
-
-        rc = ngx_http_auth_jwt_key_response(r, jlcf, ctx);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-    }
-
-    if (jlcf->validate_sig && jlcf->key_requests
-        && ctx->key_index < jlcf->key_requests->nelts)
-    {
         /* no key server traffic for tokens that cannot be a JWS */
 
-        if (ctx->key_index == 0
+        if (ctx->keys.index == 0 && !ctx->keys.waiting
             && ngx_http_auth_jwt_token_shape(&ctx->token, jlcf->type)
                != NGX_OK)
         {
@@ -981,14 +867,10 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r, ngx_uint_t phase)
                                             1);
         }
 
-        if (jlcf->keys) {
-            rc = ngx_http_auth_jwt_keys(r, jlcf, ctx);
-            if (rc != NGX_OK) {
-                return rc;
-            }
-
-        } else {
-            return ngx_http_auth_jwt_key_request(r, jlcf, ctx);
+        rc = ngx_oauth_keys_get(r, &jlcf->keys, &ctx->keys,
+                                jlcf->verify_cache != NULL);
+        if (rc != NGX_OK) {
+            return rc;
         }
     }
 
@@ -1069,1080 +951,6 @@ ngx_http_auth_jwt_token_shape(ngx_str_t *token, ngx_uint_t type)
 
     return (dots == ((type == NOX_JWT_SIGNED) ? 2 : 4)) ? NGX_OK
                                                         : NGX_DECLINED;
-}
-
-
-/*
- * every uri is evaluated before the first subrequest: a subrequest runs
- * the server's rewrite phase again on the variables it shares with the
- * main request, so a later evaluation could see them changed
- */
-
-static ngx_int_t
-ngx_http_auth_jwt_key_uris(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
-{
-    ngx_uint_t                        i;
-    ngx_http_auth_jwt_key_request_t  *kr;
-
-    if (ctx->key_uris) {
-        return NGX_OK;
-    }
-
-    kr = jlcf->key_requests->elts;
-
-    ctx->key_uris = ngx_palloc(r->pool, jlcf->key_requests->nelts
-                                        * sizeof(ngx_str_t));
-    if (ctx->key_uris == NULL) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < jlcf->key_requests->nelts; i++) {
-        if (kr[i].discovered) {
-            /* set from the metadata document (ngx_http_auth_jwt_keys_one) */
-            ngx_str_null(&ctx->key_uris[i]);
-            continue;
-        }
-
-        if (ngx_http_complex_value(r, &kr[i].uri, &ctx->key_uris[i])
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_auth_jwt_key_request(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
-{
-    u_char                           *p;
-    ngx_str_t                         uri;
-    ngx_http_request_t               *sr;
-    ngx_http_post_subrequest_t       *ps;
-    ngx_http_auth_jwt_key_request_t  *kr;
-    u_char                            safe[ngx_oauth_log_safe_size(
-                                               NGX_OAUTH_LOG_SAFE_MAX)];
-
-    if (ngx_http_auth_jwt_key_uris(r, jlcf, ctx) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    kr = jlcf->key_requests->elts;
-    kr = &kr[ctx->key_index];
-    uri = ctx->key_uris[ctx->key_index];
-
-    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
-    if (ps == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ps->handler = ngx_http_auth_jwt_key_request_done;
-    ps->data = ctx;
-
-    ctx->waiting = 1;
-    ctx->done = 0;
-
-    if (ngx_oauth_subrequest(r, &uri, ps, &sr) != NGX_OK) {
-        /* the uri may hold request variables */
-        p = ngx_oauth_log_safe(safe, &uri, NGX_OAUTH_LOG_SAFE_MAX);
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_jwt: cannot start the key request \"%*s\"",
-                      p - safe, safe);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "auth_jwt: key request \"%V\"", &kr->uri.value);
-
-    return NGX_AGAIN;
-}
-
-
-/* only records facts: the decision is made back in the handler */
-
-static ngx_int_t
-ngx_http_auth_jwt_key_request_done(ngx_http_request_t *r, void *data,
-    ngx_int_t rc)
-{
-    ngx_http_auth_jwt_ctx_t  *ctx = data;
-
-    ctx->done = 1;
-    ctx->sr_status = r->headers_out.status;
-    ctx->sr_encoded = (r->headers_out.content_encoding != NULL
-                       && r->headers_out.content_encoding->hash != 0);
-    ctx->sr_rc = ngx_oauth_subrequest_done(r, rc, &ctx->sr_body);
-
-    /*
-     * NGX_OK, whatever happened: an error returned here would terminate
-     * the main request (no response at all); the handler turns a failed
-     * key request into a deliberate 500
-     */
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_auth_jwt_key_response(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
-{
-    ngx_http_auth_jwt_key_body_t     *kb;
-    ngx_http_auth_jwt_key_request_t  *kr;
-
-    kr = jlcf->key_requests->elts;
-    kr = &kr[ctx->key_index];
-    ctx->key_index++;
-
-    if (ctx->sr_rc != NGX_OK || ctx->sr_status != NGX_HTTP_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_jwt: key request \"%V\" failed: rc %i, "
-                      "status %ui", &kr->uri.value, ctx->sr_rc,
-                      ctx->sr_status);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ctx->sr_encoded) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_jwt: key request \"%V\" returned an encoded "
-                      "(Content-Encoding) response", &kr->uri.value);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ctx->sr_body.len > NOX_MAX_KEYSET) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_jwt: key request \"%V\" returned %uz bytes, "
-                      "more than %d", &kr->uri.value, ctx->sr_body.len,
-                      NOX_MAX_KEYSET);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /*
-     * with a verified-token cache the body is first part of the cache key:
-     * it is parsed only on a miss
-     */
-
-    if (jlcf->verify_cache) {
-        kb = ngx_array_push(&ctx->bodies);
-        if (kb == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        kb->body = ctx->sr_body;
-        kb->index = ctx->key_index - 1;
-
-        return NGX_OK;
-    }
-
-    return ngx_http_auth_jwt_keyset_load(r, jlcf, ctx, &ctx->sr_body,
-                                         ctx->key_index - 1);
-}
-
-
-static ngx_int_t
-ngx_http_auth_jwt_keyset_load(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
-    ngx_str_t *body, ngx_uint_t index)
-{
-    int64_t                           handle, *slot;
-    int32_t                           rc, detail;
-    ngx_pool_cleanup_t               *cln;
-    ngx_http_auth_jwt_key_request_t  *kr;
-
-    kr = jlcf->key_requests->elts;
-    kr = &kr[index];
-
-    handle = 0;
-    detail = 0;
-
-    rc = ngx_oauth_managed.keyset_load(body->data, (int32_t) body->len,
-                                       (int32_t) kr->format, &handle, &detail);
-
-    if (rc != NOX_OK) {
-        if (detail >= 0) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "auth_jwt: key request \"%V\" returned unusable "
-                          "keys: key #%D: %s", &kr->uri.value, detail,
-                          ngx_oauth_status_text(rc));
-        } else {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "auth_jwt: key request \"%V\" returned unusable "
-                          "keys: %s", &kr->uri.value,
-                          ngx_oauth_status_text(rc));
-        }
-
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        (void) ngx_oauth_managed.keyset_free(handle);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    slot = ngx_array_push(&ctx->keysets);
-    if (slot == NULL) {
-        (void) ngx_oauth_managed.keyset_free(handle);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    *slot = handle;
-
-    cln->handler = ngx_http_auth_jwt_keyset_cleanup;
-    cln->data = slot;
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_auth_jwt_keyset_cleanup(void *data)
-{
-    int64_t  *handle = data;
-
-    (void) ngx_oauth_managed.keyset_free(*handle);
-}
-
-
-/*
- * The shared key cache.  A key set (one evaluated auth_jwt_key_request uri
- * and format) is an entry of the auth_jwt_keys zone: its fetch time, the
- * digest of its body, and the body; fresh until its refresh time (the
- * answer's max-age bounded by auth_jwt_key_refresh min= and max=, or
- * auth_jwt_key_cache), usable stale= longer.  A second entry, "its last
- * fetch", is the single-flight and rate limit of fetches: while a fetch
- * runs its requests wait (or, for a refresh, do not), and for miss= after
- * one no other starts.  So the whole nginx asks the IdP at most once per
- * miss= per key set, whatever the tokens say.
- *
- *   set fresh              -> use it
- *   set due (stale)        -> use it; start a background refresh if no
- *                             fetch runs or ran within miss=
- *   no usable set          -> wait for a fetch (lead one if none runs)
- *   kid not in the sets    -> the same once per request (ctx->refetch):
- *                             lead or wait for a fetch, unless one ran
- *                             within miss=; then verify again
- */
-
-static ngx_int_t
-ngx_http_auth_jwt_keys(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
-{
-    ngx_int_t  rc;
-
-    if (ngx_http_auth_jwt_key_uris(r, jlcf, ctx) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    while (ctx->key_index < jlcf->key_requests->nelts) {
-        rc = ngx_http_auth_jwt_keys_one(r, jlcf, ctx);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        ctx->key_index++;
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_auth_jwt_keys_one(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
-{
-    u_char                           *d;
-    time_t                            expires, keep, now;
-    int32_t                           aux, rc2, detail;
-    int64_t                           handle, *slot;
-    ngx_int_t                         rc;
-    ngx_str_t                        *uri, value, body;
-    ngx_uint_t                        have;
-    ngx_oauth_flight_t               *f;
-    ngx_pool_cleanup_t               *cln;
-    ngx_http_request_t               *sr;
-    ngx_http_auth_jwt_keys_t         *ks;
-    ngx_http_auth_jwt_keys_head_t     head;
-    ngx_http_auth_jwt_key_request_t  *kr;
-
-    kr = jlcf->key_requests->elts;
-    kr = &kr[ctx->key_index];
-    uri = &ctx->key_uris[ctx->key_index];
-    f = &ctx->kflight;
-    now = ngx_time();
-
-    if (ctx->kstep != ctx->key_index + 1) {
-        ctx->kstep = ctx->key_index + 1;
-        ctx->kfetched = 0;
-
-        if (ngx_http_auth_jwt_keys_ids(r, kr, uri, ctx->kset, f->hash)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        f->cache = jlcf->keys;
-        f->kind = NGX_HTTP_AUTH_JWT_KEYS_FETCH_KIND;
-        f->lead_ttl = NGX_HTTP_AUTH_JWT_KEYS_LEAD;
-        f->waited = 0;
-        f->nowait = 0;
-        f->finish = NULL;
-    }
-
-    if (ctx->kfetching) {
-        if (!f->done) {
-            return NGX_AGAIN;
-        }
-
-        ctx->kfetching = 0;
-        ctx->kfetched = 1;
-
-        ngx_http_auth_jwt_keys_store(r, jlcf, f, uri, kr, ctx->kset);
-    }
-
-    rc = ngx_oauth_cache_get_kept(r, jlcf->keys, NGX_HTTP_AUTH_JWT_KEYS_KIND,
-                                  ctx->kset, &value,
-                                  sizeof(ngx_http_auth_jwt_keys_head_t),
-                                  &expires, &keep);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    have = (rc == NGX_OK
-            && value.len == sizeof(ngx_http_auth_jwt_keys_head_t));
-
-    if (!ctx->kfetched && (!have || ctx->refetch)) {
-
-        rc = ngx_oauth_flight_lookup(r, f, &value, &aux);
-
-        switch (rc) {
-
-        case NGX_AGAIN:
-            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                           "auth_jwt: key set \"%V\": waiting for its fetch",
-                           uri);
-            return NGX_AGAIN;
-
-        case NGX_DECLINED:
-            f->finish = NULL;
-
-            if (ngx_oauth_flight_get(r, f, uri, 0, &sr) != NGX_OK) {
-                ngx_oauth_flight_fail(r, f, NGX_HTTP_INTERNAL_SERVER_ERROR);
-                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                              "auth_jwt: cannot start the key request \"%V\"",
-                              &kr->uri.value);
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                           "auth_jwt: key set \"%V\": fetching (%s)", uri,
-                           have ? "kid not in the set" : "none cached");
-
-            if (have) {
-                ngx_oauth_metrics_keyset(r, ctx->kset,
-                                     ngx_http_auth_jwt_keys_label(r, kr, uri),
-                                     NGX_OAUTH_KS_REFETCH);
-            }
-
-            ctx->kfetching = 1;
-            return NGX_AGAIN;
-
-        case NGX_ERROR:
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-        default:
-            /* NGX_OK: fetched within miss=; NGX_ABORT: that fetch failed */
-            ctx->kfetched = 1;
-            break;
-        }
-
-        rc = ngx_oauth_cache_get_kept(r, jlcf->keys,
-                                      NGX_HTTP_AUTH_JWT_KEYS_KIND, ctx->kset,
-                                      &value,
-                                      sizeof(ngx_http_auth_jwt_keys_head_t),
-                                      &expires, &keep);
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        have = (rc == NGX_OK
-                && value.len == sizeof(ngx_http_auth_jwt_keys_head_t));
-    }
-
-    if (!have) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_jwt: key request \"%V\": no usable key set "
-                      "(none fetched, or older than its stale limit)",
-                      &kr->uri.value);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(&head, value.data, sizeof(ngx_http_auth_jwt_keys_head_t));
-
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "auth_jwt: key set \"%V\": cached, fetched %T s ago, "
-                   "refresh %s %T s", uri, now - (time_t) head.fetched,
-                   expires > now ? "in" : "due since",
-                   expires > now ? expires - now : now - expires);
-
-    if (expires <= now && !ctx->kfetched) {
-        ngx_http_auth_jwt_keys_refresh(r, jlcf, ctx, uri, kr);
-    }
-
-    if (kr->format == NGX_HTTP_AUTH_JWT_DISCOVERY) {
-
-        /* the entry holds the jwks_uri's subrequest uri: the next set's */
-
-        rc = ngx_oauth_cache_get_kept(r, jlcf->keys,
-                                      NGX_HTTP_AUTH_JWT_KEYS_KIND, ctx->kset,
-                                      &value, 0, &expires, &keep);
-
-        if (rc != NGX_OK
-            || value.len <= sizeof(ngx_http_auth_jwt_keys_head_t)
-            || ctx->key_index + 1 >= jlcf->key_requests->nelts)
-        {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "auth_jwt: discovery \"%V\": the cached metadata "
-                          "changed while it was read", &kr->issuer);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        uri = &ctx->key_uris[ctx->key_index + 1];
-        uri->len = value.len - sizeof(ngx_http_auth_jwt_keys_head_t);
-        uri->data = ngx_pnalloc(r->pool, uri->len);
-        if (uri->data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ngx_memcpy(uri->data,
-                   value.data + sizeof(ngx_http_auth_jwt_keys_head_t),
-                   uri->len);
-
-        ctx->kstep = 0;
-
-        return NGX_OK;
-    }
-
-    ks = ngx_http_auth_jwt_keys_find(ctx->kset, head.digest);
-
-    if (ks == NULL) {
-
-        /* this version is new to this worker: parsed once, here */
-
-        rc = ngx_oauth_cache_get_kept(r, jlcf->keys,
-                                      NGX_HTTP_AUTH_JWT_KEYS_KIND, ctx->kset,
-                                      &value, 0, &expires, &keep);
-
-        if (rc != NGX_OK
-            || value.len < sizeof(ngx_http_auth_jwt_keys_head_t)
-            || ngx_memcmp(value.data + offsetof(ngx_http_auth_jwt_keys_head_t,
-                                                digest),
-                          head.digest, NOX_SHA256_LEN)
-               != 0)
-        {
-            /* replaced meanwhile: the next request takes the new one */
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "auth_jwt: key request \"%V\": the key set "
-                          "changed while it was read", &kr->uri.value);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        body.data = value.data + sizeof(ngx_http_auth_jwt_keys_head_t);
-        body.len = value.len - sizeof(ngx_http_auth_jwt_keys_head_t);
-
-        handle = 0;
-        detail = 0;
-
-        rc2 = ngx_oauth_managed.keyset_load(body.data, (int32_t) body.len,
-                                            (int32_t) kr->format, &handle,
-                                            &detail);
-        if (rc2 != NOX_OK) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "auth_jwt: key request \"%V\": the cached key set "
-                          "does not load: %s", &kr->uri.value,
-                          ngx_oauth_status_text(rc2));
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ks = ngx_http_auth_jwt_keys_add(ctx->kset, head.digest, handle,
-                                        r->connection->log);
-        if (ks == NULL) {
-            (void) ngx_oauth_managed.keyset_free(handle);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "auth_jwt: key set \"%V\": parsed %uz bytes in this "
-                       "worker", uri, body.len);
-    }
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    slot = ngx_array_push(&ctx->keysets);
-    d = ngx_array_push(&ctx->digests);
-    if (slot == NULL || d == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    *slot = ks->handle;
-    ngx_memcpy(d, head.digest, NOX_SHA256_LEN);
-
-    ks->refs++;
-    cln->handler = ngx_http_auth_jwt_keys_unref;
-    cln->data = ks;
-
-    ctx->kstep = 0;
-
-    return NGX_OK;
-}
-
-
-/*
- * The two cache keys of a key set (the set, its last fetch): SHA-256 of
- * its uri, wanted on every request.  A worker keeps them for the last uri
- * of a key request without variables and of a discovered jwks_uri (text
- * of the configuration and of the IdP, never of a request); a uri with
- * variables is hashed every time.
- */
-
-static ngx_int_t
-ngx_http_auth_jwt_keys_ids(ngx_http_request_t *r,
-    ngx_http_auth_jwt_key_request_t *kr, ngx_str_t *uri, u_char *set,
-    u_char *fetch)
-{
-    u_char      *copy;
-    ngx_uint_t   memo;
-
-    memo = (kr->discovered || kr->uri.lengths == NULL);
-
-    if (memo && kr->memo_uri != NULL && kr->memo_len == uri->len
-        && ngx_memcmp(kr->memo_uri, uri->data, uri->len) == 0)
-    {
-        ngx_memcpy(set, kr->memo_set, NOX_SHA256_LEN);
-        ngx_memcpy(fetch, kr->memo_fetch, NOX_SHA256_LEN);
-        return NGX_OK;
-    }
-
-    if (ngx_http_auth_jwt_keys_hash(r, "s|", uri, kr->format, set) != NGX_OK
-        || ngx_http_auth_jwt_keys_hash(r, "f|", uri, kr->format, fetch)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (!memo) {
-        return NGX_OK;
-    }
-
-    copy = ngx_alloc(uri->len + 1, r->connection->log);
-    if (copy == NULL) {
-        return NGX_OK;              /* no memo: hashed again next time */
-    }
-
-    ngx_memcpy(copy, uri->data, uri->len);
-
-    if (kr->memo_uri != NULL) {
-        ngx_free(kr->memo_uri);
-    }
-
-    kr->memo_uri = copy;
-    kr->memo_len = uri->len;
-    ngx_memcpy(kr->memo_set, set, NOX_SHA256_LEN);
-    ngx_memcpy(kr->memo_fetch, fetch, NOX_SHA256_LEN);
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_auth_jwt_keys_hash(ngx_http_request_t *r, const char *prefix,
-    ngx_str_t *uri, ngx_int_t format, u_char *hash)
-{
-    u_char   *key, *p;
-    int32_t   rc;
-
-    key = ngx_pnalloc(r->pool, uri->len + NGX_INT_T_LEN + 4);
-    if (key == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_sprintf(key, "%s%i|%V", prefix, format, uri);
-
-    rc = ngx_oauth_managed.sha256(key, (int32_t) (p - key), hash,
-                                  NOX_SHA256_LEN);
-
-    return (rc == NOX_OK) ? NGX_OK : NGX_ERROR;
-}
-
-
-/* a refresh the request does not wait for: it keeps the current set */
-
-static void
-ngx_http_auth_jwt_keys_refresh(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
-    ngx_str_t *uri, ngx_http_auth_jwt_key_request_t *kr)
-{
-    int32_t                       aux;
-    ngx_int_t                     rc;
-    ngx_str_t                     value;
-    ngx_http_request_t           *sr;
-    ngx_http_auth_jwt_refresh_t  *rf;
-
-    rf = ngx_pcalloc(r->pool, sizeof(ngx_http_auth_jwt_refresh_t));
-    if (rf == NULL) {
-        return;
-    }
-
-    rf->flight.cache = jlcf->keys;
-    rf->flight.kind = NGX_HTTP_AUTH_JWT_KEYS_FETCH_KIND;
-    rf->flight.lead_ttl = NGX_HTTP_AUTH_JWT_KEYS_LEAD;
-    rf->flight.nowait = 1;
-    ngx_memcpy(rf->flight.hash, ctx->kflight.hash, NOX_SHA256_LEN);
-
-    rc = ngx_oauth_flight_lookup(r, &rf->flight, &value, &aux);
-
-    if (rc != NGX_DECLINED || !rf->flight.leader) {
-        /* a fetch runs, ran within miss=, or failed: nothing to do */
-        return;
-    }
-
-    rf->jlcf = jlcf;
-    rf->uri = *uri;
-    rf->kr = kr;
-    ngx_memcpy(rf->set, ctx->kset, NOX_SHA256_LEN);
-
-    rf->flight.finish = ngx_http_auth_jwt_keys_refreshed;
-    rf->flight.data = rf;
-
-    if (ngx_oauth_flight_get(r, &rf->flight, uri, 1, &sr) != NGX_OK) {
-        ngx_oauth_flight_fail(r, &rf->flight, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_jwt: cannot start the key refresh \"%V\"", uri);
-        return;
-    }
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "auth_jwt: key set \"%V\": refreshing in the background",
-                   uri);
-}
-
-
-/*
- * The end of a background refresh: nobody returns to a phase handler for
- * it, so its leader stores (or fails) here (ARCHITECTURE.md)
- */
-
-static void
-ngx_http_auth_jwt_keys_refreshed(ngx_http_request_t *sr, void *data)
-{
-    ngx_http_auth_jwt_refresh_t  *rf = data;
-
-    ngx_http_auth_jwt_keys_store(sr, rf->jlcf, &rf->flight, &rf->uri,
-                                 rf->kr, rf->set);
-}
-
-
-/*
- * A fetch ended (the leader's): a good key set is parsed here (so garbage
- * never replaces a good set), stored for its refresh interval and kept in
- * this worker; the fetch entry then holds off the next fetch for miss=.
- * A failure keeps the last good set (logged at warn, once per failure),
- * and also holds off the next fetch for miss= while that set is usable.
- */
-
-/*
- * A key set (or metadata) entry may take at most half of the auth_jwt_keys
- * zone: a larger one would evict every other issuer's keys and might still
- * not fit.  It is treated as an unusable answer (not cached: the last good
- * set stays in use within stale=, else the request fails with 500), never
- * used uncached.
- */
-
-static ngx_int_t
-ngx_http_auth_jwt_keys_fits(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_str_t *uri, ngx_str_t *value)
-{
-    size_t  limit;
-
-    limit = jlcf->keys->zone->shm.size / 2;
-
-    if (value->len <= limit) {
-        return NGX_OK;
-    }
-
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "auth_jwt: key set \"%V\" of %uz bytes does not fit the "
-                  "key zone \"%V\" of %uz bytes (an entry may take %uz): "
-                  "not cached, raise \"auth_jwt_key_zone\"", uri,
-                  value->len, &jlcf->keys->zone->shm.name,
-                  jlcf->keys->zone->shm.size, limit);
-
-    return NGX_DECLINED;
-}
-
-
-static void
-ngx_http_auth_jwt_keys_store(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_oauth_flight_t *f,
-    ngx_str_t *uri, ngx_http_auth_jwt_key_request_t *kr, u_char *set)
-{
-    u_char                         *p;
-    time_t                          ttl, expires, keep, now;
-    int32_t                         rc, detail;
-    int64_t                         handle;
-    ngx_str_t                       value, empty, body;
-    ngx_uint_t                      oversized;
-    ngx_http_auth_jwt_keys_head_t   head;
-
-    handle = 0;
-    oversized = 0;
-    now = ngx_time();
-    ngx_str_null(&empty);
-
-    if (ngx_oauth_flight_answer(r, f, "auth_jwt", uri) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_jwt: key request \"%V\" failed: no whole "
-                      "answer", uri);
-        goto failed;
-    }
-
-    if (f->status != NGX_HTTP_OK || f->encoded
-        || f->body.len > NOX_MAX_KEYSET)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_jwt: key request \"%V\" failed: status %ui, "
-                      "%uz bytes%s", uri, f->status, f->body.len,
-                      f->encoded ? ", encoded (Content-Encoding)" : "");
-        goto failed;
-    }
-
-    detail = 0;
-    body = f->body;
-
-    if (kr->format == NGX_HTTP_AUTH_JWT_DISCOVERY) {
-
-        /* what is kept is the subrequest uri of the jwks_uri */
-
-        if (ngx_http_auth_jwt_discovered(r, kr, uri, &f->body, &body)
-            != NGX_OK)
-        {
-            goto failed;
-        }
-
-    } else {
-        rc = ngx_oauth_managed.keyset_load(f->body.data,
-                                           (int32_t) f->body.len,
-                                           (int32_t) kr->format, &handle,
-                                           &detail);
-        if (rc != NOX_OK) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "auth_jwt: key request \"%V\" returned unusable "
-                          "keys: %s", uri, ngx_oauth_status_text(rc));
-            handle = 0;
-            goto failed;
-        }
-    }
-
-    head.fetched = now;
-
-    if (ngx_oauth_managed.sha256(body.data, (int32_t) body.len,
-                                 head.digest, NOX_SHA256_LEN)
-        != NOX_OK)
-    {
-        goto failed;
-    }
-
-    if (jlcf->key_cache != NGX_CONF_UNSET) {
-        ttl = jlcf->key_cache;
-
-    } else {
-        ttl = (f->max_age < 0) ? jlcf->key_min : f->max_age;
-        ttl = ngx_max(ttl, jlcf->key_min);
-        ttl = ngx_min(ttl, jlcf->key_max);
-    }
-
-    ttl = ngx_max(ttl, 1);
-
-    value.len = sizeof(ngx_http_auth_jwt_keys_head_t) + body.len;
-    value.data = ngx_pnalloc(r->pool, value.len);
-    if (value.data == NULL) {
-        goto failed;
-    }
-
-    p = ngx_cpymem(value.data, &head, sizeof(ngx_http_auth_jwt_keys_head_t));
-    ngx_memcpy(p, body.data, body.len);
-
-    if (ngx_http_auth_jwt_keys_fits(r, jlcf, uri, &value) != NGX_OK) {
-        oversized = 1;
-        goto failed;
-    }
-
-    /* the entry's aux: its number of keys, for oauth_status */
-
-    ngx_oauth_cache_put(r, jlcf->keys, NGX_HTTP_AUTH_JWT_KEYS_KIND, set,
-                        &value, ngx_http_auth_jwt_keys_count(handle), ttl);
-    ngx_oauth_flight_store(r, f, &empty, 0, jlcf->key_miss);
-    ngx_oauth_metrics_keyset(r, set, ngx_http_auth_jwt_keys_label(r, kr, uri),
-                             NGX_OAUTH_KS_FETCH_OK);
-
-    if (handle
-        && ngx_http_auth_jwt_keys_find(set, head.digest) == NULL
-        && ngx_http_auth_jwt_keys_add(set, head.digest, handle,
-                                      r->connection->log)
-           != NULL)
-    {
-        handle = 0;
-    }
-
-    if (handle) {
-        (void) ngx_oauth_managed.keyset_free(handle);
-    }
-
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "auth_jwt: key set \"%V\": fetched %uz bytes, max-age %T, "
-                   "refresh in %T s", uri, f->body.len, f->max_age, ttl);
-
-    return;
-
-failed:
-
-    if (handle) {
-        (void) ngx_oauth_managed.keyset_free(handle);
-    }
-
-    ngx_oauth_metrics_keyset(r, set, ngx_http_auth_jwt_keys_label(r, kr, uri),
-                             NGX_OAUTH_KS_FETCH_ERROR);
-
-    if (ngx_oauth_cache_get_kept(r, jlcf->keys, NGX_HTTP_AUTH_JWT_KEYS_KIND,
-                                 set, &value,
-                                 sizeof(ngx_http_auth_jwt_keys_head_t),
-                                 &expires, &keep)
-        == NGX_OK
-        && value.len == sizeof(ngx_http_auth_jwt_keys_head_t))
-    {
-        ngx_memcpy(&head, value.data, sizeof(ngx_http_auth_jwt_keys_head_t));
-
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "auth_jwt: key set \"%V\" not refreshed: using the "
-                      "one fetched %T s ago, usable for %T s more; next "
-                      "try in %T s", uri, now - (time_t) head.fetched,
-                      keep - now, jlcf->key_miss);
-
-        ngx_oauth_flight_store(r, f, &empty, 0, jlcf->key_miss);
-        return;
-    }
-
-    if (oversized) {
-        /*
-         * the IdP answered, and will answer the same: the fetch counts for
-         * miss=, so requests fail without fetching it again until then
-         */
-        ngx_oauth_flight_store(r, f, &empty, 0, jlcf->key_miss);
-        return;
-    }
-
-    ngx_oauth_flight_fail(r, f, NGX_HTTP_INTERNAL_SERVER_ERROR);
-}
-
-
-/*
- * A metadata document (auth_jwt_discovery): its "issuer" must be the
- * configured one (OpenID Connect Discovery 1.0 section 4.3, RFC 8414
- * section 3.3), its "jwks_uri" an https:// or http:// URL on the issuer's
- * origin; *jwks is then the subrequest uri reaching it: the route to the
- * origin followed by the URL's path and query.
- */
-
-static ngx_int_t
-ngx_http_auth_jwt_discovered(ngx_http_request_t *r,
-    ngx_http_auth_jwt_key_request_t *kr, ngx_str_t *uri, ngx_str_t *body,
-    ngx_str_t *jwks)
-{
-    u_char     *p;
-    int32_t     rc;
-    ngx_str_t   name, issuer, url;
-
-    rc = ngx_oauth_managed.json_check(body->data, (int32_t) body->len);
-    if (rc != NOX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_jwt: discovery \"%V\": the metadata \"%V\" is "
-                      "not a JSON object: %s", &kr->issuer, uri,
-                      ngx_oauth_status_text(rc));
-        return NGX_DECLINED;
-    }
-
-    ngx_str_set(&name, "issuer");
-
-    if (ngx_oauth_json_get(r, body, &name, NOX_PATH_NAME, NULL, NULL,
-                           &issuer)
-        != NGX_OK
-        || issuer.len != kr->issuer.len
-        || ngx_strncmp(issuer.data, kr->issuer.data, issuer.len) != 0)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_jwt: discovery \"%V\": the metadata names "
-                      "another issuer, or none", &kr->issuer);
-        return NGX_DECLINED;
-    }
-
-    ngx_str_set(&name, "jwks_uri");
-
-    if (ngx_oauth_json_get(r, body, &name, NOX_PATH_NAME, NULL, NULL, &url)
-        != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_jwt: discovery \"%V\": the metadata has no "
-                      "\"jwks_uri\"", &kr->issuer);
-        return NGX_DECLINED;
-    }
-
-    /*
-     * only the issuer's origin is routed (a location generated, or the
-     * operator's uri=): a jwks_uri elsewhere cannot be reached
-     */
-
-    if (url.len <= kr->origin.len
-        || ngx_strncasecmp(url.data, kr->origin.data, kr->origin.len) != 0
-        || url.data[kr->origin.len] != '/')
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_jwt: discovery \"%V\": the jwks_uri \"%*s\" is "
-                      "not on the issuer's origin \"%V\": refused",
-                      &kr->issuer, ngx_min(url.len, 256), url.data,
-                      &kr->origin);
-        return NGX_DECLINED;
-    }
-
-    for (p = url.data + kr->origin.len; p < url.data + url.len; p++) {
-        if (*p <= ' ' || *p == 0x7f || *p == '#') {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "auth_jwt: discovery \"%V\": invalid character in "
-                          "the jwks_uri", &kr->issuer);
-            return NGX_DECLINED;
-        }
-    }
-
-    jwks->len = kr->route.len + url.len - kr->origin.len;
-    jwks->data = ngx_pnalloc(r->pool, jwks->len);
-    if (jwks->data == NULL) {
-        return NGX_DECLINED;
-    }
-
-    p = ngx_cpymem(jwks->data, kr->route.data, kr->route.len);
-    ngx_memcpy(p, url.data + kr->origin.len, url.len - kr->origin.len);
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "auth_jwt: discovery \"%V\": jwks_uri through \"%V\"",
-                   &kr->issuer, jwks);
-
-    return NGX_OK;
-}
-
-
-/* ---- the parsed key sets of this worker -------------------------------- */
-
-static ngx_http_auth_jwt_keys_t *
-ngx_http_auth_jwt_keys_find(u_char *set, u_char *digest)
-{
-    ngx_queue_t               *q;
-    ngx_http_auth_jwt_keys_t  *ks;
-
-    if (ngx_http_auth_jwt_keysets.next == NULL) {
-        ngx_queue_init(&ngx_http_auth_jwt_keysets);
-    }
-
-    for (q = ngx_queue_head(&ngx_http_auth_jwt_keysets);
-         q != ngx_queue_sentinel(&ngx_http_auth_jwt_keysets);
-         q = ngx_queue_next(q))
-    {
-        ks = ngx_queue_data(q, ngx_http_auth_jwt_keys_t, queue);
-
-        if (!ks->replaced
-            && ngx_memcmp(ks->set, set, NOX_SHA256_LEN) == 0
-            && ngx_memcmp(ks->digest, digest, NOX_SHA256_LEN) == 0)
-        {
-            ngx_queue_remove(q);
-            ngx_queue_insert_head(&ngx_http_auth_jwt_keysets, q);
-            return ks;
-        }
-    }
-
-    return NULL;
-}
-
-
-/* older versions of the set are replaced; the least recently used go */
-
-static ngx_http_auth_jwt_keys_t *
-ngx_http_auth_jwt_keys_add(u_char *set, u_char *digest, int64_t handle,
-    ngx_log_t *log)
-{
-    ngx_queue_t               *q, *prev;
-    ngx_http_auth_jwt_keys_t  *ks;
-
-    if (ngx_http_auth_jwt_keysets.next == NULL) {
-        ngx_queue_init(&ngx_http_auth_jwt_keysets);
-    }
-
-    for (q = ngx_queue_last(&ngx_http_auth_jwt_keysets);
-         q != ngx_queue_sentinel(&ngx_http_auth_jwt_keysets);
-         q = prev)
-    {
-        prev = ngx_queue_prev(q);
-        ks = ngx_queue_data(q, ngx_http_auth_jwt_keys_t, queue);
-
-        if (ngx_memcmp(ks->set, set, NOX_SHA256_LEN) == 0) {
-            ks->replaced = 1;
-
-        } else if (ngx_http_auth_jwt_nkeysets
-                   < NGX_HTTP_AUTH_JWT_KEYS_WORKER_MAX)
-        {
-            continue;
-        }
-
-        if (ks->refs == 0) {
-            ngx_queue_remove(q);
-            (void) ngx_oauth_managed.keyset_free(ks->handle);
-            ngx_free(ks);
-            ngx_http_auth_jwt_nkeysets--;
-        }
-    }
-
-    ks = ngx_alloc(sizeof(ngx_http_auth_jwt_keys_t), log);
-    if (ks == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(ks->set, set, NOX_SHA256_LEN);
-    ngx_memcpy(ks->digest, digest, NOX_SHA256_LEN);
-    ks->handle = handle;
-    ks->refs = 0;
-    ks->replaced = 0;
-
-    ngx_queue_insert_head(&ngx_http_auth_jwt_keysets, &ks->queue);
-    ngx_http_auth_jwt_nkeysets++;
-
-    return ks;
-}
-
-
-static void
-ngx_http_auth_jwt_keys_unref(void *data)
-{
-    ngx_http_auth_jwt_keys_t  *ks = data;
-
-    if (--ks->refs == 0 && ks->replaced) {
-        ngx_queue_remove(&ks->queue);
-        (void) ngx_oauth_managed.keyset_free(ks->handle);
-        ngx_free(ks);
-        ngx_http_auth_jwt_nkeysets--;
-    }
 }
 
 
@@ -2444,7 +1252,7 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
     ngx_uint_t                      i, cache, n_extra;
     nox_buf_t                      *values;
     ngx_http_auth_jwt_rule_t       *rule;
-    ngx_http_auth_jwt_key_body_t   *kb;
+    ngx_oauth_key_body_t           *kb;
     ngx_http_auth_jwt_file_t      **files;
 
     policy = ngx_http_auth_jwt_policy(r, jlcf);
@@ -2534,11 +1342,11 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
 
         /* a miss: the key request bodies become keysets now */
 
-        kb = ctx->bodies.elts;
+        kb = ctx->keys.bodies.elts;
 
-        for (i = 0; i < ctx->bodies.nelts; i++) {
-            rc = ngx_http_auth_jwt_keyset_load(r, jlcf, ctx, &kb[i].body,
-                                               kb[i].index);
+        for (i = 0; i < ctx->keys.bodies.nelts; i++) {
+            rc = ngx_oauth_keys_load(r, &jlcf->keys, &ctx->keys, &kb[i].body,
+                                     kb[i].index);
             if (rc != NGX_OK) {
                 return rc;
             }
@@ -2550,8 +1358,8 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
 
     /* this request's keysets, then those of key files with variables */
 
-    extra = ctx->keysets.elts;
-    n_extra = ctx->keysets.nelts;
+    extra = ctx->keys.keysets.elts;
+    n_extra = ctx->keys.keysets.nelts;
 
     if (ctx->files.nelts) {
         extra = ngx_palloc(r->pool, (n_extra + ctx->files.nelts)
@@ -2560,7 +1368,7 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_memcpy(extra, ctx->keysets.elts, n_extra * sizeof(int64_t));
+        ngx_memcpy(extra, ctx->keys.keysets.elts, n_extra * sizeof(int64_t));
 
         files = ctx->files.elts;
 
@@ -2577,27 +1385,15 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rc == NOX_KEY_NOT_FOUND && jlcf->keys && !ctx->refetch
-        && jlcf->validate_sig && ctx->keysets.nelts)
+    if (rc == NOX_KEY_NOT_FOUND && jlcf->validate_sig
+        && ngx_oauth_keys_refetch(r, &jlcf->keys, &ctx->keys) == NGX_OK)
     {
-        /*
-         * a kid not in the cached sets: fetched again (rate limited,
-         * shared with the other requests that miss), then verified again;
-         * the handles taken so far stay referenced until the request ends
-         */
+        /* a kid not in the cached sets: fetched again, verified again */
 
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "auth_jwt: no key for the token in the cached key "
-                       "sets: fetching them again");
-
-        ctx->refetch = 1;
-        ctx->key_index = 0;
-        ctx->kstep = 0;
-        ctx->keysets.nelts = 0;
-        ctx->digests.nelts = 0;
         ctx->decoded = 0;
 
-        rc = ngx_http_auth_jwt_keys(r, jlcf, ctx);
+        rc = ngx_oauth_keys_get(r, &jlcf->keys, &ctx->keys,
+                                jlcf->verify_cache != NULL);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -2811,22 +1607,22 @@ ngx_http_auth_jwt_cache_key(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx,
     u_char *hash)
 {
-    u_char                           *key, *p;
-    size_t                            len;
-    int32_t                           rc;
-    ngx_uint_t                        i;
-    ngx_http_auth_jwt_key_body_t     *kb;
-    ngx_http_auth_jwt_file_t        **files;
-    ngx_http_auth_jwt_key_request_t  *kr;
+    u_char                     *key, *p;
+    size_t                      len;
+    int32_t                     rc;
+    ngx_uint_t                  i;
+    ngx_array_t                *digests;
+    ngx_oauth_key_body_t       *kb;
+    ngx_http_auth_jwt_file_t  **files;
 
-    kb = ctx->bodies.elts;
-    kr = jlcf->key_requests ? jlcf->key_requests->elts : NULL;
+    kb = ctx->keys.bodies.elts;
+    digests = &ctx->keys.digests;
 
     len = sizeof("j|") - 1 + NOX_SHA256_LEN + NGX_SIZE_T_LEN + 2
           + ctx->token.len + ctx->files.nelts * (NOX_SHA256_LEN + 2)
-          + ctx->digests.nelts * (NOX_SHA256_LEN + 2);
+          + digests->nelts * (NOX_SHA256_LEN + 2);
 
-    for (i = 0; i < ctx->bodies.nelts; i++) {
+    for (i = 0; i < ctx->keys.bodies.nelts; i++) {
         len += NGX_SIZE_T_LEN + 3 + kb[i].body.len;
     }
 
@@ -2838,8 +1634,8 @@ ngx_http_auth_jwt_cache_key(ngx_http_request_t *r,
     p = ngx_cpymem(key, "j|", sizeof("j|") - 1);
     p = ngx_cpymem(p, jlcf->policy->identity, NOX_SHA256_LEN);
 
-    for (i = 0; i < ctx->bodies.nelts; i++) {
-        p = ngx_sprintf(p, "%c%uz:%V|", kr[kb[i].index].format == NOX_KEYS_JWKS
+    for (i = 0; i < ctx->keys.bodies.nelts; i++) {
+        p = ngx_sprintf(p, "%c%uz:%V|", kb[i].format == NOX_KEYS_JWKS
                                         ? 'j' : 'k',
                         kb[i].body.len, &kb[i].body);
     }
@@ -2854,9 +1650,9 @@ ngx_http_auth_jwt_cache_key(ngx_http_request_t *r,
 
     /* the versions of the cached key sets (auth_jwt_key_request) */
 
-    for (i = 0; i < ctx->digests.nelts; i++) {
+    for (i = 0; i < digests->nelts; i++) {
         *p++ = 's';
-        p = ngx_cpymem(p, (u_char *) ctx->digests.elts + i * NOX_SHA256_LEN,
+        p = ngx_cpymem(p, (u_char *) digests->elts + i * NOX_SHA256_LEN,
                        NOX_SHA256_LEN);
         *p++ = '|';
     }
@@ -3712,7 +2508,6 @@ ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf)
      *     conf->realm = NULL;
      *     conf->token = NULL;
      *     conf->key_files = NULL;
-     *     conf->key_requests = NULL;
      *     conf->revocations = NULL;
      *     conf->requires = NULL;
      *     conf->rules = NULL;
@@ -3720,7 +2515,6 @@ ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf)
      *     conf->quote = { 0, NULL };
      *     conf->policy = NULL;
      *     conf->challenge_value = NULL;
-     *     conf->keys = NULL;
      *     conf->providers = NULL;
      *     conf->provider_confs = NULL;
      *     conf->provider = NULL;
@@ -3735,11 +2529,7 @@ ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf)
     conf->verify_cache = NGX_CONF_UNSET_PTR;
     conf->challenge = NGX_CONF_UNSET_UINT;
     conf->type = NGX_CONF_UNSET_UINT;
-    conf->key_cache = NGX_CONF_UNSET;
-    conf->key_min = NGX_CONF_UNSET;
-    conf->key_max = NGX_CONF_UNSET;
-    conf->key_stale = NGX_CONF_UNSET;
-    conf->key_miss = NGX_CONF_UNSET;
+    ngx_oauth_keys_conf_init(&conf->keys);
     conf->introspect = NGX_CONF_UNSET_UINT;
 
     return conf;
@@ -3752,10 +2542,8 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_auth_jwt_loc_conf_t  *prev = parent;
     ngx_http_auth_jwt_loc_conf_t  *conf = child;
 
-    ngx_str_t                         name;
-    ngx_uint_t                        i, n;
-    ngx_http_auth_jwt_rule_t         *rule;
-    ngx_http_auth_jwt_key_request_t  *kr;
+    ngx_uint_t                 i;
+    ngx_http_auth_jwt_rule_t  *rule;
 
     if (conf->enable == NGX_CONF_UNSET) {
         conf->enable = prev->enable;
@@ -3781,21 +2569,8 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->nested, prev->nested, 0);
     ngx_conf_merge_ptr_value(conf->verify_cache, prev->verify_cache, NULL);
-    ngx_conf_merge_sec_value(conf->key_cache, prev->key_cache,
-                             NGX_CONF_UNSET);
-    ngx_conf_merge_sec_value(conf->key_min, prev->key_min,
-                             NGX_HTTP_AUTH_JWT_KEYS_MIN);
-    ngx_conf_merge_sec_value(conf->key_max, prev->key_max,
-                             NGX_HTTP_AUTH_JWT_KEYS_MAX);
-    ngx_conf_merge_sec_value(conf->key_stale, prev->key_stale,
-                             NGX_HTTP_AUTH_JWT_KEYS_STALE);
-    ngx_conf_merge_sec_value(conf->key_miss, prev->key_miss,
-                             NGX_HTTP_AUTH_JWT_KEYS_MISS);
 
-    if (conf->key_max < conf->key_min) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"auth_jwt_key_refresh\": max= %T is less "
-                           "than min= %T", conf->key_max, conf->key_min);
+    if (ngx_oauth_keys_merge(cf, &conf->keys, &prev->keys) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
     if (conf->type == NGX_CONF_UNSET_UINT) {
@@ -3832,10 +2607,6 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (ngx_oauth_merge_array(cf, &conf->key_files, prev->key_files,
                                       sizeof(void *))
         != NGX_OK
-        || ngx_oauth_merge_array(cf, &conf->key_requests,
-                                         prev->key_requests,
-                                 sizeof(ngx_http_auth_jwt_key_request_t))
-           != NGX_OK
         || ngx_oauth_merge_array(cf, &conf->revocations,
                                          prev->revocations, sizeof(void *))
            != NGX_OK
@@ -3851,44 +2622,23 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     /* one issuer per location, and only through the key set zone */
 
-    if (conf->key_requests) {
-        kr = conf->key_requests->elts;
-        n = 0;
-
-        for (i = 0; i < conf->key_requests->nelts; i++) {
-            n += (kr[i].format == NGX_HTTP_AUTH_JWT_DISCOVERY);
-        }
-
-        if (n > 1) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"auth_jwt_discovery\": one issuer per "
-                               "location, and this one inherits another");
-            return NGX_CONF_ERROR;
-        }
-
-        if (n && conf->key_cache == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"auth_jwt_discovery\" needs the key set "
-                               "cache: \"auth_jwt_key_cache 0\" is not "
-                               "supported with it");
-            return NGX_CONF_ERROR;
-        }
+    if (ngx_oauth_keys_discoveries(&conf->keys) > 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"auth_jwt_discovery\": one issuer per "
+                           "location, and this one inherits another");
+        return NGX_CONF_ERROR;
     }
 
-    /* key requests share the key set zone unless auth_jwt_key_cache 0 */
+    if (ngx_oauth_keys_discoveries(&conf->keys) && conf->keys.ttl == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"auth_jwt_discovery\" needs the key set "
+                           "cache: \"auth_jwt_key_cache 0\" is not "
+                           "supported with it");
+        return NGX_CONF_ERROR;
+    }
 
-    if (conf->enable && conf->key_requests && conf->key_cache != 0) {
-        ngx_str_set(&name, NGX_HTTP_AUTH_JWT_KEYS_ZONE);
-
-        conf->keys = ngx_oauth_cache_add(cf, &ngx_http_oauth_jwt_module,
-                                         "auth_jwt", &name,
-                                     ngx_http_auth_jwt_key_zone_size(cf),
-                                         NGX_OAUTH_CACHE_TIME_MAX);
-        if (conf->keys == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        conf->keys->stale = conf->key_stale;
+    if (conf->enable && ngx_http_auth_jwt_keys_zone(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     /* auth_jwt_introspect before the provider confs copy this conf */
@@ -3936,7 +2686,7 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         /* once per auth_jwt directive, not per inheriting location */
 
         if (conf->validate_sig && conf->key_files == NULL
-            && conf->key_requests == NULL && conf->providers == NULL
+            && conf->keys.requests == NULL && conf->providers == NULL
             && !*conf->warned)
         {
             *conf->warned = 1;
@@ -3986,8 +2736,7 @@ ngx_http_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
-    ngx_str_t                         *value, token;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_str_t  *value, token;
 
     if (jlcf->enable != NGX_CONF_UNSET) {
         return "is duplicate";
@@ -4013,18 +2762,8 @@ ngx_http_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    jlcf->realm = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    jlcf->realm = ngx_oauth_complex_value(cf, &value[1]);
     if (jlcf->realm == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &value[1];
-    ccv.complex_value = jlcf->realm;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -4046,18 +2785,8 @@ ngx_http_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        jlcf->token = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        jlcf->token = ngx_oauth_complex_value(cf, &token);
         if (jlcf->token == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = &token;
-        ccv.complex_value = jlcf->token;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
     }
@@ -4171,13 +2900,12 @@ static ngx_int_t
 ngx_http_auth_jwt_key_format(ngx_conf_t *cf, ngx_str_t *value,
     ngx_int_t *format)
 {
-    if (ngx_strcmp(value->data, "jwks") == 0) {
-        *format = NOX_KEYS_JWKS;
-        return NGX_OK;
-    }
+    ngx_uint_t  n;
 
-    if (ngx_strcmp(value->data, "keyval") == 0) {
-        *format = NOX_KEYS_KEYVAL;
+    if (ngx_http_auth_jwt_enum_find(ngx_http_auth_jwt_key_formats, value, &n)
+        == NGX_OK)
+    {
+        *format = (ngx_int_t) n;
         return NGX_OK;
     }
 
@@ -4194,10 +2922,9 @@ ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
-    void                              **slot;
-    ngx_str_t                          *value;
-    ngx_http_auth_jwt_key_file_t       *kf;
-    ngx_http_compile_complex_value_t    ccv;
+    void                          **slot;
+    ngx_str_t                      *value;
+    ngx_http_auth_jwt_key_file_t   *kf;
 
     value = cf->args->elts;
 
@@ -4218,18 +2945,8 @@ ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     kf->path = value[1];
 
     if (ngx_http_script_variables_count(&value[1]) != 0) {
-        kf->cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        kf->cv = ngx_oauth_complex_value(cf, &value[1]);
         if (kf->cv == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = &value[1];
-        ccv.complex_value = kf->cv;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
 
@@ -4370,9 +3087,9 @@ ngx_http_auth_jwt_key_request_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
-    ngx_str_t                         *value;
-    ngx_http_compile_complex_value_t   ccv;
-    ngx_http_auth_jwt_key_request_t   *kr;
+    char       *rv;
+    ngx_int_t   format;
+    ngx_str_t  *value;
 
     value = cf->args->elts;
 
@@ -4380,38 +3097,17 @@ ngx_http_auth_jwt_key_request_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         return "has an empty uri";
     }
 
-    if (jlcf->key_requests == NULL) {
-        jlcf->key_requests = ngx_array_create(cf->pool, 2,
-                                     sizeof(ngx_http_auth_jwt_key_request_t));
-        if (jlcf->key_requests == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    kr = ngx_array_push(jlcf->key_requests);
-    if (kr == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(kr, sizeof(ngx_http_auth_jwt_key_request_t));
-
-    kr->format = NOX_KEYS_JWKS;
+    format = NOX_KEYS_JWKS;
 
     if (cf->args->nelts == 3
-        && ngx_http_auth_jwt_key_format(cf, &value[2], &kr->format)
-           != NGX_OK)
+        && ngx_http_auth_jwt_key_format(cf, &value[2], &format) != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
 
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &value[1];
-    ccv.complex_value = &kr->uri;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NGX_CONF_ERROR;
+    rv = ngx_oauth_keys_request_conf(cf, &jlcf->keys, &value[1], format);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     ngx_oauth_use(cf);
@@ -4420,33 +3116,60 @@ ngx_http_auth_jwt_key_request_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/*
+ * A directive whose value is one of the names of cmd->post
+ * (ngx_http_auth_jwt_enum_t) into the ngx_uint_t at cmd->offset: as
+ * ngx_conf_set_enum_slot, with the directive's own error message
+ */
+
 static char *
-ngx_http_auth_jwt_phase(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_auth_jwt_enum_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
+    char  *p = conf;
 
-    ngx_str_t  *value;
+    ngx_str_t                 *value;
+    ngx_uint_t                *field;
+    ngx_http_auth_jwt_enum_t  *en;
 
-    if (jlcf->phase != NGX_CONF_UNSET_UINT) {
+    field = (ngx_uint_t *) (p + cmd->offset);
+
+    if (*field != NGX_CONF_UNSET_UINT) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
+    en = cmd->post;
 
-    if (ngx_strcmp(value[1].data, "access") == 0) {
-        jlcf->phase = NGX_HTTP_AUTH_JWT_PHASE_ACCESS;
-
-    } else if (ngx_strcmp(value[1].data, "preaccess") == 0) {
-        jlcf->phase = NGX_HTTP_AUTH_JWT_PHASE_PREACCESS;
-
-    } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"auth_jwt_phase\": invalid phase \"%V\", it must "
-                           "be \"access\" or \"preaccess\"", &value[1]);
+    if (ngx_http_auth_jwt_enum_find(en->names, &value[1], field) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, en->invalid, &value[1]);
         return NGX_CONF_ERROR;
     }
 
+    if (en->file >= 0) {
+        *(ngx_str_t *) (p + en->file) = cf->conf_file->file.name;
+        *(ngx_uint_t *) (p + en->line) = cf->conf_file->line;
+    }
+
     return NGX_CONF_OK;
+}
+
+
+/* NGX_OK: name is one of e's (its value in *value); else NGX_DECLINED */
+
+static ngx_int_t
+ngx_http_auth_jwt_enum_find(ngx_conf_enum_t *e, ngx_str_t *name,
+    ngx_uint_t *value)
+{
+    for ( /* void */ ; e->name.len; e++) {
+        if (e->name.len == name->len
+            && ngx_strncmp(e->name.data, name->data, name->len) == 0)
+        {
+            *value = e->value;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -4523,10 +3246,9 @@ ngx_http_auth_jwt_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
-    ngx_str_t                         *value, op;
-    ngx_uint_t                         i, negate;
-    ngx_http_auth_jwt_rule_t          *rule;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_str_t                 *value, op;
+    ngx_uint_t                 n, negate;
+    ngx_http_auth_jwt_rule_t  *rule;
 
     value = cf->args->elts;
 
@@ -4560,16 +3282,9 @@ ngx_http_auth_jwt_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         op.len--;
     }
 
-    for (i = 0; ngx_http_auth_jwt_ops[i].name.len; i++) {
-        if (ngx_http_auth_jwt_ops[i].name.len == op.len
-            && ngx_strncmp(ngx_http_auth_jwt_ops[i].name.data, op.data,
-                           op.len) == 0)
-        {
-            break;
-        }
-    }
-
-    if (ngx_http_auth_jwt_ops[i].name.len == 0) {
+    if (ngx_http_auth_jwt_enum_find(ngx_http_auth_jwt_ops, &op, &n)
+        != NGX_OK)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\": unknown operator \"%V\": it must be one "
                            "of eq, ne, gt, ge, lt, le, intersect (any), "
@@ -4578,8 +3293,7 @@ ngx_http_auth_jwt_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    rule->op = (ngx_int_t) ngx_http_auth_jwt_ops[i].value
-               | (negate ? NOX_OP_NOT : 0);
+    rule->op = (ngx_int_t) n | (negate ? NOX_OP_NOT : 0);
     rule->op_name = value[2];
 
     if (value[3].len > 5 && ngx_strncmp(value[3].data, "json=", 5) == 0) {
@@ -4591,18 +3305,8 @@ ngx_http_auth_jwt_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         rule->kind = NOX_VALUE_VARIABLE;
         rule->value = value[3];
 
-        rule->cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        rule->cv = ngx_oauth_complex_value(cf, &value[3]);
         if (rule->cv == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = &value[3];
-        ccv.complex_value = rule->cv;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
 
@@ -4724,7 +3428,7 @@ ngx_http_auth_jwt_add_type_check(ngx_conf_t *cf,
     ngx_uint_t                      i;
     ngx_http_auth_jwt_key_file_t  **kf;
 
-    if (conf->key_requests != NULL || conf->key_files == NULL) {
+    if (conf->keys.requests != NULL || conf->key_files == NULL) {
         return NGX_OK;
     }
 
@@ -4818,49 +3522,9 @@ ngx_http_auth_jwt_check_type(void *data, u_char *buf, u_char *last)
 }
 
 
-static char *
-ngx_http_auth_jwt_type(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
-
-    ngx_str_t        *value;
-    ngx_conf_enum_t  *e;
-
-    if (jlcf->type != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    for (e = ngx_http_auth_jwt_types; e->name.len; e++) {
-        if (e->name.len == value[1].len
-            && ngx_strcmp(e->name.data, value[1].data) == 0)
-        {
-            jlcf->type = e->value;
-            jlcf->type_file = cf->conf_file->file.name;
-            jlcf->type_line = cf->conf_file->line;
-
-            return NGX_CONF_OK;
-        }
-    }
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"auth_jwt_type\": invalid type \"%V\", it must be "
-                       "\"signed\", \"encrypted\" or \"nested\"", &value[1]);
-
-    return NGX_CONF_ERROR;
-}
-
-
 /*
- * auth_jwt_discovery issuer|metadata-url [metadata=openid|oauth]
- *     [uri=/location/] [ssl_verify=on|off] [http_timeout=time]
- *     [ca_file=path] [cert=path key=path]
- *
- * Two key requests: the metadata document, then the key set its jwks_uri
- * names; and the claim rule "iss" eq issuer.  Both fetches go to the
- * issuer's origin: through a generated prefix location, or the operator's
- * uri= (a location that proxies to the origin's "/").
+ * auth_jwt_discovery issuer|metadata-url [options]: the two key requests
+ * (ngx_oauth_keys_discovery_conf) and the claim rule "iss" eq issuer
  */
 
 static char *
@@ -4868,284 +3532,14 @@ ngx_http_auth_jwt_discovery(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
-    u_char                            *p, *host, *end, *wk;
-    ngx_str_t                         *value, name, val, meta, path, uri;
-    ngx_str_t                          route_uri;
-    ngx_uint_t                         i, oauth;
-    ngx_oauth_route_t                  rt;
-    ngx_http_auth_jwt_rule_t          *rule;
-    ngx_http_compile_complex_value_t   ccv;
-    ngx_http_auth_jwt_key_request_t   *kr, *jk;
+    char                      *rv;
+    ngx_str_t                  issuer;
+    ngx_http_auth_jwt_rule_t  *rule;
 
-    static ngx_str_t  openid =
-                          ngx_string("/.well-known/openid-configuration");
-    static ngx_str_t  oas =
-                          ngx_string("/.well-known/oauth-authorization-server");
-
-    value = cf->args->elts;
-
-    ngx_memzero(&rt, sizeof(ngx_oauth_route_t));
-    rt.verify = 1;
-    rt.timeout = NGX_HTTP_AUTH_JWT_DISCOVERY_TIMEOUT;
-    ngx_str_null(&route_uri);
-    oauth = 0;
-
-    for (i = 2; i < cf->args->nelts; i++) {
-        p = (u_char *) ngx_strlchr(value[i].data, value[i].data + value[i].len,
-                                   '=');
-        if (p == NULL) {
-            goto invalid;
-        }
-
-        name.len = p - value[i].data;
-        name.data = ngx_pnalloc(cf->pool, name.len + 1);
-        if (name.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        (void) ngx_cpystrn(name.data, value[i].data, name.len + 1);
-
-        val.data = p + 1;
-        val.len = value[i].data + value[i].len - val.data;
-
-        if (ngx_strcmp(name.data, "uri") == 0) {
-            if (val.len < 2 || val.data[0] != '/') {
-                goto invalid;
-            }
-
-            route_uri = val;
-
-            /* "/_idp/" and "/_idp" reach the same paths */
-
-            if (route_uri.data[route_uri.len - 1] == '/') {
-                route_uri.len--;
-            }
-
-            continue;
-        }
-
-        if (ngx_strcmp(name.data, "metadata") == 0) {
-            if (val.len == 6 && ngx_strncmp(val.data, "openid", 6) == 0) {
-                oauth = 0;
-
-            } else if (val.len == 5 && ngx_strncmp(val.data, "oauth", 5) == 0)
-            {
-                oauth = 1;
-
-            } else {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        /* ngx_oauth_route_option compares NUL-terminated strings */
-
-        p = ngx_pnalloc(cf->pool, val.len + 1);
-        if (p == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        (void) ngx_cpystrn(p, val.data, val.len + 1);
-        val.data = p;
-
-        switch (ngx_oauth_route_option(cf, &rt, &name, &val)) {
-        case NGX_OK:
-            continue;
-        case NGX_DECLINED:
-            goto invalid;
-        default:
-            return NGX_CONF_ERROR;
-        }
+    rv = ngx_oauth_keys_discovery_conf(cf, &jlcf->keys, &issuer);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
-
-    /* the origin: scheme://host[:port], then the issuer's path */
-
-    uri = value[1];
-
-    if (uri.len > 8 && ngx_strncasecmp(uri.data, (u_char *) "https://", 8) == 0)
-    {
-        host = uri.data + 8;
-
-    } else if (uri.len > 7
-               && ngx_strncasecmp(uri.data, (u_char *) "http://", 7) == 0)
-    {
-        host = uri.data + 7;
-
-    } else {
-        return "needs an http:// or https:// issuer or metadata URL";
-    }
-
-    end = uri.data + uri.len;
-
-    for (p = host; p < end; p++) {
-        if (*p <= ' ' || *p == 0x7f || ngx_strchr("\"\\${};?#", *p)) {
-            return "has an invalid character in the URL (no query, no "
-                   "fragment, no variables)";
-        }
-    }
-
-    p = ngx_strlchr(host, end, '/');
-    if (p == NULL) {
-        p = end;
-    }
-
-    if (p == host) {
-        return "has a URL without a host";
-    }
-
-    kr = NULL;
-
-    if (jlcf->key_requests) {
-        kr = jlcf->key_requests->elts;
-
-        for (i = 0; i < jlcf->key_requests->nelts; i++) {
-            if (kr[i].format == NGX_HTTP_AUTH_JWT_DISCOVERY) {
-                return "is duplicate: one issuer per location";
-            }
-        }
-    }
-
-    jlcf->key_requests = jlcf->key_requests ? jlcf->key_requests
-                         : ngx_array_create(cf->pool, 2,
-                                 sizeof(ngx_http_auth_jwt_key_request_t));
-    if (jlcf->key_requests == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    kr = ngx_array_push_n(jlcf->key_requests, 2);
-    if (kr == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(kr, 2 * sizeof(ngx_http_auth_jwt_key_request_t));
-
-    kr->format = NGX_HTTP_AUTH_JWT_DISCOVERY;
-    kr->origin.data = uri.data;
-    kr->origin.len = p - uri.data;
-
-    path.data = p;
-    path.len = end - p;
-
-    /* a metadata URL names its issuer; an issuer names its metadata URL */
-
-    wk = ngx_strlcasestrn(path.data, path.data + path.len, openid.data,
-                          openid.len - 1);
-
-    if (wk && wk + openid.len == end) {
-        kr->issuer.data = uri.data;
-        kr->issuer.len = wk - uri.data;
-        meta = path;
-
-    } else if ((wk = ngx_strlcasestrn(path.data, path.data + path.len,
-                                      oas.data, oas.len - 1))
-               == path.data)
-    {
-        kr->issuer.len = kr->origin.len + path.len - oas.len;
-        kr->issuer.data = ngx_pnalloc(cf->pool, kr->issuer.len);
-        if (kr->issuer.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        p = ngx_cpymem(kr->issuer.data, kr->origin.data, kr->origin.len);
-        ngx_memcpy(p, path.data + oas.len, path.len - oas.len);
-        meta = path;
-
-    } else {
-        kr->issuer = uri;
-
-        if (path.len && path.data[path.len - 1] == '/') {
-            path.len--;
-        }
-
-        meta.len = path.len + oas.len;
-        meta.data = ngx_pnalloc(cf->pool, meta.len);
-        if (meta.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        if (oauth) {
-            /* RFC 8414 section 3.1: the well-known part goes first */
-            p = ngx_cpymem(meta.data, oas.data, oas.len);
-            p = ngx_cpymem(p, path.data, path.len);
-
-        } else {
-            /* OpenID Connect Discovery 1.0 section 4: appended */
-            p = ngx_cpymem(meta.data, path.data, path.len);
-            p = ngx_cpymem(p, openid.data, openid.len);
-        }
-
-        meta.len = p - meta.data;
-    }
-
-    if (kr->issuer.len < kr->origin.len) {
-        return "has no issuer";
-    }
-
-    /* the route to the origin's "/" */
-
-    if (route_uri.len) {
-        kr->route = route_uri;
-
-    } else {
-        rt.prefix = 1;
-        rt.url.len = kr->origin.len + 1;
-        rt.url.data = ngx_pnalloc(cf->pool, rt.url.len);
-        if (rt.url.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        p = ngx_cpymem(rt.url.data, kr->origin.data, kr->origin.len);
-        *p = '/';
-
-        if (ngx_oauth_route_conf(cf, &rt, NGX_HTTP_AUTH_JWT_DISCOVERY_PREFIX)
-            != NGX_CONF_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-
-        kr->route = rt.uri;
-    }
-
-    /* the metadata request: route + path, a constant */
-
-    uri.len = kr->route.len + meta.len;
-    uri.data = ngx_pnalloc(cf->pool, uri.len);
-    if (uri.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    p = ngx_cpymem(uri.data, kr->route.data, kr->route.len);
-    ngx_memcpy(p, meta.data, meta.len);
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &uri;
-    ccv.complex_value = &kr->uri;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    /* the key set: its uri comes from the metadata */
-
-    jk = &kr[1];
-    jk->format = NOX_KEYS_JWKS;
-    jk->discovered = 1;
-    jk->issuer = kr->issuer;
-    jk->origin = kr->origin;
-    jk->route = kr->route;
-
-    jk->uri.value.len = sizeof("jwks_uri of ") - 1 + kr->issuer.len;
-    jk->uri.value.data = ngx_pnalloc(cf->pool, jk->uri.value.len);
-    if (jk->uri.value.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    p = ngx_cpymem(jk->uri.value.data, "jwks_uri of ",
-                   sizeof("jwks_uri of ") - 1);
-    ngx_memcpy(p, kr->issuer.data, kr->issuer.len);
 
     /* the token's "iss" must be the issuer */
 
@@ -5169,7 +3563,7 @@ ngx_http_auth_jwt_discovery(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rule->op = NOX_OP_EQ;
     ngx_str_set(&rule->op_name, "eq");
     rule->kind = NOX_VALUE_STRING;
-    rule->value = kr->issuer;
+    rule->value = issuer;
     rule->file = cf->conf_file->file.name;
     rule->line = cf->conf_file->line;
 
@@ -5180,13 +3574,6 @@ ngx_http_auth_jwt_discovery(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_oauth_use(cf);
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"%V\": invalid parameter \"%V\"", &value[0],
-                       &value[i]);
-    return NGX_CONF_ERROR;
 }
 
 
@@ -5207,143 +3594,20 @@ ngx_http_auth_jwt_create_main_conf(ngx_conf_t *cf)
 
 
 /*
- * auth_jwt_key_zone size (http{} only): the size of the one auth_jwt_keys
- * zone every key request, discovery and provider shares; at least
- * NGX_HTTP_AUTH_JWT_KEYS_ZONE_PAGES pages
+ * the auth_jwt_keys zone for conf's key requests, of the size of
+ * auth_jwt_key_zone (at merge time every http{} directive has been read)
  */
 
-static char *
-ngx_http_auth_jwt_key_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_auth_jwt_main_conf_t  *jmcf = conf;
-
-    ssize_t     size;
-    ngx_str_t  *value;
-
-    if (jmcf->key_zone_size != NGX_CONF_UNSET_SIZE) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    size = ngx_parse_size(&value[1]);
-
-    if (size == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\": invalid size \"%V\"", &value[0],
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (size < (ssize_t) (NGX_HTTP_AUTH_JWT_KEYS_ZONE_PAGES * ngx_pagesize)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\": size \"%V\" is too small, at least "
-                           "%uik (%d pages) expected", &value[0], &value[1],
-                           NGX_HTTP_AUTH_JWT_KEYS_ZONE_PAGES * ngx_pagesize
-                           / 1024,
-                           NGX_HTTP_AUTH_JWT_KEYS_ZONE_PAGES);
-        return NGX_CONF_ERROR;
-    }
-
-    jmcf->key_zone_size = (size_t) size;
-
-    return NGX_CONF_OK;
-}
-
-
-/* at merge time every http{} directive has been read */
-
-static ssize_t
-ngx_http_auth_jwt_key_zone_size(ngx_conf_t *cf)
+static ngx_int_t
+ngx_http_auth_jwt_keys_zone(ngx_conf_t *cf, ngx_http_auth_jwt_loc_conf_t *conf)
 {
     ngx_http_auth_jwt_main_conf_t  *jmcf;
 
     jmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_oauth_jwt_module);
 
-    if (jmcf == NULL || jmcf->key_zone_size == NGX_CONF_UNSET_SIZE) {
-        return NGX_HTTP_AUTH_JWT_KEYS_ZONE_SIZE;
-    }
-
-    return (ssize_t) jmcf->key_zone_size;
-}
-
-
-/* auth_jwt_key_refresh [min=time] [max=time] [stale=time] [miss=time] */
-
-static char *
-ngx_http_auth_jwt_key_refresh(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_auth_jwt_loc_conf_t  *jlcf = conf;
-
-    size_t       len;
-    time_t      *t, v;
-    ngx_str_t   *value, s;
-    ngx_uint_t   i, n;
-
-    static const char  *names[] = { "min=", "max=", "stale=", "miss=" };
-
-    if (jlcf->key_min != NGX_CONF_UNSET) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    jlcf->key_min = NGX_HTTP_AUTH_JWT_KEYS_MIN;
-    jlcf->key_max = NGX_HTTP_AUTH_JWT_KEYS_MAX;
-    jlcf->key_stale = NGX_HTTP_AUTH_JWT_KEYS_STALE;
-    jlcf->key_miss = NGX_HTTP_AUTH_JWT_KEYS_MISS;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        for (n = 0; n < 4; n++) {
-            len = ngx_strlen(names[n]);
-
-            if (value[i].len > len
-                && ngx_strncmp(value[i].data, names[n], len) == 0)
-            {
-                break;
-            }
-        }
-
-        switch (n) {
-        case 0:
-            t = &jlcf->key_min;
-            break;
-        case 1:
-            t = &jlcf->key_max;
-            break;
-        case 2:
-            t = &jlcf->key_stale;
-            break;
-        case 3:
-            t = &jlcf->key_miss;
-            break;
-        default:
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\": invalid parameter \"%V\"",
-                               &value[0], &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        s.data = value[i].data + len;
-        s.len = value[i].len - len;
-
-        v = ngx_parse_time(&s, 1);
-
-        if (v == (time_t) NGX_ERROR || v > NGX_OAUTH_CACHE_TIME_MAX
-            || (v == 0 && n != 2))
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\": invalid \"%V\": a time of at least "
-                               "1s (stale=: 0s) and at most 1 year expected",
-                               &value[0], &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        *t = v;
-    }
-
-    return NGX_CONF_OK;
+    return ngx_oauth_keys_zone(cf, &conf->keys, &ngx_http_oauth_jwt_module,
+                               jmcf ? jmcf->key_zone_size
+                                    : NGX_CONF_UNSET_SIZE);
 }
 
 
@@ -5369,8 +3633,7 @@ ngx_http_auth_jwt_www_authenticate(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
-    ngx_str_t                         *value;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_str_t  *value;
 
     if (jlcf->challenge != NGX_CONF_UNSET_UINT) {
         return "is duplicate";
@@ -5378,31 +3641,17 @@ ngx_http_auth_jwt_www_authenticate(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    if (ngx_strcmp(value[1].data, "on") == 0) {
-        jlcf->challenge = NGX_HTTP_AUTH_JWT_CHALLENGE_ON;
-        return NGX_CONF_OK;
-    }
-
-    if (ngx_strcmp(value[1].data, "off") == 0) {
-        jlcf->challenge = NGX_HTTP_AUTH_JWT_CHALLENGE_OFF;
+    if (ngx_http_auth_jwt_enum_find(ngx_http_auth_jwt_challenges, &value[1],
+                                    &jlcf->challenge)
+        == NGX_OK)
+    {
         return NGX_CONF_OK;
     }
 
     jlcf->challenge = NGX_HTTP_AUTH_JWT_CHALLENGE_VALUE;
 
-    jlcf->challenge_value = ngx_palloc(cf->pool,
-                                       sizeof(ngx_http_complex_value_t));
+    jlcf->challenge_value = ngx_oauth_complex_value(cf, &value[1]);
     if (jlcf->challenge_value == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &value[1];
-    ccv.complex_value = jlcf->challenge_value;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -5778,15 +4027,14 @@ ngx_http_auth_jwt_provider_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
 
-    char                              *rv;
-    u_char                            *p;
-    time_t                             t;
-    ngx_str_t                         *value, name, val, format, *aud;
-    ngx_str_t                          route, disc, *dopts;
-    ngx_uint_t                         i, k, discovery, has_format, ndopts;
-    ngx_http_auth_jwt_loc_conf_t      *keys;
-    ngx_http_auth_jwt_provider_t      *pv, **pvs;
-    ngx_http_auth_jwt_key_request_t   *kr;
+    char                          *rv;
+    u_char                        *p;
+    time_t                         t;
+    ngx_str_t                     *value, name, val, format, *aud, *iss;
+    ngx_str_t                      route, disc, *dopts;
+    ngx_uint_t                     i, discovery, has_format, ndopts;
+    ngx_http_auth_jwt_loc_conf_t  *keys;
+    ngx_http_auth_jwt_provider_t  *pv, **pvs;
 
     value = cf->args->elts;
 
@@ -5970,21 +4218,16 @@ ngx_http_auth_jwt_provider_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
             /* the discovered issuer must be this provider's */
 
-            kr = keys->key_requests->elts;
+            iss = ngx_oauth_keys_issuer(&keys->keys);
 
-            for (k = 0; kr[k].format != NGX_HTTP_AUTH_JWT_DISCOVERY; k++) {
-                /* void */
-            }
-
-            if (kr[k].issuer.len != pv->issuer.len
-                || ngx_memcmp(kr[k].issuer.data, pv->issuer.data,
-                              pv->issuer.len)
+            if (iss->len != pv->issuer.len
+                || ngx_memcmp(iss->data, pv->issuer.data, pv->issuer.len)
                    != 0)
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "\"auth_jwt_provider\" \"%V\": the "
                                    "discovery URL names the issuer \"%V\"",
-                                   &pv->issuer, &kr[k].issuer);
+                                   &pv->issuer, iss);
                 return NGX_CONF_ERROR;
             }
 
@@ -6060,7 +4303,7 @@ ngx_http_auth_jwt_provider_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (keys->key_files == NULL && keys->key_requests == NULL) {
+    if (keys->key_files == NULL && keys->keys.requests == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"auth_jwt_provider\" \"%V\" has no key source: "
                            "key_file=, key_request= or discovery",
@@ -6159,15 +4402,13 @@ static char *
 ngx_http_auth_jwt_provider_merge(ngx_conf_t *cf,
     ngx_http_auth_jwt_loc_conf_t *conf)
 {
-    ngx_str_t                          name;
-    ngx_uint_t                         i, j, n;
-    ngx_http_auth_jwt_provider_t     **pvs;
-    ngx_http_auth_jwt_loc_conf_t      *pc, **slot, *keys;
-    ngx_http_auth_jwt_key_request_t   *kr;
+    ngx_uint_t                       i;
+    ngx_http_auth_jwt_provider_t   **pvs;
+    ngx_http_auth_jwt_loc_conf_t    *pc, **slot, *keys;
 
     pvs = conf->providers->elts;
 
-    if (conf->key_files || conf->key_requests) {
+    if (conf->key_files || conf->keys.requests) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"auth_jwt_provider\": keys belong to the providers, "
                       "auth_jwt_key_file, auth_jwt_key_request and "
@@ -6202,12 +4443,11 @@ ngx_http_auth_jwt_provider_merge(ngx_conf_t *cf,
         *pc = *conf;
 
         pc->key_files = keys->key_files;
-        pc->key_requests = keys->key_requests;
+        pc->keys.requests = keys->keys.requests;
         pc->rules = keys->rules;
         pc->providers = NULL;
         pc->provider_confs = NULL;
         pc->provider = pvs[i];
-        pc->keys = NULL;
 
         if (ngx_oauth_merge_array(cf, &pc->rules, conf->rules,
                                   sizeof(ngx_http_auth_jwt_rule_t))
@@ -6222,37 +4462,18 @@ ngx_http_auth_jwt_provider_merge(ngx_conf_t *cf,
             return NGX_CONF_ERROR;
         }
 
-        if (pc->key_requests) {
-            kr = pc->key_requests->elts;
-            n = 0;
+        if (ngx_oauth_keys_discoveries(&pc->keys) && pc->keys.ttl == 0) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"auth_jwt_provider\" \"%V\": discovery "
+                          "needs the key set cache, "
+                          "\"auth_jwt_key_cache 0\" is not supported "
+                          "with it in %V:%ui", &pvs[i]->issuer,
+                          &pvs[i]->file, pvs[i]->line);
+            return NGX_CONF_ERROR;
+        }
 
-            for (j = 0; j < pc->key_requests->nelts; j++) {
-                n += (kr[j].format == NGX_HTTP_AUTH_JWT_DISCOVERY);
-            }
-
-            if (n && pc->key_cache == 0) {
-                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                              "\"auth_jwt_provider\" \"%V\": discovery "
-                              "needs the key set cache, "
-                              "\"auth_jwt_key_cache 0\" is not supported "
-                              "with it in %V:%ui", &pvs[i]->issuer,
-                              &pvs[i]->file, pvs[i]->line);
-                return NGX_CONF_ERROR;
-            }
-
-            if (pc->key_cache != 0) {
-                ngx_str_set(&name, NGX_HTTP_AUTH_JWT_KEYS_ZONE);
-
-                pc->keys = ngx_oauth_cache_add(cf, &ngx_http_oauth_jwt_module,
-                                               "auth_jwt", &name,
-                                     ngx_http_auth_jwt_key_zone_size(cf),
-                                          NGX_OAUTH_CACHE_TIME_MAX);
-                if (pc->keys == NULL) {
-                    return NGX_CONF_ERROR;
-                }
-
-                pc->keys->stale = pc->key_stale;
-            }
+        if (ngx_http_auth_jwt_keys_zone(cf, pc) != NGX_OK) {
+            return NGX_CONF_ERROR;
         }
 
         slot = ngx_array_push(conf->provider_confs);
@@ -6383,12 +4604,11 @@ static ngx_int_t
 ngx_http_auth_jwt_local_jws(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *jlcf, ngx_http_auth_jwt_ctx_t *ctx)
 {
-    u_char                           *iss;
-    int32_t                           rc, len;
-    ngx_str_t                        *token, name;
-    ngx_uint_t                        i, named;
-    ngx_http_auth_jwt_loc_conf_t     *pc;
-    ngx_http_auth_jwt_key_request_t  *kr;
+    u_char                        *iss;
+    int32_t                        rc, len;
+    ngx_str_t                     *token, name, *issuer;
+    ngx_uint_t                     named;
+    ngx_http_auth_jwt_loc_conf_t  *pc;
 
     token = &ctx->token;
 
@@ -6443,24 +4663,20 @@ ngx_http_auth_jwt_local_jws(ngx_http_request_t *r,
         }
     }
 
-    if (jlcf->key_requests) {
-        kr = jlcf->key_requests->elts;
+    /* auth_jwt_discovery names the location's issuer */
 
-        for (i = 0; i < jlcf->key_requests->nelts; i++) {
-            if (kr[i].issuer.len == 0) {
-                continue;
-            }
+    issuer = ngx_oauth_keys_issuer(&jlcf->keys);
 
-            named = 1;
+    if (issuer) {
+        named = 1;
 
-            if (len >= 0 && (size_t) len == kr[i].issuer.len
-                && ngx_memcmp(iss, kr[i].issuer.data, len) == 0)
-            {
-                ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                               "auth_jwt_introspect: a JWS of \"%V\": "
-                               "verified here", &kr[i].issuer);
-                return NGX_OK;
-            }
+        if (len >= 0 && (size_t) len == issuer->len
+            && ngx_memcmp(iss, issuer->data, len) == 0)
+        {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "auth_jwt_introspect: a JWS of \"%V\": "
+                           "verified here", issuer);
+            return NGX_OK;
         }
     }
 
@@ -6475,45 +4691,6 @@ ngx_http_auth_jwt_local_jws(ngx_http_request_t *r,
                    "auth_jwt_introspect: a JWS: verified here");
 
     return NGX_OK;
-}
-
-
-/* auth_jwt_introspect off | opaque | all */
-
-static char *
-ngx_http_auth_jwt_introspect(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_auth_jwt_loc_conf_t *jlcf = conf;
-
-    ngx_str_t  *value;
-
-    if (jlcf->introspect != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_strcmp(value[1].data, "off") == 0) {
-        jlcf->introspect = NGX_OAUTH_HYBRID_OFF;
-
-    } else if (ngx_strcmp(value[1].data, "opaque") == 0) {
-        jlcf->introspect = NGX_OAUTH_HYBRID_OPAQUE;
-
-    } else if (ngx_strcmp(value[1].data, "all") == 0) {
-        jlcf->introspect = NGX_OAUTH_HYBRID_ALL;
-
-    } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"auth_jwt_introspect\": invalid value \"%V\": "
-                           "use off, opaque or all",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    jlcf->introspect_file = cf->conf_file->file.name;
-    jlcf->introspect_line = cf->conf_file->line;
-
-    return NGX_CONF_OK;
 }
 
 
@@ -6542,7 +4719,7 @@ ngx_http_auth_jwt_hybrid_merge(ngx_conf_t *cf,
         return NGX_CONF_OK;
     }
 
-    if (conf->key_files == NULL && conf->key_requests == NULL
+    if (conf->key_files == NULL && conf->keys.requests == NULL
         && conf->providers == NULL)
     {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -6634,65 +4811,4 @@ ngx_http_auth_jwt_variable_path(ngx_http_request_t *r,
     v->not_found = 0;
 
     return NGX_OK;
-}
-
-
-/* ---- the key sets in oauth_status (ngx_oauth_metrics.c) ---------------- */
-
-/*
- * A key set's label: its uri; the issuer of a discovery document; the
- * jwks_uri (origin and path) of a discovered set, not its route
- */
-
-static ngx_str_t *
-ngx_http_auth_jwt_keys_label(ngx_http_request_t *r,
-    ngx_http_auth_jwt_key_request_t *kr, ngx_str_t *uri)
-{
-    u_char     *p;
-    ngx_str_t  *label;
-
-    if (kr->format == NGX_HTTP_AUTH_JWT_DISCOVERY) {
-        return &kr->issuer;
-    }
-
-    if (!kr->discovered || uri->len < kr->route.len
-        || ngx_strncmp(uri->data, kr->route.data, kr->route.len) != 0)
-    {
-        return uri;
-    }
-
-    label = ngx_palloc(r->pool, sizeof(ngx_str_t));
-    p = ngx_pnalloc(r->pool, kr->origin.len + uri->len - kr->route.len);
-
-    if (label == NULL || p == NULL) {
-        return uri;
-    }
-
-    label->data = p;
-    p = ngx_cpymem(p, kr->origin.data, kr->origin.len);
-    p = ngx_cpymem(p, uri->data + kr->route.len, uri->len - kr->route.len);
-    label->len = p - label->data;
-
-    return label;
-}
-
-
-/* the keys of a parsed set (0: none, or a discovery document) */
-
-static int32_t
-ngx_http_auth_jwt_keys_count(int64_t handle)
-{
-    int32_t  verify, decrypt;
-
-    verify = 0;
-    decrypt = 0;
-
-    if (handle == 0
-        || ngx_oauth_managed.keyset_count(handle, &verify, &decrypt)
-           != NOX_OK)
-    {
-        return 0;
-    }
-
-    return verify + decrypt;
 }

@@ -52,6 +52,8 @@ public sealed class KeySetMetricsTests : NginxFixture
                 location = /_two { internal; alias {{nginx.Directory}}/two.jwks; }
                 location = /_one { internal; alias {{nginx.Directory}}/one.jwks; }
                 location = /_gone { internal; return 404; }
+                location = /_each { internal; alias {{nginx.Directory}}/two.jwks; }
+                location = /_each_gone { internal; return 404; }
 
                 location /two {
                     auth_jwt "ks";
@@ -75,6 +77,18 @@ public sealed class KeySetMetricsTests : NginxFixture
                 location /gone {
                     auth_jwt "ks";
                     auth_jwt_key_request /_gone;
+                    {{echo}}
+                }
+                location /each {
+                    auth_jwt "ks";
+                    auth_jwt_key_request /_each;
+                    auth_jwt_key_cache 0;
+                    {{echo}}
+                }
+                location /each-gone {
+                    auth_jwt "ks";
+                    auth_jwt_key_request /_each_gone;
+                    auth_jwt_key_cache 0;
                     {{echo}}
                 }
             }
@@ -200,5 +214,35 @@ public sealed class KeySetMetricsTests : NginxFixture
                 "no internal route in a label");
         });
         Assert.That(_idp.Requests("/realms/metrics/certs").Count, Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task Without_the_key_cache_every_key_request_is_counted_as_a_fetch_and_an_IdP_call()
+    {
+        // auth_jwt_key_cache 0: one subrequest per request, no shared set
+        for (int i = 0; i < 2; i++)
+        {
+            Assert.That((await Nginx.GetAsync("/each", Token(Key1))).Status, Is.EqualTo(200));
+        }
+
+        Assert.That((await Nginx.GetAsync("/each-gone", Token(Key1))).Status, Is.EqualTo(500));
+
+        PrometheusText t = await ScrapeAsync();
+        (string, string)[] each = [("module", "jwt"), ("endpoint", "/_each")];
+        (string, string)[] gone = [("module", "jwt"), ("endpoint", "/_each_gone")];
+        Assert.Multiple(() =>
+        {
+            Assert.That(V(t, "nginx_oauth_keyset_fetches_total", "/_each", "ok"), Is.EqualTo(2),
+                "one fetch per request");
+            Assert.That(V(t, "nginx_oauth_keyset_fetches_total", "/_each", "error"), Is.EqualTo(0));
+            Assert.That(V(t, "nginx_oauth_keyset_fetches_total", "/_each_gone", "error"), Is.EqualTo(1));
+            Assert.That(V(t, "nginx_oauth_keyset_fetches_total", "/_each_gone", "ok"), Is.EqualTo(0));
+            Assert.That(t.Value("nginx_oauth_idp_requests_total", [.. each, ("outcome", "ok")]), Is.EqualTo(2));
+            Assert.That(t.Value("nginx_oauth_idp_request_duration_seconds_count", each), Is.EqualTo(2));
+            Assert.That(t.Value("nginx_oauth_idp_request_duration_seconds_count", gone), Is.EqualTo(1),
+                "the failed one too");
+            Assert.That(t.Samples.Any(s => s.Name == "nginx_oauth_keyset_keys" && s.Has(("keyset", "/_each"))),
+                Is.False, "no shared set, no gauges");
+        });
     }
 }
