@@ -940,6 +940,32 @@ ngx_oauth_complex_value(ngx_conf_t *cf, ngx_str_t *value)
 
 
 /*
+ * The entry of value in an ngx_conf_enum_t table (ended by a null name),
+ * compared without case when caseless (as ngx_conf_set_enum_slot() does);
+ * NULL: none of them, the caller says which values it takes.
+ */
+
+ngx_conf_enum_t *
+ngx_oauth_enum(ngx_conf_enum_t *e, ngx_str_t *value, ngx_uint_t caseless)
+{
+    for ( /* void */ ; e->name.len; e++) {
+        if (e->name.len != value->len) {
+            continue;
+        }
+
+        if ((caseless ? ngx_strncasecmp(e->name.data, value->data, value->len)
+                      : ngx_strncmp(e->name.data, value->data, value->len))
+            == 0)
+        {
+            return e;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
  * Starts an in-memory, waited subrequest to an (internal) location with a
  * clean slate: no client headers and no client body reach the IdP or key
  * server.  The caller sets the method and body afterwards if it needs to.
@@ -1169,12 +1195,11 @@ ngx_oauth_json_get(ngx_http_request_t *r, ngx_str_t *json, ngx_str_t *path,
 char *
 ngx_oauth_require_conf(ngx_conf_t *cf, ngx_array_t **requires)
 {
-    ngx_int_t                          status;
-    ngx_str_t                         *value;
-    ngx_uint_t                         i, n;
-    ngx_oauth_require_t               *req;
-    ngx_http_complex_value_t          *cv;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_int_t                   status;
+    ngx_str_t                  *value;
+    ngx_uint_t                  i, n;
+    ngx_oauth_require_t        *req;
+    ngx_http_complex_value_t  **cv;
 
     value = cf->args->elts;
     n = cf->args->nelts;
@@ -1210,7 +1235,7 @@ ngx_oauth_require_conf(ngx_conf_t *cf, ngx_array_t **requires)
 
     req->status = status;
     req->values = ngx_array_create(cf->pool, n - 1,
-                                   sizeof(ngx_http_complex_value_t));
+                                   sizeof(ngx_http_complex_value_t *));
     if (req->values == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -1228,13 +1253,8 @@ ngx_oauth_require_conf(ngx_conf_t *cf, ngx_array_t **requires)
             return NGX_CONF_ERROR;
         }
 
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = &value[i];
-        ccv.complex_value = cv;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        *cv = ngx_oauth_complex_value(cf, &value[i]);
+        if (*cv == NULL) {
             return NGX_CONF_ERROR;
         }
     }
@@ -1252,10 +1272,10 @@ ngx_int_t
 ngx_oauth_require_check(ngx_http_request_t *r, ngx_array_t *requires,
     ngx_uint_t *status, ngx_str_t **failed)
 {
-    ngx_str_t                  value;
-    ngx_uint_t                 i, j;
-    ngx_oauth_require_t       *req;
-    ngx_http_complex_value_t  *cv;
+    ngx_str_t                   value;
+    ngx_uint_t                  i, j;
+    ngx_oauth_require_t        *req;
+    ngx_http_complex_value_t  **cv;
 
     if (requires == NULL) {
         return NGX_OK;
@@ -1267,13 +1287,13 @@ ngx_oauth_require_check(ngx_http_request_t *r, ngx_array_t *requires,
         cv = req[i].values->elts;
 
         for (j = 0; j < req[i].values->nelts; j++) {
-            if (ngx_http_complex_value(r, &cv[j], &value) != NGX_OK) {
+            if (ngx_http_complex_value(r, cv[j], &value) != NGX_OK) {
                 return NGX_ERROR;
             }
 
             if (value.len == 0 || (value.len == 1 && value.data[0] == '0')) {
                 *status = req[i].status;
-                *failed = &cv[j].value;
+                *failed = &cv[j]->value;
                 return NGX_DECLINED;
             }
         }

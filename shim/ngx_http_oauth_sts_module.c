@@ -204,15 +204,39 @@ static char *ngx_http_sts_finish(ngx_conf_t *cf, ngx_http_sts_def_t *def);
 static u_char *ngx_http_sts_check(void *data, u_char *buf, u_char *last);
 
 
-/* NOX_STS_* order */
+/* NOX_STS_* order: an entry's index is its value */
 
-static ngx_str_t  ngx_http_sts_type_names[] = {
-    ngx_string("disabled"),
-    ngx_string("wstrust"),
-    ngx_string("ropc"),
-    ngx_string("otx"),
-    ngx_string("cc"),
-    ngx_string("jwt"),
+static ngx_conf_enum_t  ngx_http_sts_types[] = {
+    { ngx_string("disabled"), 0 },
+    { ngx_string("wstrust"), NOX_STS_WSTRUST },
+    { ngx_string("ropc"), NOX_STS_ROPC },
+    { ngx_string("otx"), NOX_STS_OTX },
+    { ngx_string("cc"), NOX_STS_CC },
+    { ngx_string("jwt"), NOX_STS_JWT },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_sts_flags[] = {
+    { ngx_string("off"), 0 },
+    { ngx_string("on"), 1 },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_sts_cache_types[] = {      /* 1: warned */
+    { ngx_string("shm"), 0 },
+    { ngx_string("file"), 1 },
+    { ngx_string("memcache"), 1 },
+    { ngx_string("redis"), 1 },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_sts_on_error[] = {
+    { ngx_string("return"), 0 },
+    { ngx_string("pass"), 1 },
+    { ngx_null_string, 0 }
 };
 
 
@@ -1078,7 +1102,7 @@ ngx_http_sts_seed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        value[1] = ngx_http_sts_type_names[i];
+        value[1] = ngx_http_sts_types[i].name;
         slcf->seed_depth = slcf->depth;
         slcf->seed_file = cf->conf_file->file.name;
         slcf->seed_line = cf->conf_file->line;
@@ -1090,9 +1114,7 @@ ngx_http_sts_seed(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         break;
 
     case NGX_HTTP_STS_VERIFY:
-        if (ngx_strcasecmp(value[1].data, (u_char *) "on") != 0
-            && ngx_strcasecmp(value[1].data, (u_char *) "off") != 0)
-        {
+        if (ngx_oauth_enum(ngx_http_sts_flags, &value[1], 1) == NULL) {
             return "takes \"on\" or \"off\"";
         }
 
@@ -1168,24 +1190,24 @@ ngx_http_sts_cache_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     char                    *rv;
     ngx_str_t               *value;
+    ngx_conf_enum_t         *type;
     ngx_http_sts_cache_t     c;
     ngx_oauth_cache_conf_t  *cc;
     ngx_oauth_redis_t       *srv;
 
     value = cf->args->elts;
 
-    if (ngx_strcmp(value[1].data, "shm") != 0) {
-        if (ngx_strcmp(value[1].data, "file") != 0
-            && ngx_strcmp(value[1].data, "memcache") != 0
-            && ngx_strcmp(value[1].data, "redis") != 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\": invalid cache type \"%V\": "
-                               "expected shm, file, memcache or redis",
-                               &value[0], &value[1]);
-            return NGX_CONF_ERROR;
-        }
+    type = ngx_oauth_enum(ngx_http_sts_cache_types, &value[1], 0);
 
+    if (type == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": invalid cache type \"%V\": "
+                           "expected shm, file, memcache or redis",
+                           &value[0], &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (type->value) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "STSCache type \"%V\" is served by a shared "
                            "memory zone of this nginx: target tokens are "
@@ -1467,9 +1489,10 @@ ngx_http_sts_option(ngx_conf_t *cf, void *data, ngx_str_t *name,
 {
     ngx_http_sts_def_t  *def = data;
 
-    time_t          sec;
-    ngx_str_t       content;
-    ngx_uint_t      i;
+    time_t            sec;
+    ngx_str_t         content;
+    ngx_uint_t        i;
+    ngx_conf_enum_t  *e;
 
     static ngx_str_t    expiry = ngx_string("expiry");
     static const char  *vars[] = {
@@ -1507,13 +1530,12 @@ ngx_http_sts_option(ngx_conf_t *cf, void *data, ngx_str_t *name,
     }
 
     if (ngx_strcmp(name->data, "on_error") == 0) {
-        if (ngx_strcmp(value->data, "pass") != 0
-            && ngx_strcmp(value->data, "return") != 0)
-        {
+        e = ngx_oauth_enum(ngx_http_sts_on_error, value, 0);
+        if (e == NULL) {
             goto invalid;
         }
 
-        def->pass_on_error = (value->data[0] == 'p');
+        def->pass_on_error = e->value;
         return NGX_CONF_OK;
     }
 
@@ -1654,19 +1676,17 @@ ngx_http_sts_opt_add(ngx_conf_t *cf, ngx_array_t **opts, ngx_str_t *name,
 }
 
 
-
-
 /* the NOX_STS_* of a type name, up to last */
 
 static ngx_uint_t
 ngx_http_sts_type(ngx_conf_t *cf, ngx_str_t *name, ngx_uint_t last)
 {
-    ngx_uint_t  i;
+    ngx_conf_enum_t  *e;
 
-    for (i = 0; i <= last; i++) {
-        if (ngx_strcasecmp(name->data, ngx_http_sts_type_names[i].data) == 0) {
-            return i;
-        }
+    e = ngx_oauth_enum(ngx_http_sts_types, name, 1);
+
+    if (e && e->value <= last) {
+        return e->value;
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1792,11 +1812,8 @@ ngx_http_sts_seed_def(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf,
 
     *pdef = def;
 
-    while (ngx_strcmp(slcf->seed[NGX_HTTP_STS_TYPE].data,
-                      ngx_http_sts_type_names[def->type].data) != 0)
-    {
-        def->type++;
-    }
+    def->type = ngx_oauth_enum(ngx_http_sts_types,
+                               &slcf->seed[NGX_HTTP_STS_TYPE], 0)->value;
 
     def->directive = "STSType";
     def->file = slcf->seed_file;
@@ -1814,7 +1831,7 @@ ngx_http_sts_seed_def(ngx_conf_t *cf, ngx_http_sts_loc_conf_t *slcf,
     {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"STSType %V\" in %V:%ui needs \"%s\"",
-                      &ngx_http_sts_type_names[def->type], &def->file,
+                      &ngx_http_sts_types[def->type].name, &def->file,
                       def->line, names[k]);
         return NGX_CONF_ERROR;
     }
@@ -1938,8 +1955,8 @@ ngx_http_sts_finish(ngx_conf_t *cf, ngx_http_sts_def_t *def)
 
     def->settings[0].data = (u_char *) "type";
     def->settings[0].len = 4;
-    def->settings[1].data = ngx_http_sts_type_names[def->type].data;
-    def->settings[1].len = (int32_t) ngx_http_sts_type_names[def->type].len;
+    def->settings[1].data = ngx_http_sts_types[def->type].name.data;
+    def->settings[1].len = (int32_t) ngx_http_sts_types[def->type].name.len;
     def->settings[2].data = (u_char *) "endpoint";
     def->settings[2].len = 8;
     def->settings[3].data = def->endpoint.data;

@@ -22,6 +22,12 @@
 #define NGX_OAUTH_FLIGHT_PENDING    1      /* a request leads */
 #define NGX_OAUTH_FLIGHT_FAILED     2      /* it failed, status: its status */
 
+/* what a lookup found for its kind (ngx_oauth_cache_find) */
+#define NGX_OAUTH_ENTRY_NONE        0      /* no entry of this kind */
+#define NGX_OAUTH_ENTRY_FRESH       1
+#define NGX_OAUTH_ENTRY_STALE       2      /* expired, within its keep */
+#define NGX_OAUTH_ENTRY_EXPIRED     3      /* past its keep too */
+
 
 typedef struct {
     ngx_rbtree_t                 rbtree;
@@ -69,6 +75,8 @@ typedef struct {
 } ngx_oauth_cache_node_t;
 
 
+static ngx_uint_t ngx_oauth_cache_find(ngx_oauth_cache_t *cache,
+    u_char kind, u_char *hash, time_t now, ngx_oauth_cache_node_t **cnp);
 static ngx_oauth_cache_node_t *ngx_oauth_cache_lookup(
     ngx_oauth_cache_t *cache, u_char *hash);
 static void ngx_oauth_cache_delete(ngx_oauth_cache_t *cache,
@@ -89,6 +97,9 @@ static ngx_uint_t ngx_oauth_cache_leader_gone(ngx_oauth_cache_node_t *cn);
 static ngx_int_t ngx_oauth_cache_hit_locked(ngx_http_request_t *r,
     ngx_oauth_cache_conf_t *cc, ngx_oauth_cache_node_t *cn, ngx_str_t *value,
     int32_t *aux);
+static ngx_int_t ngx_oauth_cache_copy_locked(ngx_http_request_t *r,
+    ngx_oauth_cache_t *cache, ngx_oauth_cache_node_t *cn, ngx_str_t *value,
+    size_t limit);
 static ngx_int_t ngx_oauth_cache_acquire(ngx_http_request_t *r,
     ngx_oauth_cache_conf_t *cc, u_char kind, u_char *hash, ngx_str_t *value,
     int32_t *aux, time_t lead_ttl, ngx_uint_t waited);
@@ -355,55 +366,42 @@ ngx_oauth_cache_get(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     u_char kind, u_char *hash, ngx_str_t *value, int32_t *aux)
 {
     time_t                   now;
+    ngx_uint_t               state;
     ngx_oauth_cache_t       *cache;
     ngx_oauth_cache_node_t  *cn;
 
     cache = cc->zone->data;
     now = ngx_time();
 
-    ngx_shmtx_lock(&cache->shpool->mutex);
+    state = ngx_oauth_cache_find(cache, kind, hash, now, &cn);
 
-    cn = ngx_oauth_cache_lookup(cache, hash);
-
-    if (cn == NULL || cn->kind != kind) {
-        ngx_shmtx_unlock(&cache->shpool->mutex);
-
-        ngx_oauth_metrics_cache(r, &cache->metrics, &cc->zone->shm.name,
-                                NGX_OAUTH_C_MISS);
-
-        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "%s: cache \"%V\" miss", cache->who,
-                       &cc->zone->shm.name);
-        return NGX_DECLINED;
-    }
-
-    if (cn->expires <= now) {
-
-        /* kept for stale_if_error, or marked by a flight: it stays */
-
-        if (!ngx_oauth_cache_kept(cn, now)) {
-            ngx_oauth_cache_delete(cache, cn);
+    if (state == NGX_OAUTH_ENTRY_FRESH) {
+        if (ngx_oauth_cache_hit_locked(r, cc, cn, value, aux) != NGX_OK) {
+            return NGX_DECLINED;
         }
 
-        ngx_shmtx_unlock(&cache->shpool->mutex);
-
         ngx_oauth_metrics_cache(r, &cache->metrics, &cc->zone->shm.name,
-                                NGX_OAUTH_C_MISS);
+                                NGX_OAUTH_C_HIT);
 
-        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "%s: cache \"%V\" entry expired", cache->who,
-                       &cc->zone->shm.name);
-        return NGX_DECLINED;
+        return NGX_OK;
     }
 
-    if (ngx_oauth_cache_hit_locked(r, cc, cn, value, aux) != NGX_OK) {
-        return NGX_DECLINED;
+    /* an expired entry kept for stale_if_error, or marked by a flight, stays */
+
+    if (state != NGX_OAUTH_ENTRY_NONE && !ngx_oauth_cache_kept(cn, now)) {
+        ngx_oauth_cache_delete(cache, cn);
     }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
 
     ngx_oauth_metrics_cache(r, &cache->metrics, &cc->zone->shm.name,
-                            NGX_OAUTH_C_HIT);
+                            NGX_OAUTH_C_MISS);
 
-    return NGX_OK;
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "%s: cache \"%V\" %s", cache->who, &cc->zone->shm.name,
+                   (state == NGX_OAUTH_ENTRY_NONE) ? "miss"
+                                                     : "entry expired");
+    return NGX_DECLINED;
 }
 
 
@@ -412,44 +410,30 @@ ngx_oauth_cache_get_kept(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     u_char kind, u_char *hash, ngx_str_t *value, size_t limit,
     time_t *expires, time_t *keep)
 {
-    size_t                   len;
-    time_t                   now;
+    ngx_int_t                rc;
+    ngx_uint_t               state;
     ngx_oauth_cache_t       *cache;
     ngx_oauth_cache_node_t  *cn;
 
     cache = cc->zone->data;
-    now = ngx_time();
 
-    ngx_shmtx_lock(&cache->shpool->mutex);
+    state = ngx_oauth_cache_find(cache, kind, hash, ngx_time(), &cn);
 
-    cn = ngx_oauth_cache_lookup(cache, hash);
-
-    if (cn == NULL || cn->kind != kind
-        || (cn->expires <= now && cn->keep <= now))
-    {
+    if (state != NGX_OAUTH_ENTRY_FRESH && state != NGX_OAUTH_ENTRY_STALE) {
         ngx_shmtx_unlock(&cache->shpool->mutex);
         return NGX_DECLINED;
     }
 
-    len = (limit && limit < cn->len) ? limit : cn->len;
+    rc = ngx_oauth_cache_copy_locked(r, cache, cn, value, limit);
 
-    value->data = ngx_pnalloc(r->pool, len + 1);
-    if (value->data == NULL) {
-        ngx_shmtx_unlock(&cache->shpool->mutex);
-        return NGX_ERROR;
+    if (rc == NGX_OK) {
+        *expires = cn->expires;
+        *keep = cn->keep;
     }
-
-    ngx_memcpy(value->data, cn->data, len);
-    value->len = len;
-    *expires = cn->expires;
-    *keep = cn->keep;
-
-    ngx_queue_remove(&cn->queue);
-    ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
-    return NGX_OK;
+    return rc;
 }
 
 
@@ -492,17 +476,16 @@ ngx_oauth_cache_acquire(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
 {
     time_t                   now;
     ngx_str_t                empty;
+    ngx_uint_t               state;
     ngx_oauth_cache_t       *cache;
     ngx_oauth_cache_node_t  *cn;
 
     cache = cc->zone->data;
     now = ngx_time();
 
-    ngx_shmtx_lock(&cache->shpool->mutex);
+    state = ngx_oauth_cache_find(cache, kind, hash, now, &cn);
 
-    cn = ngx_oauth_cache_lookup(cache, hash);
-
-    if (cn && cn->kind == kind && cn->expires > now) {
+    if (state == NGX_OAUTH_ENTRY_FRESH) {
         return ngx_oauth_cache_hit_locked(r, cc, cn, value, aux);
     }
 
@@ -521,7 +504,7 @@ ngx_oauth_cache_acquire(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
         }
     }
 
-    if (cn && cn->kind == kind) {
+    if (state != NGX_OAUTH_ENTRY_NONE) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "%s: cache \"%V\" entry expired", cache->who,
                        &cc->zone->shm.name);
@@ -529,7 +512,7 @@ ngx_oauth_cache_acquire(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
 
     /* a miss: this request leads; an entry kept for stale_if_error stays */
 
-    if (cn == NULL || cn->kind != kind || !ngx_oauth_cache_kept(cn, now)) {
+    if (state == NGX_OAUTH_ENTRY_NONE || !ngx_oauth_cache_kept(cn, now)) {
         ngx_str_null(&empty);
 
         cn = ngx_oauth_cache_store_locked(r, cc, NGX_OAUTH_CACHE_MARKER, hash,
@@ -563,9 +546,9 @@ ngx_oauth_cache_fail(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
 
     cache = cc->zone->data;
 
-    ngx_shmtx_lock(&cache->shpool->mutex);
+    /* a node of any kind: an entry, or a flight marker */
 
-    cn = ngx_oauth_cache_lookup(cache, hash);
+    (void) ngx_oauth_cache_find(cache, NGX_OAUTH_CACHE_MARKER, hash, 0, &cn);
 
     if (cn == NULL) {
         ngx_str_null(&empty);
@@ -745,12 +728,8 @@ ngx_oauth_flight_stale(ngx_http_request_t *r, ngx_oauth_flight_t *f,
     cache = f->cache->zone->data;
     now = ngx_time();
 
-    ngx_shmtx_lock(&cache->shpool->mutex);
-
-    cn = ngx_oauth_cache_lookup(cache, f->hash);
-
-    if (cn == NULL
-        || cn->kind != f->kind
+    if (ngx_oauth_cache_find(cache, f->kind, f->hash, now, &cn)
+           == NGX_OAUTH_ENTRY_NONE
         || cn->keep <= now
         || cn->expires + f->cache->stale <= now)
     {
@@ -796,9 +775,8 @@ ngx_oauth_flight_cleanup(void *data)
                   "%s: the request ended before its IdP call did: "
                   "another request may lead", cache->who);
 
-    ngx_shmtx_lock(&cache->shpool->mutex);
-
-    cn = ngx_oauth_cache_lookup(cache, f->hash);
+    (void) ngx_oauth_cache_find(cache, NGX_OAUTH_CACHE_MARKER, f->hash, 0,
+                                &cn);
 
     if (cn && cn->flight == NGX_OAUTH_FLIGHT_PENDING) {
 
@@ -1031,33 +1009,55 @@ static ngx_int_t
 ngx_oauth_cache_hit_locked(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
     ngx_oauth_cache_node_t *cn, ngx_str_t *value, int32_t *aux)
 {
-    u_char             *p;
     ngx_oauth_cache_t  *cache;
 
     cache = cc->zone->data;
 
-    p = ngx_pnalloc(r->pool, cn->len + 1);
-    if (p == NULL) {
+    if (ngx_oauth_cache_copy_locked(r, cache, cn, value, 0) != NGX_OK) {
         ngx_shmtx_unlock(&cache->shpool->mutex);
         return NGX_ERROR;
     }
 
-    ngx_memcpy(p, cn->data, cn->len);
-    value->data = p;
-    value->len = cn->len;
-
     if (aux) {
         *aux = cn->aux;
     }
-
-    ngx_queue_remove(&cn->queue);
-    ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "%s: cache \"%V\" hit, %uz bytes", cache->who,
                    &cc->zone->shm.name, value->len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * An entry's value (its first limit bytes; 0: all of it) into r->pool, and
+ * the entry to the head of the LRU queue; the caller holds the zone's
+ * mutex.  NGX_ERROR: out of memory.
+ */
+
+static ngx_int_t
+ngx_oauth_cache_copy_locked(ngx_http_request_t *r, ngx_oauth_cache_t *cache,
+    ngx_oauth_cache_node_t *cn, ngx_str_t *value, size_t limit)
+{
+    size_t   len;
+    u_char  *p;
+
+    len = (limit && limit < cn->len) ? limit : cn->len;
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, cn->data, len);
+    value->data = p;
+    value->len = len;
+
+    ngx_queue_remove(&cn->queue);
+    ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
 
     return NGX_OK;
 }
@@ -1276,6 +1276,37 @@ ngx_oauth_cache_key(u_char *hash)
 }
 
 
+/*
+ * The prologue of every lookup: locks the zone (the caller unlocks it)
+ * and finds the node of hash, *cnp (NULL: none).  Returns what it holds
+ * of kind at now: NGX_OAUTH_ENTRY_NONE (no node, or a flight marker or
+ * an entry of another kind), _FRESH, _STALE (expired, within its keep:
+ * stale_if_error) or _EXPIRED.
+ */
+
+static ngx_uint_t
+ngx_oauth_cache_find(ngx_oauth_cache_t *cache, u_char kind, u_char *hash,
+    time_t now, ngx_oauth_cache_node_t **cnp)
+{
+    ngx_oauth_cache_node_t  *cn;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    cn = ngx_oauth_cache_lookup(cache, hash);
+    *cnp = cn;
+
+    if (cn == NULL || cn->kind != kind) {
+        return NGX_OAUTH_ENTRY_NONE;
+    }
+
+    if (cn->expires > now) {
+        return NGX_OAUTH_ENTRY_FRESH;
+    }
+
+    return (cn->keep > now) ? NGX_OAUTH_ENTRY_STALE : NGX_OAUTH_ENTRY_EXPIRED;
+}
+
+
 /* the caller holds the zone's mutex */
 
 static ngx_oauth_cache_node_t *
@@ -1491,8 +1522,8 @@ ngx_int_t
 ngx_oauth_cache_peek(ngx_shm_zone_t *zone, u_char kind, u_char *hash,
     u_char *buf, size_t size, time_t *expires, time_t *keep, int32_t *aux)
 {
-    time_t                   now;
     ngx_int_t                rc;
+    ngx_uint_t               state;
     ngx_oauth_cache_t       *cache;
     ngx_oauth_cache_node_t  *cn;
 
@@ -1502,15 +1533,12 @@ ngx_oauth_cache_peek(ngx_shm_zone_t *zone, u_char kind, u_char *hash,
         return NGX_DECLINED;
     }
 
-    now = ngx_time();
     rc = NGX_DECLINED;
 
-    ngx_shmtx_lock(&cache->shpool->mutex);
+    state = ngx_oauth_cache_find(cache, kind, hash, ngx_time(), &cn);
 
-    cn = ngx_oauth_cache_lookup(cache, hash);
-
-    if (cn && cn->kind == kind && cn->len >= size
-        && (cn->expires > now || cn->keep > now))
+    if ((state == NGX_OAUTH_ENTRY_FRESH || state == NGX_OAUTH_ENTRY_STALE)
+        && cn->len >= size)
     {
         ngx_memcpy(buf, cn->data, size);
         *expires = cn->expires;

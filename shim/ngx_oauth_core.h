@@ -166,7 +166,7 @@ typedef struct {
 /* one "*_require $v ... [error=code]" directive */
 
 typedef struct {
-    ngx_array_t                 *values;    /* of ngx_http_complex_value_t */
+    ngx_array_t                 *values;    /* of ngx_http_complex_value_t * */
     ngx_uint_t                   status;
 } ngx_oauth_require_t;
 
@@ -218,6 +218,8 @@ u_char *ngx_oauth_log_safe(u_char *dst, ngx_str_t *src, size_t max);
 u_char *ngx_oauth_form_encode(u_char *dst, ngx_str_t *src);
 ngx_int_t ngx_oauth_variable_set(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, ngx_str_t *value);
+ngx_conf_enum_t *ngx_oauth_enum(ngx_conf_enum_t *e, ngx_str_t *value,
+    ngx_uint_t caseless);
 
 /* ngx_oauth_proxy.c */
 typedef char *(*ngx_oauth_pair_pt)(ngx_conf_t *cf, void *data,

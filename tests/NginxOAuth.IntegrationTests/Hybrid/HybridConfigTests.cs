@@ -1,6 +1,5 @@
 using System.Collections.Generic;
 using NginxOAuth.IntegrationTests.Harness;
-using NginxOAuth.IntegrationTests.Tokens;
 using NUnit.Framework;
 
 namespace NginxOAuth.IntegrationTests.Hybrid;
@@ -39,29 +38,11 @@ public sealed class HybridConfigTests
         }
     }
 
-    private static void Configure(NginxInstance nginx, string location)
-    {
-        nginx.WriteFile("keys.jwks", TokenFactory.Jwks(AlgVariant.Get("RS256").Key(0)));
-        nginx.Configure($$"""
-            auth_oauth2_token_client_id gw;
-            auth_oauth2_token_client_secret s;
-            server {
-                listen 127.0.0.1:{{nginx.Port}};
-                location = /_i { internal; proxy_pass http://127.0.0.1:1/; }
-                auth_oauth2_token_introspect_endpoint /_i;
-                location /api {
-                    {{location.Replace("\n", "\n            ", System.StringComparison.Ordinal)}}
-                    {{nginx.Echo("$oauth_token_path")}}
-                }
-            }
-            """);
-    }
-
     [TestCaseSource(nameof(Cases))]
     public void Config_error(Case c)
     {
         using var nginx = new NginxInstance("hybrid-config");
-        Configure(nginx, c.Location);
+        HybridConfig.Configure(nginx, c.Location);
         int line = nginx.LineOf(c.Line);
 
         ConfigTestResult result = nginx.TestConfig();
@@ -77,38 +58,24 @@ public sealed class HybridConfigTests
     public void A_hybrid_location_in_either_phase_and_inherited_switches_pass_nginx_t()
     {
         using var nginx = new NginxInstance("hybrid-config");
-        nginx.WriteFile("keys.jwks", TokenFactory.Jwks(AlgVariant.Get("RS256").Key(0)));
-        nginx.Configure($$"""
-            auth_oauth2_token_client_id gw;
-            auth_oauth2_token_client_secret s;
-            server {
-                listen 127.0.0.1:{{nginx.Port}};
-                location = /_i { internal; proxy_pass http://127.0.0.1:1/; }
-                auth_oauth2_token_introspect_endpoint /_i;
-                auth_jwt_introspect all;
-                location /api {
-                    auth_jwt api;
-                    auth_jwt_key_file keys.jwks;
-                    auth_oauth2_token_introspect on;
-                    auth_jwt_introspect opaque;
-                    {{nginx.Echo("$oauth_token_path")}}
-                }
-                location /inherited {
-                    auth_jwt api;
-                    auth_jwt_key_file keys.jwks;
-                    auth_jwt_phase preaccess;
-                    auth_oauth2_token_introspect on;
-                    auth_oauth2_token_phase preaccess;
-                    {{nginx.Echo("$oauth_token_path")}}
-                }
-                location /jwt-only {
-                    auth_jwt api;
-                    auth_jwt_key_file keys.jwks;
-                    auth_jwt_introspect off;
-                    {{nginx.Echo("$oauth_token_path")}}
-                }
-                location /no-jwt { {{nginx.Echo("$oauth_token_path")}} }
+        string echo = nginx.Echo("$oauth_token_path");
+        HybridConfig.Configure(nginx, Jwt + "\n" + Introspect + "\nauth_jwt_introspect opaque;", $$"""
+            auth_jwt_introspect all;
+            location /inherited {
+                auth_jwt api;
+                auth_jwt_key_file keys.jwks;
+                auth_jwt_phase preaccess;
+                auth_oauth2_token_introspect on;
+                auth_oauth2_token_phase preaccess;
+                {{echo}}
             }
+            location /jwt-only {
+                auth_jwt api;
+                auth_jwt_key_file keys.jwks;
+                auth_jwt_introspect off;
+                {{echo}}
+            }
+            location /no-jwt { {{echo}} }
             """);
 
         ConfigTestResult result = nginx.TestConfig();

@@ -1,10 +1,8 @@
-using System.Linq;
-using System.Text.Json.Nodes;
 using System.Threading.Tasks;
 using NginxOAuth.IntegrationTests.Harness;
-using NginxOAuth.IntegrationTests.OAuth2;
 using NginxOAuth.IntegrationTests.Tokens;
 using NUnit.Framework;
+using static NginxOAuth.IntegrationTests.Harness.ProviderKeys;
 
 namespace NginxOAuth.IntegrationTests.Hybrid;
 
@@ -19,105 +17,36 @@ namespace NginxOAuth.IntegrationTests.Hybrid;
 /// tokens, so the IdP's counts are its own.
 /// </summary>
 [TestFixture]
-public sealed class HybridProviderTests : NginxFixture
+public sealed class HybridProviderTests : HybridFixture
 {
-    private const string IssA = "https://a.example";
-    private const string IssB = "https://b.example";
-
-    private static readonly SigningKey KeyA = AlgVariant.Get("RS256").Key(21);
-    private static readonly SigningKey KeyB = AlgVariant.Get("ES256").Key(22);
     private static readonly SigningKey Stranger = AlgVariant.Get("RS256").Key(23);
 
-    private FakeIdp _idp = null!;
-    private FakeHttpServer _keys = null!;
-
-    protected override async Task StartNginx(NginxInstance nginx)
+    protected override void StartGateway(NginxInstance nginx)
     {
-        _idp = await FakeIdp.StartAsync();
-        _keys = await FakeHttpServer.StartAsync();
-        _keys.Set("/b/certs", FakeResponse.Json(TokenFactory.Jwks(KeyB)));
-
-        string a = nginx.WriteFile("a.jwks", TokenFactory.Jwks(KeyA));
+        string a = ProviderKeys.Serve(nginx, KeyServer);
         string echo = nginx.Echo("path=$oauth_token_path provider=$jwt_provider jwt=$jwt_claim_sub "
             + "oauth2=$oauth2_token_sub.");
-        const string path = "add_header X-Path \"[$oauth_token_path]\" always;";
-        string providers = $"""
-            auth_jwt_provider {IssA} key_file={a};
-                    auth_jwt_provider {IssB} key_request=/_keys/b/certs;
-            """;
-        nginx.Start($$"""
-            auth_oauth2_token_client_id gw;
-            auth_oauth2_token_client_secret s;
-
-            server {
-                listen 127.0.0.1:{{nginx.Port}};
-
-                location = /_introspect {
-                    internal;
-                    proxy_read_timeout 60s;
-                    proxy_pass {{_idp.BaseUrl}}/introspect;
-                }
-                auth_oauth2_token_introspect_endpoint /_introspect;
-                auth_oauth2_token_introspect_cache zone=hybrid_providers:1m max_ttl=600s;
-                location /_keys/ { internal; proxy_pass {{_keys.BaseUrl}}/; }
-
-                location /opaque {
-                    auth_jwt "api";
-                    {{providers}}
-                    auth_oauth2_token_introspect on;
-                    auth_jwt_introspect opaque;
-                    {{path}}
-                    {{echo}}
-                }
-                location /all {
-                    auth_jwt "api";
-                    {{providers}}
-                    auth_oauth2_token_introspect on;
-                    auth_jwt_introspect all;
-                    {{path}}
-                    {{echo}}
-                }
-                location /jwt-only {
-                    auth_jwt "api";
-                    {{providers}}
-                    {{path}}
-                    {{echo}}
-                }
+        string providers = $"auth_jwt_provider {IssA} key_file={a}; auth_jwt_provider {IssB} key_request=/_keys/b/certs;";
+        nginx.Start(Gateway(nginx, "hybrid_providers", string.Join('\n',
+            HybridLocation("/opaque", providers, "opaque", echo),
+            HybridLocation("/all", providers, "all", echo),
+            $$"""
+            location /jwt-only {
+                auth_jwt "api";
+                {{providers}}
+                {{PathHeader}}
+                {{echo}}
             }
-            """);
+            """)));
     }
 
-    protected override async Task OnStopping()
-    {
-        if (_idp is not null)
-        {
-            await _idp.DisposeAsync();
-        }
-        if (_keys is not null)
-        {
-            await _keys.DisposeAsync();
-        }
-    }
-
-    private static string Token(SigningKey key, string? iss, string sub)
-    {
-        JsonObject claims = TokenFactory.Claims(sub);
-        if (iss is not null)
-        {
-            claims["iss"] = iss;
-        }
-        return TokenFactory.Sign(key, claims);
-    }
-
-    private int Introspections(string token) => _idp.Calls("/introspect", token);
-
-    private static string PathOf(HttpReply reply) => reply.Header("X-Path").SingleOrDefault() ?? "(none)";
+    private static string Token(SigningKey key, string? iss, string sub) => ProviderKeys.Token(key, iss, sub: sub);
 
     [Test]
     public async Task A_JWT_of_provider_A_is_verified_locally_without_an_IdP_call()
     {
         string token = Token(KeyA, IssA, "hp-a");
-        _idp.Revoke(token); // the IdP would refuse it: it is not asked
+        Idp.Revoke(token); // the IdP would refuse it: it is not asked
 
         HttpReply reply = await Nginx.GetAsync("/opaque", token);
         HttpReply again = await Nginx.GetAsync("/opaque", token);
@@ -139,7 +68,7 @@ public sealed class HybridProviderTests : NginxFixture
         Assert.That(reply.Status, Is.EqualTo(200), reply.ToString());
         Assert.That(reply.Body, Is.EqualTo($"path=jwt provider={IssB} jwt=hp-b oauth2=."));
         Assert.That(Introspections(token), Is.Zero);
-        Assert.That(_keys.Count("/b/certs"), Is.GreaterThanOrEqualTo(1), "B's keys came from its key request");
+        Assert.That(KeyServer.Count("/b/certs"), Is.GreaterThanOrEqualTo(1), "B's keys came from its key request");
     }
 
     [Test]
@@ -211,7 +140,7 @@ public sealed class HybridProviderTests : NginxFixture
     public async Task With_all_a_JWT_of_provider_A_the_IdP_says_is_inactive_is_refused()
     {
         string token = Token(KeyA, IssA, "hp-all-revoked");
-        _idp.Revoke(token);
+        Idp.Revoke(token);
 
         HttpReply reply = await Nginx.GetAsync("/all", token);
 
@@ -252,30 +181,11 @@ public sealed class HybridProviderTests : NginxFixture
 [Parallelizable(ParallelScope.Children)]
 public sealed class HybridProviderConfigTests
 {
-    private static void Configure(NginxInstance nginx, string location, string server = "")
-    {
-        nginx.WriteFile("keys.jwks", TokenFactory.Jwks(AlgVariant.Get("RS256").Key(0)));
-        nginx.Configure($$"""
-            auth_oauth2_token_client_id gw;
-            auth_oauth2_token_client_secret s;
-            server {
-                listen 127.0.0.1:{{nginx.Port}};
-                location = /_i { internal; proxy_pass http://127.0.0.1:1/; }
-                auth_oauth2_token_introspect_endpoint /_i;
-                {{server}}
-                location /api {
-                    {{location.Replace("\n", "\n            ", System.StringComparison.Ordinal)}}
-                    {{nginx.Echo("$oauth_token_path")}}
-                }
-            }
-            """);
-    }
-
     [Test]
     public void Providers_are_the_key_source_of_a_hybrid_location()
     {
         using var nginx = new NginxInstance("hybrid-provider-config");
-        Configure(nginx, "auth_jwt api;\nauth_jwt_provider https://a.example key_file=keys.jwks;\n"
+        HybridConfig.Configure(nginx, "auth_jwt api;\nauth_jwt_provider https://a.example key_file=keys.jwks;\n"
             + "auth_oauth2_token_introspect on;\nauth_jwt_introspect opaque;");
 
         ConfigTestResult result = nginx.TestConfig();
@@ -287,7 +197,7 @@ public sealed class HybridProviderConfigTests
     public void Inherited_providers_are_the_key_source_of_a_hybrid_location()
     {
         using var nginx = new NginxInstance("hybrid-provider-config");
-        Configure(nginx, "auth_jwt api;\nauth_oauth2_token_introspect on;\nauth_jwt_introspect all;",
+        HybridConfig.Configure(nginx, "auth_jwt api;\nauth_oauth2_token_introspect on;\nauth_jwt_introspect all;",
             "auth_jwt_provider https://a.example key_file=keys.jwks;");
 
         ConfigTestResult result = nginx.TestConfig();
@@ -299,7 +209,7 @@ public sealed class HybridProviderConfigTests
     public void A_key_file_beside_providers_in_a_hybrid_location_is_refused_by_nginx_t()
     {
         using var nginx = new NginxInstance("hybrid-provider-config");
-        Configure(nginx, "auth_jwt api;\nauth_jwt_key_file keys.jwks;\n"
+        HybridConfig.Configure(nginx, "auth_jwt api;\nauth_jwt_key_file keys.jwks;\n"
             + "auth_jwt_provider https://a.example key_file=keys.jwks;\n"
             + "auth_oauth2_token_introspect on;\nauth_jwt_introspect opaque;");
         int line = nginx.LineOf("auth_jwt_provider https://a.example");
@@ -316,7 +226,7 @@ public sealed class HybridProviderConfigTests
     public void A_hybrid_location_without_keys_or_providers_names_providers_in_its_error()
     {
         using var nginx = new NginxInstance("hybrid-provider-config");
-        Configure(nginx, "auth_jwt api;\nauth_oauth2_token_introspect on;\nauth_jwt_introspect opaque;");
+        HybridConfig.Configure(nginx, "auth_jwt api;\nauth_oauth2_token_introspect on;\nauth_jwt_introspect opaque;");
         int line = nginx.LineOf("auth_jwt_introspect opaque;");
 
         ConfigTestResult result = nginx.TestConfig();

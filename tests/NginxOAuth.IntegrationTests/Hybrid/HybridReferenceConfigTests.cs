@@ -3,7 +3,6 @@ using System.IO;
 using System.Text.Json.Nodes;
 using System.Threading.Tasks;
 using NginxOAuth.IntegrationTests.Harness;
-using NginxOAuth.IntegrationTests.OAuth2;
 using NginxOAuth.IntegrationTests.Tokens;
 using NUnit.Framework;
 
@@ -15,22 +14,17 @@ namespace NginxOAuth.IntegrationTests.Hybrid;
 /// the FakeIdp), the secret and log paths and the backend substituted.
 /// </summary>
 [TestFixture]
-public sealed class HybridReferenceConfigTests : NginxFixture
+public sealed class HybridReferenceConfigTests : HybridFixture
 {
     private static readonly SigningKey Key = AlgVariant.Get("ES256").Key(5);
 
-    private FakeIdp _idp = null!;
-    private FakeHttpServer _issuerServer = null!;
+    private string Issuer => KeyServer.BaseUrl + "/realms/demo";
 
-    private string Issuer => _issuerServer.BaseUrl + "/realms/demo";
-
-    protected override async Task StartNginx(NginxInstance nginx)
+    protected override void StartGateway(NginxInstance nginx)
     {
-        _idp = await FakeIdp.StartAsync();
-        _issuerServer = await FakeHttpServer.StartAsync();
-        _issuerServer.Set("/realms/demo/.well-known/openid-configuration", FakeResponse.Json(
+        KeyServer.Set("/realms/demo/.well-known/openid-configuration", FakeResponse.Json(
             new JsonObject { ["issuer"] = Issuer, ["jwks_uri"] = Issuer + "/certs" }.ToJsonString()));
-        _issuerServer.Set("/realms/demo/certs", FakeResponse.Json(TokenFactory.Jwks(Key)));
+        KeyServer.Set("/realms/demo/certs", FakeResponse.Json(TokenFactory.Jwks(Key)));
 
         string secret = nginx.WriteFile("client_secret", "example-secret\n");
         string text = File.ReadAllText(Path.Combine(TestEnvironment.RepoRoot, "nginx-conf", "jwt-or-opaque.conf"));
@@ -39,26 +33,14 @@ public sealed class HybridReferenceConfigTests : NginxFixture
         int close = Array.FindLastIndex(lines, l => l.TrimEnd() == "}");
         string http = string.Join('\n', lines[(open + 1)..close])
             .Replace("listen 8080;", $"listen 127.0.0.1:{nginx.Port};", StringComparison.Ordinal)
-            .Replace("https://idp.example.com/oauth2/introspect", _idp.BaseUrl + "/introspect", StringComparison.Ordinal)
-            .Replace("https://idp.example.com", _issuerServer.BaseUrl, StringComparison.Ordinal)
+            .Replace("https://idp.example.com/oauth2/introspect", Idp.BaseUrl + "/introspect", StringComparison.Ordinal)
+            .Replace("https://idp.example.com", KeyServer.BaseUrl, StringComparison.Ordinal)
             .Replace("/etc/nginx/secrets/client_secret", secret, StringComparison.Ordinal)
             .Replace("/var/log/nginx/auth.log", Path.Combine(nginx.Directory, "auth.log"), StringComparison.Ordinal)
             .Replace("proxy_pass http://127.0.0.1:9000;",
                 "proxy_set_header X-Echo \"$oauth_token_path|$jwt_claim_sub$oauth2_token_sub\"; "
                 + $"proxy_pass http://127.0.0.1:{nginx.EchoPort}/echo;", StringComparison.Ordinal);
         nginx.Start(http);
-    }
-
-    protected override async Task OnStopping()
-    {
-        if (_idp is not null)
-        {
-            await _idp.DisposeAsync();
-        }
-        if (_issuerServer is not null)
-        {
-            await _issuerServer.DisposeAsync();
-        }
     }
 
     private string Jwt(string sub) =>
@@ -75,11 +57,11 @@ public sealed class HybridReferenceConfigTests : NginxFixture
 
         Assert.That(local.Status, Is.EqualTo(200), local.ToString());
         Assert.That(local.Body, Is.EqualTo("jwt|ref-api"));
-        Assert.That(_idp.Calls("/introspect", jwt), Is.Zero);
+        Assert.That(Introspections(jwt), Is.Zero);
         Assert.That(introspected.Status, Is.EqualTo(200), introspected.ToString());
         Assert.That(introspected.Body, Is.EqualTo("introspection|user-ref-opaque"));
         Assert.That(forged.Status, Is.EqualTo(401), forged.ToString());
-        Assert.That(_idp.Calls("/introspect", TokenFactory.Tampered(jwt)), Is.Zero);
+        Assert.That(Introspections(TokenFactory.Tampered(jwt)), Is.Zero);
     }
 
     [Test]
@@ -87,7 +69,7 @@ public sealed class HybridReferenceConfigTests : NginxFixture
     {
         string jwt = Jwt("ref-admin");
         string revoked = Jwt("ref-admin-revoked");
-        _idp.Revoke(revoked);
+        Idp.Revoke(revoked);
 
         HttpReply ok = await Nginx.GetAsync("/admin/x", jwt);
         HttpReply refused = await Nginx.GetAsync("/admin/x", revoked);
@@ -95,7 +77,7 @@ public sealed class HybridReferenceConfigTests : NginxFixture
         Assert.That(ok.Status, Is.EqualTo(200), ok.ToString());
         Assert.That(ok.Body, Is.EqualTo($"jwt+introspection|ref-adminuser-{jwt}"));
         Assert.That(refused.Status, Is.EqualTo(401), refused.ToString());
-        Assert.That(_idp.Calls("/introspect", revoked), Is.EqualTo(1));
+        Assert.That(Introspections(revoked), Is.EqualTo(1));
     }
 
     [Test]
@@ -113,10 +95,10 @@ public sealed class HybridReferenceConfigTests : NginxFixture
 
         Assert.That(local.Status, Is.EqualTo(200), local.ToString());
         Assert.That(local.Body, Is.EqualTo("jwt|ref-partner"));
-        Assert.That(_idp.Calls("/introspect", jwt), Is.Zero);
+        Assert.That(Introspections(jwt), Is.Zero);
         Assert.That(introspected.Status, Is.EqualTo(200), introspected.ToString());
         Assert.That(introspected.Body, Is.EqualTo($"introspection|user-{other}"));
         Assert.That(forged.Status, Is.EqualTo(401), forged.ToString());
-        Assert.That(_idp.Calls("/introspect", claimsProvider), Is.Zero);
+        Assert.That(Introspections(claimsProvider), Is.Zero);
     }
 }

@@ -2,7 +2,6 @@ using System.Linq;
 using System.Text.Json.Nodes;
 using System.Threading.Tasks;
 using NginxOAuth.IntegrationTests.Harness;
-using NginxOAuth.IntegrationTests.OAuth2;
 using NginxOAuth.IntegrationTests.Tokens;
 using NUnit.Framework;
 
@@ -18,150 +17,49 @@ namespace NginxOAuth.IntegrationTests.Hybrid;
 /// own tokens, so the IdP's counts are its own.
 /// </summary>
 [TestFixture]
-public sealed class HybridTests : NginxFixture
+public sealed class HybridTests : HybridFixture
 {
     private static readonly SigningKey Key = AlgVariant.Get("RS256").Key(0);
     private static readonly SigningKey Stranger = AlgVariant.Get("RS256").Key(1);
 
-    private FakeIdp _idp = null!;
-    private FakeHttpServer _issuerServer = null!;
+    private string Issuer => KeyServer.BaseUrl + "/realms/hybrid";
 
-    private string Issuer => _issuerServer.BaseUrl + "/realms/hybrid";
-
-    protected override async Task StartNginx(NginxInstance nginx)
+    protected override void StartGateway(NginxInstance nginx)
     {
-        _idp = await FakeIdp.StartAsync();
-        _issuerServer = await FakeHttpServer.StartAsync();
-        _issuerServer.Set("/realms/hybrid/.well-known/openid-configuration", FakeResponse.Json(
+        KeyServer.Set("/realms/hybrid/.well-known/openid-configuration", FakeResponse.Json(
             new JsonObject { ["issuer"] = Issuer, ["jwks_uri"] = Issuer + "/certs" }.ToJsonString()));
-        _issuerServer.Set("/realms/hybrid/certs", FakeResponse.Json(TokenFactory.Jwks(Key)));
-        _issuerServer.Set("/keyreq/certs", FakeResponse.Json(TokenFactory.Jwks(Key)));
+        KeyServer.Set("/realms/hybrid/certs", FakeResponse.Json(TokenFactory.Jwks(Key)));
+        KeyServer.Set("/keyreq/certs", FakeResponse.Json(TokenFactory.Jwks(Key)));
 
         nginx.WriteFile("keys.jwks", TokenFactory.Jwks(Key));
         string echo = nginx.Echo("path=$oauth_token_path jwt=$jwt_claim_sub oauth2=$oauth2_token_sub "
             + "active=$oauth2_token_active.");
-        const string path = "add_header X-Path \"[$oauth_token_path]\" always;";
-        nginx.Start($$"""
-            auth_oauth2_token_client_id gw;
-            auth_oauth2_token_client_secret s;
-
-            server {
-                listen 127.0.0.1:{{nginx.Port}};
-
-                location = /_introspect {
-                    internal;
-                    proxy_read_timeout 60s;
-                    proxy_pass {{_idp.BaseUrl}}/introspect;
-                }
-                auth_oauth2_token_introspect_endpoint /_introspect;
-                auth_oauth2_token_introspect_cache zone=hybrid:1m max_ttl=600s;
-
-                location /opaque {
-                    auth_jwt "api";
-                    auth_jwt_key_file keys.jwks;
-                    auth_oauth2_token_introspect on;
-                    auth_jwt_introspect opaque;
-                    {{path}}
-                    {{echo}}
-                }
-                location /all {
-                    auth_jwt "api";
-                    auth_jwt_key_file keys.jwks;
-                    auth_oauth2_token_introspect on;
-                    auth_jwt_introspect all;
-                    {{path}}
-                    {{echo}}
-                }
-                location /issuer {
-                    auth_jwt "api";
-                    auth_jwt_discovery {{Issuer}};
-                    auth_oauth2_token_introspect on;
-                    auth_jwt_introspect opaque;
-                    {{path}}
-                    {{echo}}
-                }
-                location /preaccess {
-                    auth_jwt "api";
-                    auth_jwt_key_file keys.jwks;
-                    auth_jwt_phase preaccess;
-                    auth_oauth2_token_introspect on;
-                    auth_oauth2_token_phase preaccess;
-                    auth_jwt_introspect opaque;
-                    {{path}}
-                    {{echo}}
-                }
-                location /satisfy-any {
-                    satisfy any;
-                    deny all;
-                    auth_jwt "api";
-                    auth_jwt_key_file keys.jwks;
-                    auth_oauth2_token_introspect on;
-                    auth_jwt_introspect opaque;
-                    {{path}}
-                    {{echo}}
-                }
-                location /_keys/ { internal; proxy_pass {{_issuerServer.BaseUrl}}/; }
-                location /keyreq {
-                    auth_jwt "api";
-                    auth_jwt_key_request /_keys/keyreq/certs;
-                    auth_jwt_key_cache 0;
-                    auth_oauth2_token_introspect on;
-                    auth_jwt_introspect opaque;
-                    {{path}}
-                    {{echo}}
-                }
-                location = /_token { internal; proxy_pass {{_idp.BaseUrl}}/token; }
-                location /exchange {
-                    auth_jwt "api";
-                    auth_jwt_key_file keys.jwks;
-                    auth_oauth2_token_introspect on;
-                    auth_oauth2_token_exchange on;
-                    auth_oauth2_token_token_endpoint /_token;
-                    auth_oauth2_token_audience backend;
-                    auth_jwt_introspect opaque;
-                    {{path}}
-                    {{nginx.Echo("path=$oauth_token_path new=$oauth2_token_new_token")}}
-                }
-                location /satisfy-any-allow {
-                    satisfy any;
-                    allow 127.0.0.1;
-                    deny all;
-                    auth_jwt "api";
-                    auth_jwt_key_file keys.jwks;
-                    auth_oauth2_token_introspect on;
-                    auth_jwt_introspect opaque;
-                    {{path}}
-                    {{echo}}
-                }
-                location /stacked {
-                    auth_jwt "api";
-                    auth_jwt_key_file keys.jwks;
-                    auth_oauth2_token_introspect on;
-                    {{path}}
-                    {{echo}}
-                }
+        const string keys = "auth_jwt_key_file keys.jwks;";
+        nginx.Start(Gateway(nginx, "hybrid", string.Join('\n',
+            HybridLocation("/opaque", keys, "opaque", echo),
+            HybridLocation("/all", keys, "all", echo),
+            HybridLocation("/issuer", $"auth_jwt_discovery {Issuer};", "opaque", echo),
+            HybridLocation("/preaccess", keys, "opaque", echo,
+                "auth_jwt_phase preaccess; auth_oauth2_token_phase preaccess;"),
+            HybridLocation("/satisfy-any", keys, "opaque", echo, "satisfy any; deny all;"),
+            HybridLocation("/keyreq", "auth_jwt_key_request /_keys/keyreq/certs; auth_jwt_key_cache 0;", "opaque", echo),
+            "location = /_token { internal; proxy_pass " + Idp.BaseUrl + "/token; }",
+            HybridLocation("/exchange", keys, "opaque", nginx.Echo("path=$oauth_token_path new=$oauth2_token_new_token"),
+                "auth_oauth2_token_exchange on; auth_oauth2_token_token_endpoint /_token; auth_oauth2_token_audience backend;"),
+            HybridLocation("/satisfy-any-allow", keys, "opaque", echo, "satisfy any; allow 127.0.0.1; deny all;"),
+            $$"""
+            location /stacked {
+                auth_jwt "api";
+                {{keys}}
+                auth_oauth2_token_introspect on;
+                {{PathHeader}}
+                {{echo}}
             }
-            """);
-    }
-
-    protected override async Task OnStopping()
-    {
-        if (_idp is not null)
-        {
-            await _idp.DisposeAsync();
-        }
-        if (_issuerServer is not null)
-        {
-            await _issuerServer.DisposeAsync();
-        }
+            """)));
     }
 
     private static string Jwt(string sub, JsonObject? extra = null) =>
         TokenFactory.Sign(Key, TokenFactory.Claims(sub, extra));
-
-    private int Introspections(string token) => _idp.Calls("/introspect", token);
-
-    private static string PathOf(HttpReply reply) => reply.Header("X-Path").SingleOrDefault() ?? "(none)";
 
     [TestCase("/opaque", TestName = "A_JWT_of_the_location_is_verified_locally_without_an_IdP_call")]
     [TestCase("/preaccess", TestName = "In_the_preaccess_phase_a_JWT_is_verified_locally_without_an_IdP_call")]
@@ -301,7 +199,7 @@ public sealed class HybridTests : NginxFixture
     public async Task With_all_a_valid_JWT_the_IdP_says_is_inactive_is_refused()
     {
         string token = Jwt("all-revoked");
-        _idp.Revoke(token);
+        Idp.Revoke(token);
 
         HttpReply reply = await Nginx.GetAsync("/all", token);
 
@@ -316,7 +214,7 @@ public sealed class HybridTests : NginxFixture
     public async Task With_opaque_the_IdP_is_not_asked_about_a_valid_JWT_it_revoked()
     {
         string token = Jwt("opaque-revoked");
-        _idp.Revoke(token);
+        Idp.Revoke(token);
 
         HttpReply reply = await Nginx.GetAsync("/opaque", token);
 
@@ -354,7 +252,7 @@ public sealed class HybridTests : NginxFixture
     public async Task An_alg_none_token_is_introspected_never_accepted_locally()
     {
         string token = TokenFactory.Unsigned(TokenFactory.Claims("none-alg"));
-        _idp.Revoke(token);
+        Idp.Revoke(token);
 
         HttpReply reply = await Nginx.GetAsync("/opaque", token);
 
@@ -373,13 +271,13 @@ public sealed class HybridTests : NginxFixture
 
         Assert.That(introspected.Status, Is.EqualTo(200), introspected.ToString());
         Assert.That(PathOf(introspected), Is.EqualTo("[introspection]"));
-        Assert.That(_issuerServer.Count("/keyreq/certs"), Is.Zero, "the path is decided before any key request");
+        Assert.That(KeyServer.Count("/keyreq/certs"), Is.Zero, "the path is decided before any key request");
 
         HttpReply verified = await Nginx.GetAsync("/keyreq", jwt);
 
         Assert.That(verified.Status, Is.EqualTo(200), verified.ToString());
         Assert.That(verified.Body, Is.EqualTo("path=jwt jwt=keyreq-jwt oauth2= active=."));
-        Assert.That(_issuerServer.Count("/keyreq/certs"), Is.EqualTo(1));
+        Assert.That(KeyServer.Count("/keyreq/certs"), Is.EqualTo(1));
         Assert.That(Introspections(jwt), Is.Zero);
     }
 
@@ -395,11 +293,11 @@ public sealed class HybridTests : NginxFixture
         Assert.That(local.Status, Is.EqualTo(200), local.ToString());
         Assert.That(local.Body, Is.EqualTo($"path=jwt new=x.{jwt}.backend."));
         Assert.That(Introspections(jwt), Is.Zero);
-        Assert.That(_idp.Calls("/token", jwt), Is.EqualTo(1));
+        Assert.That(Idp.Calls("/token", jwt), Is.EqualTo(1));
         Assert.That(introspected.Status, Is.EqualTo(200), introspected.ToString());
         Assert.That(introspected.Body, Is.EqualTo($"path=introspection new=x.{opaque}.backend."));
         Assert.That(Introspections(opaque), Is.EqualTo(1));
-        Assert.That(_idp.Calls("/token", opaque), Is.EqualTo(1));
+        Assert.That(Idp.Calls("/token", opaque), Is.EqualTo(1));
     }
 
     [Test]

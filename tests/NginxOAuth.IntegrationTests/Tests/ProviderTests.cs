@@ -4,6 +4,7 @@ using System.Threading.Tasks;
 using NginxOAuth.IntegrationTests.Harness;
 using NginxOAuth.IntegrationTests.Tokens;
 using NUnit.Framework;
+using static NginxOAuth.IntegrationTests.Harness.ProviderKeys;
 
 namespace NginxOAuth.IntegrationTests.Tests;
 
@@ -17,11 +18,6 @@ namespace NginxOAuth.IntegrationTests.Tests;
 [TestFixture]
 public sealed class ProviderTests : NginxFixture
 {
-    private const string IssA = "https://a.example";
-    private const string IssB = "https://b.example";
-
-    private static readonly SigningKey KeyA = AlgVariant.Get("RS256").Key(21);
-    private static readonly SigningKey KeyB = AlgVariant.Get("ES256").Key(22);
     private static readonly SigningKey KeyC = AlgVariant.Get("RS256").Key(23);
 
     private FakeHttpServer _idp = null!;
@@ -32,7 +28,7 @@ public sealed class ProviderTests : NginxFixture
     protected override async Task StartNginx(NginxInstance nginx)
     {
         _idp = await FakeHttpServer.StartAsync();
-        _idp.Set("/b/certs", FakeResponse.Json(TokenFactory.Jwks(KeyB)));
+        string a = ProviderKeys.Serve(nginx, _idp);
         _idp.Set("/realms/c/.well-known/openid-configuration", FakeResponse.Json(new JsonObject
         {
             ["issuer"] = IssC,
@@ -40,7 +36,6 @@ public sealed class ProviderTests : NginxFixture
         }.ToJsonString()));
         _idp.Set("/realms/c/certs", FakeResponse.Json(TokenFactory.Jwks(KeyC)));
 
-        string a = nginx.WriteFile("a.jwks", TokenFactory.Jwks(KeyA));
         _port2 = NginxInstance.NewPort();
 
         string echo = nginx.Echo("sub=$jwt_claim_sub provider=$jwt_provider iss=$jwt_claim_iss");
@@ -103,17 +98,6 @@ public sealed class ProviderTests : NginxFixture
     }
 
     protected override async Task OnStopping() => await _idp.DisposeAsync();
-
-    private static string Token(SigningKey key, string? iss, JsonObject? extra = null, JsonObject? header = null)
-    {
-        JsonObject claims = TokenFactory.Claims("alice", extra);
-        if (iss is not null)
-        {
-            claims["iss"] = iss;
-        }
-
-        return TokenFactory.Sign(key, claims, header);
-    }
 
     private static JsonObject AtJwt => new() { ["typ"] = "at+jwt" };
 
