@@ -3160,16 +3160,14 @@ static ngx_int_t
 ngx_http_auth_jwt_enum_find(ngx_conf_enum_t *e, ngx_str_t *name,
     ngx_uint_t *value)
 {
-    for ( /* void */ ; e->name.len; e++) {
-        if (e->name.len == name->len
-            && ngx_strncmp(e->name.data, name->data, name->len) == 0)
-        {
-            *value = e->value;
-            return NGX_OK;
-        }
+    e = ngx_oauth_enum(e, name, 0);
+
+    if (e == NULL) {
+        return NGX_DECLINED;
     }
 
-    return NGX_DECLINED;
+    *value = e->value;
+    return NGX_OK;
 }
 
 
