@@ -764,9 +764,14 @@ ngx_oauth_flight_stale(ngx_http_request_t *r, ngx_oauth_flight_t *f,
         return NGX_ERROR;
     }
 
-    ngx_oauth_cache_count(r, f->cache, NGX_OAUTH_C_STALE);
-
     return NGX_OK;
+}
+
+
+void
+ngx_oauth_flight_stale_served(ngx_http_request_t *r, ngx_oauth_flight_t *f)
+{
+    ngx_oauth_cache_count(r, f->cache, NGX_OAUTH_C_STALE);
 }
 
 
