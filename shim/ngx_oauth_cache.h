@@ -124,6 +124,10 @@ typedef struct {
     ngx_msec_t                   latency;   /* of the subrequest (metrics) */
     void                        *l2;        /* the leader's Redis lookup
                                                (ngx_oauth_redis_get_t) */
+    ngx_uint_t                   own;       /* the status the operator's
+                                               own location ended with
+                                               (return 404, no file, deny),
+                                               before any status line */
 } ngx_oauth_flight_t;
 
 
