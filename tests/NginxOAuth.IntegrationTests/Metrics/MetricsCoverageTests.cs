@@ -323,7 +323,7 @@ public sealed class MetricsCoverageTests : NginxFixture
     public async Task A_kept_answer_past_its_exp_is_refused_and_not_counted_as_stale()
     {
         string token = NewToken("stale-exp");
-        _introspect.Mode = Fault.WithStatus(200, ActiveFor(2));
+        _introspect.Mode = Fault.WithStatus(200, ActiveFor(3)); // cached 1 s, stale until exp
         PrometheusText before = await ScrapeAsync();
 
         Assert.That((await GetAsync("/istale", token)).Status, Is.EqualTo(200));
