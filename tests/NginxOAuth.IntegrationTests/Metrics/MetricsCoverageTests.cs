@@ -1,5 +1,10 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Threading;
 using System.Net.Http;
 using System.Text.Json.Nodes;
 using System.Threading.Tasks;
@@ -50,10 +55,13 @@ namespace NginxOAuth.IntegrationTests.Metrics;
 ///   unusable                                    no status line, cut short, too large             MT (too large); Cov Idp_outcomes_* (garbage, truncated)
 ///   module jwt / oauth2_token / sts             key request, introspection+exchange, STS         MT A_key_set_fetch, Cov Jwt_rejections_*; Cov; Cov Sts_*
 /// idp_request_duration_seconds (histogram)      one observation per IdP call                     MT; Cov Idp_outcomes_*, Sts_*
-/// redis_lookups_total{hit,miss,error}           GET outcomes                                     RM (foreign: no test, needs two key_files)
-/// redis_stores_total{ok,error}                  SET outcomes                                     RM
-/// redis_errors_total{command,error}             unreachable                                      RM (timeout, refused, garbage: no test)
-/// redis_command_duration_seconds                one per command                                  RM
+/// redis_lookups_total{hit,miss,error}           GET outcomes                                     RM; Cov Redis_* (error)
+///   foreign                                     an entry sealed with another key_file            no metrics test (Fleet tests check the miss)
+/// redis_stores_total{ok,error}                  SET outcomes                                     RM; Cov Redis_* (error)
+/// redis_errors_total{command GET/SET, error}
+///   unreachable                                 Redis stopped                                    RM
+///   timeout, refused, garbage                   no reply in read_timeout, -ERR, not RESP         Cov Redis_*
+/// redis_command_duration_seconds                one per command, failed ones too                 RM; Cov Redis_*
 /// keyset_fetches_total{ok,error}                a stored / refused key set fetch                 KS
 /// keyset_kid_miss_refetches_total               a kid in no set                                  KS
 /// keyset_keys, _fetched_timestamp_seconds,
@@ -78,6 +86,7 @@ public sealed class MetricsCoverageTests : NginxFixture
     private FaultyServer _introspect = null!;
     private FaultyServer _token = null!;
     private FaultyServer _sts = null!;
+    private readonly Dictionary<string, FakeRedis> _redis = new();
 
     private static string ActiveFor(long seconds) =>
         "{\"active\":true,\"sub\":\"alice\",\"exp\":" + (TokenFactory.Now + seconds) + "}";
@@ -92,8 +101,23 @@ public sealed class MetricsCoverageTests : NginxFixture
         _sts = FaultyServer.Start();
         nginx.WriteFile("keys.jwks", TokenFactory.Jwks(Key));
         nginx.WriteFile("revoked.json", "{\"revoked-user\":{}}");
+        string redisKey = nginx.WriteFile("redis.key", "coverage-secret-0123456789abcdef\n");
+        _redis["timeout"] = FakeRedis.Start(null);
+        _redis["refused"] = FakeRedis.Start("-ERR not today\r\n");
+        _redis["garbage"] = FakeRedis.Start("\0 not RESP\r\n");
         string echo = nginx.Echo("ok");
+        string redisServers = string.Concat(_redis.Select(kv =>
+            $"oauth_redis r_{kv.Key} 127.0.0.1:{kv.Value.Port} key_file={redisKey} read_timeout=500ms;\n"));
+        string redisLocations = string.Concat(_redis.Keys.Select(k => $$"""
+                location /redis-{{k}} {
+                    auth_oauth2_token_introspect on;
+                    auth_oauth2_token_introspect_cache zone=cov_r_{{k}}:1m redis=r_{{k}};
+                    {{echo}}
+                }
+
+            """));
         nginx.Start($$"""
+            {{redisServers}}
             auth_oauth2_token_client_id gw;
             auth_oauth2_token_client_secret s;
 
@@ -185,6 +209,7 @@ public sealed class MetricsCoverageTests : NginxFixture
                     auth_jwt_verify_cache zone=cov_tiny:32k;
                     {{echo}}
                 }
+                {{redisLocations}}
                 location = /_jwks { internal; alias {{nginx.Directory}}/keys.jwks; }
                 location /nocache {
                     auth_jwt "cov";
@@ -202,6 +227,10 @@ public sealed class MetricsCoverageTests : NginxFixture
         await _introspect.DisposeAsync();
         await _token.DisposeAsync();
         await _sts.DisposeAsync();
+        foreach (FakeRedis redis in _redis.Values)
+        {
+            redis.Dispose();
+        }
     }
 
     private async Task<PrometheusText> ScrapeAsync()
@@ -644,6 +673,113 @@ public sealed class MetricsCoverageTests : NginxFixture
             Assert.That(after.Value("nginx_oauth_cache_entries", zone)
                         + Delta(start, after, "nginx_oauth_cache_evictions_total", zone), Is.EqualTo(sent));
         });
+    }
+
+    // ---- Redis errors ----------------------------------------------------------------
+
+    /// <summary>
+    /// A server that never replies (timeout), replies -ERR (refused) or
+    /// bytes that are not RESP (garbage): the leader's GET fails (a lookup
+    /// error, the request asks the IdP) and so does its SET afterwards
+    /// (written in the background: polled).
+    /// </summary>
+    [TestCase("timeout")]
+    [TestCase("refused")]
+    [TestCase("garbage")]
+    public async Task Redis_errors_are_counted_by_command_and_kind(string kind)
+    {
+        _introspect.Mode = Fault.WithStatus(200, ActiveBody);
+        (string, string) redis = ("redis", "r_" + kind);
+        const string Errors = "nginx_oauth_redis_errors_total";
+        PrometheusText before = await ScrapeAsync();
+
+        Assert.That((await GetAsync("/redis-" + kind, NewToken("redis"))).Status, Is.EqualTo(200));
+
+        PrometheusText after = await Poll.UntilAsync(ScrapeAsync,
+            t => Delta(before, t, "nginx_oauth_redis_stores_total", redis, ("outcome", "error")) >= 1, "the SET to fail");
+        Assert.Multiple(() =>
+        {
+            Assert.That(Delta(before, after, "nginx_oauth_redis_lookups_total", redis, ("outcome", "error")), Is.EqualTo(1));
+            Assert.That(Delta(before, after, "nginx_oauth_redis_lookups_total", redis, ("outcome", "miss")), Is.EqualTo(0));
+            Assert.That(Delta(before, after, "nginx_oauth_redis_stores_total", redis, ("outcome", "error")), Is.EqualTo(1));
+            Assert.That(Delta(before, after, "nginx_oauth_redis_stores_total", redis, ("outcome", "ok")), Is.EqualTo(0));
+            foreach (string command in new[] { "GET", "SET" })
+            {
+                foreach (string error in new[] { "timeout", "unreachable", "refused", "garbage" })
+                {
+                    Assert.That(Delta(before, after, Errors, redis, ("command", command), ("error", error)),
+                        Is.EqualTo(error == kind ? 1 : 0), command + " " + error);
+                }
+            }
+
+            Assert.That(Delta(before, after, "nginx_oauth_redis_command_duration_seconds_count", redis), Is.EqualTo(2));
+            Assert.That(Delta(before, after, "nginx_oauth_cache_misses_total", ("zone", "cov_r_" + kind)), Is.EqualTo(1));
+            Assert.That(Delta(before, after, Allowed, At("/redis-" + kind, "oauth2_token")), Is.EqualTo(1));
+        });
+    }
+
+    /// <summary>A TCP server that answers every read with one fixed reply, or never (null).</summary>
+    private sealed class FakeRedis : IDisposable
+    {
+        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+        private readonly CancellationTokenSource _stop = new();
+
+        private FakeRedis()
+        {
+        }
+
+        public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+        public static FakeRedis Start(string? reply)
+        {
+            var redis = new FakeRedis();
+            redis._listener.Start();
+            _ = Task.Run(() => redis.AcceptAsync(reply is null ? null : Encoding.ASCII.GetBytes(reply)));
+            return redis;
+        }
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            _listener.Stop();
+        }
+
+        private async Task AcceptAsync(byte[]? reply)
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                try
+                {
+                    Socket socket = await _listener.AcceptSocketAsync(_stop.Token);
+                    _ = Task.Run(() => ServeAsync(socket, reply));
+                }
+                catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+                {
+                    return;
+                }
+            }
+        }
+
+        private async Task ServeAsync(Socket socket, byte[]? reply)
+        {
+            using (socket)
+            {
+                byte[] buffer = new byte[4096];
+                try
+                {
+                    while (await socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token) > 0)
+                    {
+                        if (reply is not null)
+                        {
+                            await socket.SendAsync(reply, SocketFlags.None, _stop.Token);
+                        }
+                    }
+                }
+                catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+                {
+                }
+            }
+        }
     }
 
     /// <summary>
