@@ -47,16 +47,18 @@ namespace NginxOAuth.IntegrationTests.Metrics;
 ///                                               stale_if_error while the IdP fails (not when
 ///                                               the kept answer's exp has passed: fixed here)
 /// cache_evictions_total                         a full zone: one per new entry once full         MT A_full_cache_zone; Cov A_full_verify_cache_*
-/// cache_entries (gauge)                         entries in the zone                              MT A_full_cache_zone; Cov A_full_verify_cache_*
+/// cache_entries (gauge)                         entries in the zone                              MT A_full_cache_zone; Cov A_full_verify_cache_*, Negative_*
+/// cache_* of the auth_jwt_keys zone             lookups of the shared key set fetch              no exact test (the keyset_* families are)
 /// idp_requests_total{outcome}
 ///   ok                                          2xx, whole (also a refusal or garbage in JSON)   MT; Cov Idp_outcomes_*, Sts_*
-///   http_error                                  another status (5xx, and 4xx refusals)           MT; Cov Idp_outcomes_*, Token_endpoint_*, Sts_*
+///   http_error                                  another status (5xx, and 4xx refusals; the       MT; Cov Idp_outcomes_*, Token_endpoint_*, Sts_*,
+///                                               internal location's own 404: fixed here)         Jwt_rejections_*
 ///   unreachable                                 refused, reset, timed out                        MT (refused); Cov Idp_outcomes_* (reset, timeout)
 ///   unusable                                    no status line, cut short, too large             MT (too large); Cov Idp_outcomes_* (garbage, truncated)
 ///   module jwt / oauth2_token / sts             key request, introspection+exchange, STS         MT A_key_set_fetch, Cov Jwt_rejections_*; Cov; Cov Sts_*
 /// idp_request_duration_seconds (histogram)      one observation per IdP call                     MT; Cov Idp_outcomes_*, Sts_*
 /// redis_lookups_total{hit,miss,error}           GET outcomes                                     RM; Cov Redis_* (error)
-///   foreign                                     an entry sealed with another key_file            no metrics test (Fleet tests check the miss)
+///   foreign                                     an entry sealed with another key_file            RM An_entry_sealed_with_another_key_*
 /// redis_stores_total{ok,error}                  SET outcomes                                     RM; Cov Redis_* (error)
 /// redis_errors_total{command GET/SET, error}
 ///   unreachable                                 Redis stopped                                    RM
