@@ -1125,6 +1125,8 @@ ngx_http_oauth2_token_fail(ngx_http_request_t *r,
                           ? "introspection" : "token exchange",
                           status, age);
 
+            ngx_oauth_flight_stale_served(r, f);
+
             return ngx_http_oauth2_token_cached(r, olcf, ctx, &value, aux);
         }
     }

@@ -743,9 +743,14 @@ ngx_oauth_flight_stale(ngx_http_request_t *r, ngx_oauth_flight_t *f,
         return NGX_ERROR;
     }
 
-    ngx_oauth_cache_count(r, f->cache, NGX_OAUTH_C_STALE);
-
     return NGX_OK;
+}
+
+
+void
+ngx_oauth_flight_stale_served(ngx_http_request_t *r, ngx_oauth_flight_t *f)
+{
+    ngx_oauth_cache_count(r, f->cache, NGX_OAUTH_C_STALE);
 }
 
 
@@ -870,6 +875,16 @@ ngx_oauth_flight_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
                    || (sr->upstream->state
                        && sr->upstream->state->bytes_received > 0));
 
+    /*
+     * An internal location that ends with an error status of its own
+     * (return 404, a missing file, deny) calls this before the status is
+     * set: the answer has that status, but no body is kept
+     */
+
+    f->own = (sr->upstream == NULL && f->status == 0
+              && rc >= NGX_HTTP_SPECIAL_RESPONSE && rc < 600)
+             ? (ngx_uint_t) rc : 0;
+
     f->whole = ngx_oauth_subrequest_done(sr, rc, &f->body);
     f->encoded = (sr->headers_out.content_encoding != NULL
                   && sr->headers_out.content_encoding->hash != 0);
@@ -970,6 +985,15 @@ ngx_int_t
 ngx_oauth_flight_answer(ngx_http_request_t *r, ngx_oauth_flight_t *f,
     const char *who, ngx_str_t *url)
 {
+    if (f->own) {
+        ngx_oauth_metrics_idp(r, who, url, 1, f->own, NGX_OK, f->latency);
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "%s: \"%V\" answered status %ui (the location's own "
+                      "error answer)", who, url, f->own);
+        return NGX_HTTP_BAD_GATEWAY;
+    }
+
     ngx_oauth_metrics_idp(r, who, url, f->answered, f->status, f->whole,
                           f->latency);
 

@@ -124,6 +124,10 @@ typedef struct {
     ngx_msec_t                   latency;   /* of the subrequest (metrics) */
     void                        *l2;        /* the leader's Redis lookup
                                                (ngx_oauth_redis_get_t) */
+    ngx_uint_t                   own;       /* the status the operator's
+                                               own location ended with
+                                               (return 404, no file, deny),
+                                               before any status line */
 } ngx_oauth_flight_t;
 
 
@@ -149,10 +153,15 @@ void ngx_oauth_flight_fail(ngx_http_request_t *r, ngx_oauth_flight_t *f,
  * After a failed IdP call (the leader's, or NGX_ABORT for a follower):
  * NGX_OK with the expired entry of f's key when f->cache has stale_if_error
  * and the entry expired less than that long ago (*age: seconds since it
- * expired); NGX_DECLINED when there is none; NGX_ERROR.
+ * expired); NGX_DECLINED when there is none; NGX_ERROR.  Not counted:
+ * the caller may still find the entry unusable.
  */
 ngx_int_t ngx_oauth_flight_stale(ngx_http_request_t *r,
     ngx_oauth_flight_t *f, ngx_str_t *value, int32_t *aux, time_t *age);
+
+/* the entry ngx_oauth_flight_stale found is served: counted as stale */
+void ngx_oauth_flight_stale_served(ngx_http_request_t *r,
+    ngx_oauth_flight_t *f);
 
 /* a POST subrequest whose end is recorded in f (f->done) */
 ngx_int_t ngx_oauth_flight_post(ngx_http_request_t *r, ngx_oauth_flight_t *f,
