@@ -43,8 +43,8 @@
 # RSS_KINDS="static jwt ..." (a subset of the kinds, e.g. to compare with
 # an older build that lacks a feature), RSS_DETAIL=1 (also list every
 # mapping of the first module worker with an RSS of 64 KiB or more),
-# RSS_TOKENS=DIR (reuse the keys and tokens of an earlier run's RSS_KEEP
-# work dir, DIR/tokens, instead of running bench/TokenGen; valid a day).
+# RSS_TOKENS=DIR (keys and tokens to reuse instead of running
+# bench/TokenGen, e.g. the tokens/ of an RSS_KEEP run; valid for a day).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
