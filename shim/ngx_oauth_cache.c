@@ -981,21 +981,38 @@ ngx_oauth_flight_max_age(ngx_http_request_t *sr)
 }
 
 
-ngx_int_t
-ngx_oauth_flight_answer(ngx_http_request_t *r, ngx_oauth_flight_t *f,
+/*
+ * Counts a finished subrequest in the IdP metrics: an error status the
+ * operator's own location answered (return 404, deny) is an http_error
+ * with that status
+ */
+
+void
+ngx_oauth_flight_count(ngx_http_request_t *r, ngx_oauth_flight_t *f,
     const char *who, ngx_str_t *url)
 {
     if (f->own) {
         ngx_oauth_metrics_idp(r, who, url, 1, f->own, NGX_OK, f->latency);
+        return;
+    }
 
+    ngx_oauth_metrics_idp(r, who, url, f->answered, f->status, f->whole,
+                          f->latency);
+}
+
+
+ngx_int_t
+ngx_oauth_flight_answer(ngx_http_request_t *r, ngx_oauth_flight_t *f,
+    const char *who, ngx_str_t *url)
+{
+    ngx_oauth_flight_count(r, f, who, url);
+
+    if (f->own) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "%s: \"%V\" answered status %ui (the location's own "
                       "error answer)", who, url, f->own);
         return NGX_HTTP_BAD_GATEWAY;
     }
-
-    ngx_oauth_metrics_idp(r, who, url, f->answered, f->status, f->whole,
-                          f->latency);
 
     if (!f->answered) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

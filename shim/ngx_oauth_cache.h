@@ -190,6 +190,8 @@ ngx_int_t ngx_oauth_cache_get_kept(ngx_http_request_t *r,
  * who and url, 503 (no answer: unreachable, refused, timed out) or 502
  * (no valid status line, or the body cut short or too large)
  */
+void ngx_oauth_flight_count(ngx_http_request_t *r, ngx_oauth_flight_t *f,
+    const char *who, ngx_str_t *url);
 ngx_int_t ngx_oauth_flight_answer(ngx_http_request_t *r,
     ngx_oauth_flight_t *f, const char *who, ngx_str_t *url);
 

@@ -316,8 +316,7 @@ ngx_oauth_keys_response(ngx_http_request_t *r, ngx_oauth_keys_conf_t *kc,
     f = &kx->flight;
     kx->index++;
 
-    ngx_oauth_metrics_idp(r, "auth_jwt", uri, f->answered, f->status,
-                          f->whole, f->latency);
+    ngx_oauth_flight_count(r, f, "auth_jwt", uri);
 
     if (ngx_oauth_keys_ids(r, kr, uri, set, fetch) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -326,7 +325,8 @@ ngx_oauth_keys_response(ngx_http_request_t *r, ngx_oauth_keys_conf_t *kc,
     if (f->whole != NGX_OK || f->status != NGX_HTTP_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "auth_jwt: key request \"%V\" failed: rc %i, "
-                      "status %ui", &kr->uri.value, f->whole, f->status);
+                      "status %ui", &kr->uri.value, f->whole,
+                      f->own ? f->own : f->status);
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         goto done;
     }
