@@ -450,7 +450,7 @@ if [ "$MODE" = callgrind ]; then
     # the first managed call of a policy builds it: warm every scenario
     for s in "${SCENARIOS[@]}"; do check_scenario "$s"; done
 
-    printf '\n%-24s %16s\n' scenario "instr/request"
+    printf '\n%-32s %16s\n' scenario "instr/request"
     for s in "${SCENARIOS[@]}"; do
         kind=${TOKEN_OF[$s]}
         cfg="$WORK/curl-$s.cfg"
@@ -473,7 +473,7 @@ if [ "$MODE" = callgrind ]; then
         sleep 0.5
         dump=$(ls -t "$WORK"/callgrind.out.* | head -n 1)
         ir=$(awk '/^(summary|totals):/ { print $2; exit }' "$dump")
-        printf '%-24s %16d\n' "$s" $(( ${ir:-0} / CALLGRIND_REQUESTS ))
+        printf '%-32s %16d\n' "$s" $(( ${ir:-0} / CALLGRIND_REQUESTS ))
     done
     exit 0
 fi
