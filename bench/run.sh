@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # NginxOAuth benchmark (./build.sh bench [--quick | --callgrind]).
 #
-# One nginx, ONE worker, our module, loopback only.  Every scenario is a
+# One gateway nginx, ONE worker, our module, loopback only.  Every scenario is a
 # location of the same shape (a static file served in the content phase,
 # after the access phase) so the ratio to the baseline is the module's cost.
 #
@@ -17,6 +17,7 @@
 # those scenarios, but no longer in the gateway worker's CPU time per
 # request nor in its instruction counts.
 #
+# The scenarios:
 #
 #   baseline              no auth (a 1 s slice before the first scenario
 #                         and after every slice of every scenario: a slice's
