@@ -5,6 +5,7 @@
 # whose speed swings: the slices of both sides alternate).
 #
 #   BENCH_KEEP=1 ./build.sh bench --quick     # keeps /tmp/nginx-oauth-bench.XXXX
+#   (cd DIR && nginx -p DIR -c DIR/idp.conf &)     # the IdP, a plain nginx of its own
 #   (cd DIR && nginx -p DIR -c DIR/nginx.conf &)   # master_process on in the kept conf
 #   bench/ab.sh ROUNDS SECONDS "DIR1 DIR2 ..." scenario...
 #

@@ -70,6 +70,9 @@
 
 #define NGX_HTTP_OAUTH2_KEY_MAX           (64 * 1024)
 
+/* bytes of an IdP request beyond the token and the settings (a guess) */
+#define NGX_HTTP_OAUTH2_REQUEST_SLACK     1024
+
 #define NGX_HTTP_OAUTH2_PHASE_ACCESS      0
 #define NGX_HTTP_OAUTH2_PHASE_PREACCESS   1
 
@@ -951,10 +954,19 @@ ngx_http_oauth2_token_call(ngx_http_request_t *r,
         call = olcf->exchange_call;
     }
 
-    cap = 3 * ctx->token.len + 16384;
+    /*
+     * a first guess of the request's size: the token and every setting
+     * form-encoded (3 bytes each; 4 for base64 of encoded credentials),
+     * and room for the fixed names and a client assertion; the core tells
+     * the size when it needs more (ngx_oauth_sts_build grows once).  Small
+     * enough for the request pool's own blocks in the common case: 16k
+     * here was a malloc() and a free() on every uncached introspection.
+     */
+
+    cap = 3 * ctx->token.len + NGX_HTTP_OAUTH2_REQUEST_SLACK;
 
     for (i = 0; i < call->n; i++) {
-        cap += 3 * (ctx->values[i].data ? (size_t) ctx->values[i].len
+        cap += 4 * (ctx->values[i].data ? (size_t) ctx->values[i].len
                                         : (size_t) call->settings[2 * i + 1]
                                                                      .len);
     }

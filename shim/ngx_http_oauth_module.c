@@ -38,6 +38,15 @@ typedef struct {
 } ngx_oauth_check_t;
 
 
+/* a header name of the IdP subrequests, hashed once per process */
+
+typedef struct {
+    ngx_str_t            key;
+    ngx_str_t            lowcase;
+    ngx_uint_t           hash;          /* 0: not yet */
+} ngx_oauth_header_name_t;
+
+
 static void *ngx_http_oauth_create_main_conf(ngx_conf_t *cf);
 static ngx_int_t ngx_http_oauth_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_oauth_init_process(ngx_cycle_t *cycle);
@@ -50,6 +59,8 @@ static void ngx_oauth_write_all(int fd, u_char *p, size_t n);
 static ngx_int_t ngx_oauth_managed_path(u_char *buf, size_t size);
 static ngx_int_t ngx_oauth_subrequest_whole(ngx_http_request_t *sr,
     ngx_str_t *body);
+static ngx_table_elt_t *ngx_oauth_header_push(ngx_list_t *headers,
+    ngx_oauth_header_name_t *name, ngx_str_t *value);
 
 
 static ngx_http_module_t  ngx_http_oauth_module_ctx = {
@@ -1614,6 +1625,13 @@ ngx_oauth_subrequest_post(ngx_http_request_t *r, ngx_str_t *uri,
     ngx_table_elt_t     *h;
     ngx_http_request_t  *sr;
 
+    static ngx_oauth_header_name_t  content_type = {
+        ngx_string("Content-Type"), ngx_string("content-type"), 0
+    };
+    static ngx_oauth_header_name_t  authorization_name = {
+        ngx_string("Authorization"), ngx_string("authorization"), 0
+    };
+
     if (ngx_oauth_subrequest(r, uri, ps, psr) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "oauth: cannot start the subrequest to \"%V\"", uri);
@@ -1624,8 +1642,7 @@ ngx_oauth_subrequest_post(ngx_http_request_t *r, ngx_str_t *uri,
     sr->method = NGX_HTTP_POST;
     ngx_str_set(&sr->method_name, "POST");
 
-    h = ngx_oauth_header_add(r->pool, &sr->headers_in.headers, "Content-Type",
-                             type);
+    h = ngx_oauth_header_push(&sr->headers_in.headers, &content_type, type);
     if (h == NULL) {
         return NGX_ERROR;
     }
@@ -1633,8 +1650,8 @@ ngx_oauth_subrequest_post(ngx_http_request_t *r, ngx_str_t *uri,
     sr->headers_in.content_type = h;
 
     if (authorization && authorization->len) {
-        h = ngx_oauth_header_add(r->pool, &sr->headers_in.headers,
-                                 "Authorization", authorization);
+        h = ngx_oauth_header_push(&sr->headers_in.headers, &authorization_name,
+                                  authorization);
         if (h == NULL) {
             return NGX_ERROR;
         }
@@ -1664,6 +1681,40 @@ ngx_oauth_subrequest_post(ngx_http_request_t *r, ngx_str_t *uri,
     sr->headers_in.content_length_n = body->len;
 
     return NGX_OK;
+}
+
+
+/*
+ * ngx_oauth_header_add() for a constant name: its lowercase form is static
+ * and its hash computed on first use (a process-wide constant, the same
+ * in every request), not per request
+ */
+
+static ngx_table_elt_t *
+ngx_oauth_header_push(ngx_list_t *headers, ngx_oauth_header_name_t *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    if (name->hash == 0) {
+        name->hash = ngx_hash_key(name->lowcase.data, name->lowcase.len);
+    }
+
+    h = ngx_list_push(headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->key = name->key;
+    h->lowcase_key = name->lowcase.data;
+    h->value = *value;
+    h->hash = name->hash;
+
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return h;
 }
 
 

@@ -97,6 +97,34 @@ public sealed class StsRequestTests
     }
 
     [Test]
+    public void Introspect_with_basic_sends_the_same_request_on_every_call()
+    {
+        // the first call builds the Basic value, the next ones write the form straight to the buffer
+        using StsSettings s = Sts.Create("type", "introspect", "auth", "client_secret_basic", "client_id", "g w",
+            "client_secret", "s:p", "params", "extra=a+b&flag");
+        Sts.Built first = Sts.Request(s, "tok en.\u00e9");
+        Sts.Built second = Sts.Request(s, "tok en.\u00e9");
+        Assert.That(first.Error, Is.EqualTo(StsError.None));
+        Assert.That(second, Is.EqualTo(first));
+        Assert.That(first.Body, Is.EqualTo("token=tok+en.%C3%A9&token_type_hint=access_token&extra=a+b&flag="));
+        Assert.That(first.Authorization, Is.EqualTo("Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("g+w:s%3Ap"))));
+        Assert.That(Sts.Request(s, "t").Body, Is.EqualTo("token=t&token_type_hint=access_token&extra=a+b&flag="));
+    }
+
+    [Test]
+    public void Introspect_with_basic_reports_the_size_it_needs_on_every_call()
+    {
+        using StsSettings s = Sts.Create("type", "introspect", "auth", "client_secret_basic", "client_id", "gw",
+            "client_secret", "s");
+        Sts.Built whole = Sts.Request(s, "tok");
+        int needed = whole.Body.Length + whole.Authorization!.Length;
+        Sts.Built small = Sts.Request(s, "tok", capacity: needed - 1);
+        Assert.That(small.Error, Is.EqualTo(StsError.BufferTooSmall));
+        Assert.That(small.Needed, Is.EqualTo(needed));
+        Assert.That(Sts.Request(s, "tok", capacity: needed), Is.EqualTo(whole));
+    }
+
+    [Test]
     public void Otx_subject_token_type_setting_replaces_the_default()
     {
         using StsSettings s = Sts.Create("type", "otx", "subject_token_type", "urn:x:saml2");

@@ -40,6 +40,27 @@ public sealed class TokenResponseTests
     [TestCase("{\"active\":true,\"active\":false}", ResponseError.JsonInvalid, 0L, TestName = "Duplicate_active_is_malformed")]
     [TestCase("[{\"active\":true}]", ResponseError.JsonNotObject, 0L, TestName = "Array_response_is_not_an_object")]
     [TestCase("true", ResponseError.JsonNotObject, 0L, TestName = "Scalar_response_is_not_an_object")]
+    // the single pass (JsonGuard with wanted names): what a parsed document read the same way
+    [TestCase("{\"\\u0061ctive\":true,\"\\u0065xp\":1900000600}", ResponseError.None, 600L, TestName = "Escaped_member_names_are_read")]
+    [TestCase("{\"\\u0061ctive\":false}", ResponseError.Inactive, 0L, TestName = "Escaped_active_false_is_inactive")]
+    [TestCase("{\"active\":true,\"\\u0061ctive\":true}", ResponseError.JsonInvalid, 0L, TestName = "Duplicate_active_spelt_with_an_escape_is_malformed")]
+    [TestCase("{\"act\\u0069ve \":true}", ResponseError.ActiveInvalid, 0L, TestName = "A_longer_name_is_not_active")]
+    [TestCase("{\"ext\":{\"active\":true,\"exp\":1},\"active\":true}", ResponseError.None, 0L, TestName = "Nested_active_and_exp_are_skipped")]
+    [TestCase("{\"ext\":{\"active\":true},\"sub\":\"a\"}", ResponseError.ActiveInvalid, 0L, TestName = "Nested_active_alone_is_not_active")]
+    [TestCase("{\"ext\":[{\"active\":false,\"exp\":0}],\"active\":true,\"exp\":1900000600}", ResponseError.None, 600L, TestName = "Active_and_exp_inside_an_array_are_skipped")]
+    [TestCase("{\"active\":true,\"exp\":{\"exp\":1900000600}}", ResponseError.TimeInvalid, 0L, TestName = "Object_exp_is_invalid")]
+    [TestCase("{\"exp\":1900000600,\"sub\":\"a\",\"active\":true}", ResponseError.None, 600L, TestName = "Exp_before_active_is_read")]
+    [TestCase("{\"active\":true,\"exp\":123456789012345678901234567890}", ResponseError.TimeInvalid, 0L, TestName = "Thirty_digit_exp_is_invalid")]
+    [TestCase("{\"active\":true,\"exp\":1900000600.000000000000000000000000001}", ResponseError.None, 600L, TestName = "Exp_with_a_long_fraction_is_rounded_down")]
+    [TestCase("{\"active\":true,\"exp\":1900000600,\"n\":1e99999}", ResponseError.None, 600L, TestName = "A_huge_number_in_another_member_is_accepted")]
+    [TestCase("{\"active\":true,\"exp\":19", ResponseError.JsonInvalid, 0L, TestName = "Response_truncated_in_exp_is_malformed")]
+    [TestCase("{\"active\":tr", ResponseError.JsonInvalid, 0L, TestName = "Response_truncated_in_active_is_malformed")]
+    [TestCase("{\"active\":true,\"ext\":{\"a\":1}", ResponseError.JsonInvalid, 0L, TestName = "Response_truncated_after_a_nested_object_is_malformed")]
+    [TestCase("{\"active\":true} {", ResponseError.JsonInvalid, 0L, TestName = "Trailing_data_is_malformed")]
+    [TestCase("{\"active\":true,}", ResponseError.JsonInvalid, 0L, TestName = "Trailing_comma_is_malformed")]
+    [TestCase("{\"active\":true /* c */}", ResponseError.JsonInvalid, 0L, TestName = "Comment_is_malformed")]
+    [TestCase("{\"active\":true,\"sub\":\"\\ud800\"}", ResponseError.JsonInvalid, 0L, TestName = "Lone_surrogate_escape_is_malformed")]
+    [TestCase("{\"active\":true,\"ext\":{\"k\":1,\"k\":2}}", ResponseError.JsonInvalid, 0L, TestName = "Duplicate_name_in_a_nested_object_is_malformed")]
     public void Introspection_response_is_classified(string json, ResponseError expected, long expiresIn)
     {
         IntrospectionResult result = TokenResponses.ParseIntrospection(T.U(json), Now);

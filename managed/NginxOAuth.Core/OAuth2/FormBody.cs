@@ -16,13 +16,30 @@ public sealed class FormBody
     // a growing byte array: the body is built on every IdP call (an
     // introspection without a cache builds one per request), so bytes are
     // written in place rather than added one by one to a List<byte>
-    private byte[] _bytes = new byte[256];
+    private byte[] _bytes;
     private int _length;
+
+    public FormBody()
+        : this(256)
+    {
+    }
+
+    /// <summary>A body with room for <paramref name="capacity"/> bytes before it grows.</summary>
+    public FormBody(int capacity)
+    {
+        _bytes = new byte[Math.Max(capacity, 16)];
+    }
 
     private static readonly SearchValues<byte> Unreserved =
         SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"u8);
 
     public int Length => _length;
+
+    /// <summary>The bytes it holds before it grows.</summary>
+    public int Capacity => _bytes.Length;
+
+    /// <summary>Empties the body, keeping its buffer (a body reused call after call).</summary>
+    public void Clear() => _length = 0;
 
     public void Add(string name, string value)
     {
@@ -41,6 +58,9 @@ public sealed class FormBody
     }
 
     public byte[] ToArray() => _bytes.AsSpan(0, _length).ToArray();
+
+    /// <summary>The body as written so far (valid until the next Add).</summary>
+    public ReadOnlySpan<byte> Written => _bytes.AsSpan(0, _length);
 
     /// <summary>The form encoding of one value, as text (also used inside Basic credentials).</summary>
     public static string Encode(string value)

@@ -189,7 +189,20 @@ public sealed class StsConfig
     /// The Authorization value of client_secret_basic and basic, built on
     /// the first call: it depends on this configuration only.
     /// </summary>
-    internal string? BasicAuthorization { get; set; }
+    internal string? BasicAuthorization
+    {
+        get => _basicAuthorization;
+        set
+        {
+            _basicAuthorization = value;
+            BasicAuthorizationUtf8 = value is null ? null : System.Text.Encoding.UTF8.GetBytes(value);
+        }
+    }
+
+    private string? _basicAuthorization;
+
+    /// <summary><see cref="BasicAuthorization"/> as it is copied out on every call.</summary>
+    internal byte[]? BasicAuthorizationUtf8 { get; private set; }
 
     public StsType Type { get; private set; }
 
