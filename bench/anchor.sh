@@ -78,8 +78,8 @@ else
     ROUNDS=2; SLICES=3; DURATION=2; BASE_DURATION=1; WARMUP=2
 fi
 
-log() { printf '==> [%3ds] %s\n' "$SECONDS" "$*" >&2; }
-die() { printf 'bench/anchor.sh: %s\n' "$*" >&2; exit 1; }
+BENCH_TAG=bench/anchor.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [ -n "${ANCHOR_MODULE:-}" ] \
     || die "set ANCHOR_MODULE to the anchor's ngx_http_auth_oauth2_token_module.so (docs/PERFORMANCE.md, \"Side by side with the C anchor\")"
@@ -92,26 +92,7 @@ else
     command -v wrk >/dev/null 2>&1 || die "wrk is missing (apt-get install wrk)"
 fi
 
-WORK=$(mktemp -d /tmp/nginx-oauth-anchor.XXXXXX)
-chmod 755 "$WORK"   # workers run as an unprivileged user
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]:-}"; do
-        [ -n "$p" ] && kill "$p" 2>/dev/null || true
-    done
-    for p in "${PIDS[@]:-}"; do
-        [ -n "$p" ] && wait "$p" 2>/dev/null || true
-    done
-    [ "${BENCH_KEEP:-0}" = 1 ] && log "kept $WORK" || rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null \
-        || echo $(( 20000 + RANDOM % 20000 ))
-}
+bench_workdir anchor "${BENCH_KEEP:-0}"
 
 # private copies: a build running meanwhile rewrites build/modules in place
 mkdir -p "$WORK/ours" "$WORK/anchor" "$WORK/www"

@@ -52,33 +52,14 @@ MODULES=${RSS_MODULES:-$ROOT/build/modules}
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 REQUESTS=${RSS_REQUESTS:-10000}
 
-log() { printf '==> [%3ds] %s\n' "$SECONDS" "$*" >&2; }
-die() { printf 'rss: %s\n' "$*" >&2; exit 1; }
+BENCH_TAG=rss
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [ -f "$MODULES/ngx_http_oauth_module.so" ] || die "no module in $MODULES (run ./build.sh)"
 [ -f "$MODULES/ngx_http_oauth_managed.so" ] || die "no managed library in $MODULES (run ./build.sh)"
 command -v curl >/dev/null 2>&1 || die "curl is missing"
 
-WORK=$(mktemp -d /tmp/nginx-oauth-rss.XXXXXX)
-chmod 755 "$WORK"   # workers run as an unprivileged user
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]:-}"; do
-        [ -n "$p" ] && kill "$p" 2>/dev/null || true
-    done
-    for p in "${PIDS[@]:-}"; do
-        [ -n "$p" ] && wait "$p" 2>/dev/null || true
-    done
-    [ "${RSS_KEEP:-0}" = 1 ] || rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null \
-        || echo $(( 20000 + RANDOM % 20000 ))
-}
+bench_workdir rss "${RSS_KEEP:-0}"
 
 # a private copy: a build running meanwhile rewrites build/modules in place
 mkdir -p "$WORK/modules"

@@ -122,8 +122,8 @@ CALLGRIND_REQUESTS=${BENCH_CALLGRIND_REQUESTS:-200}
 # callgrind reads only the first CALLGRIND_REQUESTS tokens of a cold set
 [ "$MODE" = callgrind ] && COUNT=$(( CALLGRIND_REQUESTS > 200 ? CALLGRIND_REQUESTS : 200 ))
 
-log() { printf '==> [%3ds] %s\n' "$SECONDS" "$*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+BENCH_TAG=bench
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [ -f "$MODULES/ngx_http_oauth_module.so" ] || die "no module in $MODULES (run ./build.sh)"
 
@@ -145,25 +145,7 @@ else
     need_tool wrk wrk
 fi
 
-WORK=$(mktemp -d /tmp/nginx-oauth-bench.XXXXXX)
-chmod 755 "$WORK"   # workers run as an unprivileged user
-NGINX_PIDS=()
-cleanup() {   # in reverse order of start: the gateway before the IdP
-    local i p
-    for (( i = ${#NGINX_PIDS[@]} - 1; i >= 0; i-- )); do
-        p=${NGINX_PIDS[$i]}
-        kill "$p" 2>/dev/null || continue
-        wait "$p" 2>/dev/null || true
-    done
-    sleep 0.3
-    [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null \
-        || echo $(( 20000 + RANDOM % 20000 ))
-}
+bench_workdir bench "${BENCH_KEEP:-0}"
 # a private copy: a build running meanwhile rewrites build/modules in place,
 # which would crash workers that have the module mapped
 mkdir -p "$WORK/modules"
@@ -180,7 +162,7 @@ mkdir -p "$WORK/redis"
 head -c 32 /dev/urandom | base64 > "$WORK/redis.key"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
     --dir "$WORK/redis" --daemonize no --loglevel warning >"$WORK/redis.log" 2>&1 &
-NGINX_PIDS+=("$!")
+PIDS+=("$!")
 redis_cmd() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 for _ in $(seq 1 100); do
     [ "$(redis_cmd PING 2>/dev/null)" = PONG ] && break
@@ -426,7 +408,7 @@ machine() {
 # ---- the IdP: a plain nginx of its own, started before the gateway ---------
 write_idp_config "$WORK/idp.conf"
 "$NGINX_BIN" -p "$WORK" -c "$WORK/idp.conf" &
-NGINX_PIDS+=("$!")
+PIDS+=("$!")
 wait_port "$IDP_PORT"
 
 # ---- callgrind mode ---------------------------------------------------------
@@ -443,7 +425,7 @@ if [ "$MODE" = callgrind ]; then
             "$NGINX_BIN" -p "$WORK" -c "$WORK/nginx.conf" >"$WORK/valgrind.log" 2>&1
     ) &
     VG=$!
-    NGINX_PIDS+=("$VG")
+    PIDS+=("$VG")
     for _ in $(seq 1 600); do
         curl -s -m 5 -o /dev/null "$(url_of baseline)" && break
         kill -0 "$VG" 2>/dev/null || { tail -n 30 "$WORK/valgrind.log" "$WORK/error.log" >&2; die "nginx under valgrind exited"; }
@@ -493,7 +475,7 @@ http {
 }
 EOF
 "$NGINX_BIN" -p "$WORK" -c "$WORK/plain.conf" &
-NGINX_PIDS+=("$!")
+PIDS+=("$!")
 wait_port "$PLAIN_PORT"
 wrk -t1 -c"$CONNECTIONS" -d"$WARMUP"s "http://127.0.0.1:$PLAIN_PORT/baseline/ok.txt" >/dev/null
 PLAIN_WORKER=$(pgrep -P "$(cat "$WORK/plain.pid")" | head -n 1)
@@ -503,7 +485,7 @@ kill "$(cat "$WORK/plain.pid")"
 # ---- the module -------------------------------------------------------------
 write_config "$WORK/nginx.conf" on
 "$NGINX_BIN" -p "$WORK" -c "$WORK/nginx.conf" &
-NGINX_PIDS+=("$!")
+PIDS+=("$!")
 wait_port "$PORT"
 for s in "${SCENARIOS[@]}"; do check_scenario "$s"; done
 WORKER=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -n 1)
