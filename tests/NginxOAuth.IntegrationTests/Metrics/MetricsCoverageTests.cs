@@ -354,7 +354,7 @@ public sealed class MetricsCoverageTests : NginxFixture
     public async Task A_kept_answer_past_its_exp_is_refused_and_not_counted_as_stale()
     {
         string token = NewToken("stale-exp");
-        _introspect.Mode = Fault.WithStatus(200, ActiveFor(3)); // cached 1 s, stale until exp
+        _introspect.Mode = Fault.WithStatus(200, ActiveFor(10)); // cached 1 s, stale until exp (10 s: room for a slow first request)
         PrometheusText before = await ScrapeAsync();
 
         Assert.That((await GetAsync("/istale", token)).Status, Is.EqualTo(200));
@@ -371,7 +371,7 @@ public sealed class MetricsCoverageTests : NginxFixture
             Assert.That(reply.Status, Is.AnyOf(200, 502), reply.ToString());
             served += reply.Status == 200 ? 1 : 0;
             return reply.Status;
-        }, status => status == 502, "the answer's exp to pass");
+        }, status => status == 502, "the answer's exp to pass", TimeSpan.FromSeconds(60));
         Nginx.WaitForLogLine(TestLogMark, "\\[warn\\].*the stale answer is no longer valid \\(its exp has passed\\)");
 
         PrometheusText after = await ScrapeAsync();
