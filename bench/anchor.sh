@@ -117,23 +117,7 @@ SCENARIOS=(baseline introspect-nocache introspect-nocache-keepalive
 
 # ---- configurations ----------------------------------------------------------
 EXP=$(( $(date +%s) + 86400 ))
-cat > "$WORK/idp.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/idp.pid;
-error_log $WORK/idp-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    server {
-        listen 127.0.0.1:$IDP_PORT backlog=4096;
-        default_type application/json;
-        location = /introspect {
-            return 200 '{"active":true,"sub":"user-0","scope":"read write","client_id":"bench","exp":$EXP}';
-        }
-    }
-}
-EOF
+bench_idp_config "$WORK/idp.conf"
 
 write_gateway() {   # name master_process
     cat > "$WORK/$1.conf" <<EOF

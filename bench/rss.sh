@@ -92,24 +92,7 @@ events { worker_connections 1024; }
 EOF
 }
 
-{
-    common_head idp | sed 's/^worker_processes 2;/worker_processes 1;/'
-    cat <<EOF
-http {
-    access_log off;
-    server {
-        listen 127.0.0.1:$IDP_PORT;
-        default_type application/json;
-        location = /introspect {
-            return 200 '{"active":true,"sub":"user-0","scope":"read write","exp":$EXP}';
-        }
-        location = /token {
-            return 200 '{"access_token":"exchanged-token-0123456789","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer","expires_in":3600}';
-        }
-    }
-}
-EOF
-} > "$WORK/idp.conf"
+bench_idp_config "$WORK/idp.conf"
 
 {
     common_head plain

@@ -218,33 +218,6 @@ EOF
     done
 }
 
-write_idp_config() {   # file: the IdP, a plain nginx (no module), one worker
-    cat > "$1" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/idp.pid;
-error_log $WORK/idp-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    server {
-        listen 127.0.0.1:$IDP_PORT backlog=4096;
-        default_type application/json;
-        location = /introspect {
-            return 200 '{"active":true,"sub":"user-0","scope":"read write","exp":$EXP}';
-        }
-        location = /jwks { alias $WORK/tokens/keys.jwks; }
-        location = /.well-known/openid-configuration {
-            return 200 '{"issuer":"https://idp.bench","jwks_uri":"https://idp.bench/jwks"}';
-        }
-        location = /token {
-            return 200 '{"access_token":"exchanged-token-0123456789","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer","expires_in":3600}';
-        }
-    }
-}
-EOF
-}
-
 write_config() {   # file master_process
     cat > "$1" <<EOF
 load_module $MODULES/ngx_http_oauth_module.so;
@@ -262,7 +235,7 @@ http {
     auth_oauth2_token_client_secret bench-secret;
     oauth_redis bench 127.0.0.1:$REDIS_PORT key_file=$WORK/redis.key keepalive=64;
 
-    # the IdP (a separate nginx, write_idp_config), also through reused connections
+    # the IdP (a separate nginx, bench_idp_config), also through reused connections
     upstream bench_idp { server 127.0.0.1:$IDP_PORT; keepalive 16; }
 
     server {
@@ -406,7 +379,7 @@ machine() {
 }
 
 # ---- the IdP: a plain nginx of its own, started before the gateway ---------
-write_idp_config "$WORK/idp.conf"
+bench_idp_config "$WORK/idp.conf"
 "$NGINX_BIN" -p "$WORK" -c "$WORK/idp.conf" &
 PIDS+=("$!")
 wait_port "$IDP_PORT"
