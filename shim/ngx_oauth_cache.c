@@ -546,9 +546,11 @@ ngx_oauth_cache_fail(ngx_http_request_t *r, ngx_oauth_cache_conf_t *cc,
 
     cache = cc->zone->data;
 
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
     /* a node of any kind: an entry, or a flight marker */
 
-    (void) ngx_oauth_cache_find(cache, NGX_OAUTH_CACHE_MARKER, hash, 0, &cn);
+    cn = ngx_oauth_cache_lookup(cache, hash);
 
     if (cn == NULL) {
         ngx_str_null(&empty);
@@ -780,8 +782,9 @@ ngx_oauth_flight_cleanup(void *data)
                   "%s: the request ended before its IdP call did: "
                   "another request may lead", cache->who);
 
-    (void) ngx_oauth_cache_find(cache, NGX_OAUTH_CACHE_MARKER, f->hash, 0,
-                                &cn);
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    cn = ngx_oauth_cache_lookup(cache, f->hash);
 
     if (cn && cn->flight == NGX_OAUTH_FLIGHT_PENDING) {
 
