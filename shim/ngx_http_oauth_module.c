@@ -1061,32 +1061,21 @@ ngx_table_elt_t *
 ngx_oauth_header_add(ngx_pool_t *pool, ngx_list_t *headers, const char *key,
     ngx_str_t *value)
 {
-    size_t            len;
-    ngx_table_elt_t  *h;
+    ngx_oauth_header_name_t  name;
 
-    len = ngx_strlen(key);
+    name.key.data = (u_char *) key;
+    name.key.len = ngx_strlen(key);
 
-    h = ngx_list_push(headers);
-    if (h == NULL) {
+    name.lowcase.data = ngx_pnalloc(pool, name.key.len);
+    if (name.lowcase.data == NULL) {
         return NULL;
     }
 
-    h->lowcase_key = ngx_pnalloc(pool, len);
-    if (h->lowcase_key == NULL) {
-        h->hash = 0;
-        return NULL;
-    }
+    name.lowcase.len = name.key.len;
+    name.hash = ngx_hash_strlow(name.lowcase.data, name.key.data,
+                                name.key.len);
 
-    h->key.data = (u_char *) key;
-    h->key.len = len;
-    h->value = *value;
-    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, len);
-
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-
-    return h;
+    return ngx_oauth_header_push(headers, &name, value);
 }
 
 
@@ -1685,9 +1674,9 @@ ngx_oauth_subrequest_post(ngx_http_request_t *r, ngx_str_t *uri,
 
 
 /*
- * ngx_oauth_header_add() for a constant name: its lowercase form is static
- * and its hash computed on first use (a process-wide constant, the same
- * in every request), not per request
+ * A header of name and value at the end of headers.  A constant name
+ * (static, hash 0) has its hash computed on first use, once per process;
+ * ngx_oauth_header_add() passes a name it lowercased and hashed.
  */
 
 static ngx_table_elt_t *
