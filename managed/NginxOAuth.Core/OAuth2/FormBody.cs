@@ -57,8 +57,6 @@ public sealed class FormBody
         Append(value);
     }
 
-    public byte[] ToArray() => _bytes.AsSpan(0, _length).ToArray();
-
     /// <summary>The body as written so far (valid until the next Add).</summary>
     public ReadOnlySpan<byte> Written => _bytes.AsSpan(0, _length);
 

@@ -54,35 +54,20 @@ public static class StsExchange
 
     private static StsRequestResult Build(StsConfig c, ReadOnlySpan<byte> source, long now, Span<byte> output)
     {
-        if (c.Type == StsType.Introspect && c.BasicAuthorizationUtf8 is { } basicUtf8 && !source.IsEmpty)
-        {
-            return BuildIntrospection(c, source, basicUtf8, output);
-        }
-
-        byte[]? body;
+        ReadOnlySpan<byte> body;
         string? authorization;
+        byte[]? authorizationUtf8 = null;
         string? action = null;
-        var auth = new ClientAuthInput
-        {
-            ClientId = NonEmpty(c.ClientId),
-            ClientSecret = c.ClientSecret,
-            Username = c.Username,
-            Password = c.Password,
-            Key = c.ClientKey,
-            Algorithm = c.Alg,
-            Kid = NonEmpty(c.Kid),
-            Audience = NonEmpty(c.Aud) ?? c.Endpoint,
-            Now = now,
-        };
 
         if (c.Type == StsType.WsTrust)
         {
-            body = WsTrust.BuildRequest(c, source, now, out StsError error);
-            if (body is null)
+            byte[]? soap = WsTrust.BuildRequest(c, source, now, out StsError error);
+            if (soap is null)
             {
                 return new StsRequestResult(error);
             }
-            if (!ClientAuthentication.Apply(c.Auth, auth, null, out authorization))
+            body = soap;
+            if (!ClientAuthentication.Apply(c.Auth, AuthInput(c, now), null, out authorization))
             {
                 return new StsRequestResult(StsError.SettingInvalid);
             }
@@ -94,7 +79,10 @@ public static class StsExchange
             {
                 return new StsRequestResult(StsError.SourceInvalid);
             }
-            var form = new FormBody(FormCapacity(source));
+            // one body per thread, reused: nothing allocated per call (an
+            // introspection without a cache builds a request per request)
+            FormBody form = _form ??= new FormBody(FormCapacity(source));
+            form.Clear();
             switch (c.Type)
             {
                 case StsType.Ropc:
@@ -141,8 +129,9 @@ public static class StsExchange
             if (c.BasicAuthorization is { } basic)
             {
                 authorization = basic;
+                authorizationUtf8 = c.BasicAuthorizationUtf8;
             }
-            else if (!ClientAuthentication.Apply(c.Auth, auth, form, out authorization))
+            else if (!ClientAuthentication.Apply(c.Auth, AuthInput(c, now), form, out authorization))
             {
                 return new StsRequestResult(StsError.SettingInvalid);
             }
@@ -157,10 +146,15 @@ public static class StsExchange
                     form.Add(p.Key, p.Value);
                 }
             }
-            body = form.ToArray();
+            body = form.Written;
+            if (form.Capacity > ReusedFormMax)
+            {
+                _form = null; // an unusually long token: do not keep its buffer
+            }
         }
 
-        int authLength = authorization is null ? 0 : Encoding.UTF8.GetByteCount(authorization);
+        int authLength = authorizationUtf8?.Length
+            ?? (authorization is null ? 0 : Encoding.UTF8.GetByteCount(authorization));
         int actionLength = action is null ? 0 : Encoding.UTF8.GetByteCount(action);
         long needed = (long)body.Length + authLength + actionLength;
         if (needed > int.MaxValue)
@@ -172,7 +166,11 @@ public static class StsExchange
             return new StsRequestResult(StsError.BufferTooSmall, needed: (int)needed);
         }
         body.CopyTo(output);
-        if (authorization is not null)
+        if (authorizationUtf8 is not null)
+        {
+            authorizationUtf8.CopyTo(output[body.Length..]);
+        }
+        else if (authorization is not null)
         {
             Encoding.UTF8.GetBytes(authorization, output[body.Length..]);
         }
@@ -183,52 +181,24 @@ public static class StsExchange
         return new StsRequestResult(StsError.None, body.Length, authLength, actionLength);
     }
 
-    /// <summary>
-    /// The introspection request with the Basic authorization built before
-    /// (client_secret_basic, the common case): the same bytes as
-    /// <see cref="Build"/> writes, but the form goes straight to the
-    /// caller's buffer (an introspection without a cache builds one per
-    /// request: this path halved nox_sts_request's instructions).
-    /// </summary>
-    private static StsRequestResult BuildIntrospection(StsConfig c, ReadOnlySpan<byte> source, byte[] basicUtf8,
-        Span<byte> output)
+    /// <summary>What client authentication needs, made only when it runs (not when the Basic value is kept).</summary>
+    private static ClientAuthInput AuthInput(StsConfig c, long now) => new()
     {
-        // one body per thread, reused: nothing allocated per call, so no
-        // garbage collection every few dozen introspections
-        FormBody form = _introspectionForm ??= new FormBody(FormCapacity(source));
-        form.Clear();
-        form.Add("token"u8, source);
-        form.Add("token_type_hint"u8, "access_token"u8);
-        if (c.Params is not null)
-        {
-            foreach (KeyValuePair<byte[], byte[]> p in c.Params)
-            {
-                form.Add(p.Key, p.Value);
-            }
-        }
-        if (form.Capacity > ReusedFormMax)
-        {
-            _introspectionForm = null; // an unusually long token: do not keep its buffer
-        }
-        ReadOnlySpan<byte> body = form.Written;
-        long needed = (long)body.Length + basicUtf8.Length;
-        if (needed > int.MaxValue)
-        {
-            return new StsRequestResult(StsError.SourceInvalid);
-        }
-        if (needed > output.Length)
-        {
-            return new StsRequestResult(StsError.BufferTooSmall, needed: (int)needed);
-        }
-        body.CopyTo(output);
-        basicUtf8.CopyTo(output[body.Length..]);
-        return new StsRequestResult(StsError.None, body.Length, basicUtf8.Length, 0);
-    }
+        ClientId = NonEmpty(c.ClientId),
+        ClientSecret = c.ClientSecret,
+        Username = c.Username,
+        Password = c.Password,
+        Key = c.ClientKey,
+        Algorithm = c.Alg,
+        Kid = NonEmpty(c.Kid),
+        Audience = NonEmpty(c.Aud) ?? c.Endpoint,
+        Now = now,
+    };
 
     private const int ReusedFormMax = 16 * 1024;
 
     [ThreadStatic]
-    private static FormBody? _introspectionForm;
+    private static FormBody? _form;
 
     /// <summary>Room for the source token form-encoded (at most 3 bytes each) and the other members.</summary>
     private static int FormCapacity(ReadOnlySpan<byte> source) =>
